@@ -1,0 +1,601 @@
+package dstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ContextState is the lifecycle state of a Context.
+type ContextState int
+
+// The states of a Context: Initialized until Start, Active until Stop,
+// then Stopped for good.
+const (
+	StateInitialized ContextState = iota
+	StateActive
+	StateStopped
+)
+
+func (s ContextState) String() string {
+	switch s {
+	case StateInitialized:
+		return "INITIALIZED"
+	case StateActive:
+		return "ACTIVE"
+	case StateStopped:
+		return "STOPPED"
+	}
+	return fmt.Sprintf("ContextState(%d)", int(s))
+}
+
+// StopMode says how Stop treats data already received.
+type StopMode int
+
+const (
+	// Graceful stops the receivers, puts every record they stored into a
+	// batch, and waits for every generated batch to finish, bounded by the
+	// graceful stop timeout (WithGracefulStopTimeout) and Stop's context.
+	Graceful StopMode = iota
+	// Hard stops at once: the running batch is cancelled between
+	// partitions and queued batches are dropped.
+	Hard
+)
+
+// Context is the entry point of a streaming job, like Spark's
+// StreamingContext: it owns the batch interval, the graph of streams, the
+// receivers and the scheduler that runs one batch after another.
+//
+// Build the graph (input streams, transformations, output operations),
+// then Start it, or Run it until a context.Context is cancelled. A Context
+// moves from StateInitialized to StateActive to StateStopped and cannot be
+// restarted. At most one Context is active in a process at a time.
+type Context struct {
+	interval time.Duration
+	cfg      config
+	log      *slog.Logger
+	seed     maphash.Seed
+
+	listeners atomic.Pointer[[]Listener]
+
+	mu        sync.Mutex
+	state     ContextState
+	stopping  bool
+	nodes     []*node
+	outputs   []*outputOp
+	inputs    []*node
+	buildErrs []error
+	opCounts  map[string]int
+	zero      int64 // zero time (ns): the first batch is at zero + interval
+
+	// Running.
+	runCtx     context.Context
+	cancelRun  context.CancelFunc
+	drainCtx   context.Context // done when a graceful stop asks the generator to finish
+	drain      context.CancelFunc
+	jobs       jobQueue
+	genDone    chan struct{}
+	runDone    chan struct{}
+	done       chan struct{} // closed when stopped
+	forced     []*node       // stateful reachable nodes, in creation order
+	reachable  []*node       // reachable nodes, in creation order
+	receivers  []receiverInput
+	errMu      sync.Mutex
+	firstErr   error
+	batchMu    sync.Mutex
+	batchCond  *sync.Cond
+	lastDone   int64 // time of the last completed batch (ns)
+	terminated bool  // no more batches will complete
+}
+
+// NewContext returns a Context that cuts streams into batches every
+// interval. The interval must be a positive whole number of milliseconds;
+// batch times are multiples of it since the Unix epoch.
+func NewContext(interval time.Duration, opts ...Option) (*Context, error) {
+	if err := checkMillis("batch interval", interval); err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig(interval)
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.blockQueueSize == 0 {
+		cfg.blockQueueSize = max(10, int(10*interval/cfg.blockInterval))
+	}
+	c := &Context{
+		interval: interval,
+		cfg:      cfg,
+		log:      cfg.logger,
+		seed:     maphash.MakeSeed(),
+		opCounts: map[string]int{},
+		done:     make(chan struct{}),
+	}
+	c.batchCond = sync.NewCond(&c.batchMu)
+	ls := append([]Listener(nil), cfg.listeners...)
+	c.listeners.Store(&ls)
+	return c, nil
+}
+
+// BatchInterval returns the batch interval.
+func (c *Context) BatchInterval() time.Duration { return c.interval }
+
+// Parallelism returns how many partitions run at once, and the default
+// partition count of shuffles.
+func (c *Context) Parallelism() int { return c.cfg.parallelism }
+
+// Clock returns the context's clock.
+func (c *Context) Clock() Clock { return c.cfg.clock }
+
+// Logger returns the context's logger.
+func (c *Context) Logger() *slog.Logger { return c.log }
+
+// State returns the lifecycle state.
+func (c *Context) State() ContextState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// ZeroTime returns the time before the first batch: batch k (from 1) is at
+// ZeroTime + k*interval. It is the zero time.Time before Start.
+func (c *Context) ZeroTime() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == StateInitialized {
+		return time.Time{}
+	}
+	return timeOf(c.zero)
+}
+
+// AddListener registers a listener; it receives events from the next one
+// on. See Listener.
+func (c *Context) AddListener(l Listener) {
+	if l == nil {
+		return
+	}
+	for {
+		old := c.listeners.Load()
+		ls := append(append([]Listener(nil), *old...), l)
+		if c.listeners.CompareAndSwap(old, &ls) {
+			return
+		}
+	}
+}
+
+func (c *Context) emit(f func(Listener)) {
+	for _, l := range *c.listeners.Load() {
+		f(l)
+	}
+}
+
+// newNodeLocked creates a node and gives it a default name. c.mu must be held.
+func (c *Context) newNodeLocked(op string) *node {
+	c.opCounts[op]++
+	n := &node{c: c, id: len(c.nodes), op: op, name: fmt.Sprintf("%s#%d", op, c.opCounts[op])}
+	c.nodes = append(c.nodes, n)
+	return n
+}
+
+// buildableLocked reports whether the graph can still change.
+func (c *Context) buildableLocked() error {
+	switch c.state {
+	case StateActive:
+		return ErrContextStarted
+	case StateStopped:
+		return ErrContextStopped
+	}
+	return nil
+}
+
+// The process-wide active context (Spark's StreamingContext.getActive).
+var active struct {
+	sync.Mutex
+	c *Context
+}
+
+// Active returns the context that is currently active in this process, or
+// nil.
+func Active() *Context {
+	active.Lock()
+	defer active.Unlock()
+	return active.c
+}
+
+// ActiveOrCreate returns the active context if there is one, and otherwise
+// the context made by create (not started).
+func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
+	active.Lock()
+	c := active.c
+	active.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	if create == nil {
+		return nil, fmt.Errorf("ActiveOrCreate: %w", ErrNilFunc)
+	}
+	return create()
+}
+
+// Start validates the graph and starts the receivers and the batch
+// scheduler. The first batch is at the first multiple of the batch interval
+// after now.
+//
+// Start returns the graph's build errors, ErrNoOutputOperations,
+// ErrDuplicateName, ErrContextStopped for a stopped context, or
+// ErrAnotherContextActive. Starting an active context again only logs a
+// warning.
+func (c *Context) Start() error {
+	c.mu.Lock()
+	switch c.state {
+	case StateActive:
+		c.mu.Unlock()
+		c.log.Warn("dstream: context already started; Start ignored")
+		return nil
+	case StateStopped:
+		c.mu.Unlock()
+		return ErrContextStopped
+	}
+	if err := c.validateLocked(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	active.Lock()
+	if active.c != nil && active.c != c {
+		active.Unlock()
+		c.mu.Unlock()
+		return ErrAnotherContextActive
+	}
+	active.c = c
+	active.Unlock()
+
+	now := c.cfg.clock.Now()
+	iv := int64(c.interval)
+	start := (now.UnixNano()/iv + 1) * iv // Spark's RecurringTimer.getStartTime
+	c.zero = start - iv
+	c.prepareLocked()
+
+	c.runCtx, c.cancelRun = context.WithCancel(context.Background())
+	c.drainCtx, c.drain = context.WithCancel(c.runCtx)
+	c.genDone = make(chan struct{})
+	c.runDone = make(chan struct{})
+	c.jobs.init()
+	c.lastDone = c.zero
+	c.state = StateActive
+	receivers := c.receivers
+	c.mu.Unlock()
+
+	go c.runLoop()
+	for _, r := range receivers {
+		r.start(c.runCtx)
+	}
+	go c.generateLoop(start)
+	c.emit(func(l Listener) {
+		if x, ok := l.(StreamingStartedListener); ok {
+			x.OnStreamingStarted(now)
+		}
+	})
+	c.log.Debug("dstream: started", "interval", c.interval, "first_batch_ms", start/int64(time.Millisecond))
+	return nil
+}
+
+// validateLocked checks the graph before Start.
+func (c *Context) validateLocked() error {
+	if len(c.buildErrs) > 0 {
+		return errors.Join(c.buildErrs...)
+	}
+	if len(c.outputs) == 0 {
+		return ErrNoOutputOperations
+	}
+	seen := map[string]*node{}
+	for _, n := range c.nodes {
+		if other, ok := seen[n.name]; ok {
+			return fmt.Errorf("%w: %q names both a %s and a %s", ErrDuplicateName, n.name, other.op, n.op)
+		}
+		seen[n.name] = n
+	}
+	return nil
+}
+
+// prepareLocked marks what the output operations reach, decides which
+// streams keep their batches, and sets how long they keep them (Spark's
+// DStream.initialize and remember).
+func (c *Context) prepareLocked() {
+	for _, o := range c.outputs {
+		markReachable(o.n)
+		o.n.consumers++
+	}
+	for _, n := range c.nodes {
+		if !n.reachable {
+			continue
+		}
+		for _, p := range n.parents {
+			p.consumers++
+		}
+	}
+	c.reachable = c.reachable[:0]
+	c.forced = c.forced[:0]
+	for _, n := range c.nodes {
+		if !n.reachable && n.input == nil {
+			continue
+		}
+		if n.reachable {
+			c.reachable = append(c.reachable, n)
+		}
+		n.cache = n.input != nil || n.stateful || n.sliced || n.consumers > 1
+		if n.stateful && n.reachable {
+			c.forced = append(c.forced, n)
+		}
+	}
+	// Minimum remember durations, then propagation from the outputs
+	// downwards: a parent keeps at least what its children need.
+	for _, n := range c.nodes {
+		min := n.slide
+		if n.checkpointInterval > 0 && min <= n.checkpointInterval {
+			min = 2 * n.checkpointInterval
+		}
+		n.remember = max(n.remember, min)
+	}
+	var remember func(n *node, d int64)
+	remember = func(n *node, d int64) {
+		if d > n.remember {
+			n.remember = d
+		}
+		for _, p := range n.parents {
+			remember(p, n.remember+n.rememberExtra)
+		}
+	}
+	for _, o := range c.outputs {
+		remember(o.n, int64(c.cfg.remember))
+	}
+}
+
+func markReachable(n *node) {
+	if n.reachable {
+		return
+	}
+	n.reachable = true
+	for _, p := range n.parents {
+		markReachable(p)
+	}
+}
+
+// Stop stops the context. With Graceful it stops the receivers, waits for
+// every record they stored to be put into a batch and for every generated
+// batch to finish, bounded by the graceful stop timeout and ctx; if either
+// runs out it stops hard and returns ErrStopTimeout or ctx's error. With
+// Hard it stops at once. Stopping a context that was never started moves
+// it to StateStopped; stopping a stopped context does nothing.
+func (c *Context) Stop(ctx context.Context, mode StopMode) error {
+	c.mu.Lock()
+	switch {
+	case c.state == StateInitialized:
+		c.state = StateStopped
+		c.terminateLocked()
+		c.mu.Unlock()
+		return nil
+	case c.state == StateStopped:
+		c.mu.Unlock()
+		c.log.Debug("dstream: context already stopped")
+		return nil
+	case c.stopping:
+		c.mu.Unlock()
+		if mode == Hard {
+			c.cancelRun()
+		}
+		select {
+		case <-c.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.stopping = true
+	c.mu.Unlock()
+	return c.shutdown(ctx, mode)
+}
+
+// shutdown runs the stop sequence. Only one goroutine runs it.
+func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
+	var stopErr error
+	for _, r := range c.receivers {
+		r.stop("context stopped", nil)
+	}
+	if mode == Graceful {
+		c.drain()
+		stopErr = c.awaitDrain(ctx)
+	}
+	c.cancelRun()
+	<-c.genDone
+	<-c.runDone
+	for _, r := range c.receivers {
+		r.wait()
+	}
+	c.mu.Lock()
+	c.state = StateStopped
+	c.terminateLocked()
+	c.mu.Unlock()
+	active.Lock()
+	if active.c == c {
+		active.c = nil
+	}
+	active.Unlock()
+	err := c.err()
+	c.emit(func(l Listener) {
+		if x, ok := l.(StreamingStoppedListener); ok {
+			x.OnStreamingStopped(err)
+		}
+	})
+	c.log.Debug("dstream: stopped", "error", err)
+	return stopErr
+}
+
+// awaitDrain waits for the generator and the runner to finish every batch
+// after a graceful stop request, bounded by the graceful timeout and ctx.
+func (c *Context) awaitDrain(ctx context.Context) error {
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timeout := make(chan struct{})
+	deadline := c.cfg.clock.Now().Add(c.cfg.gracefulTimeout)
+	go func() {
+		if c.cfg.clock.WaitUntil(tctx, deadline) == nil {
+			close(timeout)
+		}
+	}()
+	select {
+	case <-c.runDone:
+		return nil
+	case <-timeout:
+		c.log.Warn("dstream: graceful stop timed out; stopping hard", "timeout", c.cfg.gracefulTimeout)
+		return ErrStopTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// terminateLocked wakes everyone waiting for the context to end.
+func (c *Context) terminateLocked() {
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+	}
+	c.batchMu.Lock()
+	c.terminated = true
+	c.batchCond.Broadcast()
+	c.batchMu.Unlock()
+}
+
+// fail records the first error and stops the context hard.
+func (c *Context) fail(err error) {
+	c.errMu.Lock()
+	if c.firstErr == nil {
+		c.firstErr = err
+	}
+	c.errMu.Unlock()
+	c.log.Error("dstream: batch failed; stopping", "error", err)
+	go func() {
+		c.mu.Lock()
+		if c.stopping || c.state != StateActive {
+			c.mu.Unlock()
+			return
+		}
+		c.stopping = true
+		c.mu.Unlock()
+		_ = c.shutdown(context.Background(), Hard)
+	}()
+}
+
+func (c *Context) err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.firstErr
+}
+
+// AwaitTermination blocks until the context stops, and returns the first
+// error that stopped it (a failed batch), or nil after Stop. If ctx ends
+// first it returns ctx's error.
+func (c *Context) AwaitTermination(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return c.err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// AwaitTerminationOrTimeout waits up to d, measured on the context's clock,
+// for the context to stop. It reports whether it stopped, and the error
+// that stopped it.
+func (c *Context) AwaitTerminationOrTimeout(d time.Duration) (bool, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	timeout := make(chan struct{})
+	deadline := c.cfg.clock.Now().Add(d)
+	go func() {
+		if c.cfg.clock.WaitUntil(ctx, deadline) == nil {
+			close(timeout)
+		}
+	}()
+	select {
+	case <-c.done:
+		return true, c.err()
+	case <-timeout:
+		select {
+		case <-c.done:
+			return true, c.err()
+		default:
+			return false, nil
+		}
+	}
+}
+
+// Run starts the context, runs it until ctx is done or a batch fails, then
+// stops it gracefully and returns the first error. It is the usual main
+// loop of a job:
+//
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//	defer stop()
+//	err := ssc.Run(ctx)
+func (c *Context) Run(ctx context.Context) error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		stopErr := c.Stop(context.Background(), Graceful)
+		if err := c.err(); err != nil {
+			return err
+		}
+		return stopErr
+	case <-c.done:
+		return c.err()
+	}
+}
+
+// WaitForBatch blocks until the batch at t (or a later one) has completed.
+// It returns an error if the context stops first or ctx ends. Tests and
+// examples driving a ManualClock use it to step batch by batch.
+func (c *Context) WaitForBatch(ctx context.Context, t time.Time) error {
+	target := t.UnixNano()
+	stop := context.AfterFunc(ctx, func() {
+		c.batchMu.Lock()
+		c.batchCond.Broadcast()
+		c.batchMu.Unlock()
+	})
+	defer stop()
+	c.batchMu.Lock()
+	defer c.batchMu.Unlock()
+	for c.lastDone < target {
+		if c.terminated {
+			if err := c.err(); err != nil {
+				return err
+			}
+			return ErrContextStopped
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c.batchCond.Wait()
+	}
+	return nil
+}
+
+// sliceRun returns a run for Slice called from user code.
+func (c *Context) sliceRun() (*run, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == StateInitialized {
+		return nil, ErrNotStarted
+	}
+	return &run{ctx: c.runCtx, c: c}, nil
+}

@@ -1,0 +1,77 @@
+package dstream
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// run carries what one batch's computation needs: cancellation and the
+// context's worker limit.
+type run struct {
+	ctx context.Context
+	c   *Context
+}
+
+// opError attaches the operator name to an error from a user function or a
+// task; a BatchError is returned unchanged.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return fmt.Sprintf("%s: %v", e.op, e.err) }
+func (e *opError) Unwrap() error { return e.err }
+
+// parallel runs f(0..n-1) with at most the context's parallelism at once,
+// and returns the first error. A panic in f becomes a *PanicError. It stops
+// starting new tasks once one failed or the batch was cancelled.
+func (r *run) parallel(op string, n int, f func(i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	if n == 1 || r.c.cfg.parallelism == 1 {
+		for i := range n {
+			if err := r.ctx.Err(); err != nil {
+				return err
+			}
+			if err := protect(op, i, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	g, gctx := errgroup.WithContext(r.ctx)
+	g.SetLimit(r.c.cfg.parallelism)
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return protect(op, i, f) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return r.ctx.Err()
+}
+
+// protect calls f(i), turning a panic into an error.
+func protect(op string, i int, f func(int) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &opError{op: op, err: &PanicError{Value: v, Stack: debug.Stack()}}
+		}
+	}()
+	if err := f(i); err != nil {
+		return &opError{op: op, err: err}
+	}
+	return nil
+}
+
+// call runs f, turning a panic into an error, for user functions called
+// once per batch on the scheduler goroutine (Transform, ForEachBatch).
+func call(op string, f func() error) error {
+	return protect(op, 0, func(int) error { return f() })
+}

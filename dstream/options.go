@@ -1,0 +1,277 @@
+package dstream
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Defaults for the Context options.
+const (
+	// DefaultBlockInterval is how often a receiver's buffered records are
+	// cut into a block; each block becomes one partition of the batch
+	// (Spark's spark.streaming.blockInterval).
+	DefaultBlockInterval = 200 * time.Millisecond
+
+	// DefaultReceiverRestartDelay is how long a receiver waits between
+	// OnStop and OnStart when it restarts (spark.streaming.receiverRestartDelay).
+	DefaultReceiverRestartDelay = 2 * time.Second
+
+	// DefaultPrintCount is how many elements Print shows per batch.
+	DefaultPrintCount = 10
+)
+
+// Option configures a Context. Options are validated by NewContext, which
+// returns an error for an invalid one.
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type config struct {
+	parallelism         int
+	clock               Clock
+	remember            time.Duration
+	logger              *slog.Logger
+	listeners           []Listener
+	blockInterval       time.Duration
+	receiverMaxRate     float64
+	blockQueueSize      int
+	receiverRestartWait time.Duration
+	gracefulTimeout     time.Duration
+}
+
+func defaultConfig(interval time.Duration) config {
+	return config{
+		parallelism:         runtime.GOMAXPROCS(0),
+		clock:               SystemClock(),
+		logger:              slog.Default(),
+		blockInterval:       DefaultBlockInterval,
+		receiverRestartWait: DefaultReceiverRestartDelay,
+		gracefulTimeout:     10 * interval,
+	}
+}
+
+// WithParallelism sets how many partitions are processed at once and the
+// default number of partitions of shuffles (ReduceByKey, joins, state).
+// Default: runtime.GOMAXPROCS(0), one per core.
+func WithParallelism(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: parallelism %d must be at least 1", ErrInvalidOption, n)
+		}
+		c.parallelism = n
+		return nil
+	})
+}
+
+// WithClock sets the clock that drives batch times, block intervals and
+// timeouts. Default: SystemClock(). Tests pass a ManualClock.
+func WithClock(clk Clock) Option {
+	return optionFunc(func(c *config) error {
+		if clk == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		c.clock = clk
+		return nil
+	})
+}
+
+// WithRemember makes every stream keep its computed batches for at least
+// d after their batch time (Spark's StreamingContext.remember), so that
+// Slice can reach back that far. Streams already keep what their windows
+// and state need. Default: 0, only what the graph needs.
+func WithRemember(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: remember duration %v is negative", ErrInvalidDuration, d)
+		}
+		c.remember = d
+		return nil
+	})
+}
+
+// WithLogger sets the logger for warnings and lifecycle messages.
+// Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		c.logger = l
+		return nil
+	})
+}
+
+// WithListener registers a listener for batch, output operation and
+// receiver events. See Listener for the event interfaces.
+func WithListener(l Listener) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil listener", ErrInvalidOption)
+		}
+		c.listeners = append(c.listeners, l)
+		return nil
+	})
+}
+
+// WithBlockInterval sets how often receivers cut buffered records into a
+// block. Each block is one partition of the batch, so the number of
+// partitions per receiver per batch is about interval / blockInterval.
+// Default: DefaultBlockInterval (200 ms). It must be a whole number of
+// milliseconds, at least 1 ms.
+func WithBlockInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if err := checkMillis("block interval", d); err != nil {
+			return err
+		}
+		c.blockInterval = d
+		return nil
+	})
+}
+
+// WithReceiverMaxRate caps how many records per second each receiver may
+// store (spark.streaming.receiver.maxRate); Store and StoreSlice block to
+// hold the rate. A rate of 0 or less means unlimited, the default. A
+// per-receiver MaxRate overrides it.
+func WithReceiverMaxRate(recordsPerSecond float64) Option {
+	return optionFunc(func(c *config) error {
+		c.receiverMaxRate = recordsPerSecond
+		return nil
+	})
+}
+
+// WithBlockQueueSize bounds how many blocks a receiver may hold that have
+// not yet been processed: blocks waiting for a batch plus blocks of
+// batches still running. When the queue is full, Store and StoreSlice
+// block until a batch completes, so a slow job slows its receivers instead
+// of growing memory without limit. Default: 10 batches' worth of blocks
+// (10 * interval / blockInterval), and at least 10.
+func WithBlockQueueSize(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: block queue size %d must be at least 1", ErrInvalidOption, n)
+		}
+		c.blockQueueSize = n
+		return nil
+	})
+}
+
+// WithReceiverRestartDelay sets how long ReceiverHost.Restart waits between
+// stopping and starting a receiver. Default: DefaultReceiverRestartDelay.
+func WithReceiverRestartDelay(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: restart delay %v is negative", ErrInvalidDuration, d)
+		}
+		c.receiverRestartWait = d
+		return nil
+	})
+}
+
+// WithGracefulStopTimeout bounds how long a graceful Stop waits for
+// received data to be processed before it stops hard
+// (spark.streaming.gracefulStopTimeout). Default: 10 batch intervals.
+func WithGracefulStopTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: graceful stop timeout %v must be positive", ErrInvalidDuration, d)
+		}
+		c.gracefulTimeout = d
+		return nil
+	})
+}
+
+// checkMillis reports whether d is a positive whole number of milliseconds,
+// the resolution of batch times (as in Spark).
+func checkMillis(what string, d time.Duration) error {
+	if d <= 0 || d%time.Millisecond != 0 {
+		return fmt.Errorf("%w: %s %v must be a positive whole number of milliseconds", ErrInvalidDuration, what, d)
+	}
+	return nil
+}
+
+// OpOption configures one operator: the number of output partitions of a
+// shuffle, the initial state of UpdateStateByKey, the filter of an inverse
+// window. An option that does not apply to the operator it is given to
+// makes a BuildError.
+type OpOption interface {
+	applyOp(*opConfig)
+}
+
+type opConfig struct {
+	partitions   int
+	initialState any // []Pair[K, S], checked by the operator
+	filter       any // func(Pair[K, V]) bool, checked by the operator
+	errs         []error
+}
+
+type opOptionFunc func(*opConfig)
+
+func (f opOptionFunc) applyOp(c *opConfig) { f(c) }
+
+// Partitions sets the number of output partitions of a shuffle (the
+// by-key operations, joins, state and windowed reductions). Default: the
+// context's parallelism.
+func Partitions(n int) OpOption {
+	return opOptionFunc(func(c *opConfig) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("%w: partitions %d must be at least 1", ErrInvalidOption, n))
+			return
+		}
+		c.partitions = n
+	})
+}
+
+// InitialState seeds UpdateStateByKey with state for some keys, as if it
+// had been computed before the first batch. Its types must match the
+// operator's key and state types.
+func InitialState[K comparable, S any](pairs []Pair[K, S]) OpOption {
+	return opOptionFunc(func(c *opConfig) { c.initialState = pairs })
+}
+
+// WindowFilter keeps only the pairs for which keep returns true in the
+// output of the inverse form of ReduceByKeyAndWindow: use it to drop keys
+// whose value fell back to zero. Its types must match the operator's.
+func WindowFilter[K comparable, V any](keep func(Pair[K, V]) bool) OpOption {
+	return opOptionFunc(func(c *opConfig) {
+		if keep == nil {
+			c.errs = append(c.errs, fmt.Errorf("%w: WindowFilter", ErrNilFunc))
+			return
+		}
+		c.filter = keep
+	})
+}
+
+// opOptions applies opts and reports an error for any option the operator
+// does not accept. allowState and allowFilter say which typed options the
+// operator accepts.
+func opOptions(c *Context, opts []OpOption, allowState, allowFilter bool) (opConfig, error) {
+	var cfg opConfig
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		o.applyOp(&cfg)
+	}
+	if len(cfg.errs) > 0 {
+		return cfg, cfg.errs[0]
+	}
+	if cfg.initialState != nil && !allowState {
+		return cfg, fmt.Errorf("%w: InitialState does not apply to this operation", ErrInvalidOption)
+	}
+	if cfg.filter != nil && !allowFilter {
+		return cfg, fmt.Errorf("%w: WindowFilter applies only to ReduceByKeyAndWindow with an inverse function", ErrInvalidOption)
+	}
+	if cfg.partitions == 0 && c != nil {
+		cfg.partitions = c.cfg.parallelism
+	}
+	if cfg.partitions == 0 {
+		cfg.partitions = 1
+	}
+	return cfg, nil
+}

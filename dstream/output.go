@@ -1,0 +1,248 @@
+package dstream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const printRule = "-------------------------------------------"
+
+// Print registers an output operation that prints the first 10 elements
+// of every batch to standard output, in Spark's format:
+//
+//	-------------------------------------------
+//	Time: 1700000000000 ms
+//	-------------------------------------------
+//	(word,3)
+//	...
+//
+// with "..." when the batch has more elements and an empty line after each
+// batch. Empty batches print the header. Elements print with fmt's %v;
+// pairs print as (key,value). It returns the stream's build error, if any.
+func (s *Stream[T]) Print() error { return s.PrintN(DefaultPrintCount) }
+
+// PrintN is Print showing the first n elements.
+func (s *Stream[T]) PrintN(n int) error { return s.fprint(nil, n, "print") }
+
+// Fprint is PrintN writing to w. Each batch is written with a single Write.
+func (s *Stream[T]) Fprint(w io.Writer, n int) error {
+	if w == nil {
+		return &BuildError{Op: "print", Err: fmt.Errorf("%w: nil writer", ErrInvalidOption)}
+	}
+	return s.fprint(w, n, "print")
+}
+
+func (s *Stream[T]) fprint(w io.Writer, n int, op string) error {
+	if s == nil {
+		return &BuildError{Op: op, Err: ErrNilStream}
+	}
+	if n < 0 {
+		return &BuildError{Op: op, Err: fmt.Errorf("%w: print count %d is negative", ErrInvalidOption, n)}
+	}
+	return s.n.c.addOutputFor(s.n, op, func(r *run, t int64) error {
+		pp, err := s.get(r, t)
+		if err != nil || !pp.ok {
+			return err
+		}
+		first := take(pp, n+1)
+		var buf bytes.Buffer
+		buf.WriteString(printRule + "\n")
+		fmt.Fprintf(&buf, "Time: %d ms\n", timeOf(t).UnixMilli())
+		buf.WriteString(printRule + "\n")
+		for i, x := range first {
+			if i == n {
+				buf.WriteString("...\n")
+				break
+			}
+			fmt.Fprintln(&buf, x)
+		}
+		buf.WriteString("\n")
+		out := w
+		if out == nil {
+			out = os.Stdout
+		}
+		_, err = out.Write(buf.Bytes())
+		return err
+	})
+}
+
+// take returns up to n elements from the start of the plan, computing
+// partitions one after another only until it has them (Spark's take).
+func take[T any](pp plan[T], n int) []T {
+	var out []T
+	for p := 0; p < pp.parts && len(out) < n; p++ {
+		pp.run(p, func(x T) bool {
+			out = append(out, x)
+			return len(out) < n
+		})
+	}
+	return out
+}
+
+// ForEachBatch registers an output operation that calls f with every batch
+// (Spark's foreachRDD), the generic way to write a batch anywhere. ctx is
+// cancelled by a hard stop. f must not modify the batch. An error from f
+// fails the batch and stops the context; output operations registered
+// after it do not run for that batch. It returns the stream's build
+// error, if any.
+func (s *Stream[T]) ForEachBatch(f func(ctx context.Context, b *Batch[T]) error) error {
+	if s == nil {
+		return &BuildError{Op: "forEachBatch", Err: ErrNilStream}
+	}
+	if f == nil {
+		return &BuildError{Op: "forEachBatch", Err: ErrNilFunc}
+	}
+	return s.n.c.addOutputFor(s.n, "forEachBatch", func(r *run, t int64) error {
+		b, err := s.batch(r, t)
+		if err != nil || b == nil {
+			return err
+		}
+		return call("forEachBatch", func() error { return f(r.ctx, b) })
+	})
+}
+
+// BatchFileName returns the name Spark gives the output of one batch:
+// "<prefix>-<ms>", plus ".<suffix>" when suffix is not empty; with an empty
+// prefix just "<ms>[.<suffix>]".
+func BatchFileName(prefix, suffix string, t time.Time) string {
+	name := strconv.FormatInt(t.UnixMilli(), 10)
+	if prefix != "" {
+		name = prefix + "-" + name
+	}
+	if suffix != "" {
+		name += "." + suffix
+	}
+	return name
+}
+
+// SaveAsTextFiles registers an output operation that writes every batch as
+// a directory of text files named as Spark names them: prefix-<ms>[.suffix]
+// (see BatchFileName), holding one file per partition, part-00000,
+// part-00001, ..., with one element per line (%v; pairs as (key,value)),
+// and an empty _SUCCESS file once all parts are in place.
+//
+// Each part is written to a temporary name, synced and renamed into place,
+// so readers never see a partial part, and a batch written again (after a
+// recovery) replaces its own output; leftover parts of an earlier attempt
+// with more partitions are removed. The prefix may be a path; directories
+// are created as needed.
+func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
+	if s == nil {
+		return &BuildError{Op: "saveAsTextFiles", Err: ErrNilStream}
+	}
+	return s.n.c.addOutputFor(s.n, "saveAsTextFiles", func(r *run, t int64) error {
+		pp, err := s.get(r, t)
+		if err != nil || !pp.ok {
+			return err
+		}
+		dir := BatchFileName(prefix, suffix, timeOf(t))
+		return writeTextDir(r, dir, pp)
+	})
+}
+
+func writeTextDir[T any](r *run, dir string, pp plan[T]) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// The _SUCCESS marker goes first so that a reader never takes a
+	// directory being rewritten for complete.
+	if err := os.Remove(filepath.Join(dir, "_SUCCESS")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	err := r.parallel("saveAsTextFiles", pp.parts, func(p int) error {
+		return writeAtomic(filepath.Join(dir, fmt.Sprintf("part-%05d", p)), func(w io.Writer) error {
+			bw := bufio.NewWriterSize(w, 64<<10)
+			var werr error
+			pp.run(p, func(x T) bool {
+				_, werr = fmt.Fprintln(bw, x)
+				return werr == nil
+			})
+			if werr != nil {
+				return werr
+			}
+			return bw.Flush()
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if err := removeExtraParts(dir, pp.parts); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "_SUCCESS"), func(io.Writer) error { return nil })
+}
+
+// writeAtomic writes a file through a temporary name in the same
+// directory, syncs it and renames it over name. The temporary file is
+// removed on failure.
+func writeAtomic(name string, write func(io.Writer) error) (err error) {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+"."+hex.EncodeToString(rnd[:])+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = write(f); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// removeExtraParts removes part files numbered n or more, left by an
+// earlier write of the same batch with more partitions.
+func removeExtraParts(dir string, n int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		num, ok := strings.CutPrefix(e.Name(), "part-")
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(num)
+		if err != nil || i < n {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// addOutputFor registers an output operation; see addOutput.
+func (c *Context) addOutputFor(n *node, name string, f func(r *run, t int64) error) error {
+	if c == nil {
+		if n.err != nil {
+			return n.err
+		}
+		return &BuildError{Op: name, Err: ErrNilStream}
+	}
+	return c.addOutput(n, name, f)
+}

@@ -1,0 +1,451 @@
+package dstream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Receiver brings data into a stream from a source that pushes it, such as
+// a socket (Spark's Receiver). The engine calls OnStart when the context
+// starts and OnStop when it stops or the receiver restarts.
+//
+// OnStart must not block: it starts the goroutines that receive and
+// returns. They hand records to the host with Store (buffered into blocks
+// every block interval) or StoreSlice (one block, stored before it
+// returns, which is what a reliable receiver needs before acknowledging
+// its source). ctx is cancelled when this run of the receiver stops; the
+// goroutines should watch it. If OnStart returns an error the receiver is
+// restarted after the restart delay.
+//
+// OnStop must release what OnStart acquired (close connections so blocked
+// reads return). A receiver that implements interface{ Name() string } is
+// shown under that name in events.
+type Receiver[T any] interface {
+	OnStart(ctx context.Context, host *ReceiverHost[T]) error
+	OnStop()
+}
+
+// ReceiverOption configures a ReceiverStream.
+type ReceiverOption interface{ applyReceiver(*receiverConfig) }
+
+type receiverConfig struct {
+	maxRate    float64
+	maxRateSet bool
+}
+
+type receiverOptionFunc func(*receiverConfig)
+
+func (f receiverOptionFunc) applyReceiver(c *receiverConfig) { f(c) }
+
+// MaxRate caps the records per second this receiver may store; 0 or less
+// means unlimited. It overrides WithReceiverMaxRate.
+func MaxRate(recordsPerSecond float64) ReceiverOption {
+	return receiverOptionFunc(func(c *receiverConfig) { c.maxRate, c.maxRateSet = recordsPerSecond, true })
+}
+
+// ReceiverStream returns an input stream fed by r. Every block the
+// receiver stores becomes one partition of the next batch.
+func ReceiverStream[T any](c *Context, r Receiver[T], opts ...ReceiverOption) *Stream[T] {
+	s := newInputStream[T](c, "receiverStream")
+	if s.n.err != nil {
+		return s
+	}
+	if r == nil {
+		s.n.fail(fmt.Errorf("%w: nil receiver", ErrInvalidOption))
+		return s
+	}
+	cfg := receiverConfig{maxRate: c.cfg.receiverMaxRate}
+	for _, o := range opts {
+		if o != nil {
+			o.applyReceiver(&cfg)
+		}
+	}
+	rs := &receiverStream[T]{s: s, c: c, r: r, capacity: c.cfg.blockQueueSize}
+	rs.cond = sync.NewCond(&rs.mu)
+	rs.limiter = newRateLimiter(c.cfg.clock, cfg.maxRate)
+	rs.host = &ReceiverHost[T]{rs: rs}
+	c.mu.Lock()
+	rs.id = c.registerInputLocked(s.n, rs)
+	rs.name = s.n.name
+	if named, ok := r.(interface{ Name() string }); ok && named.Name() != "" {
+		rs.name = named.Name()
+	}
+	c.receivers = append(c.receivers, rs)
+	c.mu.Unlock()
+	return s
+}
+
+// receiverInput is the untyped view of a receiver stream the Context uses.
+type receiverInput interface {
+	start(runCtx context.Context)
+	stop(msg string, err error)
+	wait()
+	hasUnallocated() bool
+}
+
+// receiverStream supervises one receiver: its runs, its block generator
+// and its bounded block queue.
+type receiverStream[T any] struct {
+	s       *Stream[T]
+	c       *Context
+	r       Receiver[T]
+	id      int
+	name    string
+	host    *ReceiverHost[T]
+	limiter *rateLimiter
+
+	stopCtx    context.Context // done when stopped for good
+	stopCancel context.CancelFunc
+	wg         sync.WaitGroup // block generator and restarts
+
+	mu         sync.Mutex
+	cond       *sync.Cond // signalled when blocks are released or on stop
+	buf        []T        // records since the last block
+	blocks     [][]T      // blocks not yet in a batch
+	pending    int        // blocks stored and not yet processed
+	capacity   int
+	stopped    bool
+	active     bool
+	restarting bool
+	runCancel  context.CancelFunc // of the current run
+	lastErr    error
+	lastErrMsg string
+	lastErrAt  time.Time
+}
+
+func (rs *receiverStream[T]) info() ReceiverInfo {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return ReceiverInfo{StreamID: rs.id, Name: rs.name, Active: rs.active, LastErrorMessage: rs.lastErrMsg, LastError: rs.lastErr, LastErrorTime: rs.lastErrAt}
+}
+
+func (rs *receiverStream[T]) start(runCtx context.Context) {
+	rs.stopCtx, rs.stopCancel = context.WithCancel(runCtx)
+	rs.wg.Add(1)
+	go rs.generateBlocks()
+	rs.startRun()
+}
+
+// generateBlocks cuts the buffered records into a block at every block
+// interval (Spark's BlockGenerator).
+func (rs *receiverStream[T]) generateBlocks() {
+	defer rs.wg.Done()
+	clk := rs.c.cfg.clock
+	bi := int64(rs.c.cfg.blockInterval)
+	for {
+		next := (clk.Now().UnixNano()/bi + 1) * bi
+		if clk.WaitUntil(rs.stopCtx, timeOf(next)) != nil {
+			return
+		}
+		rs.mu.Lock()
+		rs.sealLocked()
+		rs.mu.Unlock()
+	}
+}
+
+func (rs *receiverStream[T]) sealLocked() {
+	if len(rs.buf) > 0 {
+		rs.blocks = append(rs.blocks, rs.buf)
+		rs.buf = nil
+		rs.pending++
+	}
+}
+
+func (rs *receiverStream[T]) startRun() {
+	rs.mu.Lock()
+	if rs.stopped {
+		rs.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(rs.stopCtx)
+	rs.runCancel = cancel
+	rs.active = true
+	rs.mu.Unlock()
+	if err := call(rs.name, func() error { return rs.r.OnStart(ctx, rs.host) }); err != nil {
+		rs.reportError("error starting receiver", err)
+		rs.restart("error starting receiver", err, rs.c.cfg.receiverRestartWait)
+		return
+	}
+	info := rs.info()
+	rs.c.emit(func(l Listener) {
+		if x, ok := l.(ReceiverStartedListener); ok {
+			x.OnReceiverStarted(info)
+		}
+	})
+}
+
+// stopRun ends the current run: cancels its context and calls OnStop.
+func (rs *receiverStream[T]) stopRun(msg string, err error) {
+	rs.mu.Lock()
+	if !rs.active {
+		rs.mu.Unlock()
+		return
+	}
+	rs.active = false
+	cancel := rs.runCancel
+	rs.mu.Unlock()
+	cancel()
+	if perr := call(rs.name, func() error { rs.r.OnStop(); return nil }); perr != nil {
+		rs.reportError("error stopping receiver", perr)
+	}
+	if err != nil {
+		rs.recordError(msg, err)
+	}
+	rs.c.log.Debug("dstream: receiver stopped", "receiver", rs.name, "reason", msg, "error", err)
+	info := rs.info()
+	rs.c.emit(func(l Listener) {
+		if x, ok := l.(ReceiverStoppedListener); ok {
+			x.OnReceiverStopped(info)
+		}
+	})
+}
+
+// restart stops the current run and starts a new one after delay, in the
+// background. A restart already under way absorbs further requests.
+func (rs *receiverStream[T]) restart(msg string, err error, delay time.Duration) {
+	rs.mu.Lock()
+	if rs.stopped || rs.restarting {
+		rs.mu.Unlock()
+		return
+	}
+	rs.restarting = true
+	rs.wg.Add(1)
+	rs.mu.Unlock()
+	rs.c.log.Warn("dstream: restarting receiver", "receiver", rs.name, "reason", msg, "error", err, "delay", delay)
+	go func() {
+		defer rs.wg.Done()
+		rs.stopRun(msg, err)
+		clk := rs.c.cfg.clock
+		waitErr := clk.WaitUntil(rs.stopCtx, clk.Now().Add(delay))
+		rs.mu.Lock()
+		rs.restarting = false
+		rs.mu.Unlock()
+		if waitErr == nil {
+			rs.startRun()
+		}
+	}()
+}
+
+// stop stops the receiver for good and puts its buffered records into a
+// last block.
+func (rs *receiverStream[T]) stop(msg string, err error) {
+	rs.mu.Lock()
+	if rs.stopped {
+		rs.mu.Unlock()
+		return
+	}
+	rs.stopped = true
+	rs.cond.Broadcast()
+	rs.mu.Unlock()
+	if rs.stopCancel != nil {
+		rs.stopCancel()
+	}
+	rs.stopRun(msg, err)
+	rs.mu.Lock()
+	rs.sealLocked()
+	rs.mu.Unlock()
+}
+
+func (rs *receiverStream[T]) wait() { rs.wg.Wait() }
+
+func (rs *receiverStream[T]) hasUnallocated() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.blocks) > 0 || len(rs.buf) > 0
+}
+
+func (rs *receiverStream[T]) alwaysGenerate() bool { return true }
+
+// generate puts every block stored so far into batch t. The blocks count
+// against the queue until the batch has been processed.
+func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(), bool) {
+	rs.mu.Lock()
+	blocks := rs.blocks
+	rs.blocks = nil
+	rs.mu.Unlock()
+	var n int64
+	for _, b := range blocks {
+		n += int64(len(b))
+	}
+	rs.s.put(t, &Batch[T]{Time: timeOf(t), Partitions: blocks})
+	done := func() {
+		if len(blocks) == 0 {
+			return
+		}
+		rs.mu.Lock()
+		rs.pending -= len(blocks)
+		rs.cond.Broadcast()
+		rs.mu.Unlock()
+	}
+	return InputInfo{StreamID: rs.id, Name: rs.name, NumRecords: n}, done, true
+}
+
+// waitRoomLocked blocks while the block queue is full. rs.mu must be held.
+func (rs *receiverStream[T]) waitRoomLocked() error {
+	for rs.pending >= rs.capacity && !rs.stopped {
+		rs.cond.Wait()
+	}
+	if rs.stopped {
+		return ErrReceiverStopped
+	}
+	return nil
+}
+
+func (rs *receiverStream[T]) recordError(msg string, err error) {
+	rs.mu.Lock()
+	rs.lastErr, rs.lastErrMsg, rs.lastErrAt = err, msg, rs.c.cfg.clock.Now()
+	rs.mu.Unlock()
+}
+
+func (rs *receiverStream[T]) reportError(msg string, err error) {
+	rs.recordError(msg, err)
+	rs.c.log.Warn("dstream: receiver error", "receiver", rs.name, "message", msg, "error", err)
+	info := rs.info()
+	rs.c.emit(func(l Listener) {
+		if x, ok := l.(ReceiverErrorListener); ok {
+			x.OnReceiverError(info)
+		}
+	})
+}
+
+// ReceiverHost is a receiver's handle on the engine: it stores records and
+// reports on the receiver. Its methods are safe for concurrent use.
+type ReceiverHost[T any] struct {
+	rs *receiverStream[T]
+}
+
+// Store adds one record to the current block. It blocks while the
+// receiver is over its rate limit or its block queue is full, and returns
+// ErrReceiverStopped once the receiver has stopped.
+func (h *ReceiverHost[T]) Store(x T) error {
+	rs := h.rs
+	if err := rs.limiter.wait(rs.stopCtx, 1); err != nil {
+		return ErrReceiverStopped
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.waitRoomLocked(); err != nil {
+		return err
+	}
+	rs.buf = append(rs.buf, x)
+	return nil
+}
+
+// StoreSlice stores the records as one block and returns once it is
+// stored, so a reliable receiver may then acknowledge them to its source.
+// The slice is copied. It blocks while the receiver is over its rate limit
+// or its block queue is full, and returns ErrReceiverStopped once the
+// receiver has stopped.
+func (h *ReceiverHost[T]) StoreSlice(xs []T) error {
+	if len(xs) == 0 {
+		return nil
+	}
+	rs := h.rs
+	if err := rs.limiter.wait(rs.stopCtx, len(xs)); err != nil {
+		return ErrReceiverStopped
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.waitRoomLocked(); err != nil {
+		return err
+	}
+	rs.blocks = append(rs.blocks, slices.Clone(xs))
+	rs.pending++
+	return nil
+}
+
+// ReportError reports an error to the listeners and the log without
+// stopping the receiver.
+func (h *ReceiverHost[T]) ReportError(msg string, err error) { h.rs.reportError(msg, err) }
+
+// Restart stops the receiver (OnStop) and starts it again (OnStart) after
+// the context's restart delay, in the background. Records already stored
+// are kept.
+func (h *ReceiverHost[T]) Restart(msg string, err error) {
+	h.rs.restart(msg, err, h.rs.c.cfg.receiverRestartWait)
+}
+
+// RestartAfter is Restart with a given delay.
+func (h *ReceiverHost[T]) RestartAfter(msg string, err error, delay time.Duration) {
+	h.rs.restart(msg, err, max(delay, 0))
+}
+
+// Stop stops the receiver for good. Records already stored are kept and
+// processed; the stream's later batches are empty.
+func (h *ReceiverHost[T]) Stop(msg string, err error) {
+	rs := h.rs
+	rs.mu.Lock()
+	if rs.stopped {
+		rs.mu.Unlock()
+		return
+	}
+	rs.wg.Add(1)
+	rs.mu.Unlock()
+	// In the background: OnStop may wait for the goroutine calling Stop.
+	go func() {
+		defer rs.wg.Done()
+		rs.stop(msg, err)
+	}()
+}
+
+// IsStopped reports whether the receiver has stopped for good.
+func (h *ReceiverHost[T]) IsStopped() bool {
+	h.rs.mu.Lock()
+	defer h.rs.mu.Unlock()
+	return h.rs.stopped
+}
+
+// SetMaxRate changes the receiver's rate limit (records per second; 0 or
+// less is unlimited). Backpressure uses it.
+func (h *ReceiverHost[T]) SetMaxRate(recordsPerSecond float64) {
+	h.rs.limiter.setRate(recordsPerSecond)
+}
+
+// StreamID returns the receiver's input stream id.
+func (h *ReceiverHost[T]) StreamID() int { return h.rs.id }
+
+// Logger returns the context's logger, with the receiver's name.
+func (h *ReceiverHost[T]) Logger() *slog.Logger { return h.rs.c.log.With("receiver", h.rs.name) }
+
+// rateLimiter spaces out permits at a rate per second on the context's
+// clock. A request for n permits proceeds at once if the limiter is idle
+// and makes the next request wait n/rate seconds, so over any stretch the
+// rate holds without bursts.
+type rateLimiter struct {
+	clk  Clock
+	bits atomic.Uint64 // math.Float64bits of the rate; <= 0 is unlimited
+	mu   sync.Mutex
+	next int64 // when the next permit is free (ns)
+}
+
+func newRateLimiter(clk Clock, rate float64) *rateLimiter {
+	l := &rateLimiter{clk: clk}
+	l.setRate(rate)
+	return l
+}
+
+func (l *rateLimiter) setRate(rate float64) { l.bits.Store(math.Float64bits(rate)) }
+
+func (l *rateLimiter) rate() float64 { return math.Float64frombits(l.bits.Load()) }
+
+func (l *rateLimiter) wait(ctx context.Context, n int) error {
+	rate := l.rate()
+	if rate <= 0 || math.IsNaN(rate) {
+		return nil
+	}
+	l.mu.Lock()
+	now := l.clk.Now().UnixNano()
+	at := max(l.next, now)
+	l.next = at + int64(float64(n)/rate*1e9)
+	l.mu.Unlock()
+	if at > now {
+		return l.clk.WaitUntil(ctx, timeOf(at))
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+package dstream
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// job is one generated batch waiting to run.
+type job struct {
+	t    int64
+	info BatchInfo
+	// done is called after the batch completes, successful or not:
+	// receivers release the blocks it held.
+	done []func()
+}
+
+// jobQueue is the unbounded FIFO between the generator and the runner:
+// generation never waits for processing, so a slow batch shows up as
+// scheduling delay of the next ones, as in Spark.
+type jobQueue struct {
+	mu     sync.Mutex
+	items  []*job
+	closed bool
+	signal chan struct{} // has a token when items or closed changed
+}
+
+func (q *jobQueue) init() {
+	q.items = nil
+	q.closed = false
+	q.signal = make(chan struct{}, 1)
+}
+
+func (q *jobQueue) notify() {
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *jobQueue) push(j *job) {
+	q.mu.Lock()
+	q.items = append(q.items, j)
+	q.mu.Unlock()
+	q.notify()
+}
+
+func (q *jobQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.notify()
+}
+
+// pop returns the next job, or false when the queue is closed and empty or
+// ctx is done.
+func (q *jobQueue) pop(ctx context.Context) (*job, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			j := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return j, true
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return nil, false
+		}
+		select {
+		case <-q.signal:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// generateLoop cuts a batch at every interval from first on (Spark's
+// JobGenerator). After a graceful stop request it generates until every
+// record stored by the stopped receivers is in a batch, then closes the
+// queue.
+func (c *Context) generateLoop(first int64) {
+	defer close(c.genDone)
+	clk := c.cfg.clock
+	iv := int64(c.interval)
+	for t := first; ; t += iv {
+		if err := clk.WaitUntil(c.drainCtx, timeOf(t)); err != nil {
+			if c.runCtx.Err() != nil {
+				return // hard stop
+			}
+			// Graceful stop while waiting: finish now if nothing is
+			// pending, otherwise the data goes into the batch at t.
+			if !c.unallocated() {
+				c.jobs.close()
+				return
+			}
+			if clk.WaitUntil(c.runCtx, timeOf(t)) != nil {
+				return
+			}
+		}
+		c.generate(t)
+		if c.drainCtx.Err() != nil && !c.unallocated() {
+			c.jobs.close()
+			return
+		}
+	}
+}
+
+// unallocated reports whether a receiver holds blocks not yet in a batch.
+func (c *Context) unallocated() bool {
+	for _, r := range c.receivers {
+		if r.hasUnallocated() {
+			return true
+		}
+	}
+	return false
+}
+
+// generate takes the input of batch t from every input stream and queues
+// the batch.
+func (c *Context) generate(t int64) {
+	j := &job{t: t}
+	for _, n := range c.inputs {
+		if !n.reachable && !n.input.alwaysGenerate() {
+			continue
+		}
+		info, done, ok := n.input.generate(t)
+		if !ok {
+			continue
+		}
+		j.info.Inputs = append(j.info.Inputs, info)
+		if done != nil {
+			j.done = append(j.done, done)
+		}
+	}
+	j.info.BatchTime = timeOf(t)
+	j.info.SubmissionTime = c.cfg.clock.Now()
+	c.jobs.push(j)
+	info := j.info
+	c.emit(func(l Listener) {
+		if x, ok := l.(BatchSubmittedListener); ok {
+			x.OnBatchSubmitted(info)
+		}
+	})
+}
+
+// runLoop runs the queued batches one at a time, in order (Spark's
+// JobScheduler with one concurrent job).
+func (c *Context) runLoop() {
+	defer close(c.runDone)
+	for {
+		j, ok := c.jobs.pop(c.runCtx)
+		if !ok {
+			return
+		}
+		err := c.runBatch(j)
+		for _, f := range j.done {
+			f()
+		}
+		if err != nil {
+			if c.runCtx.Err() != nil && errors.Is(err, context.Canceled) {
+				return // a hard stop interrupted the batch
+			}
+			c.fail(err)
+			return
+		}
+		c.forgetOld(j.t)
+		c.batchMu.Lock()
+		c.lastDone = j.t
+		c.batchCond.Broadcast()
+		c.batchMu.Unlock()
+	}
+}
+
+// runBatch computes the stateful streams, then runs every output operation
+// in definition order, stopping at the first failure so that no later
+// output (an offset commit, say) runs after an earlier one failed.
+func (c *Context) runBatch(j *job) error {
+	clk := c.cfg.clock
+	info := &j.info
+	info.ProcessingStartTime = clk.Now()
+	started := *info
+	c.emit(func(l Listener) {
+		if x, ok := l.(BatchStartedListener); ok {
+			x.OnBatchStarted(started)
+		}
+	})
+	r := &run{ctx: c.runCtx, c: c}
+	t := j.t
+	var batchErr error
+	for _, n := range c.forced {
+		if !n.validTime(t) {
+			continue
+		}
+		if err := n.typed.force(r, t); err != nil {
+			batchErr = &BatchError{Time: timeOf(t), Op: n.name, Err: err}
+			break
+		}
+	}
+	for id, o := range c.outputs {
+		if batchErr != nil {
+			break
+		}
+		if !o.n.validTime(t) {
+			continue
+		}
+		oi := OutputOperationInfo{BatchTime: timeOf(t), ID: id, Name: o.name, Stream: o.n.name, StartTime: clk.Now()}
+		c.emit(func(l Listener) {
+			if x, ok := l.(OutputOperationStartedListener); ok {
+				x.OnOutputOperationStarted(oi)
+			}
+		})
+		err := o.run(r, t)
+		oi.EndTime = clk.Now()
+		if err != nil {
+			oi.Err = err
+			batchErr = &BatchError{Time: timeOf(t), Op: o.name, Err: err}
+		}
+		info.OutputOperations = append(info.OutputOperations, oi)
+		c.emit(func(l Listener) {
+			if x, ok := l.(OutputOperationCompletedListener); ok {
+				x.OnOutputOperationCompleted(oi)
+			}
+		})
+	}
+	info.ProcessingEndTime = clk.Now()
+	info.Err = batchErr
+	completed := *info
+	c.emit(func(l Listener) {
+		if x, ok := l.(BatchCompletedListener); ok {
+			x.OnBatchCompleted(completed)
+		}
+	})
+	return batchErr
+}
+
+// forgetOld drops kept batches older than each stream's remember duration
+// (Spark's clearMetadata).
+func (c *Context) forgetOld(t int64) {
+	for _, n := range c.nodes {
+		if n.cache {
+			n.typed.forget(t - n.remember)
+		}
+	}
+}
+
+// outputOp is a registered output operation.
+type outputOp struct {
+	name string
+	n    *node
+	run  func(r *run, t int64) error
+}
+
+// addOutput registers an output operation on n.
+func (c *Context) addOutput(n *node, name string, f func(r *run, t int64) error) error {
+	if n.err != nil {
+		return n.err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.buildableLocked(); err != nil {
+		return &BuildError{Op: name, Err: err}
+	}
+	c.outputs = append(c.outputs, &outputOp{name: name, n: n, run: f})
+	return nil
+}
+
+// inputNode is implemented by input streams.
+type inputNode interface {
+	// generate takes the stream's input for batch t. ok is false when the
+	// stream has no batch at t. done, if not nil, runs when the batch has
+	// been processed.
+	generate(t int64) (info InputInfo, done func(), ok bool)
+	// alwaysGenerate reports whether the input must be taken every batch
+	// even when no output reaches the stream (receivers, whose data would
+	// otherwise pile up).
+	alwaysGenerate() bool
+}
+
+// registerInput adds an input stream to the context. c.mu must be held.
+func (c *Context) registerInputLocked(n *node, in inputNode) int {
+	n.input = in
+	c.inputs = append(c.inputs, n)
+	return len(c.inputs) - 1
+}

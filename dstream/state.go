@@ -1,0 +1,391 @@
+package dstream
+
+import (
+	"fmt"
+	"time"
+)
+
+// keyedState is the per-partition state of a stateful operator, the form
+// in which it can be snapshotted and restored by operator name.
+type keyedState[K comparable, S any] struct {
+	parts []map[K]S
+	last  int64 // batch time of the state; 0 before the first batch
+}
+
+func (ks *keyedState[K, S]) reset(n int) {
+	ks.parts = make([]map[K]S, n)
+	for j := range ks.parts {
+		ks.parts[j] = map[K]S{}
+	}
+}
+
+// UpdateStateByKey returns a stream of the state of every key, updated
+// every batch by update (Spark's updateStateByKey). update is called for
+// every key that has new values or a state, every batch, even with no new
+// values (values is then empty); state is nil for a key without one. It
+// returns the new state and whether to keep it: false deletes the key.
+// With no state yet and no batch from s there is no output batch.
+//
+// Options: Partitions, InitialState.
+func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func(values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
+	out := newStream[Pair[K, S]]("updateStateByKey", s.node())
+	if !checkFunc(out, update == nil) {
+		return out
+	}
+	c := out.n.c
+	cfg, err := opOptions(c, opts, true, false)
+	var initial []Pair[K, S]
+	if err == nil && cfg.initialState != nil {
+		var ok bool
+		if initial, ok = cfg.initialState.([]Pair[K, S]); !ok {
+			err = fmt.Errorf("%w: InitialState takes %T, got %T", ErrInvalidOption, initial, cfg.initialState)
+		}
+	}
+	if err != nil {
+		out.n.fail(err)
+		return out
+	}
+	c.mu.Lock()
+	out.n.stateful = true
+	out.n.checkpointInterval = defaultStateCheckpoint(out.n.slide)
+	c.mu.Unlock()
+
+	part := newPartitioner[K](c, cfg.partitions)
+	st := &keyedState[K, S]{}
+	out.compute = func(r *run, t int64) (plan[Pair[K, S]], error) {
+		pp, err := s.get(r, t)
+		if err != nil {
+			return plan[Pair[K, S]]{}, err
+		}
+		hasPrev := st.parts != nil && st.last == t-out.n.slide
+		if !hasPrev {
+			if !pp.ok {
+				st.parts = nil
+				return plan[Pair[K, S]]{}, nil
+			}
+			st.reset(part.n)
+			for _, kv := range initial {
+				st.parts[part.of(kv.Key)][kv.Key] = kv.Value
+			}
+		}
+		var groups [][]Pair[K, []V]
+		if pp.ok {
+			if groups, err = shuffle(r, out.n.name, pp, part, groupCombiner[V]()); err != nil {
+				return plan[Pair[K, S]]{}, err
+			}
+		}
+		data := make([][]Pair[K, S], part.n)
+		err = r.parallel(out.n.name, part.n, func(j int) error {
+			m := st.parts[j]
+			var g []Pair[K, []V]
+			if groups != nil {
+				g = groups[j]
+			}
+			fresh := make(map[K]struct{}, len(g))
+			for _, kv := range g {
+				fresh[kv.Key] = struct{}{}
+				prev, had := m[kv.Key]
+				var p *S
+				if had {
+					p = &prev
+				}
+				if ns, keep := update(kv.Value, p); keep {
+					m[kv.Key] = ns
+				} else {
+					delete(m, kv.Key)
+				}
+			}
+			for k, prev := range m {
+				if _, ok := fresh[k]; ok {
+					continue
+				}
+				if ns, keep := update(nil, &prev); keep {
+					m[k] = ns
+				} else {
+					delete(m, k)
+				}
+			}
+			part := make([]Pair[K, S], 0, len(m))
+			for k, v := range m {
+				part = append(part, Pair[K, S]{k, v})
+			}
+			data[j] = part
+			return nil
+		})
+		if err != nil {
+			st.parts = nil
+			return plan[Pair[K, S]]{}, err
+		}
+		st.last = t
+		return dataPlan(data), nil
+	}
+	return out
+}
+
+// State is the state of one key, handed to a MapWithState function (Spark's
+// State). It is valid only during the call.
+type State[S any] struct {
+	value     S
+	exists    bool
+	updated   bool
+	removed   bool
+	timingOut bool
+	misuse    error
+}
+
+func (s *State[S]) wrap(v S, exists bool) {
+	*s = State[S]{value: v, exists: exists}
+}
+
+// Exists reports whether the key has a state.
+func (s *State[S]) Exists() bool { return s.exists }
+
+// Get returns the state, or ErrNoState if the key has none.
+func (s *State[S]) Get() (S, error) {
+	if !s.exists {
+		var zero S
+		return zero, ErrNoState
+	}
+	return s.value, nil
+}
+
+// GetOption returns the state if the key has one.
+func (s *State[S]) GetOption() Optional[S] {
+	if !s.exists {
+		return None[S]()
+	}
+	return Some(s.value)
+}
+
+// Update sets the key's state. It is an error after Remove, and while the
+// state is timing out; the error also fails the batch.
+func (s *State[S]) Update(v S) error {
+	switch {
+	case s.removed:
+		return s.misused(ErrStateRemoved)
+	case s.timingOut:
+		return s.misused(ErrStateTimingOut)
+	}
+	s.value, s.exists, s.updated = v, true, true
+	return nil
+}
+
+// Remove deletes the key's state. It is an error after a previous Remove,
+// and while the state is timing out (the engine removes it); the error also
+// fails the batch.
+func (s *State[S]) Remove() error {
+	switch {
+	case s.timingOut:
+		return s.misused(ErrStateTimingOut)
+	case s.removed:
+		return s.misused(ErrStateRemoved)
+	}
+	var zero S
+	s.value, s.exists, s.updated, s.removed = zero, false, false, true
+	return nil
+}
+
+// IsTimingOut reports whether this call is the key's last: its state has
+// been idle longer than the timeout and is being removed.
+func (s *State[S]) IsTimingOut() bool { return s.timingOut }
+
+func (s *State[S]) misused(err error) error {
+	if s.misuse == nil {
+		s.misuse = err
+	}
+	return err
+}
+
+// StateSpec configures MapWithState (Spark's StateSpec).
+type StateSpec[K comparable, V, S, M any] struct {
+	// Func is called for every element (key, value) of every batch, in
+	// order within the key's partition, with the key's state. It returns
+	// an element for the output stream, if ok. When a key times out it is
+	// called once more with an empty value and state.IsTimingOut() true.
+	Func func(t time.Time, key K, value Optional[V], state *State[S]) (out M, ok bool)
+	// InitialState seeds the state of some keys before the first batch.
+	InitialState []Pair[K, S]
+	// Partitions is the number of state partitions; 0 means the context's
+	// parallelism.
+	Partitions int
+	// Timeout, if positive, removes the state of keys that received no
+	// data for that long. Timeouts are checked on full-scan batches, every
+	// 10 batch intervals (the state's checkpoint interval, as in Spark), so
+	// a key expires between Timeout and Timeout plus that interval after
+	// its last data. Any data for a key refreshes its idle time, even if
+	// Func does not update the state.
+	Timeout time.Duration
+}
+
+// MapWithStateStream is the output of MapWithState: the stream of the
+// elements returned by the function, and the state behind it.
+type MapWithStateStream[K comparable, S, M any] struct {
+	*Stream[M]
+	state     *keyedState[K, stateEntry[S]]
+	snapshots *Stream[Pair[K, S]]
+}
+
+// stateEntry is a key's state and the batch time of its last data.
+type stateEntry[S any] struct {
+	value   S
+	updated int64
+}
+
+// MapWithState returns a stream of spec.Func applied to every element
+// with the state of its key (Spark's mapWithState). Unlike
+// UpdateStateByKey it touches only the keys with data in the batch, plus
+// timed-out keys on full-scan batches, so its cost follows the batch, not
+// the number of keys.
+func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSpec[K, V, S, M]) *MapWithStateStream[K, S, M] {
+	out := newStream[M]("mapWithState", s.node())
+	ms := &MapWithStateStream[K, S, M]{Stream: out, state: &keyedState[K, stateEntry[S]]{}}
+	if !checkFunc(out, spec.Func == nil) {
+		return ms
+	}
+	c := out.n.c
+	switch {
+	case spec.Partitions < 0:
+		out.n.fail(fmt.Errorf("%w: StateSpec.Partitions %d is negative", ErrInvalidOption, spec.Partitions))
+		return ms
+	case spec.Timeout < 0 || spec.Timeout%time.Millisecond != 0:
+		out.n.fail(fmt.Errorf("%w: StateSpec.Timeout %v must be zero or a positive whole number of milliseconds", ErrInvalidDuration, spec.Timeout))
+		return ms
+	}
+	nparts := spec.Partitions
+	if nparts == 0 {
+		nparts = c.cfg.parallelism
+	}
+	c.mu.Lock()
+	out.n.stateful = true
+	out.n.checkpointInterval = 10 * out.n.slide
+	c.mu.Unlock()
+
+	part := newPartitioner[K](c, nparts)
+	st := ms.state
+	timeout := int64(spec.Timeout)
+	out.compute = func(r *run, t int64) (plan[M], error) {
+		pp, err := s.get(r, t)
+		if err != nil {
+			return plan[M]{}, err
+		}
+		if st.parts == nil {
+			st.reset(nparts)
+			for _, kv := range spec.InitialState {
+				st.parts[part.of(kv.Key)][kv.Key] = stateEntry[S]{kv.Value, t}
+			}
+		}
+		var buckets [][][]Pair[K, V]
+		if pp.ok {
+			if buckets, err = partitionPlan(r, out.n.name, pp, part); err != nil {
+				return plan[M]{}, err
+			}
+		}
+		fullScan := timeout > 0 && (t-c.zero)%out.n.checkpointInterval == 0
+		threshold := t - timeout
+		bt := timeOf(t)
+		data := make([][]M, nparts)
+		err = r.parallel(out.n.name, nparts, func(j int) error {
+			m := st.parts[j]
+			var res []M
+			var state State[S]
+			for _, b := range buckets {
+				for _, kv := range b[j] {
+					e, had := m[kv.Key]
+					state.wrap(e.value, had)
+					v, ok := spec.Func(bt, kv.Key, Some(kv.Value), &state)
+					if state.misuse != nil {
+						return fmt.Errorf("key %v: %w", kv.Key, state.misuse)
+					}
+					switch {
+					case state.removed:
+						delete(m, kv.Key)
+					case state.updated || (state.exists && timeout > 0):
+						m[kv.Key] = stateEntry[S]{state.value, t}
+					}
+					if ok {
+						res = append(res, v)
+					}
+				}
+			}
+			if fullScan {
+				for k, e := range m {
+					if e.updated >= threshold {
+						continue
+					}
+					state.wrap(e.value, true)
+					state.timingOut = true
+					v, ok := spec.Func(bt, k, None[V](), &state)
+					if state.misuse != nil {
+						return fmt.Errorf("key %v: %w", k, state.misuse)
+					}
+					delete(m, k)
+					if ok {
+						res = append(res, v)
+					}
+				}
+			}
+			data[j] = res
+			return nil
+		})
+		if err != nil {
+			st.parts = nil
+			return plan[M]{}, err
+		}
+		st.last = t
+		return dataPlan(data), nil
+	}
+	return ms
+}
+
+// partitionPlan distributes the elements of pp over the partitioner's
+// partitions without combining them: buckets[p][j] holds the elements of
+// input partition p for output partition j, in order.
+func partitionPlan[K comparable, V any](r *run, op string, pp plan[Pair[K, V]], part partitioner[K]) ([][][]Pair[K, V], error) {
+	buckets := make([][][]Pair[K, V], pp.parts)
+	err := r.parallel(op, pp.parts, func(p int) error {
+		b := make([][]Pair[K, V], part.n)
+		pp.run(p, func(kv Pair[K, V]) bool {
+			j := part.of(kv.Key)
+			b[j] = append(b[j], kv)
+			return true
+		})
+		buckets[p] = b
+		return nil
+	})
+	return buckets, err
+}
+
+// StateSnapshots returns a stream of the state of every key after each
+// batch, as (key, state) pairs.
+func (m *MapWithStateStream[K, S, M]) StateSnapshots() *Stream[Pair[K, S]] {
+	if m.snapshots != nil {
+		return m.snapshots
+	}
+	out := newStream[Pair[K, S]]("stateSnapshots", m.node())
+	m.snapshots = out
+	if out.n.err != nil {
+		return out
+	}
+	c := out.n.c
+	c.mu.Lock()
+	out.n.stateful = true // must be taken right after its batch
+	c.mu.Unlock()
+	out.compute = func(r *run, t int64) (plan[Pair[K, S]], error) {
+		pp, err := m.get(r, t)
+		if err != nil || !pp.ok {
+			return plan[Pair[K, S]]{}, err
+		}
+		st := m.state
+		data := make([][]Pair[K, S], len(st.parts))
+		err = r.parallel(out.n.name, len(st.parts), func(j int) error {
+			part := make([]Pair[K, S], 0, len(st.parts[j]))
+			for k, e := range st.parts[j] {
+				part = append(part, Pair[K, S]{k, e.value})
+			}
+			data[j] = part
+			return nil
+		})
+		return dataPlan(data), err
+	}
+	return out
+}

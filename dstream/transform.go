@@ -1,0 +1,69 @@
+package dstream
+
+// Transform returns a stream of f applied to each whole batch, like
+// Spark's transform: f sees the batch's time and all its partitions, and
+// can do anything a function of a batch can, including joining it with
+// other data or changing what it does over time (f is called anew for
+// every batch). f must not modify its input; it may return its input's
+// partitions unchanged. A nil result is an empty batch; an error fails
+// the batch.
+func Transform[T, U any](s *Stream[T], f func(*Batch[T]) (*Batch[U], error)) *Stream[U] {
+	out := newStream[U]("transform", s.node())
+	if !checkFunc(out, f == nil) {
+		return out
+	}
+	out.compute = func(r *run, t int64) (plan[U], error) {
+		in, err := s.batch(r, t)
+		if err != nil || in == nil {
+			return plan[U]{}, err
+		}
+		var res *Batch[U]
+		if err := call(out.n.name, func() (err error) { res, err = f(in); return err }); err != nil {
+			return plan[U]{}, err
+		}
+		if res == nil {
+			return dataPlan[U](nil), nil
+		}
+		return dataPlan(res.Partitions), nil
+	}
+	return out
+}
+
+// TransformWith returns a stream of f applied to the batches of a and b for
+// the same time, like Spark's transformWith. A stream without a batch at
+// that time is passed as an empty batch; when neither has one there is no
+// batch. The streams must have the same slide.
+func TransformWith[T, U, W any](a *Stream[T], b *Stream[U], f func(*Batch[T], *Batch[U]) (*Batch[W], error)) *Stream[W] {
+	out := newStream[W]("transformWith", a.node(), b.node())
+	if !checkFunc(out, f == nil) {
+		return out
+	}
+	out.compute = func(r *run, t int64) (plan[W], error) {
+		ba, err := a.batch(r, t)
+		if err != nil {
+			return plan[W]{}, err
+		}
+		bb, err := b.batch(r, t)
+		if err != nil {
+			return plan[W]{}, err
+		}
+		if ba == nil && bb == nil {
+			return plan[W]{}, nil
+		}
+		if ba == nil {
+			ba = &Batch[T]{Time: timeOf(t)}
+		}
+		if bb == nil {
+			bb = &Batch[U]{Time: timeOf(t)}
+		}
+		var res *Batch[W]
+		if err := call(out.n.name, func() (err error) { res, err = f(ba, bb); return err }); err != nil {
+			return plan[W]{}, err
+		}
+		if res == nil {
+			return dataPlan[W](nil), nil
+		}
+		return dataPlan(res.Partitions), nil
+	}
+	return out
+}
