@@ -71,7 +71,17 @@ func protect(op string, i int, f func(int) error) (err error) {
 }
 
 // call runs f, turning a panic into an error, for user functions called
-// once per batch on the scheduler goroutine (Transform, ForEachBatch).
+// once per batch on the scheduler goroutine (Transform).
 func call(op string, f func() error) error {
 	return protect(op, 0, func(int) error { return f() })
+}
+
+// safely runs f, turning a panic into a *PanicError; errors pass unchanged.
+func safely(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f()
 }

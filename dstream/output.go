@@ -109,7 +109,7 @@ func (s *Stream[T]) ForEachBatch(f func(ctx context.Context, b *Batch[T]) error)
 		if err != nil || b == nil {
 			return err
 		}
-		return call("forEachBatch", func() error { return f(r.ctx, b) })
+		return f(r.ctx, b)
 	})
 }
 

@@ -137,8 +137,8 @@ func (c *Context) generate(t int64) {
 	}
 	j.info.BatchTime = timeOf(t)
 	j.info.SubmissionTime = c.cfg.clock.Now()
+	info := j.info // the runner owns j once it is queued
 	c.jobs.push(j)
-	info := j.info
 	c.emit(func(l Listener) {
 		if x, ok := l.(BatchSubmittedListener); ok {
 			x.OnBatchSubmitted(info)
@@ -194,7 +194,7 @@ func (c *Context) runBatch(j *job) error {
 		if !n.validTime(t) {
 			continue
 		}
-		if err := n.typed.force(r, t); err != nil {
+		if err := safely(func() error { return n.typed.force(r, t) }); err != nil {
 			batchErr = &BatchError{Time: timeOf(t), Op: n.name, Err: err}
 			break
 		}
@@ -212,7 +212,7 @@ func (c *Context) runBatch(j *job) error {
 				x.OnOutputOperationStarted(oi)
 			}
 		})
-		err := o.run(r, t)
+		err := safely(func() error { return o.run(r, t) })
 		oi.EndTime = clk.Now()
 		if err != nil {
 			oi.Err = err

@@ -1,7 +1,9 @@
 package dstream
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -158,29 +160,40 @@ func (n *node) fail(err error) {
 func newStream[T any](op string, parents ...*node) *Stream[T] {
 	s := &Stream[T]{kept: map[int64]*Batch[T]{}}
 	var c *Context
+	var detachedErr error
 	for _, p := range parents {
-		if p == nil {
-			s.n = &node{op: op, err: &BuildError{Op: op, Err: ErrNilStream}}
-			s.n.typed = s
-			return s
-		}
-		if p.c != nil {
+		switch {
+		case p == nil:
+			detachedErr = ErrNilStream
+		case c == nil && p.c != nil:
 			c = p.c
-			break
+		case p.c == nil && detachedErr == nil:
+			detachedErr = p.err
 		}
 	}
 	if c == nil {
-		// Every parent is itself detached and invalid: inherit its error.
-		s.n = &node{op: op, err: parents[0].err}
+		// No parent belongs to a context: nothing to record the error in.
+		if detachedErr == nil {
+			detachedErr = ErrNilStream
+		}
+		var be *BuildError
+		if !errors.As(detachedErr, &be) {
+			detachedErr = &BuildError{Op: op, Err: detachedErr}
+		}
+		s.n = &node{op: op, err: detachedErr}
 		s.n.typed = s
 		return s
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.newNodeLocked(op)
-	n.parents = parents
 	n.typed = s
 	s.n = n
+	if slices.Contains(parents, nil) {
+		n.failLocked(ErrNilStream)
+		return s
+	}
+	n.parents = parents
 	n.slide = parents[0].slide
 	for _, p := range parents {
 		if p.err != nil {

@@ -118,13 +118,7 @@ func reducedWindowValue[T any](s *Stream[T], f, inv func(T, T) T, length, slide 
 	var hasValue bool
 	var last int64
 	out.compute = func(r *run, t int64) (plan[T], error) {
-		ps := reduced.n.slide
-		curBegin := t - l + ps
-		olds, err := reduced.sliceRange(r, curBegin-sl, curBegin-ps)
-		if err != nil {
-			return plan[T]{}, err
-		}
-		news, err := reduced.sliceRange(r, t-sl+ps, t)
+		olds, news, err := windowDelta(r, reduced, t, l, sl)
 		if err != nil {
 			return plan[T]{}, err
 		}
@@ -240,18 +234,11 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 	nparts := cfg.partitions
 	st := &windowState[K, V]{}
 	out.compute = func(r *run, t int64) (plan[Pair[K, V]], error) {
-		ps := reduced.n.slide
-		curBegin := t - l + ps
-		prevBegin := curBegin - sl
+		olds, news, err := windowDelta(r, reduced, t, l, sl)
+		if err != nil {
+			return plan[Pair[K, V]]{}, err
+		}
 		prevEnd := t - sl
-		olds, err := reduced.sliceRange(r, prevBegin, curBegin-ps)
-		if err != nil {
-			return plan[Pair[K, V]]{}, err
-		}
-		news, err := reduced.sliceRange(r, prevEnd+ps, t)
-		if err != nil {
-			return plan[Pair[K, V]]{}, err
-		}
 		if st.parts == nil || st.last != prevEnd {
 			st.parts = make([]map[K]V, nparts)
 			for j := range st.parts {
@@ -296,6 +283,24 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 		return dataPlan(data), nil
 	}
 	return out
+}
+
+// windowDelta returns the batches of s that left the window between the
+// window ending at t - slide and the one ending at t, and those that
+// entered it. The ranges are Spark's ReducedWindowedDStream's, clamped to
+// the two windows: when the slide is longer than the window, the batches
+// between windows belong to neither, and Spark's unclamped ranges count
+// them for keys that were not in the previous window.
+func windowDelta[T any](r *run, s *Stream[T], t, length, slide int64) (olds, news []*Batch[T], err error) {
+	ps := s.n.slide
+	curBegin := t - length + ps
+	prevBegin := curBegin - slide
+	prevEnd := t - slide
+	if olds, err = s.sliceRange(r, prevBegin, min(curBegin-ps, prevEnd)); err != nil {
+		return nil, nil, err
+	}
+	news, err = s.sliceRange(r, max(prevEnd+ps, curBegin), t)
+	return olds, news, err
 }
 
 // reduceSlices reduces partition j of several batches into one table.
