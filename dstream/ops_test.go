@@ -542,3 +542,42 @@ func TestPanicFailsBatch(t *testing.T) {
 		})
 	}
 }
+
+// Narrow operations are fused: a chain of them allocates nothing per
+// record (no intermediate slice per operator, no goroutine or channel per
+// record), so a batch's allocations do not grow with its size.
+func TestFusedChainAllocationsDoNotGrowWithRecords(t *testing.T) {
+	measure := func(n int) float64 {
+		h := newHarness(t, time.Second, WithParallelism(2))
+		q := NewQueue[int]()
+		in := make([]int, n)
+		for i := range in {
+			in[i] = i
+		}
+		s := Map(QueueStream(h.ssc, q), func(x int) int { return x * 3 })
+		s = s.Filter(func(x int) bool { return x%2 == 0 })
+		s = Map(s, func(x int) int { return x + 1 })
+		var got int64
+		mustNoErr(t, s.Count().ForEachBatch(func(_ context.Context, b *Batch[int64]) error {
+			got = b.Collect()[0]
+			return nil
+		}), "ForEachBatch")
+		h.start()
+		q.Push(in)
+		h.step() // warm up
+		allocs := testing.AllocsPerRun(10, func() {
+			q.Push(in)
+			h.step()
+		})
+		if want := int64((n + 1) / 2); got != want {
+			t.Fatalf("count = %d, want %d", got, want)
+		}
+		mustNoErr(t, h.ssc.Stop(context.Background(), Hard), "Stop")
+		return allocs
+	}
+	small, large := measure(1_000), measure(200_000)
+	if large > small+16 {
+		t.Fatalf("allocations per batch: %v for 1,000 records, %v for 200,000: the chain allocates per record", small, large)
+	}
+	t.Logf("allocations per batch: %v (1,000 records), %v (200,000 records)", small, large)
+}

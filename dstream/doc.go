@@ -1,0 +1,73 @@
+// Package dstream is a micro-batch stream processing engine modeled on
+// Spark Streaming's discretized streams (DStreams), with no JVM.
+//
+// A job is a graph of streams. Every batch interval the engine cuts what
+// arrived into a batch, runs the graph's transformations over the batch's
+// partitions on all cores, and hands the results to the output operations:
+//
+//	ssc, err := dstream.NewContext(time.Second)
+//	lines := dstream.ReceiverStream(ssc, myReceiver)
+//	words := dstream.FlatMap(lines, strings.Fields)
+//	pairs := dstream.Map(words, func(w string) dstream.Pair[string, int] { return dstream.KV(w, 1) })
+//	counts := dstream.ReduceByKeyAndWindow(pairs, add, sub, 30*time.Second, 10*time.Second)
+//	counts.Print()
+//	err = ssc.Run(ctx) // start, run until ctx is done, stop gracefully
+//
+// # Streams and batches
+//
+// A Stream[T] has one Batch[T] per slide interval (the batch interval, or
+// a window's slide), at times that are multiples of the interval since the
+// Unix epoch. A batch is a list of partitions processed in parallel, at
+// most WithParallelism at once. Input streams (QueueStream, ReceiverStream,
+// and the connectors of package sources) produce batches; transformations
+// derive new streams; output operations (Print, ForEachBatch,
+// SaveAsTextFiles) consume them. Nothing runs until Context.Start, and only
+// what an output operation reaches runs at all.
+//
+// Operations that change the element type are functions (Map, FlatMap,
+// ReduceByKey, Join, ...), since Go methods cannot take type parameters;
+// those that keep it are methods (Filter, Union, Window, Count, Print).
+// Keyed operations work on Stream[Pair[K, V]].
+//
+// # Execution
+//
+// Narrow operations (Map, FlatMap, Filter, MapPartitions, MapValues, ...)
+// are fused: a chain of them runs as one loop per partition, with no
+// intermediate slices, goroutines or channels per record. Wide operations
+// (ReduceByKey, GroupByKey, joins, CountByValue) combine values within each
+// input partition, hash keys into output partitions and merge them in
+// parallel. Batches run one at a time, in order; their output operations
+// run in definition order. A batch that is still running when the next one
+// is due delays it, which BatchInfo reports as scheduling delay.
+//
+// # State and windows
+//
+// UpdateStateByKey and MapWithState keep per-key state across batches;
+// windows (Window, ReduceByKeyAndWindow, CountByValueAndWindow, ...) see
+// the batches of a sliding time range, and ReduceByKeyAndWindow with an
+// inverse function costs the slide, not the window. Each stateful
+// operator keeps its state per partition under a stable name (see
+// Stream.Named).
+//
+// # Errors
+//
+// Transformations never fail where they are called: an invalid one (a nil
+// function, a window that is not a multiple of the slide, a context
+// already started) returns a stream carrying a *BuildError, which
+// Stream.Err, every output operation on the stream and Context.Start
+// report. A batch that fails (an output operation's error, a panic in a
+// user function) stops the context with a *BatchError, which
+// Context.AwaitTermination and Context.Run return.
+//
+// # Semantics
+//
+// The engine follows Spark Streaming's documented behaviour: batch time
+// alignment, lifecycle states, Print's exact format, Spark's naming of
+// saved batches, updateStateByKey and mapWithState semantics (including
+// when timeouts fire), window boundaries, and the listener events and
+// BatchInfo delays. Where it differs it says so in the doc comment: a
+// union or join with a stream that has no batch at some time treats it as
+// empty instead of failing, listener events are delivered for every batch
+// time, and inverse windows shorter than their slide are computed
+// correctly.
+package dstream

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The demo job runs, prints Spark-format batches of the most frequent
+// words, reports progress per batch and saves each batch's counts, then
+// stops gracefully after -duration.
+func TestDemoRuns(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "counts")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-batch", "200ms", "-duration", "1100ms", "-rate", "2000", "-top", "3", "-out", out}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	header := regexp.MustCompile(`(?m)^-{43}\nTime: \d+ ms\n-{43}\n`)
+	if n := len(header.FindAllString(stdout.String(), -1)); n < 3 {
+		t.Fatalf("printed %d batches, want at least 3:\n%s", n, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "(the,") {
+		t.Fatalf("the most frequent word is missing:\n%s", stdout.String())
+	}
+	progress := regexp.MustCompile(`(?m)^batch \S+ records=\d+ scheduling=\S+ processing=\S+ total=\S+ ok$`)
+	if n := len(progress.FindAllString(stderr.String(), -1)); n < 3 {
+		t.Fatalf("%d progress lines, want at least 3:\n%s", n, stderr.String())
+	}
+	dirs, _ := filepath.Glob(out + "-*")
+	if len(dirs) < 3 {
+		t.Fatalf("saved %d batch directories, want at least 3", len(dirs))
+	}
+	parts, _ := filepath.Glob(filepath.Join(dirs[1], "part-*"))
+	var saved []byte
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved = append(saved, b...)
+	}
+	if !regexp.MustCompile(`(?m)^the\t\d+$`).Match(saved) {
+		t.Fatalf("saved counts lack a \"the<TAB>n\" line:\n%.300s", saved)
+	}
+}
+
+// Bad flags are an error, not a crash.
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-batch", "0s"}, {"-rate", "0"}, {"-window", "1500ms"}, {"-nope"}} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), args, &stdout, &stderr); err == nil {
+			t.Errorf("run(%q) succeeded, want an error", args)
+		}
+	}
+}
