@@ -59,12 +59,10 @@ func cogrouped[K comparable, V, W, O any](op string, a *Stream[Pair[K, V]], b *S
 	if out.n.err != nil {
 		return out
 	}
-	cfg, err := opOptions(out.n.c, opts, false, false)
-	if err != nil {
-		out.n.fail(err)
+	part, ok := shufflePartitioner[K](out.n, opts)
+	if !ok {
 		return out
 	}
-	part := newPartitioner[K](out.n.c, cfg.partitions)
 	out.compute = func(r *run, t int64) (plan[O], error) {
 		pa, err := a.get(r, t)
 		if err != nil {

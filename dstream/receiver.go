@@ -66,7 +66,7 @@ func ReceiverStream[T any](c *Context, r Receiver[T], opts ...ReceiverOption) *S
 			o.applyReceiver(&cfg)
 		}
 	}
-	rs := &receiverStream[T]{s: s, c: c, r: r, capacity: c.cfg.blockQueueSize}
+	rs := &receiverStream[T]{s: s, c: c, r: r, capacity: c.cfg.blockQueueSize, stopDone: make(chan struct{})}
 	rs.cond = sync.NewCond(&rs.mu)
 	rs.limiter = newRateLimiter(c.cfg.clock, cfg.maxRate)
 	rs.host = &ReceiverHost[T]{rs: rs}
@@ -102,7 +102,8 @@ type receiverStream[T any] struct {
 
 	stopCtx    context.Context // done when stopped for good
 	stopCancel context.CancelFunc
-	wg         sync.WaitGroup // block generator and restarts
+	stopDone   chan struct{}  // closed when a stop has finished its last block
+	wg         sync.WaitGroup // block generator, restarts and stops
 
 	mu         sync.Mutex
 	cond       *sync.Cond // signalled when blocks are released or on stop
@@ -233,16 +234,25 @@ func (rs *receiverStream[T]) restart(msg string, err error, delay time.Duration)
 }
 
 // stop stops the receiver for good and puts its buffered records into a
-// last block.
+// last block. If a stop is already under way it waits for it, so that when
+// stop returns every record the receiver accepted is in a block.
 func (rs *receiverStream[T]) stop(msg string, err error) {
 	rs.mu.Lock()
 	if rs.stopped {
 		rs.mu.Unlock()
+		<-rs.stopDone
 		return
 	}
 	rs.stopped = true
 	rs.cond.Broadcast()
 	rs.mu.Unlock()
+	rs.finishStop(msg, err)
+}
+
+// finishStop ends the receiver's goroutines and runs after stopped is set:
+// no record is accepted any more.
+func (rs *receiverStream[T]) finishStop(msg string, err error) {
+	defer close(rs.stopDone)
 	if rs.stopCancel != nil {
 		rs.stopCancel()
 	}
@@ -262,10 +272,13 @@ func (rs *receiverStream[T]) hasUnallocated() bool {
 
 func (rs *receiverStream[T]) alwaysGenerate() bool { return true }
 
-// generate puts every block stored so far into batch t. The blocks count
-// against the queue until the batch has been processed.
+// generate puts every record stored so far into batch t: the blocks, and
+// the records buffered since the last block, cut now so that they do not
+// slip into the next batch when the block and batch ticks coincide. The
+// blocks count against the queue until the batch has been processed.
 func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(), bool) {
 	rs.mu.Lock()
+	rs.sealLocked()
 	blocks := rs.blocks
 	rs.blocks = nil
 	rs.mu.Unlock()
@@ -376,8 +389,10 @@ func (h *ReceiverHost[T]) RestartAfter(msg string, err error, delay time.Duratio
 	h.rs.restart(msg, err, max(delay, 0))
 }
 
-// Stop stops the receiver for good. Records already stored are kept and
-// processed; the stream's later batches are empty.
+// Stop stops the receiver for good: from its return IsStopped is true and
+// Store and StoreSlice return ErrReceiverStopped. Records already stored
+// are kept and processed; the stream's later batches are empty. OnStop
+// runs in the background, so it may wait for the goroutine calling Stop.
 func (h *ReceiverHost[T]) Stop(msg string, err error) {
 	rs := h.rs
 	rs.mu.Lock()
@@ -385,12 +400,13 @@ func (h *ReceiverHost[T]) Stop(msg string, err error) {
 		rs.mu.Unlock()
 		return
 	}
+	rs.stopped = true
+	rs.cond.Broadcast()
 	rs.wg.Add(1)
 	rs.mu.Unlock()
-	// In the background: OnStop may wait for the goroutine calling Stop.
 	go func() {
 		defer rs.wg.Done()
-		rs.stop(msg, err)
+		rs.finishStop(msg, err)
 	}()
 }
 

@@ -16,6 +16,17 @@ func newPartitioner[K comparable](c *Context, n int) partitioner[K] {
 	return partitioner[K]{n: n, seed: c.seed}
 }
 
+// shufflePartitioner returns the partitioner a shuffle's options ask for
+// (Partitions, and no other option). An invalid option marks n invalid.
+func shufflePartitioner[K comparable](n *node, opts []OpOption) (partitioner[K], bool) {
+	cfg, err := opOptions(n.c, opts, false, false)
+	if err != nil {
+		n.fail(err)
+		return partitioner[K]{}, false
+	}
+	return newPartitioner[K](n.c, cfg.partitions), true
+}
+
 func (p partitioner[K]) of(k K) int {
 	if p.n == 1 {
 		return 0
@@ -146,12 +157,10 @@ func shuffled[K comparable, V, C any](op string, s *Stream[Pair[K, V]], fnNil bo
 	if !checkFunc(out, fnNil) {
 		return out
 	}
-	cfg, err := opOptions(out.n.c, opts, false, false)
-	if err != nil {
-		out.n.fail(err)
+	part, ok := shufflePartitioner[K](out.n, opts)
+	if !ok {
 		return out
 	}
-	part := newPartitioner[K](out.n.c, cfg.partitions)
 	comb := cb()
 	out.compute = func(r *run, t int64) (plan[Pair[K, C]], error) {
 		pp, err := s.get(r, t)
