@@ -331,7 +331,14 @@ func (c *Context) prepareLocked() {
 		if n.reachable {
 			c.reachable = append(c.reachable, n)
 		}
-		n.cache = n.input != nil || n.stateful || n.sliced || n.consumers > 1
+		// A stateful stream's batch stays valid, without a copy, until its
+		// next batch is computed (see Stream.get); it is copied only when
+		// older batches must be kept.
+		if n.stateful {
+			n.cache = n.sliced || c.cfg.remember > 0
+		} else {
+			n.cache = n.input != nil || n.sliced || n.consumers > 1
+		}
 		if n.stateful && n.reachable {
 			c.forced = append(c.forced, n)
 		}

@@ -14,12 +14,12 @@ func cogroupPlans[K comparable, V, W any](r *run, op string, pa plan[Pair[K, V]]
 	var right [][]Pair[K, []W]
 	var err error
 	if pa.ok {
-		if left, err = shuffle(r, op, pa, part, groupCombiner[V]()); err != nil {
+		if left, err = shuffle(r, op, pa, part, groupCombiner[V](), nil); err != nil {
 			return nil, err
 		}
 	}
 	if pb.ok {
-		if right, err = shuffle(r, op, pb, part, groupCombiner[W]()); err != nil {
+		if right, err = shuffle(r, op, pb, part, groupCombiner[W](), nil); err != nil {
 			return nil, err
 		}
 	}

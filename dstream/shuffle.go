@@ -2,6 +2,7 @@ package dstream
 
 import (
 	"hash/maphash"
+	"sync/atomic"
 )
 
 // partitioner assigns keys to n partitions by hash. All shuffles of a
@@ -43,7 +44,7 @@ type table[K comparable, C any] struct {
 }
 
 func newTable[K comparable, C any](hint int) *table[K, C] {
-	return &table[K, C]{idx: make(map[K]int32, hint)}
+	return &table[K, C]{idx: make(map[K]int32, hint), keys: make([]K, 0, hint), vals: make([]C, 0, hint)}
 }
 
 func (t *table[K, C]) add(k K, c C) {
@@ -92,13 +93,35 @@ type combiner[V, C any] struct {
 	mergeCombiners func(C, C) C
 }
 
+// sizeHint remembers how many distinct keys an operator's input
+// partitions held in the last batch, to size the next batch's tables:
+// keyed streams tend to have as many keys from one batch to the next, and
+// growing a hash table from empty rehashes it many times.
+type sizeHint struct{ keys atomic.Int64 }
+
+func (h *sizeHint) get() int {
+	if h == nil {
+		return 0
+	}
+	return int(h.keys.Load())
+}
+
+func (h *sizeHint) set(n int) {
+	if h != nil {
+		h.keys.Store(int64(n))
+	}
+}
+
 // shuffle combines the values of each key of pp into nOut hash
 // partitions: first within each input partition (map side), then across
-// input partitions for each output partition, both in parallel.
-func shuffle[K comparable, V, C any](r *run, op string, pp plan[Pair[K, V]], part partitioner[K], cb combiner[V, C]) ([][]Pair[K, C], error) {
+// input partitions for each output partition, both in parallel. hint, if
+// not nil, sizes the map-side tables and learns from this batch.
+func shuffle[K comparable, V, C any](r *run, op string, pp plan[Pair[K, V]], part partitioner[K], cb combiner[V, C], hint *sizeHint) ([][]Pair[K, C], error) {
 	buckets := make([][][]Pair[K, C], pp.parts)
+	size := hint.get()
+	var most atomic.Int64
 	err := r.parallel(op, pp.parts, func(p int) error {
-		tab := newTable[K, C](0)
+		tab := newTable[K, C](size)
 		create, merge := cb.create, cb.mergeValue
 		pp.run(p, func(kv Pair[K, V]) bool {
 			if i, ok := tab.idx[kv.Key]; ok {
@@ -109,11 +132,18 @@ func shuffle[K comparable, V, C any](r *run, op string, pp plan[Pair[K, V]], par
 			return true
 		})
 		buckets[p] = tab.split(part)
+		for n := int64(len(tab.keys)); ; {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	hint.set(int(most.Load()))
 	return mergeBuckets(r, op, buckets, part.n, cb.mergeCombiners)
 }
 
@@ -162,12 +192,13 @@ func shuffled[K comparable, V, C any](op string, s *Stream[Pair[K, V]], fnNil bo
 		return out
 	}
 	comb := cb()
+	hint := &sizeHint{}
 	out.compute = func(r *run, t int64) (plan[Pair[K, C]], error) {
 		pp, err := s.get(r, t)
 		if err != nil || !pp.ok {
 			return plan[Pair[K, C]]{}, err
 		}
-		data, err := shuffle(r, out.n.name, pp, part, comb)
+		data, err := shuffle(r, out.n.name, pp, part, comb, hint)
 		if err != nil {
 			return plan[Pair[K, C]]{}, err
 		}

@@ -70,11 +70,10 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 		}
 		var groups [][]Pair[K, []V]
 		if pp.ok {
-			if groups, err = shuffle(r, out.n.name, pp, part, groupCombiner[V]()); err != nil {
+			if groups, err = shuffle(r, out.n.name, pp, part, groupCombiner[V](), nil); err != nil {
 				return plan[Pair[K, S]]{}, err
 			}
 		}
-		data := make([][]Pair[K, S], part.n)
 		err = r.parallel(out.n.name, part.n, func(j int) error {
 			m := st.parts[j]
 			var g []Pair[K, []V]
@@ -105,11 +104,6 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 					delete(m, k)
 				}
 			}
-			part := make([]Pair[K, S], 0, len(m))
-			for k, v := range m {
-				part = append(part, Pair[K, S]{k, v})
-			}
-			data[j] = part
 			return nil
 		})
 		if err != nil {
@@ -117,7 +111,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 			return plan[Pair[K, S]]{}, err
 		}
 		st.last = t
-		return dataPlan(data), nil
+		return mapsPlan(st.parts), nil
 	}
 	return out
 }
@@ -375,17 +369,15 @@ func (m *MapWithStateStream[K, S, M]) StateSnapshots() *Stream[Pair[K, S]] {
 		if err != nil || !pp.ok {
 			return plan[Pair[K, S]]{}, err
 		}
-		st := m.state
-		data := make([][]Pair[K, S], len(st.parts))
-		err = r.parallel(out.n.name, len(st.parts), func(j int) error {
-			part := make([]Pair[K, S], 0, len(st.parts[j]))
-			for k, e := range st.parts[j] {
-				part = append(part, Pair[K, S]{k, e.value})
+		parts := m.state.parts
+		return plan[Pair[K, S]]{ok: true, parts: len(parts), run: func(j int, yield func(Pair[K, S]) bool) bool {
+			for k, e := range parts[j] {
+				if !yield(Pair[K, S]{k, e.value}) {
+					return false
+				}
 			}
-			data[j] = part
-			return nil
-		})
-		return dataPlan(data), err
+			return true
+		}}, nil
 	}
 	return out
 }

@@ -82,6 +82,12 @@ type Stream[T any] struct {
 
 	mu   sync.Mutex
 	kept map[int64]*Batch[T] // materialized batches; nil value = no batch at that time
+
+	// The latest batch of a stateful stream that does not keep batches:
+	// its plan reads the operator's state and is valid until the next
+	// batch is computed.
+	live     plan[T]
+	liveTime int64
 }
 
 // Err returns the error that made the stream invalid, or nil.
@@ -257,6 +263,24 @@ func (s *Stream[T]) get(r *run, t int64) (plan[T], error) {
 	n := s.n
 	if !n.validTime(t) {
 		return plan[T]{}, nil
+	}
+	if !n.cache && n.stateful {
+		// Computed exactly once per batch time, in order: computing it again
+		// would apply the batch to the state twice.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if t == s.liveTime {
+			return s.live, nil
+		}
+		if t < s.liveTime {
+			return plan[T]{}, nil // gone: not kept
+		}
+		p, err := s.compute(r, t)
+		if err != nil {
+			return plan[T]{}, err
+		}
+		s.live, s.liveTime = p, t
+		return p, nil
 	}
 	if !n.cache {
 		return s.compute(r, t)

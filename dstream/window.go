@@ -245,7 +245,9 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 				st.parts[j] = map[K]V{}
 			}
 		}
-		data := make([][]Pair[K, V], nparts)
+		// Only keys in the batches that left or entered can change; the
+		// rest keep values that already passed the filter. The work is
+		// proportional to the slide, not to the window.
 		err = r.parallel(out.n.name, nparts, func(j int) error {
 			m := st.parts[j]
 			oldAgg := reduceSlices(olds, j, f)
@@ -264,15 +266,15 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 					m[k] = newAgg.vals[i]
 				}
 			}
-			part := make([]Pair[K, V], 0, len(m))
-			for k, v := range m {
-				if keep != nil && !keep(Pair[K, V]{k, v}) {
-					delete(m, k)
-					continue
+			if keep != nil {
+				for _, agg := range []*table[K, V]{oldAgg, newAgg} {
+					for _, k := range agg.keys {
+						if v, ok := m[k]; ok && !keep(Pair[K, V]{k, v}) {
+							delete(m, k)
+						}
+					}
 				}
-				part = append(part, Pair[K, V]{k, v})
 			}
-			data[j] = part
 			return nil
 		})
 		if err != nil {
@@ -280,9 +282,23 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 			return plan[Pair[K, V]]{}, err
 		}
 		st.last = t
-		return dataPlan(data), nil
+		return mapsPlan(st.parts), nil
 	}
 	return out
+}
+
+// mapsPlan is the plan whose partition j is the entries of parts[j]: a
+// stateful operator's output read straight from its state, valid until
+// the operator's next batch.
+func mapsPlan[K comparable, V any](parts []map[K]V) plan[Pair[K, V]] {
+	return plan[Pair[K, V]]{ok: true, parts: len(parts), run: func(j int, yield func(Pair[K, V]) bool) bool {
+		for k, v := range parts[j] {
+			if !yield(Pair[K, V]{k, v}) {
+				return false
+			}
+		}
+		return true
+	}}
 }
 
 // windowDelta returns the batches of s that left the window between the
