@@ -18,8 +18,8 @@
 // A Stream[T] has one Batch[T] per slide interval (the batch interval, or
 // a window's slide), at times that are multiples of the interval since the
 // Unix epoch. A batch is a list of partitions processed in parallel, at
-// most WithParallelism at once. Input streams (QueueStream, ReceiverStream,
-// and the connectors of package sources) produce batches; transformations
+// most WithParallelism at once. Input streams (QueueStream, ReceiverStream
+// and connectors built on them) produce batches; transformations
 // derive new streams; output operations (Print, ForEachBatch,
 // SaveAsTextFiles) consume them. Nothing runs until Context.Start, and only
 // what an output operation reaches runs at all.

@@ -187,15 +187,3 @@ type ReceiverInfo struct {
 	LastError        error     // the last reported error
 	LastErrorTime    time.Time // when it was reported
 }
-
-// listeners is the set of registered listeners; events are dispatched by
-// type assertion.
-type listenerSet struct {
-	ls []Listener
-}
-
-func (s *listenerSet) each(f func(Listener)) {
-	for _, l := range s.ls {
-		f(l)
-	}
-}

@@ -119,7 +119,7 @@ func TestUnion(t *testing.T) {
 	qb.Push([]int{3})
 	qa.Push([]int{4})
 	a, b := QueueStream(h.ssc, qa), QueueStream(h.ssc, qb)
-	k := collect(t, a.Union(b))
+	collect(t, a.Union(b))
 	bad := a.Union(b.Window(2*time.Second, 2*time.Second))
 	if !errors.Is(bad.Err(), ErrSlideMismatch) {
 		t.Fatalf("union with a different slide: Err = %v, want ErrSlideMismatch", bad.Err())
@@ -137,7 +137,7 @@ func TestUnion(t *testing.T) {
 	qa.Push([]int{1, 2})
 	qb.Push([]int{3})
 	qa.Push([]int{4})
-	k = collect(t, QueueStream(h.ssc, qa).Union(QueueStream(h.ssc, qb)))
+	k := collect(t, QueueStream(h.ssc, qa).Union(QueueStream(h.ssc, qb)))
 	h.start()
 	h.steps(3)
 	if got, _ := k.at(1000); !slices.Equal(got, []int{1, 2, 3}) {

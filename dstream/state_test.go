@@ -1036,7 +1036,7 @@ func TestMapWithStateSnapshots(t *testing.T) {
 		Partitions:   3,
 	})
 	out := collect(t, ms.Stream)
-	if ms.StateSnapshots() != ms.StateSnapshots() {
+	if first, second := ms.StateSnapshots(), ms.StateSnapshots(); first != second {
 		t.Errorf("StateSnapshots returned different streams")
 	}
 	snaps := collect(t, ms.StateSnapshots())

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 )
@@ -443,14 +442,4 @@ func (p plan[T]) collect(r *run, op string) ([][]T, error) {
 		return nil
 	})
 	return out, err
-}
-
-// nodeNames lists node names for messages.
-func nodeNames(ns []*node) []string {
-	out := make([]string, 0, len(ns))
-	for _, n := range ns {
-		out = append(out, n.name)
-	}
-	sort.Strings(out)
-	return out
 }

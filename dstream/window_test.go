@@ -19,8 +19,8 @@ import (
 // means an empty batch.
 
 const (
-	winSec = time.Second
-	winMs  = time.Millisecond
+	second      = time.Second
+	millisecond = time.Millisecond
 )
 
 // winNoPanic runs f and fails the test if it panics.
@@ -104,53 +104,53 @@ func TestWindowContents(t *testing.T) {
 		want      map[int64][]int // batch time (ms) -> elements (any order)
 	}
 	cases := []wcase{
-		{"len3s_slide1s", func(s *Stream[int]) *Stream[int] { return s.Window(3*winSec, winSec) }, winSec,
+		{"len3s_slide1s", func(s *Stream[int]) *Stream[int] { return s.Window(3*second, second) }, second,
 			map[int64][]int{
 				1000: {10, 11}, 2000: {10, 11, 20}, 3000: {10, 11, 20}, 4000: {20, 40, 41, 42},
 				5000: {40, 41, 42}, 6000: {40, 41, 42, 60}, 7000: {60}, 8000: {60, 80},
 				9000: {80}, 10000: {80},
 			}},
-		{"len2s_slide0_is_parent_slide", func(s *Stream[int]) *Stream[int] { return s.Window(2*winSec, 0) }, winSec,
+		{"len2s_slide0_is_parent_slide", func(s *Stream[int]) *Stream[int] { return s.Window(2*second, 0) }, second,
 			map[int64][]int{
 				1000: {10, 11}, 2000: {10, 11, 20}, 3000: {20}, 4000: {40, 41, 42},
 				5000: {40, 41, 42}, 6000: {60}, 7000: {60}, 8000: {80}, 9000: {80}, 10000: {},
 			}},
-		{"len1s_slide1s_identity", func(s *Stream[int]) *Stream[int] { return s.Window(winSec, winSec) }, winSec,
+		{"len1s_slide1s_identity", func(s *Stream[int]) *Stream[int] { return s.Window(second, second) }, second,
 			map[int64][]int{
 				1000: {10, 11}, 2000: {20}, 3000: {}, 4000: {40, 41, 42}, 5000: {},
 				6000: {60}, 7000: {}, 8000: {80}, 9000: {}, 10000: {},
 			}},
-		{"len2s_slide2s_tumbling", func(s *Stream[int]) *Stream[int] { return s.Window(2*winSec, 2*winSec) }, 2 * winSec,
+		{"len2s_slide2s_tumbling", func(s *Stream[int]) *Stream[int] { return s.Window(2*second, 2*second) }, 2 * second,
 			map[int64][]int{
 				2000: {10, 11, 20}, 4000: {40, 41, 42}, 6000: {60}, 8000: {80}, 10000: {},
 			}},
-		{"len3s_slide2s", func(s *Stream[int]) *Stream[int] { return s.Window(3*winSec, 2*winSec) }, 2 * winSec,
+		{"len3s_slide2s", func(s *Stream[int]) *Stream[int] { return s.Window(3*second, 2*second) }, 2 * second,
 			map[int64][]int{
 				2000: {10, 11, 20}, 4000: {20, 40, 41, 42}, 6000: {40, 41, 42, 60}, 8000: {60, 80}, 10000: {80},
 			}},
-		{"len5s_slide5s", func(s *Stream[int]) *Stream[int] { return s.Window(5*winSec, 5*winSec) }, 5 * winSec,
+		{"len5s_slide5s", func(s *Stream[int]) *Stream[int] { return s.Window(5*second, 5*second) }, 5 * second,
 			map[int64][]int{
 				5000: {10, 11, 20, 40, 41, 42}, 10000: {60, 80},
 			}},
-		{"len2s_slide3s_window_shorter_than_slide", func(s *Stream[int]) *Stream[int] { return s.Window(2*winSec, 3*winSec) }, 3 * winSec,
+		{"len2s_slide3s_window_shorter_than_slide", func(s *Stream[int]) *Stream[int] { return s.Window(2*second, 3*second) }, 3 * second,
 			map[int64][]int{
 				3000: {20}, 6000: {60}, 9000: {80},
 			}},
-		{"len1s_slide3s", func(s *Stream[int]) *Stream[int] { return s.Window(winSec, 3*winSec) }, 3 * winSec,
+		{"len1s_slide3s", func(s *Stream[int]) *Stream[int] { return s.Window(second, 3*second) }, 3 * second,
 			map[int64][]int{
 				3000: {}, 6000: {60}, 9000: {},
 			}},
 		{"window_of_tumbling_window", func(s *Stream[int]) *Stream[int] {
-			return s.Window(2*winSec, 2*winSec).Window(4*winSec, 4*winSec)
-		}, 4 * winSec,
+			return s.Window(2*second, 2*second).Window(4*second, 4*second)
+		}, 4 * second,
 			map[int64][]int{
 				4000: {10, 11, 20, 40, 41, 42}, 8000: {60, 80},
 			}},
 		{"window_of_sliding_window", func(s *Stream[int]) *Stream[int] {
 			// Inner at u holds batches u-1 and u; outer at t holds inner at
 			// t-2, t-1, t, so batch t-3 once, t-2 and t-1 twice, t once.
-			return s.Window(2*winSec, winSec).Window(3*winSec, 2*winSec)
-		}, 2 * winSec,
+			return s.Window(2*second, second).Window(3*second, 2*second)
+		}, 2 * second,
 			map[int64][]int{
 				2000:  {10, 11, 10, 11, 20},
 				4000:  {10, 11, 20, 20, 40, 41, 42},
@@ -160,7 +160,7 @@ func TestWindowContents(t *testing.T) {
 			}},
 	}
 
-	h := newHarness(t, winSec)
+	h := newHarness(t, second)
 	q := NewQueue[int]()
 	s := QueueStream(h.ssc, q)
 	sinks := make([]*sink[int], len(cases))
@@ -297,30 +297,30 @@ func TestWindowBuildErrorsInvalidDurations(t *testing.T) {
 	// parent that is itself a window (slide 2 s). Nothing panics.
 	type dur struct{ l, sl time.Duration }
 	bad := map[time.Duration][]dur{
-		winSec: {
-			{1500 * winMs, winSec},     // length not a multiple
-			{2 * winSec, 1500 * winMs}, // slide not a multiple
-			{3 * winSec, 2500 * winMs}, // slide not a multiple, > length
-			{500 * winMs, 0},           // length below the parent's slide
-			{0, winSec},                // zero length
-			{0, 0},                     // zero length, default slide
-			{-2 * winSec, winSec},      // negative length
-			{2 * winSec, -winSec},      // negative slide
-			{-winSec, -winSec},         // both negative
+		second: {
+			{1500 * millisecond, second},     // length not a multiple
+			{2 * second, 1500 * millisecond}, // slide not a multiple
+			{3 * second, 2500 * millisecond}, // slide not a multiple, > length
+			{500 * millisecond, 0},           // length below the parent's slide
+			{0, second},                      // zero length
+			{0, 0},                           // zero length, default slide
+			{-2 * second, second},            // negative length
+			{2 * second, -second},            // negative slide
+			{-second, -second},               // both negative
 		},
-		2 * winSec: {
-			{3 * winSec, 0},          // length not a multiple of the window parent's 2 s
-			{winSec, 0},              // length below the parent's slide
-			{4 * winSec, winSec},     // slide not a multiple
-			{4 * winSec, 3 * winSec}, // slide not a multiple
-			{2 * winSec, -2 * winSec},
+		2 * second: {
+			{3 * second, 0},          // length not a multiple of the window parent's 2 s
+			{second, 0},              // length below the parent's slide
+			{4 * second, second},     // slide not a multiple
+			{4 * second, 3 * second}, // slide not a multiple
+			{2 * second, -2 * second},
 		},
 	}
 	for _, op := range winOps() {
-		for _, ps := range []time.Duration{winSec, 2 * winSec} {
+		for _, ps := range []time.Duration{second, 2 * second} {
 			for _, d := range bad[ps] {
 				t.Run(fmt.Sprintf("%s/parent%v/len%v_slide%v", op.name, ps, d.l, d.sl), func(t *testing.T) {
-					h := newHarness(t, winSec)
+					h := newHarness(t, second)
 					var b winBuilt
 					winNoPanic(t, "build", func() { b = op.build(h.ssc, ps, d.l, d.sl) })
 					winCheckBuildErr(t, h.ssc, b, ErrInvalidWindow)
@@ -336,23 +336,23 @@ func TestWindowBuildValidDurations(t *testing.T) {
 	// means the parent's slide, for every windowed operator.
 	type dur struct{ l, sl, wantSlide time.Duration }
 	good := map[time.Duration][]dur{
-		winSec: {
-			{3 * winSec, 0, winSec},
-			{3 * winSec, 2 * winSec, 2 * winSec},
-			{winSec, 3 * winSec, 3 * winSec},
-			{winSec, winSec, winSec},
+		second: {
+			{3 * second, 0, second},
+			{3 * second, 2 * second, 2 * second},
+			{second, 3 * second, 3 * second},
+			{second, second, second},
 		},
-		2 * winSec: {
-			{4 * winSec, 0, 2 * winSec},
-			{6 * winSec, 4 * winSec, 4 * winSec},
-			{2 * winSec, 6 * winSec, 6 * winSec},
+		2 * second: {
+			{4 * second, 0, 2 * second},
+			{6 * second, 4 * second, 4 * second},
+			{2 * second, 6 * second, 6 * second},
 		},
 	}
 	for _, op := range winOps() {
-		for _, ps := range []time.Duration{winSec, 2 * winSec} {
+		for _, ps := range []time.Duration{second, 2 * second} {
 			for _, d := range good[ps] {
 				t.Run(fmt.Sprintf("%s/parent%v/len%v_slide%v", op.name, ps, d.l, d.sl), func(t *testing.T) {
-					h := newHarness(t, winSec)
+					h := newHarness(t, second)
 					var b winBuilt
 					winNoPanic(t, "build", func() { b = op.build(h.ssc, ps, d.l, d.sl) })
 					if b.err != nil {
@@ -379,56 +379,56 @@ func TestWindowBuildErrorsFuncsAndOptions(t *testing.T) {
 		want  error
 	}{
 		{"ReduceByWindow_nil_f_inv_nil", func(c *Context) winBuilt {
-			return winBuiltOf(winIntSource(c, winSec).ReduceByWindow(nil, nil, 2*winSec, winSec))
+			return winBuiltOf(winIntSource(c, second).ReduceByWindow(nil, nil, 2*second, second))
 		}, ErrNilFunc},
 		{"ReduceByWindow_nil_f_with_inv", func(c *Context) winBuilt {
-			return winBuiltOf(winIntSource(c, winSec).ReduceByWindow(nil, sub, 2*winSec, winSec))
+			return winBuiltOf(winIntSource(c, second).ReduceByWindow(nil, sub, 2*second, second))
 		}, ErrNilFunc},
 		{"ReduceByKeyAndWindow_nil_f_inv_nil", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), nil, nil, 2*winSec, winSec))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), nil, nil, 2*second, second))
 		}, ErrNilFunc},
 		{"ReduceByKeyAndWindow_nil_f_with_inv", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), nil, sub, 2*winSec, winSec))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), nil, sub, 2*second, second))
 		}, ErrNilFunc},
 		{"ReduceByKeyAndWindow_nil_f_with_filter", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), nil, sub, 2*winSec, winSec, WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), nil, sub, 2*second, second, WindowFilter(nonZero)))
 		}, ErrNilFunc},
 		{"WindowFilter_nil_func", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, sub, 2*winSec, winSec, WindowFilter[string, int](nil)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second, WindowFilter[string, int](nil)))
 		}, ErrNilFunc},
 		{"WindowFilter_value_type_mismatch", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, sub, 2*winSec, winSec,
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second,
 				WindowFilter(func(p Pair[string, int64]) bool { return p.Value != 0 })))
 		}, ErrInvalidOption},
 		{"WindowFilter_key_type_mismatch", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, sub, 2*winSec, winSec,
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second,
 				WindowFilter(func(p Pair[int, int]) bool { return p.Value != 0 })))
 		}, ErrInvalidOption},
 		{"WindowFilter_on_non_inverse_form", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, nil, 2*winSec, winSec, WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second, WindowFilter(nonZero)))
 		}, ErrInvalidOption},
 		{"WindowFilter_on_non_inverse_form_with_valid_partitions", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, nil, 2*winSec, winSec, Partitions(2), WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second, Partitions(2), WindowFilter(nonZero)))
 		}, ErrInvalidOption},
 		{"ReduceByKeyAndWindow_inv_partitions_0", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, sub, 2*winSec, winSec, Partitions(0)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second, Partitions(0)))
 		}, ErrInvalidOption},
 		{"ReduceByKeyAndWindow_inv_nil_partitions_0", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, winSec), add, nil, 2*winSec, winSec, Partitions(0)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second, Partitions(0)))
 		}, ErrInvalidOption},
 		{"CountByValueAndWindow_partitions_0", func(c *Context) winBuilt {
-			return winBuiltOf(CountByValueAndWindow(winIntSource(c, winSec), 2*winSec, winSec, Partitions(0)))
+			return winBuiltOf(CountByValueAndWindow(winIntSource(c, second), 2*second, second, Partitions(0)))
 		}, ErrInvalidOption},
 		{"GroupByKeyAndWindow_partitions_0", func(c *Context) winBuilt {
-			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, winSec), 2*winSec, winSec, Partitions(0)))
+			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, second), 2*second, second, Partitions(0)))
 		}, ErrInvalidOption},
 		{"GroupByKeyAndWindow_WindowFilter", func(c *Context) winBuilt {
-			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, winSec), 2*winSec, winSec, WindowFilter(nonZero)))
+			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, second), 2*second, second, WindowFilter(nonZero)))
 		}, ErrInvalidOption},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, winSec)
+			h := newHarness(t, second)
 			var b winBuilt
 			winNoPanic(t, "build", func() { b = c.build(h.ssc) })
 			winCheckBuildErr(t, h.ssc, b, c.want)
@@ -463,7 +463,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 		want  map[int64]m
 	}{
 		{"len3s_slide1s_no_filter", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, sub, 3*winSec, winSec)
+			return ReduceByKeyAndWindow(s, add, sub, 3*second, second)
 		}, map[int64]m{
 			1000:  {"a": 2, "b": 1},
 			2000:  {"a": 2, "b": 2},
@@ -477,7 +477,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {"a": 0, "b": 0, "c": 0},
 		}},
 		{"len3s_slide1s_filter", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, sub, 3*winSec, winSec, WindowFilter(nonZero))
+			return ReduceByKeyAndWindow(s, add, sub, 3*second, second, WindowFilter(nonZero))
 		}, map[int64]m{
 			1000:  {"a": 2, "b": 1},
 			2000:  {"a": 2, "b": 2},
@@ -491,7 +491,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {},
 		}},
 		{"len3s_slide1s_non_inverse", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, nil, 3*winSec, winSec)
+			return ReduceByKeyAndWindow(s, add, nil, 3*second, second)
 		}, map[int64]m{
 			1000:  {"a": 2, "b": 1},
 			2000:  {"a": 2, "b": 2},
@@ -505,7 +505,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {},
 		}},
 		{"len4s_slide2s_no_filter", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, sub, 4*winSec, 2*winSec)
+			return ReduceByKeyAndWindow(s, add, sub, 4*second, 2*second)
 		}, map[int64]m{
 			2000:  {"a": 2, "b": 2},
 			4000:  {"a": 2, "b": 2, "c": 2},
@@ -514,7 +514,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {"a": 0, "b": 0, "c": 0},
 		}},
 		{"len4s_slide2s_filter_3_partitions", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, sub, 4*winSec, 2*winSec, Partitions(3), WindowFilter(nonZero))
+			return ReduceByKeyAndWindow(s, add, sub, 4*second, 2*second, Partitions(3), WindowFilter(nonZero))
 		}, map[int64]m{
 			2000:  {"a": 2, "b": 2},
 			4000:  {"a": 2, "b": 2, "c": 2},
@@ -523,7 +523,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {},
 		}},
 		{"len4s_slide2s_non_inverse", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, nil, 4*winSec, 2*winSec)
+			return ReduceByKeyAndWindow(s, add, nil, 4*second, 2*second)
 		}, map[int64]m{
 			2000:  {"a": 2, "b": 2},
 			4000:  {"a": 2, "b": 2, "c": 2},
@@ -532,7 +532,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {},
 		}},
 	}
-	h := newHarness(t, winSec)
+	h := newHarness(t, second)
 	q := NewQueue[kv]()
 	s := QueueStream(h.ssc, q)
 	sinks := make([]*sink[kv], len(cases))
@@ -592,7 +592,7 @@ func winGenScenario(seed uint64, short bool) winScenario {
 		sc.slideK = 1 + rng.IntN(3)
 		sc.lenK = sc.slideK + rng.IntN(5) // any multiple of the interval >= slide
 	}
-	sc.slideArg = time.Duration(sc.slideK) * winSec
+	sc.slideArg = time.Duration(sc.slideK) * second
 	if sc.slideK == 1 && rng.IntN(2) == 0 {
 		sc.slideArg = 0
 	}
@@ -657,10 +657,10 @@ func TestReduceByKeyAndWindowInverseMatchesBruteForce(t *testing.T) {
 		short := i%4 == 3
 		sc := winGenScenario(seed, short)
 		t.Run(fmt.Sprintf("seed%d_len%d_slide%d", seed, sc.lenK, sc.slideK), func(t *testing.T) {
-			h := newHarness(t, winSec, WithParallelism(sc.parallelism))
+			h := newHarness(t, second, WithParallelism(sc.parallelism))
 			q := NewQueue[kv]()
 			s := QueueStream(h.ssc, q)
-			L := time.Duration(sc.lenK) * winSec
+			L := time.Duration(sc.lenK) * second
 			parts := Partitions(sc.partitions)
 			nonZero := func(p kv) bool { return p.Value != 0 }
 			nonInv := ReduceByKeyAndWindow(s, add, nil, L, sc.slideArg, parts)
@@ -758,14 +758,14 @@ func TestCountByWindowAndReduceByWindowValues(t *testing.T) {
 	const steps = 9
 	type ints = []int
 	type i64s = []int64
-	h := newHarness(t, winSec)
+	h := newHarness(t, second)
 	q := NewQueue[int]()
 	s := QueueStream(h.ssc, q)
-	c31 := s.CountByWindow(3*winSec, winSec)
-	c32 := s.CountByWindow(3*winSec, 2*winSec)
-	rInv := s.ReduceByWindow(add, sub, 3*winSec, winSec)
-	rNon := s.ReduceByWindow(add, nil, 3*winSec, winSec)
-	rInv42 := s.ReduceByWindow(add, sub, 4*winSec, 2*winSec)
+	c31 := s.CountByWindow(3*second, second)
+	c32 := s.CountByWindow(3*second, 2*second)
+	rInv := s.ReduceByWindow(add, sub, 3*second, second)
+	rNon := s.ReduceByWindow(add, nil, 3*second, second)
+	rInv42 := s.ReduceByWindow(add, sub, 4*second, 2*second)
 	for _, e := range []error{c31.Err(), c32.Err(), rInv.Err(), rNon.Err(), rInv42.Err()} {
 		mustNoErr(t, e, "build")
 	}
@@ -867,10 +867,10 @@ func TestReduceByWindowInverseMatchesNonInverse(t *testing.T) {
 		steps := n + lenK + slideK
 		desc := fmt.Sprintf("seed=%d len=%ds slide=%ds par=%d inputs=%v", seed, lenK, slideK, par, inputs)
 		t.Run(fmt.Sprintf("seed%d_len%d_slide%d", seed, lenK, slideK), func(t *testing.T) {
-			h := newHarness(t, winSec, WithParallelism(par))
+			h := newHarness(t, second, WithParallelism(par))
 			q := NewQueue[int]()
 			s := QueueStream(h.ssc, q)
-			L, SL := time.Duration(lenK)*winSec, time.Duration(slideK)*winSec
+			L, SL := time.Duration(lenK)*second, time.Duration(slideK)*second
 			inv := s.ReduceByWindow(add, sub, L, SL)
 			non := s.ReduceByWindow(add, nil, L, SL)
 			cnt := s.CountByWindow(L, SL)
@@ -955,10 +955,10 @@ func TestCountByValueAndWindow(t *testing.T) {
 	}
 	for _, parts := range []int{1, 3} {
 		t.Run(fmt.Sprintf("partitions%d", parts), func(t *testing.T) {
-			h := newHarness(t, winSec)
+			h := newHarness(t, second)
 			q := NewQueue[string]()
 			s := QueueStream(h.ssc, q)
-			c := CountByValueAndWindow(s, 2*winSec, winSec, Partitions(parts))
+			c := CountByValueAndWindow(s, 2*second, second, Partitions(parts))
 			mustNoErr(t, c.Err(), "build")
 			k := collect(t, c)
 			h.start()
@@ -1003,12 +1003,12 @@ func TestGroupByKeyAndWindow(t *testing.T) {
 	}
 	for _, parts := range []int{1, 3} {
 		t.Run(fmt.Sprintf("partitions%d", parts), func(t *testing.T) {
-			h := newHarness(t, winSec)
+			h := newHarness(t, second)
 			q := NewQueue[kv]()
 			s := QueueStream(h.ssc, q)
-			g := GroupByKeyAndWindow(s, 3*winSec, 2*winSec, Partitions(parts))
+			g := GroupByKeyAndWindow(s, 3*second, 2*second, Partitions(parts))
 			mustNoErr(t, g.Err(), "build")
-			if g.SlideDuration() != 2*winSec {
+			if g.SlideDuration() != 2*second {
 				t.Errorf("SlideDuration = %v, want 2s", g.SlideDuration())
 			}
 			k := collect(t, g)
@@ -1069,11 +1069,11 @@ func TestSlice(t *testing.T) {
 		{},     // 5000: empty batch
 		{6},    // 6000
 	}
-	h := newHarness(t, winSec, WithRemember(10*winSec))
+	h := newHarness(t, second, WithRemember(10*second))
 	q := NewQueue[int]()
 	s := QueueStream(h.ssc, q)
 	m := Map(s, func(x int) int { return x * 10 })
-	w := s.Window(2*winSec, 2*winSec)
+	w := s.Window(2*second, 2*second)
 	streams := map[string]*Stream[int]{"input": s, "map": m, "window2s": w}
 	for name, st := range streams {
 		if _, err := st.Slice(time.UnixMilli(0), time.UnixMilli(5000)); !errors.Is(err, ErrNotStarted) {
@@ -1139,8 +1139,8 @@ func TestSlice(t *testing.T) {
 func TestSliceInvalidStream(t *testing.T) {
 	// Pin: Slice on a stream with a build error returns that error (a
 	// *BuildError wrapping ErrInvalidWindow), without panicking.
-	h := newHarness(t, winSec)
-	bad := QueueStream(h.ssc, NewQueue[int]()).Window(1500*winMs, 0)
+	h := newHarness(t, second)
+	bad := QueueStream(h.ssc, NewQueue[int]()).Window(1500*millisecond, 0)
 	var err error
 	winNoPanic(t, "Slice", func() { _, err = bad.Slice(time.UnixMilli(0), time.UnixMilli(1000)) })
 	var be *BuildError
@@ -1160,7 +1160,7 @@ func TestInverseWindowShorterThanSlide(t *testing.T) {
 	ints := [][]int{{5}, {7}, {1}, {2}, nil, {3}}
 	const steps = 6
 	nonZero := func(p kv) bool { return p.Value != 0 }
-	h := newHarness(t, winSec)
+	h := newHarness(t, second)
 	qk, qi := NewQueue[kv](), NewQueue[int]()
 	sk, si := QueueStream(h.ssc, qk), QueueStream(h.ssc, qi)
 	keyedCases := []struct {
@@ -1168,11 +1168,11 @@ func TestInverseWindowShorterThanSlide(t *testing.T) {
 		s    *Stream[kv]
 		want map[int64]map[string]int
 	}{
-		{"ReduceByKeyAndWindow_non_inverse", ReduceByKeyAndWindow(sk, add, nil, winSec, 2*winSec),
+		{"ReduceByKeyAndWindow_non_inverse", ReduceByKeyAndWindow(sk, add, nil, second, 2*second),
 			map[int64]map[string]int{2000: {"b": 1}, 4000: {"c": 1}, 6000: {"a": 1}}},
-		{"ReduceByKeyAndWindow_inverse", ReduceByKeyAndWindow(sk, add, sub, winSec, 2*winSec),
+		{"ReduceByKeyAndWindow_inverse", ReduceByKeyAndWindow(sk, add, sub, second, 2*second),
 			map[int64]map[string]int{2000: {"b": 1}, 4000: {"b": 0, "c": 1}, 6000: {"a": 1, "b": 0, "c": 0}}},
-		{"ReduceByKeyAndWindow_inverse_filter", ReduceByKeyAndWindow(sk, add, sub, winSec, 2*winSec, WindowFilter(nonZero)),
+		{"ReduceByKeyAndWindow_inverse_filter", ReduceByKeyAndWindow(sk, add, sub, second, 2*second, WindowFilter(nonZero)),
 			map[int64]map[string]int{2000: {"b": 1}, 4000: {"c": 1}, 6000: {"a": 1}}},
 	}
 	intCases := []struct {
@@ -1180,10 +1180,10 @@ func TestInverseWindowShorterThanSlide(t *testing.T) {
 		s    *Stream[int]
 		want map[int64][]int
 	}{
-		{"ReduceByWindow_non_inverse", si.ReduceByWindow(add, nil, winSec, 2*winSec), map[int64][]int{2000: {7}, 4000: {2}, 6000: {3}}},
-		{"ReduceByWindow_inverse", si.ReduceByWindow(add, sub, winSec, 2*winSec), map[int64][]int{2000: {7}, 4000: {2}, 6000: {3}}},
+		{"ReduceByWindow_non_inverse", si.ReduceByWindow(add, nil, second, 2*second), map[int64][]int{2000: {7}, 4000: {2}, 6000: {3}}},
+		{"ReduceByWindow_inverse", si.ReduceByWindow(add, sub, second, 2*second), map[int64][]int{2000: {7}, 4000: {2}, 6000: {3}}},
 	}
-	cnt := si.CountByWindow(winSec, 2*winSec)
+	cnt := si.CountByWindow(second, 2*second)
 	ksinks := make([]*sink[kv], len(keyedCases))
 	for i, c := range keyedCases {
 		mustNoErr(t, c.s.Err(), "%s: build", c.name)
