@@ -427,15 +427,17 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	for _, r := range c.receivers {
 		r.wait()
 	}
-	c.mu.Lock()
-	c.state = StateStopped
-	c.terminateLocked()
-	c.mu.Unlock()
+	// Deregister before waking the waiters: once Stop or AwaitTermination
+	// returns, another context may start.
 	active.Lock()
 	if active.c == c {
 		active.c = nil
 	}
 	active.Unlock()
+	c.mu.Lock()
+	c.state = StateStopped
+	c.terminateLocked()
+	c.mu.Unlock()
 	err := c.err()
 	c.emit(func(l Listener) {
 		if x, ok := l.(StreamingStoppedListener); ok {

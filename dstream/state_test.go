@@ -1299,3 +1299,76 @@ func TestStateFuncPanicFailsBatch(t *testing.T) {
 		})
 	}
 }
+
+// A stateful stream computes each batch time exactly once: asking for a
+// past batch (Slice) returns it only if it is still kept, and never
+// applies that batch to the state again.
+func TestStatefulStreamSliceDoesNotRecompute(t *testing.T) {
+	// Slice at batch 24 and check that batch 25 still adds up.
+	const batches, sliceAt = 25, 24
+	kept := func(from int) []int64 {
+		var out []int64
+		for k := from; k <= sliceAt; k++ {
+			out = append(out, int64(k)*1000)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		remember time.Duration
+		want     []int64 // batch times Slice(1 s, 24 s) returns at batch 24
+	}{
+		// Not kept: only the latest batch, read from the state.
+		{0, kept(sliceAt)},
+		// Kept for twice the checkpoint interval (Spark's rule; 10 s here)
+		// whatever remember asks for: 4 s to 24 s. Older ones are gone and
+		// must not be computed again.
+		{2 * time.Second, kept(4)},
+	} {
+		t.Run(tc.remember.String(), func(t *testing.T) {
+			h := newHarness(t, time.Second, WithRemember(tc.remember))
+			q := NewQueue[Pair[string, int]]()
+			for range batches {
+				q.Push([]Pair[string, int]{KV("k", 1)})
+			}
+			var calls int
+			totals := UpdateStateByKey(QueueStream(h.ssc, q), func(vs []int, s *int) (int, bool) {
+				calls++
+				n := len(vs)
+				if s != nil {
+					n += *s
+				}
+				return n, true
+			})
+			var sliced []int64
+			var slicedTotals []int
+			mustNoErr(t, totals.ForEachBatch(func(_ context.Context, b *Batch[Pair[string, int]]) error {
+				if b.Time.UnixMilli() != sliceAt*1000 {
+					return nil
+				}
+				bs, err := totals.Slice(time.UnixMilli(1000), b.Time)
+				for _, b := range bs {
+					sliced = append(sliced, b.Time.UnixMilli())
+					slicedTotals = append(slicedTotals, b.Collect()[0].Value)
+				}
+				return err
+			}), "ForEachBatch")
+			k := collect(t, totals)
+			h.start()
+			h.steps(batches)
+			if !slices.Equal(sliced, tc.want) {
+				t.Fatalf("Slice found %v, want %v", sliced, tc.want)
+			}
+			for i, ms := range sliced {
+				if want := int(ms / 1000); slicedTotals[i] != want {
+					t.Errorf("sliced batch %d ms has total %d, want %d", ms, slicedTotals[i], want)
+				}
+			}
+			if calls != batches {
+				t.Fatalf("update called %d times for %d batches of one key, want %d", calls, batches, batches)
+			}
+			if got, _ := k.at(batches * 1000); len(got) != 1 || got[0].Value != batches {
+				t.Fatalf("total after %d batches = %v, want (k,%d)", batches, got, batches)
+			}
+		})
+	}
+}

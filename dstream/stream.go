@@ -263,23 +263,8 @@ func (s *Stream[T]) get(r *run, t int64) (plan[T], error) {
 	if !n.validTime(t) {
 		return plan[T]{}, nil
 	}
-	if !n.cache && n.stateful {
-		// Computed exactly once per batch time, in order: computing it again
-		// would apply the batch to the state twice.
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if t == s.liveTime {
-			return s.live, nil
-		}
-		if t < s.liveTime {
-			return plan[T]{}, nil // gone: not kept
-		}
-		p, err := s.compute(r, t)
-		if err != nil {
-			return plan[T]{}, err
-		}
-		s.live, s.liveTime = p, t
-		return p, nil
+	if n.stateful {
+		return s.getStateful(r, t)
 	}
 	if !n.cache {
 		return s.compute(r, t)
@@ -305,6 +290,40 @@ func (s *Stream[T]) get(r *run, t int64) (plan[T], error) {
 	s.kept[t] = b
 	s.mu.Unlock()
 	return batchPlan(b), nil
+}
+
+// getStateful is get for a stream that carries state from batch to batch.
+// It computes each batch time exactly once, in order: computing one again
+// would apply that batch to the state twice. Its latest batch is a plan
+// over the operator's state, valid until the next batch is computed;
+// earlier ones exist only if the stream keeps them.
+func (s *Stream[T]) getStateful(r *run, t int64) (plan[T], error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t == s.liveTime {
+		return s.live, nil
+	}
+	if t < s.liveTime {
+		return batchPlan(s.kept[t]), nil // nil, an empty plan, when not kept
+	}
+	p, err := s.compute(r, t)
+	if err != nil {
+		return plan[T]{}, err
+	}
+	if s.n.cache {
+		var b *Batch[T]
+		if p.ok {
+			data, err := p.collect(r, s.n.name)
+			if err != nil {
+				return plan[T]{}, err
+			}
+			b = &Batch[T]{Time: timeOf(t), Partitions: data}
+			p = dataPlan(data)
+		}
+		s.kept[t] = b
+	}
+	s.live, s.liveTime = p, t
+	return p, nil
 }
 
 // put records the generated batch of an input stream.
