@@ -42,8 +42,10 @@ const (
 	// batch, and waits for every generated batch to finish, bounded by the
 	// graceful stop timeout (WithGracefulStopTimeout) and Stop's context.
 	Graceful StopMode = iota
-	// Hard stops at once: the running batch is cancelled between
-	// partitions and queued batches are dropped.
+	// Hard stops at once: queued batches are dropped, and the running
+	// batch stops starting partitions and has its context cancelled (the
+	// ctx of ForEachBatch); Stop still waits for the function running
+	// then to return.
 	Hard
 )
 
