@@ -1243,3 +1243,52 @@ func TestInverseWindowShorterThanSlide(t *testing.T) {
 		}
 	})
 }
+
+// Pin (section 2): the default checkpoint interval of stateful streams
+// (updateStateByKey, inverse windows) is slide * ceil(10 s / slide); for
+// mapWithState it is 10 batch intervals. Each keeps its batches for twice
+// that.
+func TestDefaultCheckpointInterval(t *testing.T) {
+	for _, tc := range []struct{ slide, want time.Duration }{
+		{time.Second, 10 * time.Second},
+		{3 * time.Second, 12 * time.Second},
+		{7 * time.Second, 14 * time.Second},
+		{10 * time.Second, 10 * time.Second},
+		{20 * time.Second, 20 * time.Second},
+		{300 * time.Millisecond, 10200 * time.Millisecond},
+	} {
+		if got := time.Duration(defaultStateCheckpoint(int64(tc.slide))); got != tc.want {
+			t.Errorf("slide %v: checkpoint interval %v, want %v", tc.slide, got, tc.want)
+		}
+	}
+	h := newHarness(t, 2*time.Second)
+	in := QueueStream(h.ssc, NewQueue[Pair[string, int]]())
+	upd := UpdateStateByKey(in, func(vs []int, s *int) (int, bool) { return 0, true })
+	win := ReduceByKeyAndWindow(in, add, sub, 12*time.Second, 6*time.Second)
+	mws := MapWithState(in, StateSpec[string, int, int, int]{Func: func(time.Time, string, Optional[int], *State[int]) (int, bool) { return 0, false }})
+	plain := in.Window(8*time.Second, 4*time.Second)
+	for _, s := range []*Stream[Pair[string, int]]{upd, win, plain} {
+		mustNoErr(t, s.Print(), "Print")
+	}
+	mustNoErr(t, mws.Print(), "Print")
+	h.start()
+	for _, tc := range []struct {
+		n                    *node
+		checkpoint, remember time.Duration
+	}{
+		{upd.n, 10 * time.Second, 20 * time.Second},
+		{win.n, 12 * time.Second, 24 * time.Second},
+		{mws.n, 20 * time.Second, 40 * time.Second},
+		// Window parents keep the window's remember plus its length.
+		{win.n.parents[0], 0, 24*time.Second + 12*time.Second},
+		{plain.n, 0, 4 * time.Second},
+		{in.n, 0, 40 * time.Second}, // the longest its children need
+	} {
+		if got := time.Duration(tc.n.checkpointInterval); got != tc.checkpoint {
+			t.Errorf("%s: checkpoint interval %v, want %v", tc.n.name, got, tc.checkpoint)
+		}
+		if got := time.Duration(tc.n.remember); got != tc.remember {
+			t.Errorf("%s: remember %v, want %v", tc.n.name, got, tc.remember)
+		}
+	}
+}
