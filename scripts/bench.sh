@@ -23,7 +23,7 @@ run() { # name benchtime
 	fi
 }
 run WordCount 8x
-run ReduceByKeyAndWindowInverse 100x
+run ReduceByKeyAndWindowInverse 60x
 run NarrowChain 20x
 run ReduceByKey 20x
 run MapWithState 20x
