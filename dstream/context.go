@@ -85,7 +85,7 @@ type Context struct {
 	runDone    chan struct{}
 	done       chan struct{} // closed when stopped
 	forced     []*node       // stateful reachable nodes, in creation order
-	reachable  []*node       // reachable nodes, in creation order
+	keeping    []*node       // nodes that keep batches, to forget old ones
 	receivers  []receiverInput
 	errMu      sync.Mutex
 	firstErr   error
@@ -180,11 +180,16 @@ func (c *Context) emit(f func(Listener)) {
 	}
 }
 
-// newNodeLocked creates a node and gives it a default name. c.mu must be held.
+// newNodeLocked creates a node and gives it a default name. Only a graph
+// that can still change records it: a node made after Start is invalid
+// and never runs. c.mu must be held.
 func (c *Context) newNodeLocked(op string) *node {
-	c.opCounts[op]++
-	n := &node{c: c, id: len(c.nodes), op: op, name: fmt.Sprintf("%s#%d", op, c.opCounts[op])}
-	c.nodes = append(c.nodes, n)
+	n := &node{c: c, id: len(c.nodes), op: op, name: op}
+	if c.state == StateInitialized {
+		c.opCounts[op]++
+		n.name = fmt.Sprintf("%s#%d", op, c.opCounts[op])
+		c.nodes = append(c.nodes, n)
+	}
 	return n
 }
 
@@ -324,14 +329,9 @@ func (c *Context) prepareLocked() {
 			p.consumers++
 		}
 	}
-	c.reachable = c.reachable[:0]
-	c.forced = c.forced[:0]
 	for _, n := range c.nodes {
 		if !n.reachable && n.input == nil {
 			continue
-		}
-		if n.reachable {
-			c.reachable = append(c.reachable, n)
 		}
 		// A stateful stream's batch stays valid, without a copy, until its
 		// next batch is computed (see Stream.get); it is copied only when
@@ -343,6 +343,9 @@ func (c *Context) prepareLocked() {
 		}
 		if n.stateful && n.reachable {
 			c.forced = append(c.forced, n)
+		}
+		if n.cache {
+			c.keeping = append(c.keeping, n)
 		}
 	}
 	// Minimum remember durations, then propagation from the outputs

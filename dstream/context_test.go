@@ -446,3 +446,35 @@ func TestGracefulStopTimeout(t *testing.T) {
 		}
 	})
 }
+
+// Adding streams after Start, while batches run, is refused and touches
+// nothing the running batches read (run under -race).
+func TestAddingStreamsWhileRunning(t *testing.T) {
+	h := newHarness(t, time.Second)
+	q := NewQueue[int]()
+	in := QueueStream(h.ssc, q, EmptyWhenIdle())
+	k := collect(t, in.Window(3*time.Second, time.Second))
+	h.start()
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for i := range 200 {
+			s := Map(in, func(x int) int { return x + i }).Named("late")
+			if !errors.Is(s.Err(), ErrContextStarted) {
+				err = s.Err()
+				break
+			}
+		}
+		done <- err
+	}()
+	for i := 1; i <= 10; i++ {
+		q.Push([]int{i})
+		h.step()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("a stream added after Start: Err = %v, want ErrContextStarted", err)
+	}
+	if got, _ := k.at(10000); !slices.Equal(got, []int{8, 9, 10}) {
+		t.Fatalf("window at 10 s = %v, want [8 9 10]", got)
+	}
+}

@@ -239,10 +239,8 @@ func (c *Context) runBatch(j *job) error {
 // forgetOld drops kept batches older than each stream's remember duration
 // (Spark's clearMetadata).
 func (c *Context) forgetOld(t int64) {
-	for _, n := range c.nodes {
-		if n.cache {
-			n.typed.forget(t - n.remember)
-		}
+	for _, n := range c.keeping {
+		n.typed.forget(t - n.remember)
 	}
 }
 
