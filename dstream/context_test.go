@@ -174,6 +174,10 @@ func TestLifecycleStates(t *testing.T) {
 	if err := in.Print(); !errors.Is(err, ErrContextStarted) {
 		t.Fatalf("Print after Start = %v, want ErrContextStarted", err)
 	}
+	// Naming a running stream changes nothing and only warns.
+	if in.Named("renamed"); in.Err() != nil || in.Name() != "queueStream#1" || !strings.Contains(logs.String(), "Named after Start ignored") {
+		t.Fatalf("Named after Start: Err = %v, name %q, logs %q", in.Err(), in.Name(), logs.String())
+	}
 	if s := QueueStream(ssc, NewQueue[int]()); !errors.Is(s.Err(), ErrContextStarted) {
 		t.Fatalf("QueueStream after Start: Err = %v, want ErrContextStarted", s.Err())
 	}

@@ -113,7 +113,8 @@ func (s *Stream[T]) SlideDuration() time.Duration { return time.Duration(s.n.sli
 // Named sets the stream's name, which must be unique in the context. Give
 // stateful operators (UpdateStateByKey, MapWithState, the inverse form of
 // ReduceByKeyAndWindow) a name so that their checkpointed state is found
-// again after the job's code changes. It returns s.
+// again after the job's code changes. Call it before Start; afterwards it
+// only logs a warning. It returns s.
 func (s *Stream[T]) Named(name string) *Stream[T] {
 	if s == nil || s.n.err != nil {
 		return s
@@ -122,7 +123,7 @@ func (s *Stream[T]) Named(name string) *Stream[T] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.buildableLocked(); err != nil {
-		s.n.failLocked(err)
+		c.log.Warn("dstream: Named after Start ignored", "stream", s.n.name, "name", name, "error", err)
 		return s
 	}
 	if name == "" {
