@@ -98,14 +98,7 @@ func (r *scriptReceiver) getHost() *ReceiverHost[int] {
 
 // rcvSleep sleeps d, or less if ctx ends; it reports whether it slept d.
 func rcvSleep(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return SystemClock().WaitUntil(ctx, time.Now().Add(d)) == nil
 }
 
 // rcvEventLog records receiver events and completed batches.

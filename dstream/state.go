@@ -9,7 +9,7 @@ import (
 // in which it can be snapshotted and restored by operator name.
 type keyedState[K comparable, S any] struct {
 	parts []map[K]S
-	last  int64 // batch time of the state; 0 before the first batch
+	last  int64 // batch time of the state, for operators that build on their previous batch; 0 before the first
 }
 
 func (ks *keyedState[K, S]) reset(n int) {
@@ -45,10 +45,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 		out.n.fail(err)
 		return out
 	}
-	c.mu.Lock()
-	out.n.stateful = true
-	out.n.checkpointInterval = defaultStateCheckpoint(out.n.slide)
-	c.mu.Unlock()
+	out.n.markStateful(defaultStateCheckpoint(out.n.slide))
 
 	part := newPartitioner[K](c, cfg.partitions)
 	st := &keyedState[K, S]{}
@@ -249,10 +246,7 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 	if nparts == 0 {
 		nparts = c.cfg.parallelism
 	}
-	c.mu.Lock()
-	out.n.stateful = true
-	out.n.checkpointInterval = 10 * out.n.slide
-	c.mu.Unlock()
+	out.n.markStateful(10 * out.n.slide)
 
 	part := newPartitioner[K](c, nparts)
 	st := ms.state
@@ -325,7 +319,6 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 			st.parts = nil
 			return plan[M]{}, err
 		}
-		st.last = t
 		return dataPlan(data), nil
 	}
 	return ms
@@ -360,10 +353,7 @@ func (m *MapWithStateStream[K, S, M]) StateSnapshots() *Stream[Pair[K, S]] {
 	if out.n.err != nil {
 		return out
 	}
-	c := out.n.c
-	c.mu.Lock()
-	out.n.stateful = true // must be taken right after its batch
-	c.mu.Unlock()
+	out.n.markStateful(0) // must be taken right after its batch
 	out.compute = func(r *run, t int64) (plan[Pair[K, S]], error) {
 		pp, err := m.get(r, t)
 		if err != nil || !pp.ok {

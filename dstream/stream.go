@@ -82,9 +82,9 @@ type Stream[T any] struct {
 	mu   sync.Mutex
 	kept map[int64]*Batch[T] // materialized batches; nil value = no batch at that time
 
-	// The latest batch of a stateful stream that does not keep batches:
-	// its plan reads the operator's state and is valid until the next
-	// batch is computed.
+	// The latest batch of a stateful stream (see getStateful): unless the
+	// stream keeps batches, its plan reads the operator's state and is
+	// valid until the next batch is computed.
 	live     plan[T]
 	liveTime int64
 }
@@ -133,6 +133,16 @@ func (s *Stream[T]) Named(name string) *Stream[T] {
 	s.n.name = name
 	s.n.named = true
 	return s
+}
+
+// markStateful marks n as carrying state from batch to batch (computed
+// every batch, exactly once), with the checkpoint interval of its full
+// scans and, later, of its checkpoints (0 for none).
+func (n *node) markStateful(checkpointInterval int64) {
+	n.c.mu.Lock()
+	n.stateful = true
+	n.checkpointInterval = checkpointInterval
+	n.c.mu.Unlock()
 }
 
 // failLocked marks the node invalid. The context's build errors record it

@@ -109,11 +109,7 @@ func reducedWindowValue[T any](s *Stream[T], f, inv func(T, T) T, length, slide 
 	if !ok {
 		return out
 	}
-	c := out.n.c
-	c.mu.Lock()
-	out.n.stateful = true
-	out.n.checkpointInterval = defaultStateCheckpoint(sl)
-	c.mu.Unlock()
+	out.n.markStateful(defaultStateCheckpoint(sl))
 	var prev T
 	var hasValue bool
 	var last int64
@@ -190,13 +186,6 @@ func ReduceByKeyAndWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv fun
 	return reducedWindow(s, f, inv, length, slide, opts)
 }
 
-// windowState is the value of every key in the last window, per
-// partition: the state an inverse window carries from slide to slide.
-type windowState[K comparable, V any] struct {
-	parts []map[K]V
-	last  int64 // time of the window held; 0 when none
-}
-
 func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V) V, length, slide time.Duration, opts []OpOption) *Stream[Pair[K, V]] {
 	var c *Context
 	if s != nil {
@@ -226,13 +215,10 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 	if !ok {
 		return out
 	}
-	c.mu.Lock()
-	out.n.stateful = true
-	out.n.checkpointInterval = defaultStateCheckpoint(sl)
-	c.mu.Unlock()
+	out.n.markStateful(defaultStateCheckpoint(sl))
 
 	nparts := cfg.partitions
-	st := &windowState[K, V]{}
+	st := &keyedState[K, V]{} // the value of every key in the last window
 	out.compute = func(r *run, t int64) (plan[Pair[K, V]], error) {
 		olds, news, err := windowDelta(r, reduced, t, l, sl)
 		if err != nil {
@@ -240,10 +226,7 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 		}
 		prevEnd := t - sl
 		if st.parts == nil || st.last != prevEnd {
-			st.parts = make([]map[K]V, nparts)
-			for j := range st.parts {
-				st.parts[j] = map[K]V{}
-			}
+			st.reset(nparts)
 		}
 		// Only keys in the batches that left or entered can change; the
 		// rest keep values that already passed the filter. The work is
