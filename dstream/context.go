@@ -87,6 +87,7 @@ type Context struct {
 	forced     []*node       // stateful reachable nodes, in creation order
 	keeping    []*node       // nodes that keep batches, to forget old ones
 	receivers  []receiverInput
+	directs    []directStarter // inputs without a receiver, in creation order
 	errMu      sync.Mutex
 	firstErr   error
 	batchMu    sync.Mutex
@@ -238,9 +239,10 @@ func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
 // after now.
 //
 // Start returns the graph's build errors, ErrNoOutputOperations,
-// ErrDuplicateName, ErrContextStopped for a stopped context, or
-// ErrAnotherContextActive. Starting an active context again only logs a
-// warning.
+// ErrDuplicateName, ErrContextStopped for a stopped context,
+// ErrAnotherContextActive, or the error of an Input that failed to start,
+// which leaves the context stopped. Starting an active context again only
+// logs a warning.
 func (c *Context) Start() error {
 	c.mu.Lock()
 	switch c.state {
@@ -273,6 +275,21 @@ func (c *Context) Start() error {
 
 	c.runCtx, c.cancelRun = context.WithCancel(context.Background())
 	c.drainCtx, c.drain = context.WithCancel(c.runCtx)
+	for i, d := range c.directs {
+		if err := d.start(c.runCtx); err != nil {
+			for _, started := range c.directs[:i] {
+				started.stop()
+			}
+			c.cancelRun()
+			active.Lock()
+			active.c = nil
+			active.Unlock()
+			c.state = StateStopped
+			c.terminateLocked()
+			c.mu.Unlock()
+			return err
+		}
+	}
 	c.genDone = make(chan struct{})
 	c.runDone = make(chan struct{})
 	c.jobs.init()
@@ -431,6 +448,9 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	<-c.runDone
 	for _, r := range c.receivers {
 		r.wait()
+	}
+	for i := len(c.directs) - 1; i >= 0; i-- {
+		c.directs[i].stop()
 	}
 	// Deregister before waking the waiters: once Stop or AwaitTermination
 	// returns, another context may start.

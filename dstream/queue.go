@@ -101,7 +101,7 @@ type queueInput[T any] struct {
 
 func (in *queueInput[T]) alwaysGenerate() bool { return false }
 
-func (in *queueInput[T]) generate(t int64) (InputInfo, func(), bool) {
+func (in *queueInput[T]) generate(t int64) (InputInfo, func(error), bool) {
 	q := in.q
 	q.mu.Lock()
 	var taken []queued[T]

@@ -276,7 +276,7 @@ func (rs *receiverStream[T]) alwaysGenerate() bool { return true }
 // the records buffered since the last block, cut now so that they do not
 // slip into the next batch when the block and batch ticks coincide. The
 // blocks count against the queue until the batch has been processed.
-func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(), bool) {
+func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(error), bool) {
 	rs.mu.Lock()
 	rs.sealLocked()
 	blocks := rs.blocks
@@ -287,7 +287,7 @@ func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(), bool) {
 		n += int64(len(b))
 	}
 	rs.s.put(t, &Batch[T]{Time: timeOf(t), Partitions: blocks})
-	done := func() {
+	done := func(error) {
 		if len(blocks) == 0 {
 			return
 		}

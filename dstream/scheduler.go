@@ -10,9 +10,9 @@ import (
 type job struct {
 	t    int64
 	info BatchInfo
-	// done is called after the batch completes, successful or not:
-	// receivers release the blocks it held.
-	done []func()
+	// done is called after the batch completes, with its error or nil:
+	// receivers release the blocks it held, direct inputs commit.
+	done []func(error)
 }
 
 // jobQueue is the unbounded FIFO between the generator and the runner:
@@ -157,7 +157,7 @@ func (c *Context) runLoop() {
 		}
 		err := c.runBatch(j)
 		for _, f := range j.done {
-			f()
+			f(err)
 		}
 		if err != nil {
 			if c.runCtx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -227,6 +227,18 @@ func (c *Context) runBatch(j *job) error {
 	}
 	info.ProcessingEndTime = clk.Now()
 	info.Err = batchErr
+	for i, in := range info.Inputs {
+		if in.NumRecords >= 0 {
+			continue
+		}
+		if rr, ok := c.inputs[in.StreamID].input.(interface{ recordsRead(int64) (int64, bool) }); ok {
+			if n, ok := rr.recordsRead(t); ok {
+				info.Inputs[i].NumRecords = n
+			} else {
+				info.Inputs[i].NumRecords = 0 // not read: no output needed it
+			}
+		}
+	}
 	completed := *info
 	c.emit(func(l Listener) {
 		if x, ok := l.(BatchCompletedListener); ok {
@@ -269,8 +281,8 @@ func (c *Context) addOutput(n *node, name string, f func(r *run, t int64) error)
 type inputNode interface {
 	// generate takes the stream's input for batch t. ok is false when the
 	// stream has no batch at t. done, if not nil, runs when the batch has
-	// been processed.
-	generate(t int64) (info InputInfo, done func(), ok bool)
+	// been processed, with the batch's error or nil.
+	generate(t int64) (info InputInfo, done func(error), ok bool)
 	// alwaysGenerate reports whether the input must be taken every batch
 	// even when no output reaches the stream (receivers, whose data would
 	// otherwise pile up).
