@@ -135,6 +135,14 @@ func (c *Context) generate(t int64) {
 			j.done = append(j.done, done)
 		}
 	}
+	if c.err() != nil {
+		// An input failed to generate (and stopped the context): the
+		// batch is not run without it.
+		for _, f := range j.done {
+			f(c.err())
+		}
+		return
+	}
 	j.info.BatchTime = timeOf(t)
 	j.info.SubmissionTime = c.cfg.clock.Now()
 	info := j.info // the runner owns j once it is queued
