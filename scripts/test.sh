@@ -11,8 +11,20 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 fi
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not installed (https://go.dev/dl/)" >&2; exit 1; }
 
-# Outside tools: the engine's tests need none. Tests that need one (kcat,
-# nfdump, DuckDB, ...) install it here when it is missing.
+# Outside tools that tests use as independent implementations. Each is
+# installed when missing; a test whose tool is missing skips, except under
+# CI=true, where it fails.
+apt_install() {
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	if [ -z "${APT_UPDATED:-}" ]; then
+		$sudo apt-get update -qq || true
+		APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+# kcat (librdkafka): produces to and consumes from our Kafka test broker.
+command -v kcat >/dev/null 2>&1 || { echo "== installing kcat"; apt_install kcat; }
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))

@@ -1,0 +1,104 @@
+// Package kafkatest runs kfake, franz-go's in-process Kafka, on a loopback
+// port for tests, with helpers to produce records and read offsets.
+package kafkatest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Cluster is a kfake cluster for one test.
+type Cluster struct {
+	*kfake.Cluster
+	Addrs []string // the brokers' host:port, on 127.0.0.1
+	t     testing.TB
+}
+
+// New starts a one-broker cluster with the given topics (name ->
+// partitions); it stops when the test ends.
+func New(t testing.TB, topics map[string]int32, opts ...kfake.Opt) *Cluster {
+	t.Helper()
+	all := append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)
+	for name, n := range topics {
+		all = append(all, kfake.SeedTopics(n, name))
+	}
+	c, err := kfake.NewCluster(all...)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Cluster{Cluster: c, Addrs: c.ListenAddrs(), t: t}
+}
+
+// Client returns a franz-go client of the cluster, closed when the test
+// ends.
+func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs...)}, opts...)...)
+	if err != nil {
+		c.t.Fatalf("kgo.NewClient: %v", err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// Produce writes the records synchronously and fails the test on error.
+// Records without a partition set go through the default partitioner;
+// set Partition and use ProduceTo for a fixed partition.
+func (c *Cluster) Produce(records ...*kgo.Record) {
+	c.t.Helper()
+	cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		c.t.Fatalf("produce: %v", err)
+	}
+}
+
+// Committed returns the group's committed offsets by topic and partition.
+func (c *Cluster) Committed(group string) map[string]map[int32]int64 {
+	c.t.Helper()
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		c.t.Fatalf("FetchOffsets(%s): %v", group, err)
+	}
+	out := map[string]map[int32]int64{}
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.Err != nil {
+			c.t.Fatalf("FetchOffsets(%s) %s-%d: %v", group, o.Topic, o.Partition, o.Err)
+		}
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.At
+	})
+	return out
+}
+
+// EndOffsets returns the topics' high watermarks.
+func (c *Cluster) EndOffsets(topics ...string) map[string]map[int32]int64 {
+	c.t.Helper()
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listed, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		c.t.Fatalf("ListEndOffsets: %v", err)
+	}
+	out := map[string]map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out
+}

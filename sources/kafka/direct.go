@@ -1,0 +1,753 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DirectStream is a Kafka direct stream (Spark's createDirectStream): no
+// receiver; at every batch time it lists the latest offsets of the
+// partitions it reads and the batch takes, per partition, the records
+// from where the previous batch ended up to them (capped by
+// MaxRatePerPartition). Each Kafka partition is one partition of the
+// batch. Records are fetched ahead in the background by a franz-go client
+// and handed to the batch when it runs.
+//
+// Offsets are committed to the Group only after every output operation
+// of a batch has succeeded (unless ManualCommit), during the next batch's
+// generation or at Stop, so a restart with the same group resumes after
+// the last successful batch: no record is lost, and a batch that failed is
+// read again.
+type DirectStream struct {
+	s      *dstream.Stream[Record]
+	cfg    config
+	strat  Strategy
+	log    *slog.Logger
+	period time.Duration
+
+	cl      *kgo.Client
+	adm     *kadm.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
+	polling sync.WaitGroup
+
+	mu       sync.Mutex
+	parts    map[TopicPartition]*partState
+	seen     map[TopicPartition]bool // partitions ever assigned, for StartingOffsets
+	revoked  []TopicPartition        // since the last batch, for FailOnRevokedPartitions
+	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
+	commits  map[TopicPartition]int64
+	commitCb func(map[TopicPartition]int64, error)
+	assigned bool // Assign: partitions resolved and added to the client
+}
+
+// partState is what the stream knows of one partition.
+type partState struct {
+	next    int64         // From of the next batch's range
+	fetched int64         // offset after the last record buffered
+	buf     []*kgo.Record // fetched records not yet taken by a batch, by offset
+	bytes   int           // recordSize of buf
+	owned   bool          // still assigned to this stream
+	paused  bool          // fetching paused: buf is over the limit
+	notify  chan struct{} // a token when records were added
+}
+
+// groups tracks the consumer groups of the direct streams of each
+// context, so that two streams cannot share one.
+var groups struct {
+	sync.Mutex
+	m map[*dstream.Context]map[string]bool
+}
+
+// NewDirectStream returns a direct stream of c reading the partitions
+// chosen by strategy. Invalid options make Err, every output operation on
+// Stream and Context.Start return an error wrapping
+// dstream.ErrInvalidOption.
+func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *DirectStream {
+	d := &DirectStream{
+		cfg:     defaultConfig(),
+		strat:   strategy,
+		parts:   map[TopicPartition]*partState{},
+		seen:    map[TopicPartition]bool{},
+		ranges:  map[int64][]OffsetRange{},
+		commits: map[TopicPartition]int64{},
+	}
+	d.s = dstream.InputStream[Record](c, "kafkaDirectStream", d)
+	if d.s.Err() != nil {
+		return d
+	}
+	d.log = c.Logger().With("stream", d.s.Name())
+	d.period = c.BatchInterval()
+	var err error
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err = o.apply(&d.cfg); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = d.cfg.validate(strategy)
+	}
+	if err == nil && d.cfg.group != "" {
+		groups.Lock()
+		if groups.m == nil {
+			groups.m = map[*dstream.Context]map[string]bool{}
+		}
+		if groups.m[c] == nil {
+			groups.m[c] = map[string]bool{}
+		}
+		if groups.m[c][d.cfg.group] {
+			err = fmt.Errorf("group %q is used by another direct stream of this context; use a group per stream", d.cfg.group)
+		}
+		groups.m[c][d.cfg.group] = true
+		groups.Unlock()
+	}
+	if err != nil {
+		dstream.FailStream(d.s, invalid(err))
+	}
+	return d
+}
+
+// Stream returns the stream of records.
+func (d *DirectStream) Stream() *dstream.Stream[Record] { return d.s }
+
+// Err returns the stream's configuration error, or nil.
+func (d *DirectStream) Err() error { return d.s.Err() }
+
+// OffsetRanges returns the offset ranges of the batch at t, sorted by
+// topic and partition, from when the batch is generated until it is done:
+// call it from an output operation or Transform of that batch. Range i is
+// partition i of the direct stream's own batch.
+func (d *DirectStream) OffsetRanges(t time.Time) []OffsetRange {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.ranges[t.UnixNano()])
+}
+
+// CommitAsync queues the ranges' end offsets for commit to the group, as
+// Spark's commitAsync does: the commit runs during the next batch's
+// generation (or at Stop), committing per partition the largest Until
+// queued, and then calls the callback passed with the last CommitAsync
+// before it (the earlier callbacks are not called). Use it with
+// ManualCommit, from an output operation, after the batch's output is
+// stored.
+func (d *DirectStream) CommitAsync(ranges []OffsetRange, callback func(offsets map[TopicPartition]int64, err error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.queueLocked(ranges)
+	d.commitCb = callback
+}
+
+func (d *DirectStream) queueLocked(ranges []OffsetRange) {
+	for _, r := range ranges {
+		tp := r.TopicPartition()
+		if r.Until > d.commits[tp] {
+			d.commits[tp] = r.Until
+		}
+	}
+}
+
+// Start implements dstream.Input: it creates the franz-go client, which
+// joins the group in the background, and starts fetching.
+func (d *DirectStream) Start(ctx context.Context) error {
+	opts := slices.Clone(d.cfg.clientOpts)
+	opts = append(opts,
+		kgo.SeedBrokers(d.cfg.brokers...),
+		kgo.WithLogger(kgoLogger{d.log}),
+		kgo.KeepControlRecords(),
+	)
+	if d.cfg.readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	} else {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	}
+	switch s := d.strat.(type) {
+	case subscribe:
+		opts = append(opts, kgo.ConsumeTopics(s.topics...))
+	case pattern:
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(s.expr))
+	}
+	if _, ok := d.strat.(assign); !ok {
+		opts = append(opts,
+			kgo.ConsumerGroup(d.cfg.group),
+			kgo.DisableAutoCommit(),
+			kgo.AdjustFetchOffsetsFn(d.onAssigned),
+			kgo.OnPartitionsRevoked(d.onRevoked),
+			kgo.OnPartitionsLost(d.onLost),
+		)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	d.cl = cl
+	d.adm = kadm.NewClient(cl)
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	d.polling.Add(1)
+	go d.poll()
+	d.log.Info("kafka: direct stream started", "strategy", d.strat.String(), "group", d.cfg.group, "brokers", d.cfg.brokers)
+	return nil
+}
+
+// Stop implements dstream.Input: it commits what completed batches
+// consumed, leaves the group and closes the client.
+func (d *DirectStream) Stop() {
+	if d.cl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.requestTimeout)
+	d.flushCommits(ctx)
+	cancel()
+	d.cancel()
+	d.cl.Close()
+	d.polling.Wait()
+	d.log.Info("kafka: direct stream stopped")
+}
+
+// Generate implements dstream.Input: it commits the offsets queued by
+// completed batches, lists the latest offsets and fixes the batch's
+// ranges.
+func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.InputBatch[Record], error) {
+	d.flushCommits(ctx)
+	if a, ok := d.strat.(assign); ok {
+		d.assignOnce(ctx, a)
+	}
+	d.mu.Lock()
+	if d.cfg.failOnRevoke && len(d.revoked) > 0 {
+		revoked := d.revoked
+		d.mu.Unlock()
+		return nil, fmt.Errorf("kafka: partitions %v were revoked by a rebalance: another member joined group %q (is the group shared by mistake?)", revoked, d.cfg.group)
+	}
+	d.revoked = nil
+	var tps []TopicPartition
+	topics := map[string]bool{}
+	for tp, ps := range d.parts {
+		if ps.owned {
+			tps = append(tps, tp)
+			topics[tp.Topic] = true
+		}
+	}
+	d.mu.Unlock()
+	slices.SortFunc(tps, compareTP)
+
+	ends := d.latest(ctx, slices.Sorted(maps.Keys(topics)))
+	var limit int64 = -1
+	if d.cfg.maxRate > 0 {
+		limit = max(1, int64(d.cfg.maxRate*d.period.Seconds()))
+	}
+	ranges := make([]OffsetRange, 0, len(tps))
+	var n int64
+	d.mu.Lock()
+	for _, tp := range tps {
+		ps := d.parts[tp]
+		if ps == nil || !ps.owned {
+			continue // revoked since
+		}
+		until := ps.next
+		if end, ok := ends[tp]; ok {
+			switch {
+			case end < ps.next:
+				d.log.Warn("kafka: the partition's latest offset is before the next one to read (truncated log?); waiting for it", "partition", tp.String(), "latest", end, "next", ps.next)
+			case limit >= 0:
+				until = min(end, ps.next+limit)
+			default:
+				until = end
+			}
+		}
+		r := OffsetRange{Topic: tp.Topic, Partition: tp.Partition, From: ps.next, Until: until}
+		ps.next = until
+		n += r.Count()
+		ranges = append(ranges, r)
+	}
+	key := t.UnixNano()
+	d.ranges[key] = ranges
+	d.mu.Unlock()
+
+	records := n
+	if d.cfg.readCommitted {
+		records = -1 // markers and aborted records are skipped: count when read
+	}
+	return &dstream.InputBatch[Record]{
+		Partitions: len(ranges),
+		Records:    records,
+		Metadata:   map[string]any{"offsets": slices.Clone(ranges)},
+		Read: func(ctx context.Context, p int) ([]Record, error) {
+			return d.readRange(ctx, ranges[p])
+		},
+		Done: func(err error) {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			delete(d.ranges, key)
+			if err == nil && !d.cfg.manual && d.cfg.group != "" {
+				d.queueLocked(ranges)
+			}
+		},
+	}, nil
+}
+
+// latest lists the end offsets (or last stable offsets) of the topics. A
+// failed listing is logged and leaves partitions out, so their ranges are
+// empty in this batch.
+func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPartition]int64 {
+	out := map[TopicPartition]int64{}
+	if len(topics) == 0 {
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
+	defer cancel()
+	var listed kadm.ListedOffsets
+	var err error
+	if d.cfg.readCommitted {
+		listed, err = d.adm.ListCommittedOffsets(ctx, topics...)
+	} else {
+		listed, err = d.adm.ListEndOffsets(ctx, topics...)
+	}
+	if err != nil && listed == nil {
+		d.log.Warn("kafka: listing the latest offsets failed; this batch is empty", "error", err)
+		return out
+	}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			d.log.Warn("kafka: listing the latest offset failed; the partition is empty in this batch", "partition", TopicPartition{o.Topic, o.Partition}.String(), "error", o.Err)
+			return
+		}
+		out[TopicPartition{o.Topic, o.Partition}] = o.Offset
+	})
+	return out
+}
+
+// readRange returns the records of r, waiting for the background fetches
+// to reach r.Until, at most PollTimeout.
+func (d *DirectStream) readRange(ctx context.Context, r OffsetRange) ([]Record, error) {
+	if r.Until <= r.From {
+		return nil, nil
+	}
+	out := make([]Record, 0, min(r.Count(), 1<<20))
+	tp := r.TopicPartition()
+	next := r.From
+	timer := time.NewTimer(d.cfg.pollTimeout)
+	defer timer.Stop()
+	for {
+		var notify chan struct{}
+		var owned, resume bool
+		d.mu.Lock()
+		ps := d.parts[tp]
+		if ps != nil {
+			owned, notify = ps.owned, ps.notify
+			i := 0
+			for ; i < len(ps.buf); i++ {
+				rec := ps.buf[i]
+				if rec.Offset >= r.Until {
+					break
+				}
+				if rec.Offset >= next {
+					if !rec.Attrs.IsControl() {
+						out = append(out, toRecord(rec))
+					}
+					next = rec.Offset + 1
+				}
+				ps.bytes -= recordSize(rec)
+			}
+			clear(ps.buf[:i])
+			ps.buf = ps.buf[i:]
+			if ps.fetched >= r.Until {
+				next = r.Until // the rest of the range holds no records (compacted or aborted)
+			}
+			if ps.paused && ps.bytes < d.cfg.maxBuffered/2 {
+				ps.paused, resume = false, true
+			}
+		}
+		d.mu.Unlock()
+		if resume {
+			d.cl.ResumeFetchPartitions(map[string][]int32{tp.Topic: {tp.Partition}})
+		}
+		if next >= r.Until {
+			return out, nil
+		}
+		if !owned {
+			rest, err := d.fetchDirect(ctx, OffsetRange{Topic: r.Topic, Partition: r.Partition, From: next, Until: r.Until})
+			if err != nil {
+				return nil, err
+			}
+			return append(out, rest...), nil
+		}
+		select {
+		case <-notify:
+		case <-timer.C:
+			return nil, fmt.Errorf("kafka: timed out after %v waiting for the records of %v: fetched up to offset %d", d.cfg.pollTimeout, r, next)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// fetchDirect reads r with a client of its own, for a range of a
+// partition this stream no longer owns.
+func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record, error) {
+	opts := slices.Clone(d.cfg.clientOpts)
+	opts = append(opts,
+		kgo.SeedBrokers(d.cfg.brokers...),
+		kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}),
+	)
+	if d.cfg.readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: reading %v: %w", r, err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.pollTimeout)
+	defer cancel()
+	var out []Record
+	next := r.From
+	for next < r.Until {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("kafka: reading %v: fetched up to offset %d: %w", r, next, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil && !kerr.IsRetriable(ferr) {
+			return nil, fmt.Errorf("kafka: reading %v: %w", r, ferr)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset < next || rec.Offset >= r.Until {
+				return
+			}
+			if !rec.Attrs.IsControl() {
+				out = append(out, toRecord(rec))
+			}
+			next = rec.Offset + 1
+		})
+	}
+	return out, nil
+}
+
+// poll moves fetched records into the partitions' buffers until the
+// client closes.
+func (d *DirectStream) poll() {
+	defer d.polling.Done()
+	for {
+		fs := d.cl.PollFetches(d.ctx)
+		if d.ctx.Err() != nil || fs.IsClientClosed() {
+			return
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				d.log.Warn("kafka: fetch error", "partition", TopicPartition{topic, p}.String(), "error", err)
+			}
+		})
+		pause := map[string][]int32{}
+		d.mu.Lock()
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			tp := TopicPartition{fp.Topic, fp.Partition}
+			ps := d.parts[tp]
+			if ps == nil || !ps.owned || len(fp.Records) == 0 {
+				return
+			}
+			added := false
+			for _, rec := range fp.Records {
+				if rec.Offset < ps.fetched {
+					continue
+				}
+				ps.buf = append(ps.buf, rec)
+				ps.bytes += recordSize(rec)
+				ps.fetched = rec.Offset + 1
+				added = true
+			}
+			if ps.bytes > d.cfg.maxBuffered && !ps.paused {
+				ps.paused = true
+				pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+			}
+			if added {
+				select {
+				case ps.notify <- struct{}{}:
+				default:
+				}
+			}
+		})
+		d.mu.Unlock()
+		if len(pause) > 0 {
+			d.cl.PauseFetchPartitions(pause)
+		}
+	}
+}
+
+// onAssigned fixes where newly assigned partitions start: StartingOffsets
+// the first time, else the committed offset, else ResetOffset. It runs
+// before fetching the partitions begins.
+func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	want := map[TopicPartition]int64{}
+	d.mu.Lock()
+	for topic, ps := range offsets {
+		for p, o := range ps {
+			tp := TopicPartition{topic, p}
+			at := o.EpochOffset().Offset
+			if s, ok := d.cfg.starting[tp]; ok && !d.seen[tp] {
+				at = s
+			} else if at < 0 {
+				at = d.cfg.reset
+			}
+			want[tp] = at
+		}
+	}
+	d.mu.Unlock()
+	exact, err := d.resolve(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int32]kgo.Offset{}
+	d.mu.Lock()
+	for tp, at := range exact {
+		if out[tp.Topic] == nil {
+			out[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		out[tp.Topic][tp.Partition] = kgo.NewOffset().At(at).WithEpoch(-1)
+		d.parts[tp] = &partState{next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
+		d.seen[tp] = true
+	}
+	d.mu.Unlock()
+	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
+	return out, nil
+}
+
+// resolve turns Earliest and Latest into offsets.
+func (d *DirectStream) resolve(ctx context.Context, want map[TopicPartition]int64) (map[TopicPartition]int64, error) {
+	exact := map[TopicPartition]int64{}
+	topics := map[int64]map[string]bool{}
+	for tp, at := range want {
+		if at >= 0 {
+			exact[tp] = at
+			continue
+		}
+		if topics[at] == nil {
+			topics[at] = map[string]bool{}
+		}
+		topics[at][tp.Topic] = true
+	}
+	for at, set := range topics {
+		ctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
+		var listed kadm.ListedOffsets
+		var err error
+		if at == Earliest {
+			listed, err = d.adm.ListStartOffsets(ctx, slices.Sorted(maps.Keys(set))...)
+		} else {
+			listed, err = d.adm.ListEndOffsets(ctx, slices.Sorted(maps.Keys(set))...)
+		}
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("kafka: listing offsets to start from: %w", err)
+		}
+		for tp, w := range want {
+			if w != at {
+				continue
+			}
+			o, ok := listed.Lookup(tp.Topic, tp.Partition)
+			if !ok || o.Err != nil {
+				return nil, fmt.Errorf("kafka: listing the offset of %v to start from: %v", tp, o.Err)
+			}
+			exact[tp] = o.Offset
+		}
+	}
+	return exact, nil
+}
+
+// assignOnce resolves the partitions of the Assign strategy and adds them
+// to the client, retrying at each batch until it succeeds.
+func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
+	d.mu.Lock()
+	done := d.assigned
+	d.mu.Unlock()
+	if done {
+		return
+	}
+	want := map[TopicPartition]int64{}
+	var committed kadm.OffsetResponses
+	if d.cfg.group != "" {
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
+		var err error
+		committed, err = d.adm.FetchOffsets(cctx, d.cfg.group)
+		cancel()
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			err = nil // a group that never committed
+		}
+		if err != nil {
+			d.log.Warn("kafka: fetching the group's committed offsets failed; retrying next batch", "group", d.cfg.group, "error", err)
+			return
+		}
+	}
+	for _, tp := range a.tps {
+		want[tp] = d.cfg.reset
+		if o, ok := committed.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil && o.At >= 0 {
+			want[tp] = o.At
+		}
+		if s, ok := d.cfg.starting[tp]; ok {
+			want[tp] = s
+		}
+	}
+	exact, err := d.resolve(ctx, want)
+	if err != nil {
+		d.log.Warn("kafka: resolving the assigned partitions failed; retrying next batch", "error", err)
+		return
+	}
+	add := map[string]map[int32]kgo.Offset{}
+	d.mu.Lock()
+	for tp, at := range exact {
+		if add[tp.Topic] == nil {
+			add[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		add[tp.Topic][tp.Partition] = kgo.NewOffset().At(at)
+		d.parts[tp] = &partState{next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
+	}
+	d.assigned = true
+	d.mu.Unlock()
+	d.cl.AddConsumePartitions(add)
+	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
+}
+
+// onRevoked commits what completed batches consumed from the revoked
+// partitions, then lets them go.
+func (d *DirectStream) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	d.flushCommits(ctx)
+	d.release(revoked, "revoked")
+}
+
+// onLost lets partitions go without committing: the group has moved on.
+func (d *DirectStream) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	d.release(lost, "lost")
+}
+
+func (d *DirectStream) release(m map[string][]int32, how string) {
+	var tps []TopicPartition
+	d.mu.Lock()
+	for topic, ps := range m {
+		for _, p := range ps {
+			tp := TopicPartition{topic, p}
+			st := d.parts[tp]
+			if st == nil || !st.owned {
+				continue
+			}
+			st.owned = false
+			delete(d.commits, tp)
+			tps = append(tps, tp)
+			select { // wake a read waiting for records that will not come
+			case st.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+	slices.SortFunc(tps, compareTP)
+	d.revoked = append(d.revoked, tps...)
+	d.mu.Unlock()
+	switch {
+	case len(tps) == 0:
+	case d.ctx.Err() != nil: // leaving the group at Stop
+		d.log.Debug("kafka: partitions released", "partitions", fmt.Sprint(tps))
+	default:
+		d.log.Warn("kafka: partitions "+how+" by a rebalance", "partitions", fmt.Sprint(tps))
+	}
+}
+
+// flushCommits commits the queued offsets: through the group member under
+// Subscribe, or as a simple commit to the group under Assign.
+func (d *DirectStream) flushCommits(ctx context.Context) {
+	d.mu.Lock()
+	if len(d.commits) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	offsets, cb := d.commits, d.commitCb
+	d.commits, d.commitCb = map[TopicPartition]int64{}, nil
+	d.mu.Unlock()
+
+	err := d.commit(ctx, offsets)
+	if err != nil {
+		d.log.Warn("kafka: committing offsets failed; they are committed with the next batch's", "group", d.cfg.group, "error", err)
+		d.mu.Lock()
+		for tp, o := range offsets {
+			if st := d.parts[tp]; st != nil && st.owned && o > d.commits[tp] {
+				d.commits[tp] = o
+			}
+		}
+		d.mu.Unlock()
+	} else {
+		d.log.Debug("kafka: offsets committed", "group", d.cfg.group, "offsets", fmt.Sprint(offsets))
+	}
+	if cb != nil {
+		cb(offsets, err)
+	}
+}
+
+func (d *DirectStream) commit(ctx context.Context, offsets map[TopicPartition]int64) error {
+	if d.cfg.group == "" {
+		return errors.New("kafka: no consumer group to commit to: use Group")
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
+	defer cancel()
+	if _, ok := d.strat.(assign); ok {
+		var os kadm.Offsets
+		for tp, o := range offsets {
+			os.AddOffset(tp.Topic, tp.Partition, o, -1)
+		}
+		resp, err := d.adm.CommitOffsets(ctx, d.cfg.group, os)
+		if err != nil {
+			return err
+		}
+		return resp.Error()
+	}
+	m := map[string]map[int32]kgo.EpochOffset{}
+	for tp, o := range offsets {
+		if m[tp.Topic] == nil {
+			m[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		m[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	var cerr error
+	d.cl.CommitOffsetsSync(ctx, m, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					cerr = errors.Join(cerr, fmt.Errorf("%s-%d: %w", t.Topic, p.Partition, err))
+				}
+			}
+		}
+	})
+	return cerr
+}
+
+func sortedKeys(m map[TopicPartition]int64) []TopicPartition {
+	return slices.SortedFunc(maps.Keys(m), compareTP)
+}
+
+// kgoLogger sends franz-go's warnings and errors to the stream's logger.
+type kgoLogger struct{ l *slog.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := slog.LevelWarn
+	if level == kgo.LogLevelError {
+		lv = slog.LevelError
+	}
+	k.l.Log(context.Background(), lv, "kafka client: "+msg, keyvals...)
+}
