@@ -84,7 +84,7 @@ type Context struct {
 	genDone    chan struct{}
 	runDone    chan struct{}
 	done       chan struct{} // closed when stopped
-	forced     []*node       // stateful reachable nodes, in creation order
+	forced     []*node       // reachable stateful streams and direct inputs, in creation order
 	keeping    []*node       // nodes that keep batches, to forget old ones
 	receivers  []receiverInput
 	directs    []directStarter // inputs without a receiver, in creation order
@@ -358,7 +358,13 @@ func (c *Context) prepareLocked() {
 		} else {
 			n.cache = n.input != nil || n.sliced || n.consumers > 1
 		}
-		if n.stateful && n.reachable {
+		// Stateful streams, and inputs read when their batch runs, are
+		// computed at every batch time even when no output needs that
+		// time (a window with a longer slide reads it later): state must
+		// see every batch, and an input's batch must be read before its
+		// Done reports it processed.
+		_, direct := n.input.(directStarter)
+		if (n.stateful || direct) && n.reachable {
 			c.forced = append(c.forced, n)
 		}
 		if n.cache {

@@ -279,3 +279,30 @@ func (badInput) Stop()                       {}
 func (badInput) Generate(context.Context, time.Time) (*InputBatch[string], error) {
 	return &InputBatch[string]{Partitions: 2}, nil
 }
+
+// A window whose slide is longer than the batch interval reads the input's
+// batches at its own times; the batches in between are read when they run,
+// so none is lost and each Done follows its read.
+func TestInputStreamUnderLongerSlide(t *testing.T) {
+	infos := &completedInfos{}
+	h := newHarness(t, time.Second, WithListener(infos))
+	in := &fakeInput{parts: map[int]int{1: 1, 2: 1, 3: 1, 4: 1}, records: -1, interval: time.Second}
+	k := collect(t, InputStream[string](h.ssc, "fake", in).Window(2*time.Second, 2*time.Second))
+	h.start()
+	h.steps(4)
+	for ms, want := range map[int64][]string{2000: {"1/0/0", "2/0/0"}, 4000: {"3/0/0", "4/0/0"}} {
+		got, _ := k.at(ms)
+		if !slices.Equal(got, want) {
+			t.Errorf("window at %d ms = %v, want %v", ms, got, want)
+		}
+	}
+	var counts []int64
+	for _, b := range infos.all() {
+		for _, in := range b.Inputs {
+			counts = append(counts, in.NumRecords)
+		}
+	}
+	if want := []int64{1, 1, 1, 1}; !slices.Equal(counts, want) {
+		t.Errorf("NumRecords per batch = %v, want %v", counts, want)
+	}
+}

@@ -1,0 +1,324 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"path"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/storage"
+)
+
+// input is the dstream.Input of a file stream (Spark's FileInputDStream).
+type input[T any] struct {
+	c       *dstream.Context
+	s       *dstream.Stream[T]
+	fsys    storage.FS
+	pattern string // the directory or glob, a path in fsys
+	read    ReadFunc[T]
+	cfg     config
+
+	// Set by Start.
+	clock    dstream.Clock
+	log      *slog.Logger
+	interval time.Duration
+	window   time.Duration // the remember window
+	initial  time.Time     // the start time with NewFilesOnly, else the zero time
+
+	// Used by Generate only.
+	noDirWarned bool // the "no directory matches" warning was logged
+
+	// The files of the remembered batches; what a checkpoint of the
+	// stream will save and restore.
+	selected selectedFiles
+}
+
+// configure applies the options and checks them and dir.
+func (in *input[T]) configure(dir string, opts []Option, text bool, reader func(*config) (ReadFunc[T], error)) error {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.maxLineSet && !text {
+		return fmt.Errorf("%w: MaxLineBytes applies only to TextStream", dstream.ErrInvalidOption)
+	}
+	read, err := reader(&cfg)
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		return fmt.Errorf("%w: empty directory", dstream.ErrInvalidOption)
+	}
+	fsys, p := cfg.fsys, dir
+	if fsys == nil {
+		if fsys, p, err = storage.Open(dir); err != nil {
+			return fmt.Errorf("%w: directory %q: %w", dstream.ErrInvalidOption, dir, err)
+		}
+		if fsys == storage.Local() {
+			// Relative to the working directory of now, not of later.
+			abs, err := filepath.Abs(filepath.FromSlash(p))
+			if err != nil {
+				return fmt.Errorf("%w: directory %q: %w", dstream.ErrInvalidOption, dir, err)
+			}
+			p = filepath.ToSlash(abs)
+		}
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return fmt.Errorf("%w: directory pattern %q: %w", dstream.ErrInvalidOption, p, err)
+	}
+	in.fsys, in.pattern, in.read, in.cfg = fsys, p, read, cfg
+	return nil
+}
+
+// rememberWindow is minRemember rounded up to a whole number of batch
+// intervals (Spark's calculateNumBatchesToRemember times the interval).
+func rememberWindow(interval, minRemember time.Duration) time.Duration {
+	n := (minRemember + interval - 1) / interval
+	return max(n, 1) * interval
+}
+
+// Start implements dstream.Input. It fixes the start time of NewFilesOnly
+// from the context's clock.
+func (in *input[T]) Start(context.Context) error {
+	in.clock = in.c.Clock()
+	in.interval = in.c.BatchInterval()
+	in.window = rememberWindow(in.interval, in.cfg.minRemember)
+	in.log = in.c.Logger().With("stream", in.s.Name(), "directory", in.pattern)
+	if in.cfg.newFilesOnly {
+		in.initial = in.clock.Now()
+	}
+	in.log.Debug("file stream: started", "remember_window", in.window, "new_files_only", in.cfg.newFilesOnly)
+	return nil
+}
+
+// Stop implements dstream.Input. There is nothing to release.
+func (in *input[T]) Stop() {}
+
+// threshold returns the modification time at or before which files are
+// ignored by the batch at t.
+func (in *input[T]) threshold(t time.Time) time.Time {
+	th := t.Add(-in.window)
+	if in.initial.After(th) {
+		th = in.initial
+	}
+	return th
+}
+
+// Generate implements dstream.Input: it selects the batch's files.
+func (in *input[T]) Generate(ctx context.Context, t time.Time) (*dstream.InputBatch[T], error) {
+	// Spark forgets a batch's files when the batch one window later has
+	// completed, which in the steady state is before the next is generated.
+	in.selected.forgetBefore(t.Add(-in.window - in.interval))
+	th := in.threshold(t)
+	began := in.clock.Now()
+	files, err := in.find(ctx, t, th)
+	if took := in.clock.Now().Sub(began); took > in.interval {
+		in.log.Warn("file stream: finding new files took longer than the batch interval; "+
+			"consider a longer batch interval or fewer files in the monitored directories",
+			"took", took, "interval", in.interval, "batch_ms", t.UnixMilli())
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			in.log.Warn("file stream: error finding new files; the batch is empty",
+				"batch_ms", t.UnixMilli(), "error", err)
+		}
+		files = nil
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	in.selected.add(t, paths)
+	if len(files) > 0 {
+		in.log.Debug("file stream: new files", "batch_ms", t.UnixMilli(), "files", paths)
+	}
+	b := &dstream.InputBatch[T]{
+		Partitions: len(files),
+		Records:    -1,
+		Metadata:   map[string]any{"files": slices.Clone(paths)},
+	}
+	if len(files) == 0 {
+		b.Records = 0
+	} else {
+		b.Read = func(ctx context.Context, p int) ([]T, error) { return in.readFile(ctx, files[p]) }
+	}
+	return b, nil
+}
+
+// find lists the monitored directories and returns the files the batch at
+// t selects, sorted by path.
+func (in *input[T]) find(ctx context.Context, t, threshold time.Time) ([]storage.FileInfo, error) {
+	matches, err := storage.GlobInfo(ctx, in.fsys, in.pattern)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, m := range matches {
+		if m.IsDir {
+			dirs = append(dirs, m.Path)
+		}
+	}
+	if len(dirs) == 0 {
+		if !in.noDirWarned {
+			in.log.Warn("file stream: no directory to monitor matches; waiting for one to appear", "batch_ms", t.UnixMilli())
+			in.noDirWarned = true
+		}
+		return nil, nil
+	}
+	in.noDirWarned = false
+	var out []storage.FileInfo
+	for _, d := range dirs {
+		entries, err := in.fsys.List(ctx, d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the glob
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range entries {
+			if in.accept(f, t, threshold) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.FileInfo) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+// accept reports whether the batch at t selects the listed file f (Spark's
+// isNewFile).
+func (in *input[T]) accept(f storage.FileInfo, t, threshold time.Time) bool {
+	return !f.IsDir &&
+		in.cfg.filter(f) &&
+		f.ModTime.After(threshold) &&
+		!f.ModTime.After(t) &&
+		!in.selected.contains(f.Path)
+}
+
+// readFile reads the records of f; its errors name the file.
+func (in *input[T]) readFile(ctx context.Context, f storage.FileInfo) (recs []T, err error) {
+	r, err := in.fsys.Open(ctx, f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", f.Path, err)
+	}
+	defer r.Close()
+	defer func() {
+		if v := recover(); v != nil {
+			// The stack of the panic, which the engine's recover would
+			// no longer see, and the file's name.
+			recs, err = nil, fmt.Errorf("reading %s: %w", f.Path, &dstream.PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	recs, err = in.read(f, ctxReader{ctx: ctx, r: r})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", f.Path, err)
+	}
+	return recs, nil
+}
+
+// ctxReader stops reading when ctx is done, so that a hard stop does not
+// wait for a large file to be read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// selectedFiles remembers which files recent batches selected (Spark's
+// batchTimeToSelectedFiles and recentlySelectedFiles), so that a file is
+// selected once while its batch is remembered. It is what a checkpoint of
+// the stream saves (snapshot) and restores (restore).
+type selectedFiles struct {
+	mu      sync.Mutex
+	byBatch map[int64][]string // batch time (ms) -> paths it selected, sorted
+	recent  map[string]int64   // path -> the latest remembered batch that selected it
+}
+
+// add records the files that the batch at t selected; a batch without
+// files is recorded too.
+func (s *selectedFiles) add(t time.Time, paths []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byBatch == nil {
+		s.byBatch, s.recent = map[int64][]string{}, map[string]int64{}
+	}
+	ms := t.UnixMilli()
+	s.byBatch[ms] = paths
+	for _, p := range paths {
+		s.recent[p] = ms
+	}
+}
+
+// contains reports whether a remembered batch selected the file at p.
+func (s *selectedFiles) contains(p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.recent[p]
+	return ok
+}
+
+// forgetBefore forgets the batches before t.
+func (s *selectedFiles) forgetBefore(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cut := t.UnixMilli()
+	for ms, paths := range s.byBatch {
+		if ms >= cut {
+			continue
+		}
+		for _, p := range paths {
+			if s.recent[p] == ms {
+				delete(s.recent, p)
+			}
+		}
+		delete(s.byBatch, ms)
+	}
+}
+
+// snapshot returns a copy of the remembered batches: batch time in
+// milliseconds to the sorted paths the batch selected.
+func (s *selectedFiles) snapshot() map[int64][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int64][]string, len(s.byBatch))
+	for ms, paths := range s.byBatch {
+		out[ms] = slices.Clone(paths)
+	}
+	return out
+}
+
+// restore replaces the remembered batches with those of a snapshot.
+func (s *selectedFiles) restore(batches map[int64][]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byBatch, s.recent = map[int64][]string{}, map[string]int64{}
+	for _, ms := range slices.Sorted(maps.Keys(batches)) {
+		paths := slices.Clone(batches[ms])
+		s.byBatch[ms] = paths
+		for _, p := range paths {
+			s.recent[p] = ms
+		}
+	}
+}
