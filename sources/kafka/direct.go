@@ -39,6 +39,7 @@ type DirectStream struct {
 
 	cl      *kgo.Client
 	adm     *kadm.Client
+	ready   chan struct{} // closed once cl and adm are set: the client's callbacks may run before
 	ctx     context.Context
 	cancel  context.CancelFunc
 	polling sync.WaitGroup
@@ -83,6 +84,7 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 		seen:    map[TopicPartition]bool{},
 		ranges:  map[int64][]OffsetRange{},
 		commits: map[TopicPartition]int64{},
+		ready:   make(chan struct{}),
 	}
 	d.s = dstream.InputStream[Record](c, "kafkaDirectStream", d)
 	if d.s.Err() != nil {
@@ -197,6 +199,7 @@ func (d *DirectStream) Start(ctx context.Context) error {
 	d.cl = cl
 	d.adm = kadm.NewClient(cl)
 	d.ctx, d.cancel = context.WithCancel(ctx)
+	close(d.ready)
 	d.polling.Add(1)
 	go d.poll()
 	d.log.Info("kafka: direct stream started", "strategy", d.strat.String(), "group", d.cfg.group, "brokers", d.cfg.brokers)
@@ -493,6 +496,9 @@ func (d *DirectStream) poll() {
 // the first time, else the committed offset, else ResetOffset. It runs
 // before fetching the partitions begins.
 func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	if !d.waitReady(ctx) {
+		return nil, ctx.Err()
+	}
 	want := map[TopicPartition]int64{}
 	d.mu.Lock()
 	for topic, ps := range offsets {
@@ -624,13 +630,28 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 // onRevoked commits what completed batches consumed from the revoked
 // partitions, then lets them go.
 func (d *DirectStream) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	d.flushCommits(ctx)
-	d.release(revoked, "revoked")
+	if d.waitReady(ctx) {
+		d.flushCommits(ctx)
+		d.release(revoked, "revoked")
+	}
 }
 
 // onLost lets partitions go without committing: the group has moved on.
-func (d *DirectStream) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	d.release(lost, "lost")
+func (d *DirectStream) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if d.waitReady(ctx) {
+		d.release(lost, "lost")
+	}
+}
+
+// waitReady waits until Start has set up the client: the client's group
+// callbacks can run before kgo.NewClient has returned.
+func (d *DirectStream) waitReady(ctx context.Context) bool {
+	select {
+	case <-d.ready:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (d *DirectStream) release(m map[string][]int32, how string) {

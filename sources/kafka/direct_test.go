@@ -18,6 +18,7 @@ import (
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -550,5 +551,44 @@ func TestDirectStreamGroupPerStream(t *testing.T) {
 	}
 	if err := b.Err(); !errors.Is(err, dstream.ErrInvalidOption) || !strings.Contains(err.Error(), "group per stream") {
 		t.Fatalf("second stream with the same group: Err = %v", err)
+	}
+}
+
+func TestDirectStreamSubscribeStartingOffsetsOverrideCommitted(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 2})
+	produceN(c, "t", 2, "a", 20) // partition p holds a-(p + 2k) at offset k
+	adm := kadm.NewClient(c.Client())
+	var os kadm.Offsets
+	os.AddOffset("t", 0, 8, -1)
+	os.AddOffset("t", 1, 9, -1)
+	if _, err := adm.CommitOffsets(context.Background(), "g", os); err != nil {
+		t.Fatal(err)
+	}
+	// Partition 0 starts where StartingOffsets says, partition 1 at the
+	// group's committed offset.
+	j := newJob(t, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g"),
+		kafka.StartingOffsets(map[kafka.TopicPartition]int64{{Topic: "t", Partition: 0}: 5}))
+	j.start()
+	j.stepUntil("the records", func() bool { return j.count() >= 6 })
+	checkOnce(t, j.records(), []string{"a-10", "a-12", "a-14", "a-16", "a-18", "a-19"})
+}
+
+func TestDirectStreamPollTimeout(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 1})
+	produceN(c, "t", 1, "a", 5)
+	// The broker lists the records but never serves them.
+	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return nil, errors.New("fetch refused by the test"), true
+	})
+	j := newJob(t, kafka.Assign(kafka.TopicPartition{Topic: "t"}), kafka.Brokers(c.Addrs...), kafka.PollTimeout(300*time.Millisecond))
+	j.start()
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for err == nil && time.Now().Before(deadline) {
+		err = j.step()
+	}
+	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms waiting for the records of t-0 [0, 5)") {
+		t.Fatalf("error = %v, want a poll timeout naming the range", err)
 	}
 }
