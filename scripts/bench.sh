@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the engine's benchmarks (go test -bench in ./dstream) several times
-# and summarizes them with benchstat (medians and spread). The figures in
-# README.md come from this command. Takes about 15 minutes on 2 cores;
-# COUNT=3 halves it.
+# Runs the engine's and the sources' benchmarks (go test -bench in ./dstream
+# and ./sources/kafka) several times and summarizes them with benchstat
+# (medians and spread). The figures in README.md come from this command.
+# Takes about 16 minutes on 2 cores; COUNT=3 halves it.
 #
 #   ./scripts/bench.sh            # all
 #   ./scripts/bench.sh WordCount  # the benchmarks matching a pattern
@@ -16,17 +16,18 @@ pattern=${1:-.}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-run() { # name benchtime
-	if [[ $1 =~ $pattern ]]; then
-		echo "== $1 (-benchtime $2 -count $count)" >&2
-		go test -run '^$' -bench "^Benchmark$1\$" -benchtime "$2" -count "$count" ./dstream | tee -a "$out/raw.txt" | grep -E '^Benchmark' >&2
+run() { # package name benchtime
+	if [[ $2 =~ $pattern ]]; then
+		echo "== $1 $2 (-benchtime $3 -count $count)" >&2
+		go test -run '^$' -bench "^Benchmark$2\$" -benchtime "$3" -count "$count" "$1" | tee -a "$out/raw.txt" | grep -E '^Benchmark' >&2
 	fi
 }
-run WordCount 8x
-run ReduceByKeyAndWindowInverse 60x
-run NarrowChain 20x
-run ReduceByKey 20x
-run MapWithState 20x
+run ./dstream WordCount 8x
+run ./dstream ReduceByKeyAndWindowInverse 60x
+run ./dstream NarrowChain 20x
+run ./dstream ReduceByKey 20x
+run ./dstream MapWithState 20x
+run ./sources/kafka KafkaWordCount 6x
 
 echo
 go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da "$out/raw.txt"

@@ -1,31 +1,48 @@
 // Command wordcount counts words in a stream of text lines, like Spark's
-// NetworkWordCount, on the dstream engine.
+// NetworkWordCount and DirectKafkaWordCount, on the dstream engine. Words
+// are strings.Fields of each line, unchanged.
 //
-// With no flags it runs a demo: an in-process generator produces lines of
-// words (Zipf-distributed over a fixed vocabulary), and every batch the
-// job prints the most frequent words of the batch, or of a sliding window
-// with -window and -slide, until interrupted:
+// With no flags it runs a demo: an in-process Kafka-protocol broker (kfake)
+// is fed by a text generator (Zipf-distributed words over a fixed
+// vocabulary), the job reads it with the Kafka direct stream, and every
+// batch it prints the most frequent words of the batch, or of a sliding
+// window with -window and -slide, until interrupted:
 //
 //	go run ./examples/wordcount
 //	go run ./examples/wordcount -window 10s -slide 2s -duration 30s
 //
+// Other sources:
+//
+//	go run ./examples/wordcount -source socket -addr localhost:9999   # e.g. nc -lk 9999
+//	go run ./examples/wordcount -source file -dir /tmp/in             # move text files in
+//	go run ./examples/devkafka &                                       # a broker on 127.0.0.1:9092
+//	go run ./examples/wordcount -source kafka -brokers 127.0.0.1:9092 -topic words
+//
 // Flags:
 //
+//	-source NAME       demo, socket, file or kafka (default demo)
+//	-addr HOST:PORT    socket: the server to read lines from (default localhost:9999)
+//	-dir PATH          file: the directory to watch for new files (a path or URI)
+//	-brokers LIST      kafka: comma-separated seed brokers (default 127.0.0.1:9092)
+//	-topic NAME        kafka and demo: the topic (default words)
+//	-group ID          kafka: the consumer group (default wordcount)
 //	-batch DURATION    batch interval (default 1s)
 //	-window DURATION   window length; 0 counts each batch alone (default 0)
 //	-slide DURATION    window slide; 0 means the batch interval (default 0)
-//	-rate N            lines per second the demo generator produces (default 5000)
+//	-rate N            demo: lines per second the generator produces (default 5000)
 //	-top N             words printed per batch (default 10)
 //	-out PREFIX        also save each batch's counts with SaveAsTextFiles,
 //	                   one "word<TAB>count" line per word
 //	-duration DURATION stop gracefully after this long; 0 runs until SIGINT or SIGTERM
 //
-// A one-line progress summary per batch goes to standard error.
+// A one-line progress summary per batch goes to standard error: records,
+// input rate, scheduling delay, processing time and total delay.
 package main
 
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,6 +55,11 @@ import (
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/sources/file"
+	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/sources/socket"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func main() {
@@ -49,53 +71,105 @@ func main() {
 	}
 }
 
+// options are the command's flags.
+type options struct {
+	source, addr, dir, brokers, topic, group string
+	batch, window, slide, duration           time.Duration
+	rate, top                                int
+	out                                      string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("wordcount", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.source, "source", "demo", "demo, socket, file or kafka")
+	fs.StringVar(&o.addr, "addr", "localhost:9999", "socket: the server to read lines from")
+	fs.StringVar(&o.dir, "dir", "", "file: the directory to watch for new files")
+	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "kafka: comma-separated seed brokers")
+	fs.StringVar(&o.topic, "topic", "words", "kafka and demo: the topic")
+	fs.StringVar(&o.group, "group", "wordcount", "kafka: the consumer group")
+	fs.DurationVar(&o.batch, "batch", time.Second, "batch interval")
+	fs.DurationVar(&o.window, "window", 0, "window length; 0 counts each batch alone")
+	fs.DurationVar(&o.slide, "slide", 0, "window slide; 0 means the batch interval")
+	fs.IntVar(&o.rate, "rate", 5000, "demo: lines per second the generator produces")
+	fs.IntVar(&o.top, "top", 10, "words printed per batch")
+	fs.StringVar(&o.out, "out", "", "also save each batch's counts under this prefix")
+	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
+	case o.rate < 1:
+		return o, errors.New("-rate must be at least 1")
+	case o.top < 0:
+		return o, errors.New("-top must not be negative")
+	case o.source == "file" && o.dir == "":
+		return o, errors.New("-source file needs -dir")
+	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
+		return o, fmt.Errorf("-source %q: want demo, socket, file or kafka", o.source)
+	}
+	return o, nil
+}
+
 // run runs the job until ctx is done or -duration has passed, printing
 // counts to stdout and progress to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("wordcount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	batch := fs.Duration("batch", time.Second, "batch interval")
-	window := fs.Duration("window", 0, "window length; 0 counts each batch alone")
-	slide := fs.Duration("slide", 0, "window slide; 0 means the batch interval")
-	rate := fs.Int("rate", 5000, "lines per second the demo generator produces")
-	top := fs.Int("top", 10, "words printed per batch")
-	out := fs.String("out", "", "also save each batch's counts under this prefix")
-	duration := fs.Duration("duration", 0, "stop gracefully after this long; 0 runs until interrupted")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *rate < 1 || *top < 0 {
-		return fmt.Errorf("-rate must be at least 1 and -top not negative")
-	}
-
-	ssc, err := dstream.NewContext(*batch, dstream.WithListener(progress{stderr}))
+	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	lines := dstream.ReceiverStream[string](ssc, &generator{linesPerSecond: *rate})
+	ssc, err := dstream.NewContext(o.batch, dstream.WithListener(progress{w: stderr, interval: o.batch}))
+	if err != nil {
+		return err
+	}
+
+	var lines *dstream.Stream[string]
+	switch o.source {
+	case "socket":
+		lines = socket.TextStream(ssc, o.addr)
+	case "file":
+		lines = file.TextStream(ssc, o.dir)
+	case "kafka", "demo":
+		brokers := strings.Split(o.brokers, ",")
+		if o.source == "demo" {
+			addr, stop, err := startDemo(o.topic, o.rate)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			brokers = []string{addr}
+			fmt.Fprintf(stderr, "demo: in-process Kafka broker at %s, topic %q, %d lines/s\n", addr, o.topic, o.rate)
+		}
+		ks := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kafka.Brokers(brokers...), kafka.Group(o.group))
+		lines = dstream.Map(ks.Stream(), func(r kafka.Record) string { return string(r.Value) })
+	}
+
 	words := dstream.FlatMap(lines, strings.Fields)
 	pairs := dstream.Map(words, func(w string) dstream.Pair[string, int] { return dstream.KV(w, 1) })
 	add := func(a, b int) int { return a + b }
 	var counts *dstream.Stream[dstream.Pair[string, int]]
-	if *window > 0 {
-		counts = dstream.ReduceByKeyAndWindow(pairs, add, func(a, b int) int { return a - b }, *window, *slide,
+	if o.window > 0 {
+		counts = dstream.ReduceByKeyAndWindow(pairs, add, func(a, b int) int { return a - b }, o.window, o.slide,
 			dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 }))
 	} else {
 		counts = dstream.ReduceByKey(pairs, add)
 	}
-	if err := mostFrequent(counts).Fprint(stdout, *top); err != nil {
+	if err := mostFrequent(counts).Fprint(stdout, o.top); err != nil {
 		return err
 	}
-	if *out != "" {
+	if o.out != "" {
 		lines := dstream.Map(counts, func(p dstream.Pair[string, int]) string { return fmt.Sprintf("%s\t%d", p.Key, p.Value) })
-		if err := lines.SaveAsTextFiles(*out, ""); err != nil {
+		if err := lines.SaveAsTextFiles(o.out, ""); err != nil {
 			return err
 		}
 	}
 
-	if *duration > 0 {
+	if o.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
 	return ssc.Run(ctx)
@@ -113,67 +187,77 @@ func mostFrequent(counts *dstream.Stream[dstream.Pair[string, int]]) *dstream.St
 }
 
 // progress prints one line per completed batch.
-type progress struct{ w io.Writer }
+type progress struct {
+	w        io.Writer
+	interval time.Duration
+}
 
 func (p progress) OnBatchCompleted(b dstream.BatchInfo) {
 	status := "ok"
 	if b.Err != nil {
 		status = "FAILED: " + b.Err.Error()
 	}
-	fmt.Fprintf(p.w, "batch %s records=%d scheduling=%v processing=%v total=%v %s\n",
-		b.BatchTime.Format("15:04:05.000"), b.NumRecords(),
+	rate := float64(b.NumRecords()) / p.interval.Seconds()
+	fmt.Fprintf(p.w, "batch %s records=%d rate=%.0f/s scheduling=%v processing=%v total=%v %s\n",
+		b.BatchTime.Format("15:04:05.000"), b.NumRecords(), rate,
 		b.SchedulingDelay().Round(time.Microsecond), b.ProcessingDelay().Round(time.Microsecond),
 		b.TotalDelay().Round(time.Microsecond), status)
 }
 
-// generator is a demo Receiver producing lines of 12 words drawn from a
-// Zipf distribution over a fixed vocabulary, at a steady rate.
-type generator struct {
-	linesPerSecond int
-	done           chan struct{}
-}
-
-func (g *generator) Name() string { return "demo-generator" }
-
-func (g *generator) OnStart(ctx context.Context, host *dstream.ReceiverHost[string]) error {
-	g.done = make(chan struct{})
+// startDemo starts an in-process Kafka-protocol broker on a loopback port
+// with the topic, and a generator producing lines of 12 words drawn from a
+// Zipf distribution over a fixed vocabulary at linesPerSecond. stop ends
+// both.
+func startDemo(topic string, linesPerSecond int) (addr string, stop func(), err error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
+	if err != nil {
+		return "", nil, fmt.Errorf("demo broker: %w", err)
+	}
+	addr = cluster.ListenAddrs()[0]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		cluster.Close()
+		return "", nil, fmt.Errorf("demo producer: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	go func() {
-		defer close(g.done)
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
-		zipf := rand.NewZipf(rng, 1.1, 1, uint64(len(vocabulary)-1))
-		const ticks = 20 // per second
-		perTick := max(1, g.linesPerSecond/ticks)
-		ticker := time.NewTicker(time.Second / ticks)
-		defer ticker.Stop()
-		var sb strings.Builder
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-			}
-			lines := make([]string, perTick)
-			for i := range lines {
-				sb.Reset()
-				for j := range 12 {
-					if j > 0 {
-						sb.WriteByte(' ')
-					}
-					sb.WriteString(vocabulary[zipf.Uint64()])
-				}
-				lines[i] = sb.String()
-			}
-			if err := host.StoreSlice(lines); err != nil {
-				return // stopped
-			}
-		}
+		defer close(done)
+		generate(ctx, cl, linesPerSecond)
 	}()
-	return nil
+	return addr, func() {
+		cancel()
+		<-done
+		cl.Close()
+		cluster.Close()
+	}, nil
 }
 
-func (g *generator) OnStop() {
-	if g.done != nil {
-		<-g.done
+// generate produces lines to the client's default topic until ctx ends.
+func generate(ctx context.Context, cl *kgo.Client, linesPerSecond int) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
+	zipf := rand.NewZipf(rng, 1.1, 1, uint64(len(vocabulary)-1))
+	const ticks = 20 // per second
+	perTick := max(1, linesPerSecond/ticks)
+	ticker := time.NewTicker(time.Second / ticks)
+	defer ticker.Stop()
+	var sb strings.Builder
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for range perTick {
+			sb.Reset()
+			for j := range 12 {
+				if j > 0 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(vocabulary[zipf.Uint64()])
+			}
+			cl.Produce(ctx, &kgo.Record{Value: []byte(sb.String())}, nil)
+		}
 	}
 }
 

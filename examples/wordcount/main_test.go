@@ -27,7 +27,7 @@ func TestDemoRuns(t *testing.T) {
 	if !strings.Contains(stdout.String(), "(the,") {
 		t.Fatalf("the most frequent word is missing:\n%s", stdout.String())
 	}
-	progress := regexp.MustCompile(`(?m)^batch \S+ records=\d+ scheduling=\S+ processing=\S+ total=\S+ ok$`)
+	progress := regexp.MustCompile(`(?m)^batch \S+ records=\d+ rate=\d+/s scheduling=\S+ processing=\S+ total=\S+ ok$`)
 	if n := len(progress.FindAllString(stderr.String(), -1)); n < 3 {
 		t.Fatalf("%d progress lines, want at least 3:\n%s", n, stderr.String())
 	}
@@ -51,10 +51,31 @@ func TestDemoRuns(t *testing.T) {
 
 // Bad flags are an error, not a crash.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-batch", "0s"}, {"-rate", "0"}, {"-window", "1500ms"}, {"-nope"}} {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; "" checks only that there is one
+	}{
+		{[]string{"-batch", "0s"}, ""},
+		{[]string{"-rate", "0"}, "-rate"},
+		{[]string{"-top", "-1"}, "-top"},
+		{[]string{"-window", "1500ms"}, ""},
+		{[]string{"-nope"}, "-nope"},
+		{[]string{"-source", "nope"}, `-source "nope"`},
+		{[]string{"-source", ""}, `-source ""`},
+		{[]string{"-source", "file"}, "-source file needs -dir"},
+		{[]string{"-source", "file", "-dir", ""}, "-source file needs -dir"},
+		{[]string{"extra"}, "unexpected arguments [extra]"},
+		{[]string{"-source", "file", "-dir", dir, "extra", "args"}, "unexpected arguments [extra args]"},
+		{[]string{"-batch", "200ms", "--", "-duration", "1s"}, "unexpected arguments"},
+	} {
 		var stdout, stderr bytes.Buffer
-		if err := run(context.Background(), args, &stdout, &stderr); err == nil {
-			t.Errorf("run(%q) succeeded, want an error", args)
+		err := run(context.Background(), tc.args, &stdout, &stderr)
+		switch {
+		case err == nil:
+			t.Errorf("run(%q) succeeded, want an error", tc.args)
+		case !strings.Contains(err.Error(), tc.want):
+			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
 		}
 	}
 }

@@ -129,14 +129,6 @@ func produceN(c *kafkatest.Cluster, topic string, parts int32, prefix string, n 
 	return values
 }
 
-func values(rs []kafka.Record) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = string(r.Value)
-	}
-	return out
-}
-
 // checkOnce fails unless got holds exactly the want values, once each.
 func checkOnce(t *testing.T, got []kafka.Record, want []string) {
 	t.Helper()

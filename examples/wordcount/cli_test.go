@@ -1,0 +1,534 @@
+package main
+
+// Acceptance tests of the wordcount command as a program: the wordcount
+// and devkafka binaries are built once and run as subprocesses, fed
+// through a directory, a Kafka-protocol broker and a socket, and the
+// counts they save with -out are summed over all batches and compared
+// with an independent count of the words sent.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// cliArgs are the flags every subprocess run shares, as in the acceptance
+// criteria: 500 ms batches and a graceful stop after 5 s. Everything is
+// sent during roughly the first 3 s.
+var cliArgs = []string{"-batch", "500ms", "-duration", "5s"}
+
+const (
+	sendPeriod  = 3 * time.Second  // data is sent during about this long
+	exitTimeout = 30 * time.Second // a run of -duration 5s must have exited by then
+)
+
+// binDir holds the binaries built by buildBinaries; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wordcount-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// buildBinaries builds the wordcount and devkafka commands into binDir,
+// once per test process, and returns their paths.
+func buildBinaries(t *testing.T) (wordcount, devkafka string) {
+	t.Helper()
+	wordcount = filepath.Join(binDir, "wordcount")
+	devkafka = filepath.Join(binDir, "devkafka")
+	buildOnce.Do(func() {
+		goBin, err := exec.LookPath("go") // scripts/test.sh puts it on PATH
+		if err != nil {
+			buildErr = fmt.Errorf("the go command is not on PATH: %w", err)
+			return
+		}
+		root, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			buildErr = err
+			return
+		}
+		for _, b := range []struct{ out, pkg string }{{wordcount, "./examples/wordcount"}, {devkafka, "./examples/devkafka"}} {
+			cmd := exec.Command(goBin, "build", "-o", b.out, b.pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("%s build -o %s %s: %v\n%s", goBin, b.out, b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return wordcount, devkafka
+}
+
+// syncBuffer is a bytes.Buffer safe for a subprocess's output copier and
+// the test to use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls b until re matches its contents and returns the match's
+// submatches; it fails the test after timeout or when the process ends
+// without printing it.
+func (p *proc) waitFor(t *testing.T, b *syncBuffer, re *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if m := re.FindStringSubmatch(b.String()); m != nil {
+			return m
+		}
+		select {
+		case <-p.done:
+			if m := re.FindStringSubmatch(b.String()); m != nil {
+				return m
+			}
+			t.Fatalf("%s exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s", p.name, p.err, re, p.stdout.String(), p.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not print %q within %v\nstdout:\n%s\nstderr:\n%s", p.name, re, timeout, p.stdout.String(), p.stderr.String())
+		}
+	}
+}
+
+// proc is a running subprocess.
+type proc struct {
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{} // closed when it has exited; err is then set
+	err            error
+}
+
+// start starts bin with args; the test's cleanup kills it if it is still
+// running.
+func start(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: filepath.Base(bin), stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout = p.stdout
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	t.Logf("started %s %s", p.name, strings.Join(args, " "))
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit by itself and fails the test, after
+// killing it, if it has not within timeout or if it did not exit with
+// status 0.
+func (p *proc) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("%s still running after %v; killed\nstdout:\n%s\nstderr:\n%s", p.name, timeout, p.stdout.String(), p.stderr.String())
+	}
+	if p.err != nil {
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", p.name, p.err, p.stdout.String(), p.stderr.String())
+	}
+}
+
+// progressLine is the per-batch line on standard error.
+var progressLine = regexp.MustCompile(`(?m)^batch \S+ records=(\d+) rate=\d+/s scheduling=\S+ processing=\S+ total=\S+ (ok|FAILED: .*)$`)
+
+// checkProgress checks that wordcount printed at least a few progress
+// lines, that every batch succeeded, and that the records they report add
+// up to wantRecords, the number of records (lines) sent.
+func checkProgress(t *testing.T, stderr string, wantRecords int) {
+	t.Helper()
+	lines := progressLine.FindAllStringSubmatch(stderr, -1)
+	if len(lines) < 4 {
+		t.Fatalf("%d progress lines, want at least 4 for a 5 s run of 500 ms batches:\n%s", len(lines), stderr)
+	}
+	total := 0
+	for _, m := range lines {
+		if m[2] != "ok" {
+			t.Errorf("a batch failed: %s", m[0])
+		}
+		n, _ := strconv.Atoi(m[1])
+		total += n
+	}
+	if total != wantRecords {
+		t.Errorf("progress lines report %d records in all, want %d (the lines sent):\n%s", total, wantRecords, stderr)
+	}
+}
+
+// savedCounts reads every batch directory prefix-<ms> that wordcount
+// saved, checks that each is complete (_SUCCESS) and holds each word at
+// most once, and returns the counts summed over all batches.
+func savedCounts(t *testing.T, prefix string) (counts map[string]int, batches int) {
+	t.Helper()
+	dirs, err := filepath.Glob(prefix + "-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(prefix)) + `-\d+$`)
+	counts = make(map[string]int)
+	for _, dir := range dirs {
+		if !name.MatchString(filepath.Base(dir)) {
+			t.Errorf("unexpected output %s", dir)
+			continue
+		}
+		batches++
+		if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
+			t.Errorf("batch output %s is not complete: %v", dir, err)
+		}
+		parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inBatch := make(map[string]bool)
+		for _, part := range parts {
+			f, err := os.Open(part)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				word, n, ok := strings.Cut(sc.Text(), "\t")
+				count, err := strconv.Atoi(n)
+				if !ok || err != nil || count < 1 || word == "" || strings.Contains(n, "\t") {
+					t.Errorf("%s: line %q is not word<TAB>count", part, sc.Text())
+					continue
+				}
+				if inBatch[word] {
+					t.Errorf("%s: %q appears twice in one batch", dir, word)
+				}
+				inBatch[word] = true
+				counts[word] += count
+			}
+			f.Close()
+			if err := sc.Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return counts, batches
+}
+
+// compareCounts fails the test unless got and want are the same counts.
+func compareCounts(t *testing.T, got, want map[string]int) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatal("nothing was sent")
+	}
+	bad := 0
+	for w, n := range want {
+		if got[w] != n {
+			if bad++; bad <= 20 {
+				t.Errorf("%q: saved %d, sent %d", w, got[w], n)
+			}
+		}
+	}
+	for w, n := range got {
+		if _, ok := want[w]; !ok {
+			if bad++; bad <= 20 {
+				t.Errorf("%q: saved %d, never sent", w, n)
+			}
+		}
+	}
+	if bad > 0 {
+		sum := func(m map[string]int) (s int) {
+			for _, n := range m {
+				s += n
+			}
+			return s
+		}
+		t.Fatalf("%d words differ; %d distinct words saved, %d sent; %d words saved in all, %d sent", bad, len(got), len(want), sum(got), sum(want))
+	}
+}
+
+// countWords is the independent count: strings.Fields over the text.
+func countWords(into map[string]int, text string) {
+	for _, w := range strings.Fields(text) {
+		into[w]++
+	}
+}
+
+// countLines counts the lines of text as the sources split them: ended by
+// "\n", plus a last line without one.
+func countLines(text string) int {
+	n := strings.Count(text, "\n")
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		n++
+	}
+	return n
+}
+
+// testWords is the vocabulary of the generated text: ASCII, accented and
+// non-Latin words, words differing only in case, and punctuation, which is
+// part of a word for strings.Fields.
+var testWords = strings.Fields(`the the the of and stream batch window kafka spark Stream STREAM
+word words word, "quoted" (paren) it's e-mail 42 3.14 café naïve straße Ünïcödé
+日本語 中文 русский ελληνικά 😀 🚀x`)
+
+// separators come between the words of a generated line.
+var separators = []string{" ", " ", " ", "  ", "\t", " \t ", "\u00a0", "\u3000"}
+
+// genLine returns a line of 1 to 15 words with mixed spacing, sometimes
+// with leading or trailing blanks, without its line terminator.
+func genLine(rng *rand.Rand) string {
+	var sb strings.Builder
+	if rng.IntN(5) == 0 {
+		sb.WriteString(" \t")
+	}
+	for i := range 1 + rng.IntN(15) {
+		if i > 0 {
+			sb.WriteString(separators[rng.IntN(len(separators))])
+		}
+		sb.WriteString(testWords[rng.IntN(len(testWords))])
+	}
+	if rng.IntN(5) == 0 {
+		sb.WriteString("  ")
+	}
+	return sb.String()
+}
+
+// genText returns lines lines of generated text, ended by "\n" or, when
+// crlf, "\r\n", with an empty or blank line now and then.
+func genText(rng *rand.Rand, lines int, crlf bool) string {
+	eol := "\n"
+	if crlf {
+		eol = "\r\n"
+	}
+	var sb strings.Builder
+	for range lines {
+		switch rng.IntN(12) {
+		case 0:
+		case 1:
+			sb.WriteString(" \t ")
+		default:
+			sb.WriteString(genLine(rng))
+		}
+		sb.WriteString(eol)
+	}
+	return sb.String()
+}
+
+// The file source: text files moved into the watched directory while the
+// job runs are counted exactly once in all.
+func TestCLIFileSource(t *testing.T) {
+	wordcount, _ := buildBinaries(t)
+	dir, staging := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "counts")
+	p := start(t, wordcount, append([]string{"-source", "file", "-dir", dir, "-out", out}, cliArgs...)...)
+	began := time.Now()
+
+	// Files whose modification time is before the context started are
+	// never read (Spark's newFilesOnly), so wait for the first batch.
+	p.waitFor(t, p.stderr, progressLine, 3*time.Second)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := make(map[string]int)
+	lines := 0
+	const files = 8
+	for i := range files {
+		text := genText(rng, 10+rng.IntN(40), i%3 == 1)
+		switch i {
+		case 5:
+			text += genLine(rng) // a last line without a line break
+		case 6:
+			text += "\n\n" + strings.Repeat("repeated ", 50) + "\r\n"
+		}
+		countWords(want, text)
+		lines += countLines(text)
+		// Written just before it is moved in, so that its modification
+		// time is new; a rename keeps it.
+		name := fmt.Sprintf("words-%d.txt", i)
+		if err := os.WriteFile(filepath.Join(staging, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(staging, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		if i < files-1 {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if d := time.Since(began); d > sendPeriod+time.Second {
+		t.Logf("warning: the files took %v to move in", d)
+	}
+
+	p.wait(t, exitTimeout)
+	got, batches := savedCounts(t, out)
+	t.Logf("%d batches saved, %d distinct words, %d lines in %d files", batches, len(got), lines, files)
+	compareCounts(t, got, want)
+	checkProgress(t, p.stderr.String(), lines)
+}
+
+// The Kafka direct stream: lines produced to the devkafka broker while the
+// job runs are counted exactly once in all; devkafka then stops cleanly on
+// SIGINT.
+func TestCLIKafkaSource(t *testing.T) {
+	wordcount, devkafka := buildBinaries(t)
+	broker := start(t, devkafka, "-addr", "127.0.0.1:0", "-topics", "words:4")
+	m := broker.waitFor(t, broker.stdout, regexp.MustCompile(`devkafka: Kafka protocol broker listening on (\S+);`), 10*time.Second)
+	addr := m[1]
+
+	out := filepath.Join(t.TempDir(), "counts")
+	p := start(t, wordcount, append([]string{"-source", "kafka", "-brokers", addr, "-topic", "words", "-group", "cli-test", "-out", out}, cliArgs...)...)
+	began := time.Now()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("words"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := make(map[string]int)
+	const calls, perCall = 10, 200
+	for i := range calls {
+		recs := make([]*kgo.Record, perCall)
+		for j := range recs {
+			line := genLine(rng)
+			countWords(want, line)
+			// Keys spread the records over the 4 partitions.
+			recs[j] = &kgo.Record{Key: []byte(strconv.Itoa(i*perCall + j)), Value: []byte(line)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := cl.ProduceSync(ctx, recs...).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatalf("producing: %v", err)
+		}
+		if i < calls-1 {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if d := time.Since(began); d > sendPeriod+time.Second {
+		t.Logf("warning: producing took %v", d)
+	}
+
+	p.wait(t, exitTimeout)
+	got, batches := savedCounts(t, out)
+	t.Logf("%d batches saved, %d distinct words, %d records", batches, len(got), calls*perCall)
+	compareCounts(t, got, want)
+	checkProgress(t, p.stderr.String(), calls*perCall)
+
+	if err := broker.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	broker.wait(t, 10*time.Second)
+	if !strings.Contains(broker.stdout.String(), "devkafka: stopping") {
+		t.Errorf("devkafka did not say it was stopping:\n%s", broker.stdout.String())
+	}
+}
+
+// The socket source: lines written to the connection the job opens are
+// counted exactly once in all.
+func TestCLISocketSource(t *testing.T) {
+	wordcount, _ := buildBinaries(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	out := filepath.Join(t.TempDir(), "counts")
+	p := start(t, wordcount, append([]string{"-source", "socket", "-addr", ln.Addr().String(), "-out", out}, cliArgs...)...)
+	began := time.Now()
+
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	var conn net.Conn
+	select {
+	case conn = <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("wordcount did not connect\nstderr:\n%s", p.stderr.String())
+	}
+	if conn == nil {
+		t.Fatal("accept failed")
+	}
+	// Kept open until the job has stopped: closing it would only make the
+	// receiver report an error and reconnect.
+	defer conn.Close()
+
+	rng := rand.New(rand.NewPCG(5, 6))
+	want := make(map[string]int)
+	lines := 0
+	const writes = 10
+	for i := range writes {
+		text := genText(rng, 50+rng.IntN(150), i%2 == 1)
+		countWords(want, text)
+		lines += countLines(text)
+		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte(text)); err != nil {
+			t.Fatalf("writing to the connection: %v", err)
+		}
+		if i < writes-1 {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if d := time.Since(began); d > sendPeriod+time.Second {
+		t.Logf("warning: writing took %v", d)
+	}
+
+	p.wait(t, exitTimeout)
+	got, batches := savedCounts(t, out)
+	t.Logf("%d batches saved, %d distinct words, %d lines", batches, len(got), lines)
+	compareCounts(t, got, want)
+	checkProgress(t, p.stderr.String(), lines)
+}
