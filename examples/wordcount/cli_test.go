@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microbatch-go/microbatch/internal/testtool"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -88,29 +88,10 @@ func buildBinaries(t *testing.T) (wordcount, devkafka string) {
 	return wordcount, devkafka
 }
 
-// syncBuffer is a bytes.Buffer safe for a subprocess's output copier and
-// the test to use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // waitFor polls b until re matches its contents and returns the match's
 // submatches; it fails the test after timeout or when the process ends
 // without printing it.
-func (p *proc) waitFor(t *testing.T, b *syncBuffer, re *regexp.Regexp, timeout time.Duration) []string {
+func (p *proc) waitFor(t *testing.T, b *testtool.Buffer, re *regexp.Regexp, timeout time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -135,7 +116,7 @@ func (p *proc) waitFor(t *testing.T, b *syncBuffer, re *regexp.Regexp, timeout t
 type proc struct {
 	name           string
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testtool.Buffer
 	done           chan struct{} // closed when it has exited; err is then set
 	err            error
 }
@@ -144,7 +125,7 @@ type proc struct {
 // running.
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: filepath.Base(bin), stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
+	p := &proc{name: filepath.Base(bin), stdout: new(testtool.Buffer), stderr: new(testtool.Buffer), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr

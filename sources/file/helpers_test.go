@@ -1,7 +1,6 @@
 package file_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/testtool"
 )
 
 // sec returns the time s seconds after the Unix epoch; tests run their
@@ -20,22 +20,7 @@ import (
 func sec(s float64) time.Time { return time.UnixMilli(int64(s * 1000)) }
 
 // logBuffer collects the context's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ testtool.Buffer }
 
 // count returns how many log lines contain part.
 func (l *logBuffer) count(part string) int {
