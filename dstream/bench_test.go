@@ -79,7 +79,7 @@ func handWrittenCount(lines []string, workers int) map[string]int {
 func benchContext(b *testing.B, opts ...Option) (*Context, func()) {
 	b.Helper()
 	clk := NewManualClock(time.UnixMilli(0))
-	ssc, err := NewContext(time.Second, append([]Option{WithClock(clk), WithLogger(quietLogger)}, opts...)...)
+	ssc, err := NewContext(time.Second, append([]Option{WithClock(clk), WithLogger(quietLogger), WithInMemoryState()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

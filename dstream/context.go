@@ -76,24 +76,29 @@ type Context struct {
 	zero      int64 // zero time (ns): the first batch is at zero + interval
 
 	// Running.
-	runCtx     context.Context
-	cancelRun  context.CancelFunc
-	drainCtx   context.Context // done when a graceful stop asks the generator to finish
-	drain      context.CancelFunc
-	jobs       jobQueue
-	genDone    chan struct{}
-	runDone    chan struct{}
-	done       chan struct{} // closed when stopped
-	forced     []*node       // reachable stateful streams and direct inputs, in creation order
-	keeping    []*node       // nodes that keep batches, to forget old ones
-	receivers  []receiverInput
-	directs    []directStarter // inputs without a receiver, in creation order
-	errMu      sync.Mutex
-	firstErr   error
-	batchMu    sync.Mutex
-	batchCond  *sync.Cond
-	lastDone   int64 // time of the last completed batch (ns)
-	terminated bool  // no more batches will complete
+	runCtx      context.Context
+	cancelRun   context.CancelFunc
+	drainCtx    context.Context // done when a graceful stop asks the generator to finish
+	drain       context.CancelFunc
+	jobs        jobQueue
+	genDone     chan struct{}
+	runDone     chan struct{}
+	done        chan struct{} // closed when stopped
+	forced      []*node       // reachable stateful streams and direct inputs, in creation order
+	keeping     []*node       // nodes that keep batches, to forget old ones
+	receivers   []receiverInput
+	directs     []directStarter // inputs without a receiver, in creation order
+	ckpt        *checkpointer   // nil without a checkpoint directory
+	stateful    []opSig         // the stateful operators, for checkpoints
+	maxRemember int64           // the longest remember duration of an input (ns)
+	lastGen     int64           // the latest generated batch (generator goroutine)
+	recovery    []*job          // batches to run first after a restart
+	errMu       sync.Mutex
+	firstErr    error
+	batchMu     sync.Mutex
+	batchCond   *sync.Cond
+	lastDone    int64 // time of the last completed batch (ns)
+	terminated  bool  // no more batches will complete
 }
 
 // NewContext returns a Context that cuts streams into batches every
@@ -124,8 +129,12 @@ func NewContext(interval time.Duration, opts ...Option) (*Context, error) {
 		done:     make(chan struct{}),
 	}
 	c.batchCond = sync.NewCond(&c.batchMu)
+	if cfg.ckptFS != nil {
+		c.ckpt = &checkpointer{c: c, fsys: cfg.ckptFS, dir: cfg.ckptDir}
+	}
 	ls := append([]Listener(nil), cfg.listeners...)
 	c.listeners.Store(&ls)
+	c.cfg.backpressure.bind(c) // nil-safe; backpressure finds its input streams at Start
 	return c, nil
 }
 
@@ -258,6 +267,16 @@ func (c *Context) Start() error {
 		c.mu.Unlock()
 		return err
 	}
+	if c.ckpt != nil {
+		err := c.ckpt.load()
+		if err == nil {
+			err = c.ckpt.checkGraphLocked()
+		}
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
 	active.Lock()
 	if active.c != nil && active.c != c {
 		active.Unlock()
@@ -272,6 +291,19 @@ func (c *Context) Start() error {
 	start := (now.UnixNano()/iv + 1) * iv // Spark's RecurringTimer.getStartTime
 	c.zero = start - iv
 	c.prepareLocked()
+	c.lastDone = c.zero
+	var catchUp, pending []int64
+	if c.ckpt != nil && c.ckpt.restored != nil {
+		var err error
+		if catchUp, pending, err = c.ckpt.restoreLocked(); err != nil {
+			return c.failStartLocked(err)
+		}
+		rc := c.ckpt.restored
+		start = rc.meta.Time + iv // the batches missed while down are generated at once
+		c.lastDone = rc.completed
+		c.log.Info("dstream: resuming from the checkpoint", "completed_ms", rc.completed/int64(time.Millisecond),
+			"recomputed_for_state", len(catchUp), "pending", len(pending), "first_new_ms", start/int64(time.Millisecond))
+	}
 
 	c.runCtx, c.cancelRun = context.WithCancel(context.Background())
 	c.drainCtx, c.drain = context.WithCancel(c.runCtx)
@@ -281,19 +313,19 @@ func (c *Context) Start() error {
 				started.stop()
 			}
 			c.cancelRun()
-			active.Lock()
-			active.c = nil
-			active.Unlock()
-			c.state = StateStopped
-			c.terminateLocked()
-			c.mu.Unlock()
-			return err
+			return c.failStartLocked(err)
 		}
 	}
 	c.genDone = make(chan struct{})
 	c.runDone = make(chan struct{})
 	c.jobs.init()
-	c.lastDone = c.zero
+	c.lastGen = start - iv
+	if len(catchUp) > 0 {
+		c.jobs.push(&job{t: catchUp[len(catchUp)-1], catchUp: catchUp})
+	}
+	for _, t := range pending {
+		c.jobs.push(c.regenerateJob(t))
+	}
 	c.state = StateActive
 	receivers := c.receivers
 	c.mu.Unlock()
@@ -312,6 +344,20 @@ func (c *Context) Start() error {
 	return nil
 }
 
+// failStartLocked ends a Start that failed after the context became the
+// active one: the context is stopped. It unlocks c.mu and returns err.
+func (c *Context) failStartLocked(err error) error {
+	active.Lock()
+	if active.c == c {
+		active.c = nil
+	}
+	active.Unlock()
+	c.state = StateStopped
+	c.terminateLocked()
+	c.mu.Unlock()
+	return err
+}
+
 // validateLocked checks the graph before Start.
 func (c *Context) validateLocked() error {
 	if len(c.buildErrs) > 0 {
@@ -319,6 +365,21 @@ func (c *Context) validateLocked() error {
 	}
 	if len(c.outputs) == 0 {
 		return ErrNoOutputOperations
+	}
+	for _, n := range c.nodes {
+		if n.store == nil || n.err != nil {
+			continue
+		}
+		if c.ckpt == nil && !c.cfg.inMemoryState {
+			return fmt.Errorf("%w (%s)", ErrCheckpointRequired, n.name)
+		}
+	}
+	if c.ckpt != nil {
+		for _, n := range c.inputs {
+			if _, ok := n.input.(checkpointInput); !ok {
+				return fmt.Errorf("%w: %s: its data is not kept, so it cannot be recovered from the checkpoint directory", ErrNotCheckpointable, n.name)
+			}
+		}
 	}
 	seen := map[string]*node{}
 	for _, n := range c.nodes {
@@ -392,6 +453,24 @@ func (c *Context) prepareLocked() {
 	for _, o := range c.outputs {
 		remember(o.n, int64(c.cfg.remember))
 	}
+	c.stateful = c.signaturesLocked()
+	for _, n := range c.inputs {
+		c.maxRemember = max(c.maxRemember, n.remember)
+	}
+	if c.ckpt != nil {
+		for _, n := range c.nodes {
+			if n.store != nil && n.reachable && n.checkpointInterval > 0 {
+				if c.ckpt.stateInterval == 0 || n.checkpointInterval < c.ckpt.stateInterval {
+					c.ckpt.stateInterval = n.checkpointInterval
+				}
+			}
+		}
+		for _, n := range c.inputs {
+			if ci, ok := n.input.(checkpointInput); ok && !ci.recoverable() {
+				c.log.Warn("dstream: this input cannot replay its data after a restart: records received but not yet processed are lost (a receiver needs the write-ahead log)", "stream", n.name)
+			}
+		}
+	}
 }
 
 func markReachable(n *node) {
@@ -452,6 +531,9 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	c.cancelRun()
 	<-c.genDone
 	<-c.runDone
+	if mode == Graceful && stopErr == nil && c.ckpt != nil && c.err() == nil {
+		c.finalCheckpoint()
+	}
 	for _, r := range c.receivers {
 		r.wait()
 	}

@@ -78,6 +78,30 @@ var (
 	// state is timing out: a timing-out state is removed by the engine.
 	ErrStateTimingOut = errors.New("dstream: state is timing out and cannot be updated or removed")
 
+	// ErrCheckpointRequired is returned by Start when the graph has
+	// stateful operators (UpdateStateByKey, MapWithState, the inverse form
+	// of ReduceByKeyAndWindow) and neither WithCheckpoint nor
+	// WithInMemoryState was given, as Spark requires a checkpoint
+	// directory for them.
+	ErrCheckpointRequired = errors.New("dstream: stateful operators need a checkpoint directory: use WithCheckpoint, or WithInMemoryState to keep their state in memory only")
+
+	// ErrNotCheckpointable is returned by Start when checkpointing is on and
+	// an input stream cannot be recovered from a checkpoint (QueueStream,
+	// whose queued data is not kept).
+	ErrNotCheckpointable = errors.New("dstream: stream cannot be checkpointed")
+
+	// ErrCheckpointVersion is returned when a checkpoint was written in a
+	// format version this build does not read.
+	ErrCheckpointVersion = errors.New("dstream: unsupported checkpoint format version")
+
+	// ErrCheckpointCorrupt is returned for a checkpoint file that is
+	// truncated, has a bad checksum or does not parse.
+	ErrCheckpointCorrupt = errors.New("dstream: corrupt checkpoint file")
+
+	// ErrGraphChanged is returned when a checkpoint's stateful operators do
+	// not match the graph being recovered; the error names them.
+	ErrGraphChanged = errors.New("dstream: the stateful operators changed since the checkpoint")
+
 	// ErrStopTimeout is returned by Stop when a graceful stop did not finish
 	// within the graceful stop timeout and the context was stopped hard.
 	ErrStopTimeout = errors.New("dstream: graceful stop timed out; stopped without finishing pending batches")

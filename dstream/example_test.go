@@ -233,7 +233,7 @@ func ExampleStream_Window() {
 // With an inverse function each window is computed from the previous one;
 // keys whose count falls to zero stay unless a filter drops them.
 func ExampleReduceByKeyAndWindow() {
-	ssc, clk := newExampleContext()
+	ssc, clk := newExampleContext(dstream.WithInMemoryState()) // state in memory only; real jobs use WithCheckpoint
 	q := dstream.NewQueue[dstream.Pair[string, int]]()
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 1), dstream.KV("b", 1)})
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 1)})
@@ -252,7 +252,7 @@ func ExampleReduceByKeyAndWindow() {
 
 // UpdateStateByKey keeps a running total per key across batches.
 func ExampleUpdateStateByKey() {
-	ssc, clk := newExampleContext()
+	ssc, clk := newExampleContext(dstream.WithInMemoryState()) // state in memory only; real jobs use WithCheckpoint
 	q := dstream.NewQueue[dstream.Pair[string, int]]()
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 1), dstream.KV("b", 5)})
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 2)})
@@ -277,7 +277,7 @@ func ExampleUpdateStateByKey() {
 // MapWithState emits a running count per element and keeps the state of
 // the keys with data only.
 func ExampleMapWithState() {
-	ssc, clk := newExampleContext()
+	ssc, clk := newExampleContext(dstream.WithInMemoryState()) // state in memory only; real jobs use WithCheckpoint
 	q := dstream.NewQueue[dstream.Pair[string, int]]()
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 1), dstream.KV("a", 1), dstream.KV("b", 1)})
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 1)})

@@ -27,7 +27,7 @@ type harness struct {
 func newHarness(t testing.TB, interval time.Duration, opts ...Option) *harness {
 	t.Helper()
 	clk := NewManualClock(time.UnixMilli(0))
-	all := append([]Option{WithClock(clk), WithLogger(quietLogger)}, opts...)
+	all := append([]Option{WithClock(clk), WithLogger(quietLogger), WithInMemoryState()}, opts...)
 	ssc, err := NewContext(interval, all...)
 	if err != nil {
 		t.Fatalf("NewContext: %v", err)

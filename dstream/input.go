@@ -1,8 +1,10 @@
 package dstream
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -57,6 +59,25 @@ type InputBatch[T any] struct {
 	// nil when every output operation succeeded and otherwise the batch's
 	// error; a Kafka stream commits offsets then.
 	Done func(err error)
+	// Descriptor describes the batch for checkpoints (offset ranges, file
+	// names) so that a Recoverable input can Rebuild it after a restart.
+	Descriptor []byte
+}
+
+// Recoverable is implemented by inputs whose batches can be rebuilt after
+// a restart, which a context with a checkpoint directory requires. The
+// checkpoint saves the input's position after each Generate and the
+// Descriptor of every batch that may still be needed: batches that were
+// pending, and remembered batches that windows and state read again.
+type Recoverable[T any] interface {
+	// SavePosition returns where the input is after its latest Generate,
+	// such as the next offset of every Kafka partition.
+	SavePosition() ([]byte, error)
+	// RestorePosition is called before Start with a saved position.
+	RestorePosition(pos []byte) error
+	// Rebuild returns the batch at t that Generate described with desc.
+	// Its Read must return the same records as the original.
+	Rebuild(t time.Time, desc []byte) (*InputBatch[T], error)
 }
 
 // InputStream returns a stream whose batches come from in. name is the
@@ -73,7 +94,7 @@ func InputStream[T any](c *Context, name string, in Input[T]) *Stream[T] {
 		s.n.fail(fmt.Errorf("%w: nil input", ErrInvalidOption))
 		return s
 	}
-	d := &directInput[T]{s: s, in: in, pending: map[int64]*InputBatch[T]{}, counts: map[int64]int64{}}
+	d := &directInput[T]{s: s, in: in, pending: map[int64]*InputBatch[T]{}, counts: map[int64]int64{}, descs: map[int64][]byte{}}
 	s.compute = d.read
 	c.mu.Lock()
 	d.id = c.registerInputLocked(s.n, d)
@@ -102,6 +123,7 @@ type directInput[T any] struct {
 	mu      sync.Mutex
 	pending map[int64]*InputBatch[T] // generated, not read yet
 	counts  map[int64]int64          // records read, for batches with Records < 0
+	descs   map[int64][]byte         // Descriptors of the batches a checkpoint saves
 }
 
 // directStarter is the untyped view of a directInput the Context uses.
@@ -144,8 +166,18 @@ func (d *directInput[T]) generate(t int64) (InputInfo, func(error), bool) {
 	if b == nil {
 		return InputInfo{}, nil, false
 	}
+	return d.queue(t, b)
+}
+
+// queue records a batch generated or rebuilt at t and returns its info
+// and done function.
+func (d *directInput[T]) queue(t int64, b *InputBatch[T]) (InputInfo, func(error), bool) {
+	c := d.s.n.c
 	d.mu.Lock()
 	d.pending[t] = b
+	if b.Descriptor != nil {
+		d.descs[t] = b.Descriptor
+	}
 	d.mu.Unlock()
 	done := func(err error) {
 		d.mu.Lock()
@@ -166,7 +198,16 @@ func (d *directInput[T]) generate(t int64) (InputInfo, func(error), bool) {
 func (d *directInput[T]) read(r *run, t int64) (plan[T], error) {
 	d.mu.Lock()
 	b := d.pending[t]
+	desc, restored := d.descs[t]
 	d.mu.Unlock()
+	if b == nil && restored {
+		// A batch from before a restart, which a window or the state's
+		// catch-up reads again.
+		var err error
+		if b, err = d.rebuild(t, desc); err != nil {
+			return plan[T]{}, err
+		}
+	}
 	if b == nil {
 		return plan[T]{}, nil
 	}
@@ -200,4 +241,84 @@ func (d *directInput[T]) recordsRead(t int64) (int64, bool) {
 	defer d.mu.Unlock()
 	n, ok := d.counts[t]
 	return n, ok
+}
+
+// rebuild rebuilds the batch at t from its description.
+func (d *directInput[T]) rebuild(t int64, desc []byte) (*InputBatch[T], error) {
+	rec, ok := d.in.(Recoverable[T])
+	if !ok {
+		return nil, nil
+	}
+	var b *InputBatch[T]
+	err := safely(func() (err error) {
+		b, err = rec.Rebuild(timeOf(t), desc)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding the batch of %s at %d ms from the checkpoint: %w", d.s.n.name, t/int64(time.Millisecond), err)
+	}
+	if b != nil && b.Partitions > 0 && b.Read == nil {
+		return nil, fmt.Errorf("%w: rebuilt batch with %d partitions and no Read function", ErrInvalidOption, b.Partitions)
+	}
+	return b, nil
+}
+
+func (d *directInput[T]) recoverable() bool {
+	_, ok := d.in.(Recoverable[T])
+	return ok
+}
+
+func (d *directInput[T]) ckptSave(horizon int64) (inputCkpt, error) {
+	rec := d.in.(Recoverable[T])
+	var pos []byte
+	err := safely(func() (err error) {
+		pos, err = rec.SavePosition()
+		return err
+	})
+	if err != nil {
+		return inputCkpt{}, err
+	}
+	out := inputCkpt{Position: pos}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t, desc := range d.descs {
+		if t <= horizon {
+			delete(d.descs, t)
+			continue
+		}
+		out.Batches = append(out.Batches, batchCkpt{Time: t, Desc: desc})
+	}
+	slices.SortFunc(out.Batches, func(a, b batchCkpt) int { return cmp.Compare(a.Time, b.Time) })
+	return out, nil
+}
+
+func (d *directInput[T]) ckptRestore(in inputCkpt) error {
+	rec := d.in.(Recoverable[T])
+	if err := safely(func() error { return rec.RestorePosition(in.Position) }); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range in.Batches {
+		d.descs[b.Time] = b.Desc
+	}
+	return nil
+}
+
+func (d *directInput[T]) regenerate(t int64) (InputInfo, func(error), bool) {
+	d.mu.Lock()
+	desc, ok := d.descs[t]
+	d.mu.Unlock()
+	if !ok {
+		return InputInfo{}, nil, false
+	}
+	b, err := d.rebuild(t, desc)
+	if err != nil {
+		d.s.n.c.fail(&BatchError{Time: timeOf(t), Op: d.s.n.name, Err: err})
+		return InputInfo{}, nil, false
+	}
+	if b == nil {
+		return InputInfo{}, nil, false
+	}
+	return d.queue(t, b)
 }

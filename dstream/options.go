@@ -2,6 +2,7 @@ package dstream
 
 import (
 	"fmt"
+	"github.com/microbatch-go/microbatch/storage"
 	"log/slog"
 	"runtime"
 	"time"
@@ -43,6 +44,11 @@ type config struct {
 	blockQueueSize      int
 	receiverRestartWait time.Duration
 	gracefulTimeout     time.Duration
+	backpressure        *backpressure // WithBackpressure, WithPIDRateEstimator; nil if neither
+	ckptFS              storage.FS    // the checkpoint directory's storage; nil: no checkpoint
+	ckptDir             string
+	inMemoryState       bool
+	codec               Codec
 }
 
 func defaultConfig(interval time.Duration) config {
@@ -53,6 +59,7 @@ func defaultConfig(interval time.Duration) config {
 		blockInterval:       DefaultBlockInterval,
 		receiverRestartWait: DefaultReceiverRestartDelay,
 		gracefulTimeout:     10 * interval,
+		codec:               GobCodec{},
 	}
 }
 
@@ -207,6 +214,7 @@ type opConfig struct {
 	partitions   int
 	initialState any // []Pair[K, S], checked by the operator
 	filter       any // func(Pair[K, V]) bool, checked by the operator
+	codec        Codec
 	errs         []error
 }
 
@@ -263,6 +271,9 @@ func opOptions(c *Context, opts []OpOption, allowState, allowFilter bool) (opCon
 	}
 	if cfg.initialState != nil && !allowState {
 		return cfg, fmt.Errorf("%w: InitialState does not apply to this operation", ErrInvalidOption)
+	}
+	if cfg.codec != nil && !allowState && !allowFilter {
+		return cfg, fmt.Errorf("%w: StateCodec applies only to stateful operators", ErrInvalidOption)
 	}
 	if cfg.filter != nil && !allowFilter {
 		return cfg, fmt.Errorf("%w: WindowFilter applies only to ReduceByKeyAndWindow with an inverse function", ErrInvalidOption)

@@ -66,9 +66,9 @@ func ReceiverStream[T any](c *Context, r Receiver[T], opts ...ReceiverOption) *S
 			o.applyReceiver(&cfg)
 		}
 	}
-	rs := &receiverStream[T]{s: s, c: c, r: r, capacity: c.cfg.blockQueueSize, stopDone: make(chan struct{})}
+	rs := &receiverStream[T]{s: s, c: c, r: r, capacity: c.cfg.blockQueueSize, maxRate: cfg.maxRate, stopDone: make(chan struct{})}
 	rs.cond = sync.NewCond(&rs.mu)
-	rs.limiter = newRateLimiter(c.cfg.clock, cfg.maxRate)
+	rs.limiter = newRateLimiter(c.cfg.clock, c.cfg.initialReceiverRate(cfg.maxRate))
 	rs.host = &ReceiverHost[T]{rs: rs}
 	c.mu.Lock()
 	rs.id = c.registerInputLocked(s.n, rs)
@@ -99,6 +99,7 @@ type receiverStream[T any] struct {
 	name    string
 	host    *ReceiverHost[T]
 	limiter *rateLimiter
+	maxRate float64 // configured cap (MaxRate, WithReceiverMaxRate); <= 0 is none
 
 	stopCtx    context.Context // done when stopped for good
 	stopCancel context.CancelFunc
@@ -418,7 +419,7 @@ func (h *ReceiverHost[T]) IsStopped() bool {
 }
 
 // SetMaxRate changes the receiver's rate limit (records per second; 0 or
-// less is unlimited). Backpressure uses it.
+// less is unlimited). With WithBackpressure, the next estimate replaces it.
 func (h *ReceiverHost[T]) SetMaxRate(recordsPerSecond float64) {
 	h.rs.limiter.setRate(recordsPerSecond)
 }

@@ -3,6 +3,7 @@ package dstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -13,6 +14,9 @@ type job struct {
 	// done is called after the batch completes, with its error or nil:
 	// receivers release the blocks it held, direct inputs commit.
 	done []func(error)
+	// catchUp, after a restart, lists the batch times whose state is
+	// recomputed (without outputs) before the pending batches run.
+	catchUp []int64
 }
 
 // jobQueue is the unbounded FIFO between the generator and the runner:
@@ -145,6 +149,13 @@ func (c *Context) generate(t int64) {
 	}
 	j.info.BatchTime = timeOf(t)
 	j.info.SubmissionTime = c.cfg.clock.Now()
+	c.lastGen = t
+	if c.ckpt != nil {
+		// Saved before the batch runs, so that after a crash the batch is
+		// rebuilt exactly as it was and its output replaced, not redone
+		// with other data.
+		c.ckpt.writeMeta(t)
+	}
 	info := j.info // the runner owns j once it is queued
 	c.jobs.push(j)
 	c.emit(func(l Listener) {
@@ -152,6 +163,66 @@ func (c *Context) generate(t int64) {
 			x.OnBatchSubmitted(info)
 		}
 	})
+}
+
+// regenerateJob rebuilds, after a restart, the batch at t that was
+// pending when the job stopped, from the inputs' restored descriptions.
+func (c *Context) regenerateJob(t int64) *job {
+	j := &job{t: t}
+	for _, n := range c.inputs {
+		ci, ok := n.input.(checkpointInput)
+		if !ok {
+			continue
+		}
+		info, done, ok := ci.regenerate(t)
+		if !ok {
+			continue
+		}
+		j.info.Inputs = append(j.info.Inputs, info)
+		if done != nil {
+			j.done = append(j.done, done)
+		}
+	}
+	j.info.BatchTime = timeOf(t)
+	j.info.SubmissionTime = c.cfg.clock.Now()
+	return j
+}
+
+// runCatchUp recomputes the state of the stateful streams for the batch
+// times between the restored state and the last completed batch, whose
+// outputs already ran before the restart.
+func (c *Context) runCatchUp(times []int64) error {
+	r := &run{ctx: c.runCtx, c: c}
+	for _, t := range times {
+		for _, n := range c.forced {
+			if !n.stateful || !n.validTime(t) {
+				continue // inputs are read only as the state needs them
+			}
+			if err := safely(func() error { return n.typed.force(r, t) }); err != nil {
+				return &BatchError{Time: timeOf(t), Op: n.name, Err: fmt.Errorf("recomputing the state after a restart: %w", err)}
+			}
+		}
+		c.forgetOld(t)
+	}
+	return nil
+}
+
+// finalCheckpoint saves the state and the position after a graceful stop,
+// so that a restart has nothing to recompute.
+func (c *Context) finalCheckpoint() {
+	c.batchMu.Lock()
+	done := c.lastDone
+	c.batchMu.Unlock()
+	if done <= c.zero {
+		return
+	}
+	if c.ckpt.stateInterval > 0 && c.ckpt.stateTime.Load() != done {
+		if err := c.ckpt.writeState(done); err != nil {
+			c.log.Error("dstream: the final state checkpoint failed", "error", err)
+			return
+		}
+	}
+	c.ckpt.writeMeta(c.lastGen)
 }
 
 // runLoop runs the queued batches one at a time, in order (Spark's
@@ -163,7 +234,17 @@ func (c *Context) runLoop() {
 		if !ok {
 			return
 		}
+		if j.catchUp != nil {
+			if err := c.runCatchUp(j.catchUp); err != nil {
+				c.fail(err)
+				return
+			}
+			continue
+		}
 		err := c.runBatch(j)
+		if err == nil && c.ckpt != nil && c.ckpt.isStateTime(j.t) {
+			err = c.ckpt.writeState(j.t)
+		}
 		for _, f := range j.done {
 			f(err)
 		}

@@ -49,6 +49,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 
 	part := newPartitioner[K](c, cfg.partitions)
 	st := &keyedState[K, S]{}
+	out.n.store, out.n.codec = pairStore(st, part), cfg.codec
 	out.compute = func(r *run, t int64) (plan[Pair[K, S]], error) {
 		pp, err := s.get(r, t)
 		if err != nil {
@@ -199,6 +200,9 @@ type StateSpec[K comparable, V, S, M any] struct {
 	// Partitions is the number of state partitions; 0 means the context's
 	// parallelism.
 	Partitions int
+	// Codec encodes the state in checkpoints, as []StateRecord[K, S];
+	// nil means the context's (GobCodec unless WithStateCodec).
+	Codec Codec
 	// Timeout, if positive, removes the state of keys that received no
 	// data for that long. Timeouts are checked on full-scan batches, every
 	// 10 batch intervals (the state's checkpoint interval, as in Spark), so
@@ -214,6 +218,15 @@ type MapWithStateStream[K comparable, S, M any] struct {
 	*Stream[M]
 	state     *keyedState[K, stateEntry[S]]
 	snapshots *Stream[Pair[K, S]]
+}
+
+// StateRecord is how MapWithState saves a key's state in a checkpoint:
+// the key, its state and the time (Unix nanoseconds) of its last data,
+// from which its timeout runs.
+type StateRecord[K comparable, S any] struct {
+	Key     K
+	Value   S
+	Updated int64
 }
 
 // stateEntry is a key's state and the batch time of its last data.
@@ -250,6 +263,13 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 
 	part := newPartitioner[K](c, nparts)
 	st := ms.state
+	out.n.store = &keyedStore[K, stateEntry[S], StateRecord[K, S]]{
+		st:   st,
+		part: part,
+		enc:  func(k K, e stateEntry[S]) StateRecord[K, S] { return StateRecord[K, S]{k, e.value, e.updated} },
+		dec:  func(r StateRecord[K, S]) (K, stateEntry[S]) { return r.Key, stateEntry[S]{r.Value, r.Updated} },
+	}
+	out.n.codec = spec.Codec
 	timeout := int64(spec.Timeout)
 	out.compute = func(r *run, t int64) (plan[M], error) {
 		pp, err := s.get(r, t)

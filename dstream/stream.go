@@ -20,9 +20,11 @@ type node struct {
 	slide   int64 // ns
 	err     error // build error; a stream with an error never runs
 
-	input    inputNode // set for input streams
-	typed    typedNode // the *Stream[T] owning this node
-	stateful bool      // depends on its own previous batch: computed every batch
+	input    inputNode  // set for input streams
+	typed    typedNode  // the *Stream[T] owning this node
+	stateful bool       // depends on its own previous batch: computed every batch
+	store    stateStore // saves and restores the operator's state in checkpoints
+	codec    Codec      // the state's codec; nil: the context's
 
 	// sliced: some child reads several past batches of this stream
 	// (windows), so its batches are materialized and remembered.

@@ -219,6 +219,7 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 
 	nparts := cfg.partitions
 	st := &keyedState[K, V]{} // the value of every key in the last window
+	out.n.store, out.n.codec = pairStore(st, newPartitioner[K](c, nparts)), cfg.codec
 	out.compute = func(r *run, t int64) (plan[Pair[K, V]], error) {
 		olds, news, err := windowDelta(r, reduced, t, l, sl)
 		if err != nil {

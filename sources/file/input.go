@@ -148,17 +148,7 @@ func (in *input[T]) Generate(ctx context.Context, t time.Time) (*dstream.InputBa
 	if len(files) > 0 {
 		in.log.Debug("file stream: new files", "batch_ms", t.UnixMilli(), "files", paths)
 	}
-	b := &dstream.InputBatch[T]{
-		Partitions: len(files),
-		Records:    -1,
-		Metadata:   map[string]any{"files": slices.Clone(paths)},
-	}
-	if len(files) == 0 {
-		b.Records = 0
-	} else {
-		b.Read = func(ctx context.Context, p int) ([]T, error) { return in.readFile(ctx, files[p]) }
-	}
-	return b, nil
+	return in.batchOf(files)
 }
 
 // find lists the monitored directories and returns the files the batch at

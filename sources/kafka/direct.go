@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,7 @@ type DirectStream struct {
 	mu       sync.Mutex
 	parts    map[TopicPartition]*partState
 	seen     map[TopicPartition]bool // partitions ever assigned, for StartingOffsets
+	restored map[TopicPartition]int64 // next offsets from a checkpoint: they win over everything
 	revoked  []TopicPartition        // since the last batch, for FailOnRevokedPartitions
 	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
 	commits  map[TopicPartition]int64
@@ -56,6 +58,7 @@ type DirectStream struct {
 
 // partState is what the stream knows of one partition.
 type partState struct {
+	start   int64         // the offset fetching started at: buf never holds earlier records
 	next    int64         // From of the next batch's range
 	fetched int64         // offset after the last record buffered
 	buf     []*kgo.Record // fetched records not yet taken by a batch, by offset
@@ -253,7 +256,6 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		limit = max(1, int64(d.cfg.maxRate*d.period.Seconds()))
 	}
 	ranges := make([]OffsetRange, 0, len(tps))
-	var n int64
 	d.mu.Lock()
 	for _, tp := range tps {
 		ps := d.parts[tp]
@@ -273,21 +275,35 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		}
 		r := OffsetRange{Topic: tp.Topic, Partition: tp.Partition, From: ps.next, Until: until}
 		ps.next = until
-		n += r.Count()
 		ranges = append(ranges, r)
 	}
+	d.mu.Unlock()
+	d.log.Debug("kafka: batch", "time_ms", t.UnixMilli(), "ranges", fmt.Sprint(ranges))
+	return d.batchOf(t, ranges)
+}
+
+// batchOf is the batch at t holding ranges, one partition each.
+func (d *DirectStream) batchOf(t time.Time, ranges []OffsetRange) (*dstream.InputBatch[Record], error) {
+	desc, err := json.Marshal(ranges)
+	if err != nil {
+		return nil, err
+	}
+	var n int64
+	for _, r := range ranges {
+		n += r.Count()
+	}
+	if d.cfg.readCommitted {
+		n = -1 // markers and aborted records are skipped: count when read
+	}
 	key := t.UnixNano()
+	d.mu.Lock()
 	d.ranges[key] = ranges
 	d.mu.Unlock()
-
-	records := n
-	if d.cfg.readCommitted {
-		records = -1 // markers and aborted records are skipped: count when read
-	}
 	return &dstream.InputBatch[Record]{
 		Partitions: len(ranges),
-		Records:    records,
+		Records:    n,
 		Metadata:   map[string]any{"offsets": slices.Clone(ranges)},
+		Descriptor: desc,
 		Read: func(ctx context.Context, p int) ([]Record, error) {
 			return d.readRange(ctx, ranges[p])
 		},
@@ -300,6 +316,67 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 			}
 		},
 	}, nil
+}
+
+// position is the checkpointed form of where the stream is.
+type position struct {
+	Next map[string]map[int32]int64 `json:"next"` // topic -> partition -> next offset
+}
+
+// SavePosition implements dstream.Recoverable: the offset where every
+// partition's next batch starts.
+func (d *DirectStream) SavePosition() ([]byte, error) {
+	p := position{Next: map[string]map[int32]int64{}}
+	d.mu.Lock()
+	for tp, ps := range d.parts {
+		if !ps.owned {
+			continue
+		}
+		if p.Next[tp.Topic] == nil {
+			p.Next[tp.Topic] = map[int32]int64{}
+		}
+		p.Next[tp.Topic][tp.Partition] = ps.next
+	}
+	// Partitions restored but not assigned yet keep their position.
+	for tp, o := range d.restored {
+		if _, ok := d.parts[tp]; !ok {
+			if p.Next[tp.Topic] == nil {
+				p.Next[tp.Topic] = map[int32]int64{}
+			}
+			p.Next[tp.Topic][tp.Partition] = o
+		}
+	}
+	d.mu.Unlock()
+	return json.Marshal(p)
+}
+
+// RestorePosition implements dstream.Recoverable: partitions start at the
+// checkpoint's offsets, whatever the group committed or StartingOffsets
+// say, so that no batch is read twice or skipped.
+func (d *DirectStream) RestorePosition(data []byte) error {
+	var p position
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("kafka: the checkpoint's position: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.restored = map[TopicPartition]int64{}
+	for topic, ps := range p.Next {
+		for part, o := range ps {
+			d.restored[TopicPartition{topic, part}] = o
+		}
+	}
+	return nil
+}
+
+// Rebuild implements dstream.Recoverable: the batch at t with the offset
+// ranges its Descriptor lists, read again from Kafka.
+func (d *DirectStream) Rebuild(t time.Time, desc []byte) (*dstream.InputBatch[Record], error) {
+	var ranges []OffsetRange
+	if err := json.Unmarshal(desc, &ranges); err != nil {
+		return nil, fmt.Errorf("kafka: the checkpoint's batch: %w", err)
+	}
+	return d.batchOf(t, ranges)
 }
 
 // latest lists the end offsets (or last stable offsets) of the topics. A
@@ -339,8 +416,16 @@ func (d *DirectStream) readRange(ctx context.Context, r OffsetRange) ([]Record, 
 	if r.Until <= r.From {
 		return nil, nil
 	}
-	out := make([]Record, 0, min(r.Count(), 1<<20))
 	tp := r.TopicPartition()
+	d.mu.Lock()
+	first := d.parts[tp]
+	d.mu.Unlock()
+	if first == nil || r.From < first.start {
+		// A range from before this stream began fetching the partition
+		// (rebuilt after a restart), or of a partition not assigned.
+		return d.fetchDirect(ctx, r)
+	}
+	out := make([]Record, 0, min(r.Count(), 1<<20))
 	next := r.From
 	timer := time.NewTimer(d.cfg.pollTimeout)
 	defer timer.Stop()
@@ -381,7 +466,8 @@ func (d *DirectStream) readRange(ctx context.Context, r OffsetRange) ([]Record, 
 		if next >= r.Until {
 			return out, nil
 		}
-		if !owned {
+		if !owned || ps != first {
+			// Revoked (and maybe assigned again) while the batch waited.
 			rest, err := d.fetchDirect(ctx, OffsetRange{Topic: r.Topic, Partition: r.Partition, From: next, Until: r.Until})
 			if err != nil {
 				return nil, err
@@ -505,7 +591,9 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 		for p, o := range ps {
 			tp := TopicPartition{topic, p}
 			at := o.EpochOffset().Offset
-			if s, ok := d.cfg.starting[tp]; ok && !d.seen[tp] {
+			if r, ok := d.restored[tp]; ok && !d.seen[tp] {
+				at = r
+			} else if s, ok := d.cfg.starting[tp]; ok && !d.seen[tp] {
 				at = s
 			} else if at < 0 {
 				at = d.cfg.reset
@@ -525,7 +613,7 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 			out[tp.Topic] = map[int32]kgo.Offset{}
 		}
 		out[tp.Topic][tp.Partition] = kgo.NewOffset().At(at).WithEpoch(-1)
-		d.parts[tp] = &partState{next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
+		d.parts[tp] = &partState{start: at, next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
 		d.seen[tp] = true
 	}
 	d.mu.Unlock()
@@ -606,6 +694,9 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 		if s, ok := d.cfg.starting[tp]; ok {
 			want[tp] = s
 		}
+		if r, ok := d.restored[tp]; ok {
+			want[tp] = r
+		}
 	}
 	exact, err := d.resolve(ctx, want)
 	if err != nil {
@@ -619,7 +710,7 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 			add[tp.Topic] = map[int32]kgo.Offset{}
 		}
 		add[tp.Topic][tp.Partition] = kgo.NewOffset().At(at)
-		d.parts[tp] = &partState{next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
+		d.parts[tp] = &partState{start: at, next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
 	}
 	d.assigned = true
 	d.mu.Unlock()

@@ -1,0 +1,634 @@
+package dstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/microbatch-go/microbatch/storage"
+)
+
+// Checkpoints. A context with a checkpoint directory (WithCheckpoint,
+// GetOrCreate) writes two kinds of files there, each atomically (a
+// temporary name, then a rename):
+//
+//   - checkpoint-<ms>, at every batch, before the batch runs: the batch
+//     interval and zero time, the latest generated and completed batches,
+//     the stateful operators, and every input's position (Kafka offsets,
+//     the file source's remembered files) with what each remembered or
+//     pending batch held (offset ranges, file names), so that those
+//     batches can be rebuilt exactly.
+//   - state-<ms>, after the batch at that time completed, every state
+//     checkpoint interval: the state of every stateful operator, by name.
+//
+// On start, a context whose directory holds a checkpoint resumes from it:
+// the state is restored, the batches between the state and the last
+// completed batch are recomputed for the state only, the batches that were
+// pending are run again, and the batches missed while the job was down are
+// generated.
+
+const (
+	metaPrefix  = "checkpoint-"
+	statePrefix = "state-"
+	// metaKept and stateKept are how many files of each kind are kept.
+	metaKept  = 3
+	stateKept = 2
+)
+
+// WithCheckpoint sets the checkpoint directory, a path or storage URI
+// (file:///..., or hdfs://... with its driver imported). The context saves
+// its progress and state there and, when started with a checkpoint
+// already there, resumes from it (see GetOrCreate). Stateful operators
+// need a checkpoint directory unless WithInMemoryState is given.
+func WithCheckpoint(dir string) Option {
+	return optionFunc(func(c *config) error {
+		if dir == "" {
+			return fmt.Errorf("%w: empty checkpoint directory", ErrInvalidOption)
+		}
+		fsys, p, err := storage.Open(dir)
+		if err != nil {
+			return fmt.Errorf("%w: checkpoint directory %q: %w", ErrInvalidOption, dir, err)
+		}
+		c.ckptFS, c.ckptDir = fsys, p
+		return nil
+	})
+}
+
+// WithInMemoryState lets stateful operators run without a checkpoint
+// directory: their state lives in memory only and is lost when the
+// process ends.
+func WithInMemoryState() Option {
+	return optionFunc(func(c *config) error { c.inMemoryState = true; return nil })
+}
+
+// WithStateCodec sets the Codec of every stateful operator that has no
+// StateCodec of its own. Default: GobCodec.
+func WithStateCodec(codec Codec) Option {
+	return optionFunc(func(c *config) error {
+		if codec == nil {
+			return fmt.Errorf("%w: nil state codec", ErrInvalidOption)
+		}
+		c.codec = codec
+		return nil
+	})
+}
+
+// Checkpoint sets how often the state of this stateful stream is saved:
+// a positive multiple of its slide. The default is Spark's: the slide times
+// ceil(10 s / slide), and 10 batch intervals for MapWithState. The context
+// saves the state of all its stateful streams together, at the shortest
+// of their intervals. It returns s.
+func (s *Stream[T]) Checkpoint(interval time.Duration) *Stream[T] {
+	if s == nil || s.n.err != nil {
+		return s
+	}
+	n := s.n
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.buildableLocked(); err != nil {
+		n.failLocked(err)
+		return s
+	}
+	if interval <= 0 || int64(interval)%n.slide != 0 {
+		n.failLocked(fmt.Errorf("%w: checkpoint interval %v must be a positive multiple of the stream's slide %v", ErrInvalidDuration, interval, time.Duration(n.slide)))
+		return s
+	}
+	n.checkpointInterval = int64(interval)
+	return s
+}
+
+// GetOrCreate returns a context that checkpoints to dir (Spark's
+// StreamingContext.getOrCreate). setup builds the job's graph on it, every
+// time: Go cannot save functions, so the code rebuilds the graph and the
+// checkpoint restores where every input was and the state of every
+// stateful operator, found by name (give them stable names with Named).
+// When dir holds a checkpoint, its stateful operators must match the
+// graph's (names, kinds and types; stateless operators may change),
+// otherwise GetOrCreate returns an error wrapping ErrGraphChanged that
+// names them, and the batch interval must be the checkpoint's. Start then
+// resumes the job where the checkpoint left it.
+func GetOrCreate(dir string, interval time.Duration, setup func(*Context) error, opts ...Option) (*Context, error) {
+	if setup == nil {
+		return nil, fmt.Errorf("GetOrCreate: %w", ErrNilFunc)
+	}
+	c, err := NewContext(interval, append(slices.Clone(opts), WithCheckpoint(dir))...)
+	if err != nil {
+		return nil, err
+	}
+	if err := setup(c); err != nil {
+		_ = c.Stop(context.Background(), Hard)
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ckpt.load(); err != nil {
+		c.state = StateStopped
+		c.terminateLocked()
+		return nil, err
+	}
+	if err := c.ckpt.checkGraphLocked(); err != nil {
+		c.state = StateStopped
+		c.terminateLocked()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Recovered reports whether the context resumed from a checkpoint, and
+// the time of the last batch the checkpoint had completed.
+func (c *Context) Recovered() (bool, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ckpt == nil || c.ckpt.restored == nil {
+		return false, time.Time{}
+	}
+	return true, timeOf(c.ckpt.restored.completed)
+}
+
+// ckptMeta is the metadata section of a checkpoint file.
+type ckptMeta struct {
+	Interval  int64       `json:"interval_ns"`
+	Zero      int64       `json:"zero_ns"`
+	Time      int64       `json:"time_ns"`      // the batch generated with this checkpoint
+	Completed int64       `json:"completed_ns"` // the latest completed batch
+	Stateful  []opSig     `json:"stateful"`
+	Inputs    []inputCkpt `json:"inputs"`
+}
+
+// opSig identifies a stateful operator.
+type opSig struct {
+	Name string `json:"name"`
+	Op   string `json:"op"`
+	Type string `json:"type"`
+}
+
+func (o opSig) String() string { return fmt.Sprintf("%s (%s of %s)", o.Name, o.Op, o.Type) }
+
+// inputCkpt is what an input stream saves.
+type inputCkpt struct {
+	Name     string      `json:"name"`
+	Position []byte      `json:"position,omitempty"`
+	Batches  []batchCkpt `json:"batches,omitempty"`
+}
+
+// batchCkpt describes what one batch of an input held.
+type batchCkpt struct {
+	Time int64  `json:"time_ns"`
+	Desc []byte `json:"desc"`
+}
+
+// stateMeta is the metadata section of a state file.
+type stateMeta struct {
+	Time int64        `json:"time_ns"`
+	Ops  []stateOpRef `json:"ops"`
+}
+
+type stateOpRef struct {
+	Name  string `json:"name"`
+	Last  int64  `json:"last_ns"`
+	Codec string `json:"codec"`
+}
+
+// checkpointInput is implemented by inputs that can be checkpointed.
+type checkpointInput interface {
+	// ckptSave returns the input's position and the descriptions of its
+	// batches with times after horizon.
+	ckptSave(horizon int64) (inputCkpt, error)
+	// ckptRestore restores them before the context starts.
+	ckptRestore(inputCkpt) error
+	// recoverable reports whether the input's batches can be rebuilt;
+	// queue streams' cannot.
+	recoverable() bool
+	// regenerate rebuilds the batch at t from a restored description, for
+	// a batch that was pending when the job stopped. ok is false when the
+	// input has no description of it.
+	regenerate(t int64) (InputInfo, func(error), bool)
+}
+
+// checkpointer writes and reads the checkpoint directory.
+type checkpointer struct {
+	c    *Context
+	fsys storage.FS
+	dir  string
+
+	mu            sync.Mutex // serializes writes of each kind
+	stateInterval int64
+	stateTime     atomic.Int64 // the latest state file written
+	oldestState   atomic.Int64 // the oldest state file kept
+
+	restored *restoredCheckpoint
+	loaded   bool
+}
+
+// restoredCheckpoint is what Start resumes from.
+type restoredCheckpoint struct {
+	meta      ckptMeta
+	state     *stateFile // nil: no state file
+	completed int64      // the latest batch known complete
+}
+
+type stateFile struct {
+	meta     stateMeta
+	sections []section
+}
+
+// ckptFile is a file of the checkpoint directory.
+type ckptFile struct {
+	name string
+	t    int64 // batch time (ms)
+}
+
+// list returns the directory's files with the prefix, newest first.
+func (k *checkpointer) list(ctx context.Context, prefix string) ([]ckptFile, error) {
+	entries, err := k.fsys.List(ctx, k.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []ckptFile
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name, prefix)
+		if !ok || e.IsDir {
+			continue
+		}
+		ms, err := strconv.ParseInt(rest, 10, 64)
+		if err != nil {
+			continue // a temporary file, or someone else's
+		}
+		out = append(out, ckptFile{name: e.Name, t: ms})
+	}
+	slices.SortFunc(out, func(a, b ckptFile) int { return int(b.t - a.t) })
+	return out, nil
+}
+
+func (k *checkpointer) read(ctx context.Context, name string) ([]byte, error) {
+	r, err := k.fsys.Open(ctx, k.dir+"/"+name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// load reads the newest readable checkpoint, if any. Unreadable files
+// are skipped with a warning; a file of another format version is an
+// error, since older files would be as stale.
+func (k *checkpointer) load() error {
+	if k.loaded {
+		return nil
+	}
+	k.loaded = true
+	ctx := context.Background()
+	metas, err := k.list(ctx, metaPrefix)
+	if err != nil {
+		return fmt.Errorf("dstream: reading the checkpoint directory: %w", err)
+	}
+	var meta *ckptMeta
+	for _, f := range metas {
+		m, err := k.readMeta(ctx, f.name)
+		if errors.Is(err, ErrCheckpointVersion) {
+			return fmt.Errorf("dstream: checkpoint %s: %w", f.name, err)
+		}
+		if err != nil {
+			k.c.log.Warn("dstream: skipping an unreadable checkpoint file", "file", f.name, "error", err)
+			continue
+		}
+		meta = m
+		break
+	}
+	if meta == nil {
+		return nil
+	}
+	if meta.Interval != int64(k.c.interval) {
+		return fmt.Errorf("%w: the checkpoint was written with a batch interval of %v; the job now has %v", ErrInvalidOption, time.Duration(meta.Interval), k.c.interval)
+	}
+	rc := &restoredCheckpoint{meta: *meta, completed: meta.Completed}
+	states, err := k.list(ctx, statePrefix)
+	if err != nil {
+		return fmt.Errorf("dstream: reading the checkpoint directory: %w", err)
+	}
+	for _, f := range states {
+		sf, err := k.readState(ctx, f.name)
+		if errors.Is(err, ErrCheckpointVersion) {
+			return fmt.Errorf("dstream: checkpoint %s: %w", f.name, err)
+		}
+		if err != nil {
+			k.c.log.Warn("dstream: skipping an unreadable state file", "file", f.name, "error", err)
+			continue
+		}
+		if sf.meta.Time > meta.Time {
+			continue // written after a batch the metadata does not know of
+		}
+		rc.state = sf
+		rc.completed = max(rc.completed, sf.meta.Time)
+		break
+	}
+	k.restored = rc
+	return nil
+}
+
+func (k *checkpointer) readMeta(ctx context.Context, name string) (*ckptMeta, error) {
+	buf, err := k.read(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return decodeMeta(buf)
+}
+
+// decodeMeta decodes a metadata checkpoint file.
+func decodeMeta(buf []byte) (*ckptMeta, error) {
+	secs, err := decodeCheckpoint(buf, ckptKindMeta)
+	if err != nil {
+		return nil, err
+	}
+	data, ok := find(secs, "meta")
+	if !ok {
+		return nil, fmt.Errorf("%w: no meta section", ErrCheckpointCorrupt)
+	}
+	var m ckptMeta
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCheckpointCorrupt, err)
+	}
+	if m.Interval <= 0 {
+		return nil, fmt.Errorf("%w: batch interval %d", ErrCheckpointCorrupt, m.Interval)
+	}
+	return &m, nil
+}
+
+func (k *checkpointer) readState(ctx context.Context, name string) (*stateFile, error) {
+	buf, err := k.read(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return decodeState(buf)
+}
+
+// decodeState decodes a state checkpoint file.
+func decodeState(buf []byte) (*stateFile, error) {
+	secs, err := decodeCheckpoint(buf, ckptKindState)
+	if err != nil {
+		return nil, err
+	}
+	data, ok := find(secs, "meta")
+	if !ok {
+		return nil, fmt.Errorf("%w: no meta section", ErrCheckpointCorrupt)
+	}
+	var m stateMeta
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCheckpointCorrupt, err)
+	}
+	for _, op := range m.Ops {
+		if _, ok := find(secs, "op:"+op.Name); !ok {
+			return nil, fmt.Errorf("%w: no state for operator %q", ErrCheckpointCorrupt, op.Name)
+		}
+	}
+	return &stateFile{meta: m, sections: secs}, nil
+}
+
+// signatures returns the stateful operators of the graph that keep state.
+func (c *Context) signaturesLocked() []opSig {
+	var out []opSig
+	for _, n := range c.nodes {
+		if n.store != nil && n.err == nil {
+			out = append(out, opSig{Name: n.name, Op: n.op, Type: n.store.signature()})
+		}
+	}
+	slices.SortFunc(out, func(a, b opSig) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// checkGraphLocked compares the restored checkpoint's stateful operators
+// with the graph's.
+func (k *checkpointer) checkGraphLocked() error {
+	if k.restored == nil {
+		return nil
+	}
+	have := k.c.signaturesLocked()
+	want := k.restored.meta.Stateful
+	var problems []string
+	for _, w := range want {
+		i := slices.IndexFunc(have, func(h opSig) bool { return h.Name == w.Name })
+		switch {
+		case i < 0:
+			problems = append(problems, fmt.Sprintf("%v is in the checkpoint but not in the graph", w))
+		case have[i] != w:
+			problems = append(problems, fmt.Sprintf("%s was %v and is now %v", w.Name, w, have[i]))
+		}
+	}
+	for _, h := range have {
+		if !slices.ContainsFunc(want, func(w opSig) bool { return w.Name == h.Name }) {
+			problems = append(problems, fmt.Sprintf("%v is in the graph but not in the checkpoint", h))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s; name stateful operators with Named so that other changes do not rename them, or start from an empty checkpoint directory", ErrGraphChanged, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// codecOf returns the codec of a stateful node.
+func (c *Context) codecOf(n *node) Codec {
+	if n.codec != nil {
+		return n.codec
+	}
+	return c.cfg.codec
+}
+
+// writeMeta writes the checkpoint of the batch generated at t. It runs on
+// the generator goroutine, before the batch is queued.
+func (k *checkpointer) writeMeta(t int64) {
+	c := k.c
+	c.batchMu.Lock()
+	completed := c.lastDone
+	c.batchMu.Unlock()
+	m := ckptMeta{
+		Interval:  int64(c.interval),
+		Zero:      c.zero,
+		Time:      t,
+		Completed: completed,
+		Stateful:  c.stateful,
+	}
+	horizon := k.horizon(completed)
+	for _, n := range c.inputs {
+		ci, ok := n.input.(checkpointInput)
+		if !ok || !ci.recoverable() {
+			continue
+		}
+		in, err := ci.ckptSave(horizon)
+		if err != nil {
+			c.log.Error("dstream: saving an input's position failed; this batch is not checkpointed", "stream", n.name, "error", err)
+			return
+		}
+		in.Name = n.name
+		m.Inputs = append(m.Inputs, in)
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		c.log.Error("dstream: encoding the checkpoint failed", "error", err)
+		return
+	}
+	k.write(metaPrefix, t, encodeCheckpoint(ckptKindMeta, []section{{"meta", data}}), metaKept)
+}
+
+// horizon is the time after which inputs must keep their batch
+// descriptions: what the remembered batches and the state's catch-up after
+// a restart need.
+func (k *checkpointer) horizon(completed int64) int64 {
+	h := completed - k.c.maxRemember
+	if k.stateInterval == 0 {
+		return h
+	}
+	// After a restart the state is recomputed from the oldest state file
+	// kept (if the newer ones cannot be read), or from the start.
+	floor := k.oldestState.Load()
+	if floor == 0 && k.restored != nil && k.restored.state != nil {
+		floor = k.restored.state.meta.Time
+	}
+	if floor == 0 {
+		floor = k.c.zero
+	}
+	return min(h, floor)
+}
+
+// writeState writes the state of every stateful operator as of the batch
+// at t, which has completed. It runs on the runner goroutine.
+func (k *checkpointer) writeState(t int64) error {
+	c := k.c
+	var secs []section
+	var meta stateMeta
+	meta.Time = t
+	for _, n := range c.nodes {
+		if n.store == nil || n.err != nil || !n.reachable {
+			continue
+		}
+		codec := c.codecOf(n)
+		data, last, err := n.store.save(codec)
+		if err != nil {
+			return &BatchError{Time: timeOf(t), Op: n.name, Err: fmt.Errorf("checkpointing the state: %w", err)}
+		}
+		meta.Ops = append(meta.Ops, stateOpRef{Name: n.name, Last: last, Codec: codec.Name()})
+		secs = append(secs, section{name: "op:" + n.name, data: data})
+	}
+	mdata, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	secs = append([]section{{"meta", mdata}}, secs...)
+	if k.write(statePrefix, t, encodeCheckpoint(ckptKindState, secs), stateKept) {
+		k.stateTime.Store(t)
+	}
+	return nil
+}
+
+// write writes one checkpoint file atomically and removes the oldest of
+// its kind beyond keep. It reports whether the file was written; a
+// failure is logged, and the next checkpoint tries again.
+func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ctx := context.Background()
+	name := fmt.Sprintf("%s%d", prefix, t/int64(time.Millisecond))
+	err := k.fsys.MkdirAll(ctx, k.dir)
+	if err == nil {
+		err = storage.WriteFileAtomic(ctx, k.fsys, k.dir+"/"+name, func(w io.Writer) error {
+			_, err := w.Write(data)
+			return err
+		})
+	}
+	if err != nil {
+		k.c.log.Error("dstream: writing a checkpoint failed", "file", name, "error", err)
+		return false
+	}
+	files, err := k.list(ctx, prefix)
+	if err != nil {
+		return true
+	}
+	if prefix == statePrefix && len(files) > 0 {
+		oldest := files[min(len(files), keep)-1].t * int64(time.Millisecond)
+		k.oldestState.Store(oldest)
+	}
+	for _, f := range files[min(len(files), keep):] {
+		if err := k.fsys.Remove(ctx, k.dir+"/"+f.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			k.c.log.Warn("dstream: removing an old checkpoint failed", "file", f.name, "error", err)
+		}
+	}
+	return true
+}
+
+// isStateTime reports whether the state is saved after the batch at t.
+func (k *checkpointer) isStateTime(t int64) bool {
+	return k.stateInterval > 0 && (t-k.c.zero)%k.stateInterval == 0
+}
+
+// restoreLocked applies the loaded checkpoint to the prepared graph: the
+// zero time, the inputs' positions and batch descriptions, and the state.
+// It returns the batch times whose state must be recomputed before the
+// pending batches run, and the pending batches.
+func (k *checkpointer) restoreLocked() (catchUp, pending []int64, err error) {
+	rc := k.restored
+	c := k.c
+	c.zero = rc.meta.Zero
+	byName := map[string]inputCkpt{}
+	for _, in := range rc.meta.Inputs {
+		byName[in.Name] = in
+	}
+	for _, n := range c.inputs {
+		ci, ok := n.input.(checkpointInput)
+		if !ok || !ci.recoverable() {
+			continue
+		}
+		in, ok := byName[n.name]
+		if !ok {
+			c.log.Warn("dstream: input not in the checkpoint; it starts afresh", "stream", n.name)
+			continue
+		}
+		if err := ci.ckptRestore(in); err != nil {
+			return nil, nil, fmt.Errorf("dstream: restoring input %s: %w", n.name, err)
+		}
+	}
+	stateTime := int64(0)
+	if sf := rc.state; sf != nil {
+		stateTime = sf.meta.Time
+		for _, op := range sf.meta.Ops {
+			i := slices.IndexFunc(c.nodes, func(n *node) bool { return n.name == op.Name && n.store != nil })
+			if i < 0 {
+				continue // checked by checkGraph
+			}
+			n := c.nodes[i]
+			codec := c.codecOf(n)
+			if codec.Name() != op.Codec {
+				return nil, nil, fmt.Errorf("dstream: the state of %s was written with the %s codec; the operator now uses %s", n.name, op.Codec, codec.Name())
+			}
+			data, _ := find(sf.sections, "op:"+op.Name)
+			if err := n.store.load(codec, data, op.Last); err != nil {
+				return nil, nil, fmt.Errorf("dstream: restoring the state of %s: %w", n.name, err)
+			}
+		}
+	}
+	iv := int64(c.interval)
+	hasState := slices.ContainsFunc(c.forced, func(n *node) bool { return n.stateful })
+	if hasState && rc.completed > stateTime {
+		if stateTime == 0 {
+			stateTime = c.zero
+		}
+		for t := stateTime + iv; t <= rc.completed; t += iv {
+			catchUp = append(catchUp, t)
+		}
+	}
+	for t := rc.completed + iv; t <= rc.meta.Time; t += iv {
+		pending = append(pending, t)
+	}
+	return catchUp, pending, nil
+}

@@ -1,0 +1,71 @@
+package file
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/storage"
+)
+
+// The file stream is a dstream.Recoverable input: a checkpoint saves the
+// files every remembered batch selected (Spark's batchTimeToSelectedFiles),
+// so that after a restart a file is not read twice, and each batch's file
+// list, so that a pending or remembered batch is rebuilt with the same
+// files.
+
+// position is the saved form of the remembered batches.
+type position struct {
+	Batches map[int64][]string `json:"batches"` // batch time (ms) -> paths
+}
+
+// SavePosition implements dstream.Recoverable.
+func (in *input[T]) SavePosition() ([]byte, error) {
+	return json.Marshal(position{Batches: in.selected.snapshot()})
+}
+
+// RestorePosition implements dstream.Recoverable.
+func (in *input[T]) RestorePosition(data []byte) error {
+	var p position
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("file stream: the checkpoint's position: %w", err)
+	}
+	in.selected.restore(p.Batches)
+	return nil
+}
+
+// Rebuild implements dstream.Recoverable: the batch at t with the files
+// its Descriptor lists.
+func (in *input[T]) Rebuild(_ time.Time, desc []byte) (*dstream.InputBatch[T], error) {
+	var files []storage.FileInfo
+	if err := json.Unmarshal(desc, &files); err != nil {
+		return nil, fmt.Errorf("file stream: the checkpoint's batch: %w", err)
+	}
+	return in.batchOf(files)
+}
+
+// batchOf is the batch that reads files, one partition each.
+func (in *input[T]) batchOf(files []storage.FileInfo) (*dstream.InputBatch[T], error) {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	desc, err := json.Marshal(files)
+	if err != nil {
+		return nil, err
+	}
+	b := &dstream.InputBatch[T]{
+		Partitions: len(files),
+		Records:    -1,
+		Metadata:   map[string]any{"files": paths},
+		Descriptor: desc,
+	}
+	if len(files) == 0 {
+		b.Records = 0
+	} else {
+		b.Read = func(ctx context.Context, p int) ([]T, error) { return in.readFile(ctx, files[p]) }
+	}
+	return b, nil
+}
