@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -47,13 +49,15 @@ type DirectStream struct {
 
 	mu       sync.Mutex
 	parts    map[TopicPartition]*partState
-	seen     map[TopicPartition]bool // partitions ever assigned, for StartingOffsets
+	seen     map[TopicPartition]bool  // partitions ever assigned, for StartingOffsets
 	restored map[TopicPartition]int64 // next offsets from a checkpoint: they win over everything
-	revoked  []TopicPartition        // since the last batch, for FailOnRevokedPartitions
-	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
+	revoked  []TopicPartition         // since the last batch, for FailOnRevokedPartitions
+	ranges   map[int64][]OffsetRange  // batch time (ns) -> ranges, until the batch is done
 	commits  map[TopicPartition]int64
 	commitCb func(map[TopicPartition]int64, error)
 	assigned bool // Assign: partitions resolved and added to the client
+
+	rate atomic.Uint64 // the backpressure rate (float64 bits); 0: none
 }
 
 // partState is what the stream knows of one partition.
@@ -251,10 +255,7 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 	slices.SortFunc(tps, compareTP)
 
 	ends := d.latest(ctx, slices.Sorted(maps.Keys(topics)))
-	var limit int64 = -1
-	if d.cfg.maxRate > 0 {
-		limit = max(1, int64(d.cfg.maxRate*d.period.Seconds()))
-	}
+	limits := d.limits(tps, ends)
 	ranges := make([]OffsetRange, 0, len(tps))
 	d.mu.Lock()
 	for _, tp := range tps {
@@ -264,12 +265,11 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		}
 		until := ps.next
 		if end, ok := ends[tp]; ok {
-			switch {
-			case end < ps.next:
+			if end < ps.next {
 				d.log.Warn("kafka: the partition's latest offset is before the next one to read (truncated log?); waiting for it", "partition", tp.String(), "latest", end, "next", ps.next)
-			case limit >= 0:
+			} else if limit, ok := limits[tp]; ok {
 				until = min(end, ps.next+limit)
-			default:
+			} else {
 				until = end
 			}
 		}
@@ -378,6 +378,63 @@ func (d *DirectStream) Rebuild(t time.Time, desc []byte) (*dstream.InputBatch[Re
 	}
 	return d.batchOf(t, ranges)
 }
+
+// limits returns the most records each partition may add to the batch
+// (Spark's maxMessagesPerPartition): with a backpressure rate, that rate
+// split across the partitions in proportion to their lag and capped by
+// MaxRatePerPartition; otherwise MaxRatePerPartition. Each is the rate
+// times the batch interval, and at least MinRatePerPartition's. No entry
+// means no limit.
+func (d *DirectStream) limits(tps []TopicPartition, ends map[TopicPartition]int64) map[TopicPartition]int64 {
+	rates := map[TopicPartition]float64{}
+	if rate := d.rateLimit(); rate > 0 {
+		lags := map[TopicPartition]int64{}
+		var total int64
+		d.mu.Lock()
+		for _, tp := range tps {
+			if ps, end := d.parts[tp], ends[tp]; ps != nil && end > ps.next {
+				lags[tp] = end - ps.next
+				total += end - ps.next
+			}
+		}
+		d.mu.Unlock()
+		for _, tp := range tps {
+			r := 0.0
+			if total > 0 {
+				r = float64(lags[tp]) / float64(total) * rate
+			}
+			if d.cfg.maxRate > 0 {
+				r = min(r, d.cfg.maxRate)
+			}
+			rates[tp] = r
+		}
+	} else if d.cfg.maxRate > 0 {
+		for _, tp := range tps {
+			rates[tp] = d.cfg.maxRate
+		}
+	}
+	var sum float64
+	for _, r := range rates {
+		sum += r
+	}
+	if sum <= 0 {
+		return nil
+	}
+	out := make(map[TopicPartition]int64, len(rates))
+	for tp, r := range rates {
+		out[tp] = max(int64(r*d.period.Seconds()), d.cfg.minRate)
+	}
+	return out
+}
+
+// SetRateLimit implements dstream.RateControlled: the backpressure
+// estimate (WithBackpressure), in records per second for the whole
+// stream, which Generate splits across the partitions by lag.
+func (d *DirectStream) SetRateLimit(recordsPerSecond float64) {
+	d.rate.Store(math.Float64bits(recordsPerSecond))
+}
+
+func (d *DirectStream) rateLimit() float64 { return math.Float64frombits(d.rate.Load()) }
 
 // latest lists the end offsets (or last stable offsets) of the topics. A
 // failed listing is logged and leaves partitions out, so their ranges are

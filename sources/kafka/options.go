@@ -108,6 +108,7 @@ type config struct {
 	starting       map[TopicPartition]int64
 	reset          int64
 	maxRate        float64
+	minRate        int64
 	manual         bool
 	readCommitted  bool
 	pollTimeout    time.Duration
@@ -123,6 +124,7 @@ func defaultConfig() config {
 		pollTimeout:    2 * time.Minute,
 		requestTimeout: 10 * time.Second,
 		maxBuffered:    32 << 20,
+		minRate:        1,
 	}
 }
 
@@ -197,6 +199,20 @@ func MaxRatePerPartition(recordsPerSecond float64) Option {
 			return fmt.Errorf("MaxRatePerPartition: negative rate %v", recordsPerSecond)
 		}
 		c.maxRate = recordsPerSecond
+		return nil
+	})
+}
+
+// MinRatePerPartition is the fewest records a partition with a rate limit
+// (MaxRatePerPartition or backpressure) may add to a batch, whatever the
+// limit works out to (Spark's spark.streaming.kafka.minRatePerPartition).
+// Default 1.
+func MinRatePerPartition(records int64) Option {
+	return optionFunc(func(c *config) error {
+		if records < 1 {
+			return fmt.Errorf("MinRatePerPartition: %d is below 1", records)
+		}
+		c.minRate = records
 		return nil
 	})
 }
