@@ -144,11 +144,15 @@ func GetOrCreate(dir string, interval time.Duration, setup func(*Context) error,
 	return c, nil
 }
 
-// Recovered reports whether the context resumed from a checkpoint, and
-// the time of the last batch the checkpoint had completed.
+// Recovered reports whether the context resumes (or resumed) from a
+// checkpoint, and the time of the last batch the checkpoint had completed.
+// Before Start it reads the checkpoint directory to tell.
 func (c *Context) Recovered() (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ckpt != nil && c.state == StateInitialized {
+		_ = c.ckpt.load() // an error is Start's to report
+	}
 	if c.ckpt == nil || c.ckpt.restored == nil {
 		return false, time.Time{}
 	}

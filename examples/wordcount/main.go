@@ -34,6 +34,10 @@
 //	-out PREFIX        also save each batch's counts with SaveAsTextFiles,
 //	                   one "word<TAB>count" line per word
 //	-duration DURATION stop gracefully after this long; 0 runs until SIGINT or SIGTERM
+//	-checkpoint DIR    checkpoint directory (path or URI): a restarted job resumes where it
+//	                   stopped, with its window and totals, and re-runs unfinished batches
+//	-totals            also keep running totals of every word since the start, printed and,
+//	                   with -out, saved under PREFIX-totals
 //
 // A one-line progress summary per batch goes to standard error: records,
 // input rate, scheduling delay, processing time and total delay.
@@ -76,7 +80,8 @@ type options struct {
 	source, addr, dir, brokers, topic, group string
 	batch, window, slide, duration           time.Duration
 	rate, top                                int
-	out                                      string
+	out, checkpoint                          string
+	totals                                   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -95,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "rate", 5000, "demo: lines per second the generator produces")
 	fs.IntVar(&o.top, "top", 10, "words printed per batch")
 	fs.StringVar(&o.out, "out", "", "also save each batch's counts under this prefix")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: resume from it after a stop or crash")
+	fs.BoolVar(&o.totals, "totals", false, "also keep running totals since the start, printed and saved under PREFIX-totals")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -108,6 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-top must not be negative")
 	case o.source == "file" && o.dir == "":
 		return o, errors.New("-source file needs -dir")
+	case o.source == "demo" && o.checkpoint != "":
+		return o, errors.New("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
 	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
 		return o, fmt.Errorf("-source %q: want demo, socket, file or kafka", o.source)
 	}
@@ -121,7 +130,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ssc, err := dstream.NewContext(o.batch, dstream.WithListener(progress{w: stderr, interval: o.batch}))
+	opts := []dstream.Option{dstream.WithListener(progress{w: stderr, interval: o.batch})}
+	if o.checkpoint != "" {
+		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
+	} else {
+		opts = append(opts, dstream.WithInMemoryState()) // windows and totals start afresh on every run
+	}
+	ssc, err := dstream.NewContext(o.batch, opts...)
 	if err != nil {
 		return err
 	}
@@ -153,18 +168,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var counts *dstream.Stream[dstream.Pair[string, int]]
 	if o.window > 0 {
 		counts = dstream.ReduceByKeyAndWindow(pairs, add, func(a, b int) int { return a - b }, o.window, o.slide,
-			dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 }))
+			dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 })).Named("windowCounts")
 	} else {
 		counts = dstream.ReduceByKey(pairs, add)
+	}
+	if o.totals {
+		totals := dstream.UpdateStateByKey(dstream.ReduceByKey(pairs, add), func(vs []int, total *int) (int, bool) {
+			n := 0
+			if total != nil {
+				n = *total
+			}
+			for _, v := range vs {
+				n += v
+			}
+			return n, true
+		}).Named("totals")
+		if err := mostFrequent(totals).Fprint(stdout, o.top); err != nil {
+			return err
+		}
+		if o.out != "" {
+			if err := saveCounts(totals, o.out+"-totals"); err != nil {
+				return err
+			}
+		}
 	}
 	if err := mostFrequent(counts).Fprint(stdout, o.top); err != nil {
 		return err
 	}
 	if o.out != "" {
-		lines := dstream.Map(counts, func(p dstream.Pair[string, int]) string { return fmt.Sprintf("%s\t%d", p.Key, p.Value) })
-		if err := lines.SaveAsTextFiles(o.out, ""); err != nil {
+		if err := saveCounts(counts, o.out); err != nil {
 			return err
 		}
+	}
+	if ok, done := ssc.Recovered(); ok {
+		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", o.checkpoint, done.Format("15:04:05.000"))
 	}
 
 	if o.duration > 0 {
@@ -173,6 +210,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 	}
 	return ssc.Run(ctx)
+}
+
+// saveCounts saves every batch of counts as "word<TAB>count" lines under
+// prefix-<batch ms>; a batch run again after a restart replaces its files.
+func saveCounts(counts *dstream.Stream[dstream.Pair[string, int]], prefix string) error {
+	lines := dstream.Map(counts, func(p dstream.Pair[string, int]) string { return fmt.Sprintf("%s\t%d", p.Key, p.Value) })
+	return lines.SaveAsTextFiles(prefix, "")
 }
 
 // mostFrequent sorts each batch's counts by count, then word.

@@ -52,7 +52,8 @@ type DirectStream struct {
 	seen     map[TopicPartition]bool  // partitions ever assigned, for StartingOffsets
 	restored map[TopicPartition]int64 // next offsets from a checkpoint: they win over everything
 	revoked  []TopicPartition         // since the last batch, for FailOnRevokedPartitions
-	ranges   map[int64][]OffsetRange  // batch time (ns) -> ranges, until the batch is done
+	readers  map[TopicPartition]*rangeReader
+	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
 	commits  map[TopicPartition]int64
 	commitCb func(map[TopicPartition]int64, error)
 	assigned bool // Assign: partitions resolved and added to the client
@@ -91,6 +92,7 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 		seen:    map[TopicPartition]bool{},
 		ranges:  map[int64][]OffsetRange{},
 		commits: map[TopicPartition]int64{},
+		readers: map[TopicPartition]*rangeReader{},
 		ready:   make(chan struct{}),
 	}
 	d.s = dstream.InputStream[Record](c, "kafkaDirectStream", d)
@@ -225,6 +227,15 @@ func (d *DirectStream) Stop() {
 	d.cancel()
 	d.cl.Close()
 	d.polling.Wait()
+	d.mu.Lock()
+	for _, rr := range d.readers {
+		rr.mu.Lock()
+		if rr.cl != nil {
+			rr.cl.Close()
+		}
+		rr.mu.Unlock()
+	}
+	d.mu.Unlock()
 	d.log.Info("kafka: direct stream stopped")
 }
 
@@ -541,46 +552,100 @@ func (d *DirectStream) readRange(ctx context.Context, r OffsetRange) ([]Record, 
 	}
 }
 
-// fetchDirect reads r with a client of its own, for a range of a
-// partition this stream no longer owns.
+// rangeReader reads ranges of one partition with a client of its own:
+// ranges from before a restart (which the state's catch-up and windows
+// read in order, so one client serves them all) and ranges of partitions
+// revoked since their batch was generated.
+type rangeReader struct {
+	mu   sync.Mutex
+	cl   *kgo.Client
+	next int64         // the offset after the last record the client returned
+	buf  []*kgo.Record // records the client returned past the last range read
+}
+
+// maxSkip is how far ahead of a reader's position a range may start and
+// still be read by polling through the gap rather than a new client.
+const maxSkip = 10_000
+
+// fetchDirect reads r with the partition's range reader.
 func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record, error) {
-	opts := slices.Clone(d.cfg.clientOpts)
-	opts = append(opts,
-		kgo.SeedBrokers(d.cfg.brokers...),
-		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}),
-	)
-	if d.cfg.readCommitted {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	tp := r.TopicPartition()
+	d.mu.Lock()
+	rr := d.readers[tp]
+	if rr == nil {
+		rr = &rangeReader{}
+		d.readers[tp] = rr
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: reading %v: %w", r, err)
+	d.mu.Unlock()
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+
+	pos := rr.next
+	if len(rr.buf) > 0 {
+		pos = rr.buf[0].Offset
 	}
-	defer cl.Close()
+	if rr.cl == nil || r.From < pos || r.From > rr.next+maxSkip {
+		if rr.cl != nil {
+			rr.cl.Close()
+		}
+		opts := slices.Clone(d.cfg.clientOpts)
+		opts = append(opts,
+			kgo.SeedBrokers(d.cfg.brokers...),
+			kgo.WithLogger(kgoLogger{d.log}),
+			kgo.KeepControlRecords(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}),
+		)
+		if d.cfg.readCommitted {
+			opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		}
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: reading %v: %w", r, err)
+		}
+		rr.cl, rr.next, rr.buf = cl, r.From, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.pollTimeout)
 	defer cancel()
 	var out []Record
 	next := r.From
-	for next < r.Until {
-		fs := cl.PollFetches(ctx)
+	take := func() {
+		i := 0
+		for ; i < len(rr.buf); i++ {
+			rec := rr.buf[i]
+			if rec.Offset >= r.Until {
+				break
+			}
+			if rec.Offset >= next {
+				if !rec.Attrs.IsControl() {
+					out = append(out, toRecord(rec))
+				}
+				next = rec.Offset + 1
+			}
+		}
+		rr.buf = rr.buf[i:]
+	}
+	take()
+	for next < r.Until && rr.next < r.Until {
+		fs := rr.cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
+			rr.cl.Close()
+			rr.cl, rr.buf = nil, nil
 			return nil, fmt.Errorf("kafka: reading %v: fetched up to offset %d: %w", r, next, err)
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
 		if ferr != nil && !kerr.IsRetriable(ferr) {
+			rr.cl.Close()
+			rr.cl, rr.buf = nil, nil
 			return nil, fmt.Errorf("kafka: reading %v: %w", r, ferr)
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
-			if rec.Offset < next || rec.Offset >= r.Until {
-				return
+			if rec.Offset >= rr.next {
+				rr.buf = append(rr.buf, rec)
+				rr.next = rec.Offset + 1
 			}
-			if !rec.Attrs.IsControl() {
-				out = append(out, toRecord(rec))
-			}
-			next = rec.Offset + 1
 		})
+		take()
 	}
 	return out, nil
 }
