@@ -26,13 +26,16 @@
 //	-brokers LIST      kafka: comma-separated seed brokers (default 127.0.0.1:9092)
 //	-topic NAME        kafka and demo: the topic (default words)
 //	-group ID          kafka: the consumer group (default wordcount)
+//	-instance ID       kafka: a static group member id (KIP-345), so that a restarted
+//	                   job takes its partitions back at once
 //	-batch DURATION    batch interval (default 1s)
 //	-window DURATION   window length; 0 counts each batch alone (default 0)
 //	-slide DURATION    window slide; 0 means the batch interval (default 0)
 //	-rate N            demo: lines per second the generator produces (default 5000)
 //	-top N             words printed per batch (default 10)
-//	-out PREFIX        also save each batch's counts with SaveAsTextFiles,
-//	                   one "word<TAB>count" line per word
+//	-out PREFIX        also save each batch's counts with SaveAsTextFiles, one
+//	                   "word<TAB>count" line per word, under PREFIX-<batch ms>; with
+//	                   -window the windowed counts under PREFIX-window-<ms> too
 //	-duration DURATION stop gracefully after this long; 0 runs until SIGINT or SIGTERM
 //	-checkpoint DIR    checkpoint directory (path or URI): a restarted job resumes where it
 //	                   stopped, with its window and totals, and re-runs unfinished batches
@@ -78,6 +81,7 @@ func main() {
 // options are the command's flags.
 type options struct {
 	source, addr, dir, brokers, topic, group string
+	instance                                 string
 	batch, window, slide, duration           time.Duration
 	rate, top                                int
 	out, checkpoint                          string
@@ -94,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "kafka: comma-separated seed brokers")
 	fs.StringVar(&o.topic, "topic", "words", "kafka and demo: the topic")
 	fs.StringVar(&o.group, "group", "wordcount", "kafka: the consumer group")
+	fs.StringVar(&o.instance, "instance", "", "kafka: a static group member id, so a restarted job takes its partitions back at once")
 	fs.DurationVar(&o.batch, "batch", time.Second, "batch interval")
 	fs.DurationVar(&o.window, "window", 0, "window length; 0 counts each batch alone")
 	fs.DurationVar(&o.slide, "slide", 0, "window slide; 0 means the batch interval")
@@ -158,22 +163,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			brokers = []string{addr}
 			fmt.Fprintf(stderr, "demo: in-process Kafka broker at %s, topic %q, %d lines/s\n", addr, o.topic, o.rate)
 		}
-		ks := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kafka.Brokers(brokers...), kafka.Group(o.group))
+		kopts := []kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group)}
+		if o.instance != "" {
+			kopts = append(kopts, kafka.InstanceID(o.instance))
+		}
+		ks := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kopts...)
 		lines = dstream.Map(ks.Stream(), func(r kafka.Record) string { return string(r.Value) })
 	}
 
 	words := dstream.FlatMap(lines, strings.Fields)
 	pairs := dstream.Map(words, func(w string) dstream.Pair[string, int] { return dstream.KV(w, 1) })
 	add := func(a, b int) int { return a + b }
-	var counts *dstream.Stream[dstream.Pair[string, int]]
+	batchCounts := dstream.ReduceByKey(pairs, add)
+	counts := batchCounts // what is printed: per batch, or the window
 	if o.window > 0 {
 		counts = dstream.ReduceByKeyAndWindow(pairs, add, func(a, b int) int { return a - b }, o.window, o.slide,
 			dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 })).Named("windowCounts")
-	} else {
-		counts = dstream.ReduceByKey(pairs, add)
+		if o.out != "" {
+			if err := saveCounts(counts, o.out+"-window"); err != nil {
+				return err
+			}
+		}
 	}
 	if o.totals {
-		totals := dstream.UpdateStateByKey(dstream.ReduceByKey(pairs, add), func(vs []int, total *int) (int, bool) {
+		totals := dstream.UpdateStateByKey(batchCounts, func(vs []int, total *int) (int, bool) {
 			n := 0
 			if total != nil {
 				n = *total
@@ -196,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.out != "" {
-		if err := saveCounts(counts, o.out); err != nil {
+		if err := saveCounts(batchCounts, o.out); err != nil {
 			return err
 		}
 	}

@@ -201,6 +201,9 @@ func (d *DirectStream) Start(ctx context.Context) error {
 			kgo.OnPartitionsLost(d.onLost),
 		)
 	}
+	if d.cfg.instanceID != "" {
+		opts = append(opts, kgo.InstanceID(d.cfg.instanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)

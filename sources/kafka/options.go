@@ -115,6 +115,7 @@ type config struct {
 	requestTimeout time.Duration
 	maxBuffered    int
 	failOnRevoke   bool
+	instanceID     string
 	clientOpts     []kgo.Opt
 }
 
@@ -281,6 +282,22 @@ func FailOnRevokedPartitions() Option {
 	return optionFunc(func(c *config) error { c.failOnRevoke = true; return nil })
 }
 
+// InstanceID makes the stream a static member of its group (Kafka's
+// group.instance.id, KIP-345): when a job restarts, after a crash too, it
+// takes its partitions back at once instead of waiting for the group to
+// time its old member out (45 s by default), and a graceful stop does not
+// make the others rebalance. Give each copy of a job its own id; a second
+// member with the same id fences the first.
+func InstanceID(id string) Option {
+	return optionFunc(func(c *config) error {
+		if id == "" {
+			return errors.New("InstanceID: empty id")
+		}
+		c.instanceID = id
+		return nil
+	})
+}
+
 // ClientOptions passes options to the franz-go client, for TLS, SASL,
 // timeouts or metadata refresh. The stream's own settings (group,
 // topics, disabled auto-commit, isolation level) take precedence.
@@ -304,6 +321,9 @@ func (c *config) validate(s Strategy) error {
 	}
 	if _, ok := s.(assign); !ok && c.group == "" {
 		return fmt.Errorf("%v needs a consumer group: use Group", s)
+	}
+	if _, ok := s.(assign); ok && c.instanceID != "" {
+		return errors.New("InstanceID applies to Subscribe and SubscribePattern, which join the group")
 	}
 	return nil
 }

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// batchDirs reads the batch directories prefix-<ms> that SaveAsTextFiles
+// wrote (each complete, with _SUCCESS), by batch time in milliseconds.
+func batchDirs(t *testing.T, prefix string, strict bool) map[int64]map[string]int {
+	t.Helper()
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(prefix)) + `-(\d+)$`)
+	entries, err := os.ReadDir(filepath.Dir(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]map[string]int{}
+	for _, e := range entries {
+		m := re.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		ms, _ := strconv.ParseInt(m[1], 10, 64)
+		dir := filepath.Join(filepath.Dir(prefix), e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
+			if strict {
+				t.Errorf("%s has no _SUCCESS: %v", dir, err)
+			}
+			continue // being written
+		}
+		counts := map[string]int{}
+		parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+		for _, p := range parts {
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				word, n, ok := strings.Cut(sc.Text(), "\t")
+				v, err := strconv.Atoi(n)
+				if !ok || err != nil {
+					t.Fatalf("%s: bad line %q", p, sc.Text())
+				}
+				if _, dup := counts[word]; dup {
+					t.Errorf("%s: %q twice in one batch", dir, word)
+				}
+				counts[word] = v
+			}
+			f.Close()
+		}
+		out[ms] = counts
+	}
+	return out
+}
+
+func addInto(dst, src map[string]int) {
+	for w, n := range src {
+		dst[w] += n
+	}
+}
+
+// TestCrashKafkaCheckpoint kills the word count (Kafka input, a 1 s
+// window sliding every batch, running totals, -checkpoint) with SIGKILL at
+// random moments while lines are produced, restarting it each time, then
+// lets a last run catch up and stops it with SIGTERM. The saved output must
+// be what an uninterrupted run over the same batches gives:
+//   - the per-batch counts, over all batches, are the words produced, each
+//     counted once, and every batch time has its output;
+//   - every window equals the sum of the batch counts in it;
+//   - the running totals at every batch equal the sum of all batch counts
+//     up to it, and the last ones equal the words produced.
+func TestCrashKafkaCheckpoint(t *testing.T) {
+	wordcount, devkafka := buildBinaries(t)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+
+	dk := start(t, devkafka, "-addr", "127.0.0.1:0", "-topics", "words:4")
+	addr := dk.waitFor(t, dk.stdout, regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`), 10*time.Second)[1]
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "out", "c")
+	args := []string{"-source", "kafka", "-brokers", addr, "-topic", "words", "-group", "crash", "-instance", "crash-test",
+		"-batch", "200ms", "-window", "1s", "-slide", "200ms", "-totals", "-top", "0",
+		"-out", prefix, "-checkpoint", filepath.Join(dir, "ckpt")}
+
+	// The producer: 40 lines every 100 ms for 6 s, words from a small
+	// vocabulary so that windows and totals hold repeated words.
+	want := map[string]int{}
+	var wantMu sync.Mutex
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("words"))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer cl.Close()
+		prng := rand.New(rand.NewPCG(seed, 2))
+		for range 60 {
+			var recs []*kgo.Record
+			for range 40 {
+				var words []string
+				for range 1 + prng.IntN(6) {
+					words = append(words, fmt.Sprintf("w%d", prng.IntN(30)))
+				}
+				line := strings.Join(words, " ")
+				recs = append(recs, &kgo.Record{Value: []byte(line)})
+				wantMu.Lock()
+				for _, w := range words {
+					want[w]++
+				}
+				wantMu.Unlock()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := cl.ProduceSync(ctx, recs...).FirstErr()
+			cancel()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+
+	resumed := 0
+	for i := range 4 {
+		p := start(t, wordcount, args...)
+		time.Sleep(time.Duration(600+rng.IntN(1400)) * time.Millisecond)
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+		if strings.Contains(p.stderr.String(), "resuming from the checkpoint") {
+			resumed++
+		}
+		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(p.stderr.String(), -1)))
+	}
+	<-produced
+	if t.Failed() {
+		return
+	}
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+
+	// The last run: until its totals hold every word produced.
+	p := start(t, wordcount, args...)
+	if strings.Contains(p.stderr.String(), "resuming") {
+		resumed++
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		totals := batchDirs(t, prefix+"-totals", false)
+		if len(totals) > 0 {
+			last := slices.Max(slices.Collect(maps.Keys(totals)))
+			sum := 0
+			for _, n := range totals[last] {
+				sum += n
+			}
+			if sum == total {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last run did not catch up within 60 s\nstderr:\n%s", p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, 30*time.Second)
+	if !strings.Contains(p.stderr.String(), "resuming from the checkpoint") {
+		t.Errorf("the last run did not resume from the checkpoint:\n%s", p.stderr.String())
+	}
+
+	batches := batchDirs(t, prefix, true)
+	times := slices.Sorted(maps.Keys(batches))
+	if len(times) < 10 {
+		t.Fatalf("only %d batch directories", len(times))
+	}
+	// Every batch time has its output: none skipped by a crash.
+	for i := 1; i < len(times); i++ {
+		if times[i]-times[i-1] != 200 {
+			t.Errorf("no output for the batches between %d and %d ms", times[i-1], times[i])
+		}
+	}
+	// No word lost, none counted twice.
+	sum := map[string]int{}
+	for _, c := range batches {
+		addInto(sum, c)
+	}
+	if !maps.Equal(sum, want) {
+		t.Errorf("the per-batch counts add up to %v,\nthe words produced are %v", sum, want)
+	}
+	// Windows and totals are what the batch counts make them.
+	windows := batchDirs(t, prefix+"-window", true)
+	totals := batchDirs(t, prefix+"-totals", true)
+	running := map[string]int{}
+	for _, ts := range times {
+		addInto(running, batches[ts])
+		w := map[string]int{}
+		for _, u := range times {
+			if u > ts-1000 && u <= ts {
+				addInto(w, batches[u])
+			}
+		}
+		for k, v := range w {
+			if v == 0 {
+				delete(w, k)
+			}
+		}
+		if got, ok := windows[ts]; !ok {
+			t.Errorf("no window output at %d ms", ts)
+		} else if !maps.Equal(got, w) {
+			t.Errorf("window at %d ms = %v, want the sum of its batches %v", ts, got, w)
+		}
+		if got, ok := totals[ts]; !ok {
+			t.Errorf("no totals output at %d ms", ts)
+		} else if !maps.Equal(got, running) {
+			t.Errorf("totals at %d ms = %v, want the sum of all batches so far %v", ts, got, running)
+		}
+	}
+	if !maps.Equal(running, want) {
+		t.Errorf("final totals %v, want %v", running, want)
+	}
+	if resumed < 3 {
+		t.Errorf("only %d of 5 runs resumed from the checkpoint", resumed)
+	}
+}
