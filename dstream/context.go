@@ -320,6 +320,15 @@ func (c *Context) Start() error {
 	c.runDone = make(chan struct{})
 	c.jobs.init()
 	c.lastGen = start - iv
+	for _, r := range c.receivers {
+		if err := r.openLog(); err != nil {
+			for _, d := range c.directs {
+				d.stop()
+			}
+			c.cancelRun()
+			return c.failStartLocked(err)
+		}
+	}
 	if len(catchUp) > 0 {
 		c.jobs.push(&job{t: catchUp[len(catchUp)-1], catchUp: catchUp})
 	}
@@ -536,6 +545,7 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	}
 	for _, r := range c.receivers {
 		r.wait()
+		r.closeLog()
 	}
 	for i := len(c.directs) - 1; i >= 0; i-- {
 		c.directs[i].stop()

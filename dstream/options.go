@@ -48,6 +48,7 @@ type config struct {
 	ckptFS              storage.FS    // the checkpoint directory's storage; nil: no checkpoint
 	ckptDir             string
 	inMemoryState       bool
+	wal                 bool
 	codec               Codec
 }
 

@@ -70,6 +70,7 @@ func ReceiverStream[T any](c *Context, r Receiver[T], opts ...ReceiverOption) *S
 	rs.cond = sync.NewCond(&rs.mu)
 	rs.limiter = newRateLimiter(c.cfg.clock, c.cfg.initialReceiverRate(cfg.maxRate))
 	rs.host = &ReceiverHost[T]{rs: rs}
+	s.compute = rs.computeLogged
 	c.mu.Lock()
 	rs.id = c.registerInputLocked(s.n, rs)
 	rs.name = s.n.name
@@ -83,6 +84,8 @@ func ReceiverStream[T any](c *Context, r Receiver[T], opts ...ReceiverOption) *S
 
 // receiverInput is the untyped view of a receiver stream the Context uses.
 type receiverInput interface {
+	openLog() error
+	closeLog()
 	start(runCtx context.Context)
 	stop(msg string, err error)
 	wait()
@@ -110,6 +113,8 @@ type receiverStream[T any] struct {
 	cond       *sync.Cond // signalled when blocks are released or on stop
 	buf        []T        // records since the last block
 	blocks     [][]T      // blocks not yet in a batch
+	seqs       []uint64   // with a write-ahead log: each block's record, parallel to blocks
+	log        *receiverLog
 	pending    int        // blocks stored and not yet processed
 	capacity   int
 	stopped    bool
@@ -153,10 +158,24 @@ func (rs *receiverStream[T]) generateBlocks() {
 
 func (rs *receiverStream[T]) sealLocked() {
 	if len(rs.buf) > 0 {
-		rs.blocks = append(rs.blocks, rs.buf)
+		block := rs.buf
 		rs.buf = nil
-		rs.pending++
+		seq, err := rs.logBlockLocked(block)
+		if err != nil {
+			// Kept in memory: processed, but not replayable after a crash.
+			go rs.reportError("writing a block to the write-ahead log failed; its records are not protected against a crash", err)
+		}
+		rs.addBlockLocked(block, seq)
 	}
+}
+
+// addBlockLocked queues a block for the next batch. rs.mu must be held.
+func (rs *receiverStream[T]) addBlockLocked(block []T, seq uint64) {
+	rs.blocks = append(rs.blocks, block)
+	if rs.log != nil {
+		rs.seqs = append(rs.seqs, seq)
+	}
+	rs.pending++
 }
 
 func (rs *receiverStream[T]) startRun() {
@@ -282,6 +301,7 @@ func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(error), bool) {
 	rs.sealLocked()
 	blocks := rs.blocks
 	rs.blocks = nil
+	rs.allocateLocked(t)
 	rs.mu.Unlock()
 	var n int64
 	for _, b := range blocks {
@@ -352,7 +372,8 @@ func (h *ReceiverHost[T]) Store(x T) error {
 }
 
 // StoreSlice stores the records as one block and returns once it is
-// stored, so a reliable receiver may then acknowledge them to its source.
+// stored (with WithWriteAheadLog, written to the log and synced to disk),
+// so a reliable receiver may then acknowledge them to its source.
 // The slice is copied. It blocks while the receiver is over its rate limit
 // or its block queue is full, and returns ErrReceiverStopped once the
 // receiver has stopped.
@@ -369,8 +390,12 @@ func (h *ReceiverHost[T]) StoreSlice(xs []T) error {
 	if err := rs.waitRoomLocked(); err != nil {
 		return err
 	}
-	rs.blocks = append(rs.blocks, slices.Clone(xs))
-	rs.pending++
+	block := slices.Clone(xs)
+	seq, err := rs.logBlockLocked(block)
+	if err != nil {
+		return fmt.Errorf("dstream: the write-ahead log: %w", err)
+	}
+	rs.addBlockLocked(block, seq)
 	return nil
 }
 
