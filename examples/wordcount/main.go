@@ -22,6 +22,9 @@
 //
 //	-source NAME       demo, socket, file or kafka (default demo)
 //	-addr HOST:PORT    socket: the server to read lines from (default localhost:9999)
+//	-ack               socket: write "ack N" back to the server once N lines are stored
+//	                   (with -checkpoint, in the write-ahead log), for servers that resend
+//	                   what was not acknowledged
 //	-dir PATH          file: the directory to watch for new files (a path or URI)
 //	-brokers LIST      kafka: comma-separated seed brokers (default 127.0.0.1:9092)
 //	-topic NAME        kafka and demo: the topic (default words)
@@ -38,7 +41,9 @@
 //	                   -window the windowed counts under PREFIX-window-<ms> too
 //	-duration DURATION stop gracefully after this long; 0 runs until SIGINT or SIGTERM
 //	-checkpoint DIR    checkpoint directory (path or URI): a restarted job resumes where it
-//	                   stopped, with its window and totals, and re-runs unfinished batches
+//	                   stopped, with its window and totals, and re-runs unfinished batches;
+//	                   the socket source then writes received lines to a write-ahead log
+//	                   there (a local directory) before they are processed
 //	-totals            also keep running totals of every word since the start, printed and,
 //	                   with -out, saved under PREFIX-totals
 //
@@ -85,7 +90,7 @@ type options struct {
 	batch, window, slide, duration           time.Duration
 	rate, top                                int
 	out, checkpoint                          string
-	totals                                   bool
+	totals, ack                              bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -94,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.source, "source", "demo", "demo, socket, file or kafka")
 	fs.StringVar(&o.addr, "addr", "localhost:9999", "socket: the server to read lines from")
+	fs.BoolVar(&o.ack, "ack", false, "socket: acknowledge stored lines to the server (\"ack N\" lines)")
 	fs.StringVar(&o.dir, "dir", "", "file: the directory to watch for new files")
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "kafka: comma-separated seed brokers")
 	fs.StringVar(&o.topic, "topic", "words", "kafka and demo: the topic")
@@ -138,6 +144,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts := []dstream.Option{dstream.WithListener(progress{w: stderr, interval: o.batch})}
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
+		if o.source == "socket" {
+			// A socket cannot replay: received lines go to a log first.
+			opts = append(opts, dstream.WithWriteAheadLog())
+		}
 	} else {
 		opts = append(opts, dstream.WithInMemoryState()) // windows and totals start afresh on every run
 	}
@@ -149,7 +159,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var lines *dstream.Stream[string]
 	switch o.source {
 	case "socket":
-		lines = socket.TextStream(ssc, o.addr)
+		var sopts []socket.Option
+		if o.ack {
+			sopts = append(sopts, socket.Acknowledge())
+		}
+		lines = socket.TextStream(ssc, o.addr, sopts...)
 	case "file":
 		lines = file.TextStream(ssc, o.dir)
 	case "kafka", "demo":

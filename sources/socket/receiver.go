@@ -219,6 +219,9 @@ func (r *receiver[T]) receive(ctx context.Context, host *dstream.ReceiverHost[T]
 		chunk: r.chunk,
 		buf:   make([]T, 0, min(r.chunk, 64)),
 	}
+	if r.cfg.ack {
+		f.ack = conn
+	}
 	report := func(msg string, err error) {
 		if ctx.Err() == nil {
 			host.ReportError(msg, err)
@@ -228,6 +231,9 @@ func (r *receiver[T]) receive(ctx context.Context, host *dstream.ReceiverHost[T]
 	_ = f.flush() // what was emitted before the end is good
 	res := result{stored: f.stored}
 	switch {
+	case f.storeErr != nil:
+		res.msg = fmt.Sprintf("socket: storing the records from %s failed; reconnecting", r.addr)
+		res.err = f.storeErr
 	case f.stopErr != nil || ctx.Err() != nil:
 		res.stopping = true
 	case cerr == nil:
@@ -263,8 +269,10 @@ type feeder[T any] struct {
 	chunk   int
 	buf     []T
 	stored  int
-	stopErr error // why storing stopped: the receiver is stopping
-	readErr error // the first error reading the connection, other than EOF
+	stopErr  error // why storing stopped: the receiver is stopping
+	storeErr error // storing failed otherwise (the write-ahead log)
+	readErr  error // the first error reading the connection, other than EOF
+	ack      io.Writer
 }
 
 // Read reads from the connection, first storing the collected records if
@@ -309,15 +317,27 @@ func (f *feeder[T]) flush() error {
 	if f.ctx.Err() != nil {
 		err = dstream.ErrReceiverStopped // this run has ended: store nothing more
 	} else {
-		err = f.host.StoreSlice(f.buf) // only ever ErrReceiverStopped
+		err = f.host.StoreSlice(f.buf)
 	}
 	n := len(f.buf)
 	clear(f.buf) // StoreSlice copied them; drop the references
 	f.buf = f.buf[:0]
 	if err != nil {
-		f.stopErr = err
+		if errors.Is(err, dstream.ErrReceiverStopped) {
+			f.stopErr = err
+		} else {
+			f.storeErr = err
+			f.stopErr = err
+		}
 		return err
 	}
 	f.stored += n
+	if f.ack != nil {
+		// Stored (and, with a write-ahead log, on disk): the server may
+		// forget these records.
+		if _, err := fmt.Fprintf(f.ack, "ack %d\n", f.stored); err != nil && f.readErr == nil {
+			f.readErr = err
+		}
+	}
 	return nil
 }

@@ -67,6 +67,20 @@ type config struct {
 	maxRate      float64
 	maxRateSet   bool
 	dial         func(ctx context.Context, network, addr string) (net.Conn, error)
+	ack          bool
+}
+
+// Acknowledge makes the receiver tell the server which records are safe:
+// after each block of records is stored (with dstream.WithWriteAheadLog,
+// written to the log and synced), it writes the line "ack N\n" back on the
+// connection, N being the number of records stored from this connection
+// so far. A server that keeps each record until it is acknowledged, and
+// sends the unacknowledged ones again on the next connection, then loses
+// nothing when the job crashes (records may be counted twice: at least
+// once). The server must read the acknowledgements, or its receive buffer
+// fills and the receiver blocks.
+func Acknowledge() Option {
+	return optionFunc(func(c *config) error { c.ack = true; return nil })
 }
 
 // Backoff sets the waits between connection attempts: the first wait is

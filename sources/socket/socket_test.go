@@ -1,6 +1,7 @@
 package socket_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -693,4 +694,53 @@ func TestMaxRateStoresSmallSlices(t *testing.T) {
 	if out.maxPart > 20 {
 		t.Errorf("a partition has %d records, want at most 20 at 200 records/s", out.maxPart)
 	}
+}
+
+// TestAcknowledge: with Acknowledge the receiver writes "ack N" after each
+// stored block, N counting the records stored from the connection; the last
+// acknowledgement covers every line, and each is no lower than the one
+// before.
+func TestAcknowledge(t *testing.T) {
+	srv := listen(t)
+	ssc := newContext(t, testInterval)
+	out := collect(t, socket.TextStream(ssc, srv.addr(), fastBackoff, socket.Acknowledge()))
+	start(t, ssc)
+	want, data := lines("a", 3000)
+	conn := srv.accept(t)
+	acks := make(chan int, 10000)
+	go func() {
+		sc := bufio.NewScanner(conn)
+		for sc.Scan() {
+			var n int
+			if _, err := fmt.Sscanf(sc.Text(), "ack %d", &n); err != nil {
+				t.Errorf("bad acknowledgement %q", sc.Text())
+				return
+			}
+			acks <- n
+		}
+		close(acks)
+	}()
+	write(t, conn, data)
+	last := 0
+	deadline := time.After(10 * time.Second)
+	for last < len(want) {
+		select {
+		case n, ok := <-acks:
+			if !ok {
+				t.Fatalf("the connection ended at ack %d", last)
+			}
+			if n < last {
+				t.Fatalf("ack %d after ack %d", n, last)
+			}
+			last = n
+		case <-deadline:
+			t.Fatalf("acknowledged %d of %d lines", last, len(want))
+		}
+	}
+	if last != len(want) {
+		t.Errorf("last ack %d, want %d", last, len(want))
+	}
+	waitFor(t, "the lines", func() bool { return out.len() >= len(want) })
+	stopGracefully(t, ssc)
+	checkExactly(t, out.all(), want)
 }
