@@ -115,7 +115,7 @@ type receiverStream[T any] struct {
 	blocks     [][]T      // blocks not yet in a batch
 	seqs       []uint64   // with a write-ahead log: each block's record, parallel to blocks
 	log        *receiverLog
-	pending    int        // blocks stored and not yet processed
+	pending    int // blocks stored and not yet processed
 	capacity   int
 	stopped    bool
 	active     bool

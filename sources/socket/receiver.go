@@ -263,12 +263,12 @@ func (r *receiver[T]) callConvert(f *feeder[T], report func(string, error)) (err
 // records, and before every read that has to wait for the socket, so
 // records never sit in its buffer while the connection is idle.
 type feeder[T any] struct {
-	ctx     context.Context
-	host    *dstream.ReceiverHost[T]
-	br      *bufio.Reader
-	chunk   int
-	buf     []T
-	stored  int
+	ctx      context.Context
+	host     *dstream.ReceiverHost[T]
+	br       *bufio.Reader
+	chunk    int
+	buf      []T
+	stored   int
 	stopErr  error // why storing stopped: the receiver is stopping
 	storeErr error // storing failed otherwise (the write-ahead log)
 	readErr  error // the first error reading the connection, other than EOF
