@@ -662,3 +662,13 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestGracefulStopTimeoutDefault pins Spark's default graceful stop
+// timeout: 10 batch intervals.
+func TestGracefulStopTimeoutDefault(t *testing.T) {
+	for _, iv := range []time.Duration{time.Second, 200 * time.Millisecond, 2 * time.Second} {
+		if got := defaultConfig(iv).gracefulTimeout; got != 10*iv {
+			t.Errorf("interval %v: graceful stop timeout %v, want %v", iv, got, 10*iv)
+		}
+	}
+}

@@ -49,6 +49,32 @@
 // operator keeps its state per partition under a stable name (see
 // Stream.Named).
 //
+// # Checkpoints and recovery
+//
+// With a checkpoint directory (WithCheckpoint, or GetOrCreate) a job
+// survives a crash. Before each batch runs, the context saves where every
+// input is and what each pending or remembered batch holds (Kafka offset
+// ranges, file names, write-ahead log records); every state checkpoint
+// interval, after a batch completes, it saves the state of every stateful
+// operator by name, with a Codec (GobCodec unless StateCodec or
+// WithStateCodec say otherwise). A context started on a directory that
+// holds a checkpoint resumes: it restores the state, recomputes it up to
+// the last completed batch, runs the batches that were pending again with
+// the same data, and generates the batches missed while it was down. File
+// outputs named by batch time (SaveAsTextFiles) are replaced by a re-run,
+// so each batch's output is written once in effect. Stateful operators
+// need a checkpoint directory, or WithInMemoryState; inputs opt in by
+// implementing Recoverable. Receivers replay only with WithWriteAheadLog,
+// which writes every block to a log, synced, before StoreSlice returns.
+//
+// # Rate control
+//
+// Receivers have a maximum rate (MaxRate, WithReceiverMaxRate) and a
+// bounded block queue; the Kafka direct stream a maximum rate per
+// partition. WithBackpressure adapts the rates to the processing speed
+// with Spark's PID estimator (PIDRateEstimator), for receivers and for
+// inputs that implement RateControlled.
+//
 // # Errors
 //
 // Transformations never fail where they are called: an invalid one (a nil
