@@ -92,7 +92,6 @@ type Context struct {
 	stateful    []opSig         // the stateful operators, for checkpoints
 	maxRemember int64           // the longest remember duration of an input (ns)
 	lastGen     int64           // the latest generated batch (generator goroutine)
-	recovery    []*job          // batches to run first after a restart
 	errMu       sync.Mutex
 	firstErr    error
 	batchMu     sync.Mutex

@@ -175,17 +175,7 @@ func (d *DirectStream) queueLocked(ranges []OffsetRange) {
 // Start implements dstream.Input: it creates the franz-go client, which
 // joins the group in the background, and starts fetching.
 func (d *DirectStream) Start(ctx context.Context) error {
-	opts := slices.Clone(d.cfg.clientOpts)
-	opts = append(opts,
-		kgo.SeedBrokers(d.cfg.brokers...),
-		kgo.WithLogger(kgoLogger{d.log}),
-		kgo.KeepControlRecords(),
-	)
-	if d.cfg.readCommitted {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	} else {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
-	}
+	opts := d.clientOpts()
 	switch s := d.strat.(type) {
 	case subscribe:
 		opts = append(opts, kgo.ConsumeTopics(s.topics...))
@@ -507,22 +497,13 @@ func (d *DirectStream) readRange(ctx context.Context, r OffsetRange) ([]Record, 
 		ps := d.parts[tp]
 		if ps != nil {
 			owned, notify = ps.owned, ps.notify
-			i := 0
-			for ; i < len(ps.buf); i++ {
-				rec := ps.buf[i]
-				if rec.Offset >= r.Until {
-					break
-				}
-				if rec.Offset >= next {
-					if !rec.Attrs.IsControl() {
-						out = append(out, toRecord(rec))
-					}
-					next = rec.Offset + 1
-				}
+			var taken int
+			out, next, taken = takeRecords(ps.buf, out, next, r.Until)
+			for _, rec := range ps.buf[:taken] {
 				ps.bytes -= recordSize(rec)
 			}
-			clear(ps.buf[:i])
-			ps.buf = ps.buf[i:]
+			clear(ps.buf[:taken])
+			ps.buf = ps.buf[taken:]
 			if ps.fetched >= r.Until {
 				next = r.Until // the rest of the range holds no records (compacted or aborted)
 			}
@@ -553,6 +534,41 @@ func (d *DirectStream) readRange(ctx context.Context, r OffsetRange) ([]Record, 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// takeRecords appends to out the records of buf (sorted by offset) from
+// next up to until, skipping transaction markers, and returns out, the
+// offset after the last one taken, and how many records of buf it used
+// up (those before until).
+func takeRecords(buf []*kgo.Record, out []Record, next, until int64) ([]Record, int64, int) {
+	i := 0
+	for ; i < len(buf); i++ {
+		rec := buf[i]
+		if rec.Offset >= until {
+			break
+		}
+		if rec.Offset >= next {
+			if !rec.Attrs.IsControl() {
+				out = append(out, toRecord(rec))
+			}
+			next = rec.Offset + 1
+		}
+	}
+	return out, next, i
+}
+
+// clientOpts returns the options every client of the stream starts with.
+func (d *DirectStream) clientOpts() []kgo.Opt {
+	opts := slices.Clone(d.cfg.clientOpts)
+	opts = append(opts,
+		kgo.SeedBrokers(d.cfg.brokers...),
+		kgo.WithLogger(kgoLogger{d.log}),
+		kgo.KeepControlRecords(),
+	)
+	if d.cfg.readCommitted {
+		return append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	return append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
 }
 
 // rangeReader reads ranges of one partition with a client of its own:
@@ -591,16 +607,8 @@ func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record
 		if rr.cl != nil {
 			rr.cl.Close()
 		}
-		opts := slices.Clone(d.cfg.clientOpts)
-		opts = append(opts,
-			kgo.SeedBrokers(d.cfg.brokers...),
-			kgo.WithLogger(kgoLogger{d.log}),
-			kgo.KeepControlRecords(),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}),
-		)
-		if d.cfg.readCommitted {
-			opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-		}
+		opts := append(d.clientOpts(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}))
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: reading %v: %w", r, err)
@@ -612,20 +620,9 @@ func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record
 	var out []Record
 	next := r.From
 	take := func() {
-		i := 0
-		for ; i < len(rr.buf); i++ {
-			rec := rr.buf[i]
-			if rec.Offset >= r.Until {
-				break
-			}
-			if rec.Offset >= next {
-				if !rec.Attrs.IsControl() {
-					out = append(out, toRecord(rec))
-				}
-				next = rec.Offset + 1
-			}
-		}
-		rr.buf = rr.buf[i:]
+		var taken int
+		out, next, taken = takeRecords(rr.buf, out, next, r.Until)
+		rr.buf = rr.buf[taken:]
 	}
 	take()
 	for next < r.Until && rr.next < r.Until {
