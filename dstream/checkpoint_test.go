@@ -672,3 +672,45 @@ func TestGracefulStopTimeoutDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointMapWithState: MapWithState's state, with the time of each
+// key's last data (for timeouts), survives a restart.
+func TestCheckpointMapWithState(t *testing.T) {
+	dir := t.TempDir()
+	log := &memLog{}
+	build := func(at time.Duration) (*harness, *sink[Pair[string, int]]) {
+		clk := NewManualClock(time.Unix(0, int64(at)))
+		c, err := NewContext(time.Second, WithClock(clk), WithLogger(quietLogger), WithCheckpoint(dir))
+		mustNoErr(t, err, "NewContext")
+		t.Cleanup(func() { _ = c.Stop(context.Background(), Hard) })
+		lines := InputStream[string](c, "lines", &logInput{log: log})
+		pairs := Map(lines, func(w string) Pair[string, int] { return KV(w, 1) })
+		running := MapWithState(pairs, StateSpec[string, int, int, Pair[string, int]]{
+			Func: func(_ time.Time, k string, v Optional[int], st *State[int]) (Pair[string, int], bool) {
+				n := v.Value
+				if old, err := st.Get(); err == nil {
+					n += old
+				}
+				_ = st.Update(n)
+				return KV(k, n), true
+			},
+		})
+		running.Named("running")
+		h := &harness{t: t, clock: clk, ssc: c, interval: time.Second}
+		return h, collect(t, running.Stream)
+	}
+	h1, _ := build(0)
+	h1.start()
+	for _, w := range []string{"x", "y", "x"} {
+		log.append(w)
+		h1.step()
+	}
+	mustNoErr(t, h1.ssc.Stop(context.Background(), Graceful), "stop")
+	h2, k2 := build(3 * time.Second)
+	h2.start()
+	log.append("x", "y")
+	h2.step()
+	if got := pairsMap(mustAt(t, k2, 4000)); got["x"] != 3 || got["y"] != 2 {
+		t.Errorf("after the restart x=%d y=%d, want 3 and 2", got["x"], got["y"])
+	}
+}

@@ -339,6 +339,7 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 			st.parts = nil
 			return plan[M]{}, err
 		}
+		st.last = t // the time the state is at, for checkpoints
 		return dataPlan(data), nil
 	}
 	return ms
