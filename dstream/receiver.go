@@ -356,7 +356,10 @@ type ReceiverHost[T any] struct {
 
 // Store adds one record to the current block. It blocks while the
 // receiver is over its rate limit or its block queue is full, and returns
-// ErrReceiverStopped once the receiver has stopped.
+// ErrReceiverStopped once the receiver has stopped. The record is buffered
+// until the block is cut (every block interval), and only then written to
+// the write-ahead log, if there is one: a receiver that acknowledges its
+// source uses StoreSlice, which returns once its records are safe.
 func (h *ReceiverHost[T]) Store(x T) error {
 	rs := h.rs
 	if err := rs.limiter.wait(rs.stopCtx, 1); err != nil {
