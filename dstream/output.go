@@ -4,17 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/microbatch-go/microbatch/storage"
 )
 
 const printRule = "-------------------------------------------"
@@ -133,36 +133,41 @@ func BatchFileName(prefix, suffix string, t time.Time) string {
 // part-00001, ..., with one element per line (%v; pairs as (key,value)),
 // and an empty _SUCCESS file once all parts are in place.
 //
-// Each part is written to a temporary name, synced and renamed into place,
-// so readers never see a partial part, and a batch written again (after a
-// recovery) replaces its own output; leftover parts of an earlier attempt
-// with more partitions are removed. The prefix may be a path; directories
-// are created as needed.
+// The prefix is a path or a storage URI (file:///..., or hdfs://... with
+// its driver imported); directories are created as needed. Each part is
+// written to a temporary name and renamed into place, so readers never see
+// a partial part, and a batch written again (after a recovery) replaces
+// its own output; leftover parts of an earlier attempt with more
+// partitions are removed.
 func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 	if s == nil {
 		return &BuildError{Op: "saveAsTextFiles", Err: ErrNilStream}
+	}
+	fsys, p, err := storage.Open(prefix)
+	if err != nil {
+		return &BuildError{Op: "saveAsTextFiles", Err: fmt.Errorf("%w: prefix %q: %w", ErrInvalidOption, prefix, err)}
 	}
 	return s.n.c.addOutputFor(s.n, "saveAsTextFiles", func(r *run, t int64) error {
 		pp, err := s.get(r, t)
 		if err != nil || !pp.ok {
 			return err
 		}
-		dir := BatchFileName(prefix, suffix, timeOf(t))
-		return writeTextDir(r, dir, pp)
+		return writeTextDir(r, fsys, BatchFileName(p, suffix, timeOf(t)), pp)
 	})
 }
 
-func writeTextDir[T any](r *run, dir string, pp plan[T]) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func writeTextDir[T any](r *run, fsys storage.FS, dir string, pp plan[T]) error {
+	ctx := r.ctx
+	if err := fsys.MkdirAll(ctx, dir); err != nil {
 		return err
 	}
 	// The _SUCCESS marker goes first so that a reader never takes a
 	// directory being rewritten for complete.
-	if err := os.Remove(filepath.Join(dir, "_SUCCESS")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := fsys.Remove(ctx, path.Join(dir, "_SUCCESS")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	err := r.parallel("saveAsTextFiles", pp.parts, func(p int) error {
-		return writeAtomic(filepath.Join(dir, fmt.Sprintf("part-%05d", p)), func(w io.Writer) error {
+		return storage.WriteFileAtomic(ctx, fsys, path.Join(dir, fmt.Sprintf("part-%05d", p)), func(w io.Writer) error {
 			bw := bufio.NewWriterSize(w, 64<<10)
 			var werr error
 			pp.run(p, func(x T) bool {
@@ -178,50 +183,21 @@ func writeTextDir[T any](r *run, dir string, pp plan[T]) error {
 	if err != nil {
 		return err
 	}
-	if err := removeExtraParts(dir, pp.parts); err != nil {
+	if err := removeExtraParts(ctx, fsys, dir, pp.parts); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "_SUCCESS"), func(io.Writer) error { return nil })
-}
-
-// writeAtomic writes a file through a temporary name in the same
-// directory, syncs it and renames it over name. The temporary file is
-// removed on failure.
-func writeAtomic(name string, write func(io.Writer) error) (err error) {
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+"."+hex.EncodeToString(rnd[:])+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
+	return storage.WriteFileAtomic(ctx, fsys, path.Join(dir, "_SUCCESS"), func(io.Writer) error { return nil })
 }
 
 // removeExtraParts removes part files numbered n or more, left by an
 // earlier write of the same batch with more partitions.
-func removeExtraParts(dir string, n int) error {
-	entries, err := os.ReadDir(dir)
+func removeExtraParts(ctx context.Context, fsys storage.FS, dir string, n int) error {
+	entries, err := fsys.List(ctx, dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		num, ok := strings.CutPrefix(e.Name(), "part-")
+		num, ok := strings.CutPrefix(e.Name, "part-")
 		if !ok {
 			continue
 		}
@@ -229,7 +205,7 @@ func removeExtraParts(dir string, n int) error {
 		if err != nil || i < n {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := fsys.Remove(ctx, path.Join(dir, e.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}

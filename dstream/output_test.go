@@ -179,3 +179,27 @@ func assertDir(t *testing.T, dir string, want map[string]string) {
 		}
 	}
 }
+
+// SaveAsTextFiles takes a storage URI as its prefix, and refuses an
+// unknown scheme when the output is added.
+func TestSaveAsTextFilesURI(t *testing.T) {
+	h := newHarness(t, time.Second)
+	q := NewQueue[string]()
+	s := QueueStream(h.ssc, q)
+	dir := t.TempDir()
+	mustNoErr(t, s.SaveAsTextFiles("file://"+filepath.ToSlash(dir)+"/out", "txt"), "SaveAsTextFiles")
+	if err := s.SaveAsTextFiles("nosuch://host/out", ""); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("unknown scheme: %v, want ErrInvalidOption", err)
+	}
+	h.start()
+	q.Push([]string{"a", "b"})
+	h.step()
+	got, err := os.ReadFile(filepath.Join(dir, "out-1000.txt", "part-00000"))
+	mustNoErr(t, err, "read")
+	if _, err := os.Stat(filepath.Join(dir, "out-1000.txt", "_SUCCESS")); err != nil {
+		t.Errorf("no _SUCCESS: %v", err)
+	}
+	if !strings.HasPrefix(string(got), "a\n") {
+		t.Errorf("part-00000 = %q", got)
+	}
+}
