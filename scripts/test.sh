@@ -25,6 +25,14 @@ apt_install() {
 }
 # kcat (librdkafka): produces to and consumes from our Kafka test broker.
 command -v kcat >/dev/null 2>&1 || { echo "== installing kcat"; apt_install kcat; }
+# DuckDB (@duckdb/node-api, run by node): reads the Parquet sink's output.
+DUCKDB_NODE_API_VERSION=1.5.6-r.1
+command -v npm >/dev/null 2>&1 || { echo "== installing node and npm"; apt_install nodejs npm; }
+if ! grep -qs "\"version\": \"$DUCKDB_NODE_API_VERSION\"" .tools/duckdb/node_modules/@duckdb/node-api/package.json; then
+	echo "== installing @duckdb/node-api@$DUCKDB_NODE_API_VERSION"
+	npm install --prefix .tools/duckdb --no-audit --no-fund --loglevel=error "@duckdb/node-api@$DUCKDB_NODE_API_VERSION"
+fi
+export DUCKDB_NODE_MODULES="$PWD/.tools/duckdb/node_modules"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))

@@ -1,0 +1,87 @@
+package parquetsink
+
+import "strings"
+
+// DefaultPartitionName is the directory value of a Hive partition whose
+// value is empty (Hive's and Spark's name for a null or empty partition
+// value).
+const DefaultPartitionName = "__HIVE_DEFAULT_PARTITION__"
+
+// escapeSet marks the bytes that EscapePathName escapes: the ASCII
+// control characters 0x00-0x1F and 0x7F and "\"#%'*/:=?\\{[]^", the list
+// of Hive's FileUtils.escapePathName (Spark's
+// ExternalCatalogUtils.escapePathName has the same list, less 0x00, which
+// no file system accepts in a name anyway).
+var escapeSet = func() (set [128]bool) {
+	for c := range 0x20 {
+		set[c] = true
+	}
+	for _, c := range "\"#%'*/:=?\\\x7f{[]^" {
+		set[c] = true
+	}
+	return set
+}()
+
+// EscapePathName escapes s for use as a partition column name or value in
+// a path, as Hive and Spark do: every character of the escape set becomes
+// "%" and its code in two upper-case hex digits ("a/b" -> "a%2Fb", "%" ->
+// "%25"); every other character, including all non-ASCII ones, is kept.
+// The escape set is the ASCII control characters (0x00-0x1F, 0x7F) and
+//
+//	" # % ' * / : = ? \ { [ ] ^
+//
+// An empty s gives an empty string; see PartitionPath for empty values.
+// Spark on Windows also escapes ' ', '<', '>' and '|'; this function
+// follows Hive and Spark on every other system.
+func EscapePathName(s string) string {
+	i := 0
+	for i < len(s) && !needsEscape(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if needsEscape(c) {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xF])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func needsEscape(c byte) bool { return c < 128 && escapeSet[c] }
+
+// PartitionPath returns the relative directory of a Hive partition:
+// "col1=value1/col2=value2/...", with names and values escaped by
+// EscapePathName and an empty value written as DefaultPartitionName, as
+// Spark's getPartitionPathString does. cols and values must have the same
+// length.
+func PartitionPath(cols, values []string) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(EscapePathName(c))
+		b.WriteByte('=')
+		b.WriteString(partitionValue(values[i]))
+	}
+	return b.String()
+}
+
+// partitionValue is the escaped directory value of v.
+func partitionValue(v string) string {
+	if v == "" {
+		return DefaultPartitionName
+	}
+	return EscapePathName(v)
+}
