@@ -1,0 +1,631 @@
+// Package hdfs is the HDFS driver of package storage, built on the
+// github.com/colinmarc/hdfs/v2 client. Importing it registers the "hdfs"
+// URI scheme, as database/sql drivers register theirs:
+//
+//	import _ "github.com/microbatch-go/microbatch/storage/hdfs"
+//
+//	fsys, dir, err := storage.Open("hdfs://namenode:8020/data/in?user=etl")
+//
+// # URIs
+//
+// The authority names the NameNode, host:port (the port defaults to
+// 8020). Several NameNodes of an HA pair are separated by commas,
+// "hdfs://nn1:8020,nn2:8020/path": the client moves to the next one when
+// a NameNode answers with a StandbyException or cannot be reached. An
+// empty authority, "hdfs:///path", takes the NameNodes from the Hadoop
+// configuration in $HADOOP_CONF_DIR (or $HADOOP_HOME/conf): the
+// rpc-address of every NameNode it lists. The query may set:
+//
+//   - user: the HDFS user to act as; by default $HADOOP_USER_NAME, or
+//     else the user running the process. A user in the authority
+//     ("hdfs://etl@nn:8020/") is the same.
+//   - replication, blocksize: for the files Create makes; by default the
+//     NameNode's defaults.
+//   - closetimeout: how long Close of a written file retries while the
+//     NameNode reports the last block still replicating (a Go duration,
+//     default 10s).
+//
+// Every storage.Open of the same NameNodes, user and settings shares one
+// FS, and so one client connection, for the life of the process.
+//
+// Kerberos, data transfer protection and any other client setting are not
+// in the URI form: build the client options in Go and call Open, for
+// example from the Hadoop configuration:
+//
+//	conf, _ := hadoopconf.LoadFromEnvironment()
+//	copts := hdfs.ClientOptionsFromConf(conf) // colinmarc's hdfs package
+//	copts.KerberosClient = krbClient          // a logged-in gokrb5 client
+//	fsys, err := storagehdfs.Open(storagehdfs.Options{Client: copts})
+//
+// # Semantics
+//
+// Names are slash-separated HDFS paths; a relative name is relative to
+// the user's home directory, /user/NAME, as in HDFS. Create truncates an
+// existing file (by deleting it and creating it again: HDFS has no
+// truncate-on-create in this client) and creates missing parent
+// directories. Rename atomically replaces an existing target file
+// (rename2 with overwrite). The writer's Close waits for the NameNode to
+// complete the file, retrying with exponential backoff while it reports
+// the file still replicating; when a Write or Close fails, the file is
+// removed, so that no partial file or open lease is left behind. Readers
+// retry a failed read a few times (the client reconnects to the
+// DataNode), and implement io.ReaderAt and io.Seeker. Errors wrap
+// fs.ErrNotExist, fs.ErrExist and fs.ErrPermission for the matching Java
+// exceptions, and keep the client's hdfs.Error for errors.As.
+//
+// Contexts are checked when each call starts; the client has no way to
+// cancel a call in flight, and readers and writers do not depend on the
+// context, as storage.FS requires.
+package hdfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/user"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	gohdfs "github.com/colinmarc/hdfs/v2"
+	"github.com/microbatch-go/microbatch/storage"
+)
+
+// Defaults of Options.
+const (
+	// DefaultCloseTimeout bounds how long Close retries while the
+	// NameNode reports the last block still replicating.
+	DefaultCloseTimeout = 10 * time.Second
+	// DefaultCloseBackoff is the first wait between those retries; each
+	// wait doubles, up to MaxCloseBackoff.
+	DefaultCloseBackoff = 100 * time.Millisecond
+	// MaxCloseBackoff is the longest wait between Close retries.
+	MaxCloseBackoff = 2 * time.Second
+	// DefaultReadRetries is how many times a failed read is retried.
+	DefaultReadRetries = 3
+	// DefaultDialTimeout bounds connecting to a NameNode or DataNode when
+	// the client options have no dial function.
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultPort is the NameNode RPC port used when a URI names none.
+	DefaultPort = "8020"
+)
+
+// Options configures an FS made by Open.
+type Options struct {
+	// Client holds the options of the colinmarc/hdfs client: the
+	// NameNode Addresses (required), the User (default
+	// $HADOOP_USER_NAME, else the OS user; ignored with Kerberos, where
+	// the principal is the user), KerberosClient and
+	// KerberosServicePrincipleName for a kerberized cluster,
+	// DataTransferProtection, UseDatanodeHostname and dial functions
+	// (default: net.Dialer with DialTimeout).
+	Client gohdfs.ClientOptions
+	// Replication and BlockSize apply to the files Create makes; zero
+	// means the NameNode's defaults.
+	Replication int
+	BlockSize   int64
+	// FilePerm and DirPerm are the permissions of new files and
+	// directories (default 0644 and 0755), before the NameNode's umask.
+	FilePerm, DirPerm fs.FileMode
+	// CloseTimeout bounds how long a writer's Close retries while the
+	// NameNode answers that the file is still replicating
+	// (DefaultCloseTimeout when zero; negative: no retry).
+	CloseTimeout time.Duration
+	// CloseBackoff is the first wait between those retries
+	// (DefaultCloseBackoff when zero); each wait doubles, up to
+	// MaxCloseBackoff.
+	CloseBackoff time.Duration
+	// ReadRetries is how many times a read that fails (a DataNode
+	// connection lost, a checksum error) is retried before its error is
+	// returned (DefaultReadRetries when zero; negative: none).
+	ReadRetries int
+	// DialTimeout bounds connecting to NameNodes and DataNodes when
+	// Client has no dial functions (DefaultDialTimeout when zero).
+	DialTimeout time.Duration
+}
+
+// withDefaults returns o with its zero fields set to their defaults, or
+// an error for invalid settings.
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.Replication < 0:
+		return o, fmt.Errorf("storage/hdfs: negative replication %d", o.Replication)
+	case o.BlockSize < 0:
+		return o, fmt.Errorf("storage/hdfs: negative block size %d", o.BlockSize)
+	case o.CloseBackoff < 0:
+		return o, fmt.Errorf("storage/hdfs: negative close backoff %v", o.CloseBackoff)
+	case o.DialTimeout < 0:
+		return o, fmt.Errorf("storage/hdfs: negative dial timeout %v", o.DialTimeout)
+	}
+	if o.FilePerm == 0 {
+		o.FilePerm = 0o644
+	}
+	if o.DirPerm == 0 {
+		o.DirPerm = 0o755
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.CloseBackoff == 0 {
+		o.CloseBackoff = DefaultCloseBackoff
+	}
+	if o.ReadRetries == 0 {
+		o.ReadRetries = DefaultReadRetries
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	return o, nil
+}
+
+// FS is a storage.FS on an HDFS cluster. It is safe for concurrent use:
+// its calls share one NameNode connection, on which the client serializes
+// them.
+type FS struct {
+	c    *gohdfs.Client
+	opts Options
+	home string // the user's home directory, for relative names
+
+	defMu   sync.Mutex
+	haveDef bool
+	def     gohdfs.ServerDefaults
+
+	cacheKey string // set for an FS shared through storage.Open
+
+	closeOnce sync.Once // the client panics when closed twice
+	closeErr  error
+}
+
+var _ storage.FS = (*FS)(nil)
+
+// Open connects to the cluster that opts.Client names and returns its
+// FS. The caller should Close it when done.
+func Open(opts Options) (*FS, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	co := opts.Client
+	if len(co.Addresses) == 0 {
+		return nil, errors.New("storage/hdfs: no NameNode addresses")
+	}
+	if co.User == "" && co.KerberosClient == nil {
+		if co.User, err = DefaultUser(); err != nil {
+			return nil, err
+		}
+	}
+	dial := (&net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	if co.NamenodeDialFunc == nil {
+		co.NamenodeDialFunc = dial
+	}
+	if co.DatanodeDialFunc == nil {
+		co.DatanodeDialFunc = dial
+	}
+	c, err := gohdfs.NewClient(co)
+	if err != nil {
+		return nil, fmt.Errorf("storage/hdfs: connecting to %s: %w", strings.Join(co.Addresses, ","), err)
+	}
+	opts.Client = co
+	return newFS(c, opts), nil
+}
+
+// NewFromClient returns the FS of a client the caller made and keeps:
+// opts.Client is ignored, and Close does not close the client.
+func NewFromClient(c *gohdfs.Client, opts Options) (*FS, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	f := newFS(c, opts)
+	f.cacheKey = borrowed
+	return f, nil
+}
+
+func newFS(c *gohdfs.Client, opts Options) *FS {
+	return &FS{c: c, opts: opts, home: path.Join("/user", c.User())}
+}
+
+// DefaultUser returns the HDFS user a client acts as when none is given:
+// $HADOOP_USER_NAME, as Hadoop's own tools use, or else the user running
+// the process (from the OS, or $USER).
+func DefaultUser() (string, error) {
+	if u := os.Getenv("HADOOP_USER_NAME"); u != "" {
+		return u, nil
+	}
+	u, err := user.Current()
+	if err == nil && u.Username != "" {
+		return u.Username, nil
+	}
+	if name := os.Getenv("USER"); name != "" {
+		return name, nil
+	}
+	return "", fmt.Errorf("storage/hdfs: no user given and none found (set HADOOP_USER_NAME): %v", err)
+}
+
+// Client returns the colinmarc/hdfs client under the FS, for what the
+// storage interface does not cover (permissions, owners, checksums,
+// content summaries, ...).
+func (f *FS) Client() *gohdfs.Client { return f.c }
+
+// Close closes the client connection; calls after the first do nothing.
+// An FS from storage.Open is shared by every Open of the same URI:
+// closing it closes it for all of them (a later storage.Open connects
+// again). Files being written when it is closed stay open until the
+// NameNode's lease expires.
+func (f *FS) Close() error {
+	if f.cacheKey == borrowed {
+		return nil
+	}
+	f.closeOnce.Do(func() {
+		if f.cacheKey != "" {
+			cache.Lock()
+			if cache.fs[f.cacheKey] == f {
+				delete(cache.fs, f.cacheKey)
+			}
+			cache.Unlock()
+		}
+		f.closeErr = f.c.Close()
+	})
+	return f.closeErr
+}
+
+// borrowed is the cacheKey of an FS on a client its caller keeps.
+const borrowed = "\x00borrowed"
+
+// abs returns the absolute HDFS path of name.
+func (f *FS) abs(name string) string {
+	if strings.HasPrefix(name, "/") {
+		return path.Clean(name)
+	}
+	return path.Join(f.home, name)
+}
+
+// defaults returns the NameNode's server defaults, fetched once. Calling
+// it before any read or write also makes sure that the client caches
+// them before they are used concurrently: the client itself fetches and
+// stores them without a lock.
+func (f *FS) defaults() (gohdfs.ServerDefaults, error) {
+	f.defMu.Lock()
+	defer f.defMu.Unlock()
+	if f.haveDef {
+		return f.def, nil
+	}
+	d, err := f.c.ServerDefaults()
+	if err != nil {
+		return d, err
+	}
+	f.def, f.haveDef = d, true
+	return d, nil
+}
+
+// errIsDir is the cause of an Open or Create of a directory.
+var errIsDir = errors.New("is a directory")
+
+// begin returns the error of a call started with a done ctx.
+func begin(ctx context.Context, op, name string) error {
+	if err := ctx.Err(); err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return nil
+}
+
+// Create creates or truncates the file name and its missing parents.
+// The returned writer's Close completes the file; if a Write or Close
+// fails, the file is removed.
+func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
+	if err := begin(ctx, "create", name); err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	d, err := f.defaults()
+	if err != nil {
+		return nil, wrapErr("create", name, err)
+	}
+	replication, blockSize := f.opts.Replication, f.opts.BlockSize
+	if replication == 0 {
+		replication = d.Replication
+	}
+	if blockSize == 0 {
+		blockSize = d.BlockSize
+	}
+	for attempt := 0; ; attempt++ {
+		fw, err := f.c.CreateFile(p, replication, blockSize, f.opts.FilePerm)
+		if err == nil {
+			w := &writer{f: f, name: name, p: p, fw: fw}
+			if fi, err := f.c.Stat(p); err == nil {
+				w.fileID = fileID(fi)
+			}
+			return w, nil
+		}
+		if attempt == 3 {
+			return nil, wrapErr("create", name, err)
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // a missing parent
+			if err := f.c.MkdirAll(path.Dir(p), f.opts.DirPerm); err != nil {
+				return nil, wrapErr("create", name, err)
+			}
+		case errors.Is(err, fs.ErrExist): // a file to replace, or one being written
+			fi, serr := f.c.Stat(p)
+			if serr == nil && fi.IsDir() {
+				return nil, &fs.PathError{Op: "create", Path: name, Err: errIsDir}
+			}
+			if err := f.c.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, wrapErr("create", name, err)
+			}
+		default:
+			return nil, wrapErr("create", name, err)
+		}
+	}
+}
+
+// writer is the io.WriteCloser of a file being written.
+type writer struct {
+	f      *FS
+	name   string // as the caller named it, for errors
+	p      string // the absolute path
+	fw     *gohdfs.FileWriter
+	fileID uint64 // the inode id, to remove only this file after a failure
+	err    error  // the first Write error
+	closed bool
+}
+
+// fileID returns the inode id of a file the client describes, or 0.
+func fileID(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*gohdfs.FileStatus); ok {
+		return st.GetFileId()
+	}
+	return 0
+}
+
+// Write buffers b and sends it to the DataNode in packets. After an
+// error every Write fails, and Close removes the file.
+func (w *writer) Write(b []byte) (int, error) {
+	switch {
+	case w.closed:
+		return 0, &fs.PathError{Op: "write", Path: w.name, Err: fs.ErrClosed}
+	case w.err != nil:
+		return 0, w.err
+	case len(b) == 0:
+		// The client would allocate a block and never send it to a
+		// DataNode; the NameNode would then never complete the file.
+		return 0, nil
+	}
+	n, err := w.fw.Write(b)
+	if err != nil {
+		w.err = wrapErr("write", w.name, err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+// Close flushes the data, waits for the DataNode's acknowledgements and
+// completes the file with the NameNode, retrying while the NameNode
+// reports it still replicating. If the file cannot be completed it is
+// removed and the error returned.
+func (w *writer) Close() error {
+	if w.closed {
+		return &fs.PathError{Op: "close", Path: w.name, Err: fs.ErrClosed}
+	}
+	w.closed = true
+	if w.err != nil {
+		// The client cannot recover a failed block write: end it at once
+		// (a deadline in the past fails the pending I/O), then remove.
+		w.fw.SetDeadline(time.Now())
+		w.fw.Close()
+		return w.failed(w.err)
+	}
+	if err := w.f.closeFile(w.fw); err != nil {
+		return w.failed(wrapErr("close", w.name, err))
+	}
+	return nil
+}
+
+// failed removes the file a failed write leaves (HDFS deletes files
+// under construction, which also ends their lease) and returns err, with
+// the removal's error if it failed too. A file another writer has put
+// in its place since (a different inode) is left alone.
+func (w *writer) failed(err error) error {
+	if fi, serr := w.f.c.Stat(w.p); serr != nil || w.fileID != 0 && fileID(fi) != w.fileID {
+		return err
+	}
+	if rerr := w.f.c.Remove(w.p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		return errors.Join(err, fmt.Errorf("storage/hdfs: removing %s after a failed write: %w", w.name, rerr))
+	}
+	return err
+}
+
+// closeFile closes fw, retrying with exponential backoff while the
+// NameNode reports the file still replicating (hdfs.ErrReplicating), for
+// up to CloseTimeout. The client then calls only complete again: the
+// data is already acknowledged.
+func (f *FS) closeFile(fw *gohdfs.FileWriter) error {
+	deadline := time.Now().Add(f.opts.CloseTimeout)
+	wait := f.opts.CloseBackoff
+	for {
+		err := fw.Close()
+		if err == nil || !errors.Is(err, gohdfs.ErrReplicating) {
+			return err
+		}
+		if f.opts.CloseTimeout < 0 || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%w: the NameNode did not complete the file within %v",
+				gohdfs.ErrReplicating, max(f.opts.CloseTimeout, 0))
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, MaxCloseBackoff)
+	}
+}
+
+// Open opens the file name for reading. The reader also implements
+// io.ReaderAt and io.Seeker, and has a Size method.
+func (f *FS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := begin(ctx, "open", name); err != nil {
+		return nil, err
+	}
+	if _, err := f.defaults(); err != nil {
+		return nil, wrapErr("open", name, err)
+	}
+	fr, err := f.c.Open(f.abs(name))
+	if err != nil {
+		return nil, wrapErr("open", name, err)
+	}
+	if fr.Stat().IsDir() {
+		fr.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errIsDir}
+	}
+	return &Reader{fr: fr, name: name, retries: max(f.opts.ReadRetries, 0)}, nil
+}
+
+// Reader reads a file of an FS; Open returns one as an io.ReadCloser.
+// Its methods may be called concurrently (parallel ReadAt calls, as
+// io.ReaderAt allows, are serialized).
+type Reader struct {
+	mu      sync.Mutex
+	fr      *gohdfs.FileReader
+	name    string
+	retries int
+	failed  int // failed reads in a row
+}
+
+// Read reads the next bytes of the file. A read that fails is retried
+// (the client connects to the DataNode again at the same offset) up to
+// the FS's ReadRetries times in a row before the error is returned.
+func (r *Reader) Read(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		n, err := r.fr.Read(b)
+		if err == nil || err == io.EOF {
+			r.failed = 0
+			return n, err
+		}
+		if r.failed++; r.failed > r.retries || errors.Is(err, io.ErrClosedPipe) {
+			return n, wrapErr("read", r.name, err)
+		}
+		if n > 0 {
+			return n, nil // the next Read picks up where this one stopped
+		}
+		time.Sleep(time.Duration(r.failed) * 10 * time.Millisecond)
+	}
+}
+
+// ReadAt reads len(b) bytes from offset off, with the same retries as
+// Read, and returns io.EOF when the file ends before b is full. Unlike
+// the client's own ReadAt it leaves the offset of Read unchanged.
+func (r *Reader) ReadAt(b []byte, off int64) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if off < 0 {
+		return 0, &fs.PathError{Op: "read", Path: r.name, Err: errors.New("negative offset")}
+	}
+	pos, err := r.fr.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, wrapErr("read", r.name, err)
+	}
+	defer r.fr.Seek(pos, io.SeekStart)
+	done, failed := 0, 0
+	for done < len(b) {
+		if off+int64(done) >= r.fr.Stat().Size() {
+			return done, io.EOF
+		}
+		n, err := r.fr.ReadAt(b[done:], off+int64(done))
+		done += n
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			return done, io.EOF
+		case failed >= r.retries || errors.Is(err, io.ErrClosedPipe):
+			return done, wrapErr("read", r.name, err)
+		default:
+			failed++
+			time.Sleep(time.Duration(failed) * 10 * time.Millisecond)
+		}
+	}
+	return done, nil
+}
+
+// Seek sets the offset of the next Read, as io.Seeker.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, err := r.fr.Seek(offset, whence)
+	if err != nil {
+		return n, &fs.PathError{Op: "seek", Path: r.name, Err: err}
+	}
+	return n, nil
+}
+
+// Size returns the length of the file when it was opened.
+func (r *Reader) Size() int64 { return r.fr.Stat().Size() }
+
+// Close closes the reader's DataNode connection.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fr.Close()
+}
+
+// Rename moves from to to, replacing a file named to.
+func (f *FS) Rename(ctx context.Context, from, to string) error {
+	if err := begin(ctx, "rename", from); err != nil {
+		return err
+	}
+	return wrapErr("rename", from, f.c.Rename(f.abs(from), f.abs(to)))
+}
+
+// MkdirAll creates the directory name and its missing parents.
+func (f *FS) MkdirAll(ctx context.Context, name string) error {
+	if err := begin(ctx, "mkdir", name); err != nil {
+		return err
+	}
+	return wrapErr("mkdir", name, f.c.MkdirAll(f.abs(name), f.opts.DirPerm))
+}
+
+// Remove removes the file or empty directory name. A file still being
+// written may be removed: its writer's next call fails.
+func (f *FS) Remove(ctx context.Context, name string) error {
+	if err := begin(ctx, "remove", name); err != nil {
+		return err
+	}
+	return wrapErr("remove", name, f.c.Remove(f.abs(name)))
+}
+
+// List returns the entries of the directory dir sorted by name.
+func (f *FS) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
+	if err := begin(ctx, "list", dir); err != nil {
+		return nil, err
+	}
+	entries, err := f.c.ReadDir(f.abs(dir))
+	if err != nil {
+		return nil, wrapErr("list", dir, err)
+	}
+	out := make([]storage.FileInfo, len(entries))
+	for i, e := range entries {
+		out[i] = fileInfo(path.Join(dir, e.Name()), e)
+	}
+	slices.SortFunc(out, func(a, b storage.FileInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Stat describes the file or directory name.
+func (f *FS) Stat(ctx context.Context, name string) (storage.FileInfo, error) {
+	if err := begin(ctx, "stat", name); err != nil {
+		return storage.FileInfo{}, err
+	}
+	fi, err := f.c.Stat(f.abs(name))
+	if err != nil {
+		return storage.FileInfo{}, wrapErr("stat", name, err)
+	}
+	return fileInfo(path.Clean(name), fi), nil
+}
+
+// fileInfo converts the client's file info for the entry at p.
+func fileInfo(p string, fi fs.FileInfo) storage.FileInfo {
+	return storage.FileInfo{Path: p, Name: path.Base(p), Size: fi.Size(), ModTime: fi.ModTime(), IsDir: fi.IsDir()}
+}

@@ -1,0 +1,134 @@
+package hdfs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gohdfs "github.com/colinmarc/hdfs/v2"
+	"github.com/colinmarc/hdfs/v2/hadoopconf"
+	"github.com/microbatch-go/microbatch/storage"
+)
+
+func init() {
+	storage.Register("hdfs", openURL)
+}
+
+// cache holds the FS of each distinct URI setting that storage.Open has
+// opened, so that every Open of a cluster shares one client.
+var cache struct {
+	sync.Mutex
+	fs map[string]*FS
+}
+
+// openURL is the storage driver: the FS for an hdfs:// URI.
+func openURL(u *url.URL) (storage.FS, error) {
+	opts, err := OptionsFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%q %q %d %d %v", opts.Client.Addresses, opts.Client.User,
+		opts.Replication, opts.BlockSize, opts.CloseTimeout)
+	cache.Lock()
+	defer cache.Unlock()
+	if f := cache.fs[key]; f != nil {
+		return f, nil
+	}
+	f, err := Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	f.cacheKey = key
+	if cache.fs == nil {
+		cache.fs = map[string]*FS{}
+	}
+	cache.fs[key] = f
+	return f, nil
+}
+
+// uriParams are the query parameters an hdfs URI may have.
+var uriParams = []string{"blocksize", "closetimeout", "replication", "user"}
+
+// OptionsFromURL returns the Options an hdfs URI describes (see the
+// package documentation): the NameNode addresses from its authority (or
+// from the Hadoop configuration when it has none), the user, and the
+// settings in its query. Its path is not part of the options.
+func OptionsFromURL(u *url.URL) (Options, error) {
+	var o Options
+	if !strings.EqualFold(u.Scheme, "hdfs") {
+		return o, fmt.Errorf("storage/hdfs: scheme %q is not hdfs", u.Scheme)
+	}
+	q := u.Query()
+	for k := range q {
+		if !slices.Contains(uriParams, k) {
+			return o, fmt.Errorf("storage/hdfs: unknown URI parameter %q (known: %s)", k, strings.Join(uriParams, ", "))
+		}
+	}
+	if u.Host == "" {
+		conf, err := hadoopconf.LoadFromEnvironment()
+		if err != nil {
+			return o, fmt.Errorf("storage/hdfs: loading the Hadoop configuration: %w", err)
+		}
+		copts := gohdfs.ClientOptionsFromConf(conf)
+		if len(copts.Addresses) == 0 {
+			return o, errors.New("storage/hdfs: the URI names no NameNode and the Hadoop configuration " +
+				"($HADOOP_CONF_DIR) lists none")
+		}
+		if copts.KerberosClient != nil {
+			return o, errors.New("storage/hdfs: the Hadoop configuration asks for Kerberos, which a URI cannot " +
+				"configure: call storage/hdfs.Open with a logged-in KerberosClient")
+		}
+		o.Client = copts
+	} else {
+		for _, a := range strings.Split(u.Host, ",") {
+			if a == "" {
+				return o, fmt.Errorf("storage/hdfs: empty NameNode address in %q", u.Host)
+			}
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				a = net.JoinHostPort(strings.Trim(a, "[]"), DefaultPort)
+			}
+			o.Client.Addresses = append(o.Client.Addresses, a)
+		}
+	}
+	o.Client.User = u.User.Username()
+	if v := q.Get("user"); v != "" {
+		if o.Client.User != "" && o.Client.User != v {
+			return o, fmt.Errorf("storage/hdfs: the URI names two users, %q and %q", o.Client.User, v)
+		}
+		o.Client.User = v
+	}
+	if o.Client.User == "" {
+		var err error
+		if o.Client.User, err = DefaultUser(); err != nil {
+			return o, err
+		}
+	}
+	if v := q.Get("replication"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("storage/hdfs: replication=%q is not a positive integer", v)
+		}
+		o.Replication = n
+	}
+	if v := q.Get("blocksize"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("storage/hdfs: blocksize=%q is not a positive number of bytes", v)
+		}
+		o.BlockSize = n
+	}
+	if v := q.Get("closetimeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("storage/hdfs: closetimeout=%q is not a duration", v)
+		}
+		o.CloseTimeout = d
+	}
+	return o, nil
+}
