@@ -136,6 +136,29 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 // Stream returns the stream of records.
 func (d *DirectStream) Stream() *dstream.Stream[Record] { return d.s }
 
+// ConsumerGroup returns the stream's consumer group (Group), or "".
+func (d *DirectStream) ConsumerGroup() string { return d.cfg.group }
+
+// AutoCommit reports whether the stream commits each successful batch's
+// offsets itself: true unless ManualCommit.
+func (d *DirectStream) AutoCommit() bool { return !d.cfg.manual && d.cfg.group != "" }
+
+// GroupMetadata returns the member id and generation of the stream's
+// group membership, for committing offsets as that member (inside a
+// Kafka transaction, say): "" and -1 under Assign, or before the stream
+// has joined its group.
+func (d *DirectStream) GroupMetadata() (memberID string, generation int32) {
+	if _, ok := d.strat.(assign); ok {
+		return "", -1
+	}
+	select {
+	case <-d.ready: // d.cl is set
+	default:
+		return "", -1
+	}
+	return d.cl.GroupMetadata()
+}
+
 // Err returns the stream's configuration error, or nil.
 func (d *DirectStream) Err() error { return d.s.Err() }
 
@@ -798,7 +821,9 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 	if d.cfg.group != "" {
 		cctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
 		var err error
-		committed, err = d.adm.FetchOffsets(cctx, d.cfg.group)
+		// Stable offsets: a restart waits for a transaction (of a
+		// transactional sink) that is committing offsets to the group.
+		committed, err = d.adm.FetchOffsets(kadm.RequireStable(cctx), d.cfg.group)
 		cancel()
 		if errors.Is(err, kerr.GroupIDNotFound) {
 			err = nil // a group that never committed
