@@ -28,6 +28,7 @@ run ./dstream NarrowChain 20x
 run ./dstream ReduceByKey 20x
 run ./dstream MapWithState 20x
 run ./sources/kafka KafkaWordCount 6x
+run ./sinks/parquet ParquetWrite 10x
 
 echo
 go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da "$out/raw.txt"
