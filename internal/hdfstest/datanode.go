@@ -388,11 +388,12 @@ func (c *Cluster) readBlock(conn net.Conn, br *bufio.Reader, body []byte, drop i
 	var data []byte
 	switch {
 	case rep == nil || pool != c.poolID:
+		//lint:ignore ST1005 Hadoop's DataNode message
 		err = fmt.Errorf("Replica not found for %s:blk_%d_%d", pool, id, gs)
 	case rep.gs < gs:
 		err = fmt.Errorf("replica blk_%d has generation stamp %d, older than %d", id, rep.gs, gs)
 	case offset > uint64(len(rep.data)):
-		err = fmt.Errorf("Offset %d and length %d don't match block %s:blk_%d_%d ( blockLen %d )",
+		err = fmt.Errorf("Offset %d and length %d don't match block %s:blk_%d_%d ( blockLen %d )", //lint:ignore ST1005 Hadoop's DataNode message
 			offset, length, pool, id, gs, len(rep.data))
 	default:
 		data = rep.data[:len(rep.data):len(rep.data)] // what is there now; appends go elsewhere
@@ -494,7 +495,7 @@ func (c *Cluster) blockChecksum(conn net.Conn, body []byte) error {
 	}
 	c.mu.Unlock()
 	if rep == nil {
-		err := fmt.Errorf("Replica not found for %s:blk_%d", pool, id)
+		err := fmt.Errorf("Replica not found for %s:blk_%d", pool, id) //lint:ignore ST1005 Hadoop's DataNode message
 		writeOpResponse(conn, "ERROR", err.Error(), nil)
 		return err
 	}

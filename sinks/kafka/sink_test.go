@@ -79,7 +79,6 @@ func TestWriteRecordsWithKeysValuesHeadersAndTopics(t *testing.T) {
 func TestWriteKeepsPartitionOrder(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 1})
 	j := newQueueJob[string](t, "t", Brokers(c.Addrs...), ClientOptions(kgo.ProducerLinger(0)))
-	var want []string
 	var parts [][]string
 	for p := range 2 {
 		var part []string
@@ -87,7 +86,6 @@ func TestWriteKeepsPartitionOrder(t *testing.T) {
 			part = append(part, fmt.Sprintf("p%d-%03d", p, i))
 		}
 		parts = append(parts, part)
-		want = append(want, part...)
 	}
 	j.q.PushPartitions(parts)
 	j.start()

@@ -518,7 +518,7 @@ func TestInvalidConfig(t *testing.T) {
 		B int `parquet:"x"`
 	}
 	type noColumns struct {
-		a int
+		a int //lint:ignore U1000 the point: a struct with no exported column
 	}
 	h := newHarness[allTypes](t, 1)
 	fn := func(allTypes) []string { return []string{"x"} }
