@@ -1,0 +1,146 @@
+package kudutest
+
+import (
+	"testing"
+)
+
+// FuzzParseFrame feeds garbage to the frame and message decoders: they
+// must return errors, never panic.
+func FuzzParseFrame(f *testing.F) {
+	f.Add(frame(-33, "", "", msgb(nil).v(1, 1).v(2, 1).m(4, msgb(nil).s(2, "PLAIN")))[4:])
+	f.Add(frame(3, masterService, "GetTableLocations", tableID("t").b(3, nil).v(5, 10).v(7, 1))[4:])
+	f.Add(frame(4, tserverService, "Write", msgb(nil).s(1, "x").m(2, testSchemaPB()).m(3, newRows().add(OpUpsert, tc{0, i32(1)}, tc{2, i64(1)}).pb()))[4:])
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		h, body, err := parseFrame(payload)
+		if err != nil {
+			return
+		}
+		_ = h
+		decodeNegotiate(body)
+		decodeWriteRequest(body)
+		if s, err := decodeSchema(body); err == nil {
+			s.validateTable()
+			decodePartitionSchema(body, s)
+		}
+		decodeTableIdent(body)
+		decodeRowOperationsPB(body)
+	})
+}
+
+// fuzzSchema has a nullable column and more than eight columns, so both
+// bitmaps span two bytes.
+func fuzzSchema() *schema {
+	s := &schema{cols: []column{
+		{name: "k", typ: TypeInt32, key: true},
+		{name: "s", typ: TypeString, key: true},
+		{name: "v", typ: TypeBinary, nullable: true},
+		{name: "a", typ: TypeInt8},
+		{name: "b", typ: TypeInt16, nullable: true},
+		{name: "c", typ: TypeInt64, nullable: true},
+		{name: "d", typ: TypeDouble, nullable: true},
+		{name: "e", typ: TypeDecimal128, precision: 38, nullable: true},
+		{name: "f", typ: TypeBool, nullable: true},
+		{name: "g", typ: TypeDate, nullable: true},
+	}}
+	if err := s.index(); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// FuzzRowOps decodes garbage row blocks with the write and split-row
+// decoders and applies what decodes to a tablet.
+func FuzzRowOps(f *testing.F) {
+	rb := &rowBuilder{ncols: 10, nullable: true}
+	rb.add(OpUpsert, tc{0, i32(1)}, tc{1, "x"}, tc{2, nil}, tc{3, fixed{1}})
+	rb.add(OpDelete, tc{0, i32(1)}, tc{1, "x"})
+	f.Add(rb.rows, rb.indirect)
+	f.Add([]byte{1, 0xff, 0xff, 0, 0}, []byte("abc"))
+	f.Fuzz(func(t *testing.T, rows, indirect []byte) {
+		s := fuzzSchema()
+		for _, split := range []bool{false, true} {
+			d := &opDecoder{rows: rows, indirect: indirect, client: s, target: s, maxCell: 16, splitRows: split}
+			ops, err := d.decodeOps()
+			if err != nil {
+				continue
+			}
+			for _, op := range ops {
+				if len(op.cells) != len(s.cols) {
+					t.Fatalf("op has %d cells", len(op.cells))
+				}
+				for i, c := range op.cells {
+					if c.set && !c.null && !s.cols[i].typ.varlen() && len(c.v) != s.cols[i].typ.size() {
+						t.Fatalf("column %d: %d bytes", i, len(c.v))
+					}
+				}
+			}
+			ps := &partitionSchema{hash: []hashDim{{cols: []int{0, 1}, buckets: 3, seed: 1}}, rangeCols: []int{0, 1}}
+			if split {
+				if ranges, err := ps.rangesFromOps(s, ops); err == nil {
+					ps.createPartitions(ranges)
+				}
+				continue
+			}
+			tb := &tablet{table: &table{schema: s, ps: ps}, rows: map[string][]cell{}}
+			for i := range ops {
+				if ops[i].err == nil {
+					ps.partitionKey(s, ops[i].cells)
+					tb.apply(&ops[i])
+				}
+			}
+			for _, r := range tb.rows {
+				s.toRow(r, false)
+			}
+		}
+	})
+}
+
+// FuzzHandlers calls every method with garbage bodies.
+func FuzzHandlers(f *testing.F) {
+	f.Add(uint8(0), []byte(tableID("t").b(3, nil).v(7, 1)))
+	f.Add(uint8(1), []byte(createTableReq("u")))
+	f.Add(uint8(7), []byte(msgb(nil).s(1, "x").m(2, testSchemaPB())))
+	c, err := Start()
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CreateTable(TableSpec{Name: "t", Columns: []Column{{Name: "k", Type: TypeInt32, Key: true}, {Name: "v", Type: TypeString, Nullable: true}},
+		Hash: []HashDimension{{Columns: []string{"k"}, Buckets: 2}}, SplitRows: [][]any{{int32(5)}}}); err != nil {
+		f.Fatal(err)
+	}
+	var tabletIDs []string
+	for _, tb := range c.Tablets("t") {
+		tabletIDs = append(tabletIDs, tb.ID)
+	}
+	methods := []string{"GetTableLocations", "CreateTable", "GetTableSchema", "IsCreateTableDone", "ListTables", "ConnectToMaster", "Ping", "Write", "DeleteTable"}
+	f.Fuzz(func(t *testing.T, sel uint8, body []byte) {
+		m := methods[int(sel)%len(methods)]
+		if m == "DeleteTable" {
+			return // keep the table
+		}
+		s := c.masters[0]
+		svc := masterService
+		if m == "Write" {
+			s, svc = c.tservers[int(sel)%len(c.tservers)], tserverService
+			// Route some garbage to a real tablet.
+			if len(tabletIDs) > 0 && sel&0x80 != 0 {
+				body = append(msgb(nil).s(1, tabletIDs[int(sel)%len(tabletIDs)]), body...)
+			}
+		}
+		s.dispatch(reqHeader{service: svc, method: m, hasMethod: true}, body)
+		c.mu.Lock()
+		for name := range c.tables {
+			if name != "t" {
+				tbl := c.tables[name]
+				delete(c.tables, name)
+				delete(c.tablesByID, tbl.id)
+				for _, tb := range tbl.tablets {
+					delete(c.tablets, tb.id)
+				}
+			}
+		}
+		c.mu.Unlock()
+	})
+}
