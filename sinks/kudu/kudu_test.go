@@ -1,0 +1,344 @@
+package kudusink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kudutest"
+	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
+)
+
+// Event is a row of the IoT manager's Kudu table.
+type Event struct {
+	Source   string    `kudu:"source,key"`
+	TS       time.Time `kudu:"ts,key"`
+	MetricID int64     `kudu:"metric_id,key"`
+	Value    float64   `kudu:"value"`
+	Tag      *string   `kudu:"tag"`
+	Ignored  string    `kudu:"-"`
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// job is a context on a manual clock with a queue written to Kudu.
+type job struct {
+	t   testing.TB
+	ssc *dstream.Context
+	clk *dstream.ManualClock
+	q   *dstream.Queue[Event]
+}
+
+func newJob(t *testing.T, masters []string, table string, opts ...kudusink.Option) *job {
+	return newJobB(t, masters, table, opts...)
+}
+
+func newJobB(t testing.TB, masters []string, table string, opts ...kudusink.Option) *job {
+	t.Helper()
+	clk := dstream.NewManualClock(time.UnixMilli(0))
+	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet), dstream.WithParallelism(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+	q := dstream.NewQueue[Event]()
+	if err := kudusink.Write(dstream.QueueStream(ssc, q), masters, table, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := ssc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &job{t: t, ssc: ssc, clk: clk, q: q}
+}
+
+// batch runs one batch of events and returns its error.
+func (j *job) batch(events []Event) error {
+	j.q.Push(events)
+	j.clk.Advance(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := j.ssc.WaitForBatch(ctx, j.clk.Now()); err != nil {
+		if aerr := j.ssc.AwaitTermination(ctx); aerr != nil {
+			return aerr
+		}
+		return err
+	}
+	return nil
+}
+
+var t0 = time.UnixMicro(1_700_000_000_000_000).UTC()
+
+func events(from, n int) []Event {
+	var out []Event
+	for i := from; i < from+n; i++ {
+		e := Event{Source: fmt.Sprintf("sensor-%d", i%13), TS: t0.Add(time.Duration(i) * time.Millisecond), MetricID: int64(i % 4), Value: float64(i)}
+		if i%3 == 0 {
+			tag := fmt.Sprintf("t%d", i)
+			e.Tag = &tag
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func key(source string, ts time.Time, metric int64) string {
+	return fmt.Sprintf("%s|%d|%d", source, ts.UnixMicro(), metric)
+}
+
+// stored returns the table's rows by key.
+func stored(t *testing.T, c *kudutest.Cluster, table string) map[string]kudutest.Row {
+	t.Helper()
+	out := map[string]kudutest.Row{}
+	for _, r := range c.Rows(table) {
+		k := key(r["source"].(string), r["ts"].(time.Time), r["metric_id"].(int64))
+		if _, dup := out[k]; dup {
+			t.Fatalf("row %s stored twice", k)
+		}
+		out[k] = r
+	}
+	return out
+}
+
+func checkStored(t *testing.T, c *kudutest.Cluster, table string, want []Event) {
+	t.Helper()
+	got := stored(t, c, table)
+	if len(got) != len(want) {
+		t.Errorf("%d rows stored, want %d", len(got), len(want))
+	}
+	for _, e := range want {
+		r, ok := got[key(e.Source, e.TS, e.MetricID)]
+		if !ok {
+			t.Errorf("row %v missing", e)
+			continue
+		}
+		if r["value"] != e.Value {
+			t.Errorf("row %v: value %v", e, r["value"])
+		}
+		switch {
+		case e.Tag == nil && r["tag"] != nil, e.Tag != nil && r["tag"] != *e.Tag:
+			t.Errorf("row %v: tag %v", e, r["tag"])
+		}
+		// The tablet that holds the key by the server's own routing.
+		ti, err := c.TabletOf(table, e.Source, e.TS, e.MetricID)
+		if err != nil || ti.Rows == 0 {
+			t.Errorf("row %v: tablet %v (%v) holds no rows", e, ti.ID, err)
+		}
+	}
+}
+
+func TestSinkCreatesTableAndUpserts(t *testing.T) {
+	c := kudutest.New(t, kudutest.WithTabletServers(3))
+	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(8, "source")))
+	b1, b2 := events(0, 300), events(300, 200)
+	if err := j.batch(b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.batch(b2); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Tablets("events")); n != 8 {
+		t.Errorf("%d tablets, want 8 hash buckets", n)
+	}
+	spread := map[int]bool{}
+	for _, ti := range c.Tablets("events") {
+		if ti.Rows > 0 {
+			spread[ti.Leader] = true
+		}
+	}
+	if len(spread) < 2 {
+		t.Errorf("rows landed on %d tablet servers, want the table spread over several", len(spread))
+	}
+	// A batch run again (after a failure) leaves no duplicates.
+	if err := j.batch(b2); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, c, "events", append(b1, b2...))
+}
+
+func TestSinkSurvivesFaults(t *testing.T) {
+	c := kudutest.New(t, kudutest.WithMasters(3), kudutest.WithLeaderMaster(1), kudutest.WithTabletServers(3))
+	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(4, "source")))
+	var all []Event
+	run := func(from, n int, fault string) {
+		t.Helper()
+		b := events(from, n)
+		all = append(all, b...)
+		if err := j.batch(b); err != nil {
+			t.Fatalf("batch after %s: %v", fault, err)
+		}
+	}
+	run(0, 100, "nothing")
+	c.InjectNotTheLeader("any", 3)
+	run(100, 100, "NOT_THE_LEADER")
+	c.InjectTabletNotFound("any", 2)
+	run(200, 100, "TABLET_NOT_FOUND")
+	tablets := c.Tablets("events")
+	if err := c.MoveLeader(tablets[0].ID, (tablets[0].Leader+1)%3); err != nil {
+		t.Fatal(err)
+	}
+	run(300, 100, "a leader change")
+	c.DropConnections()
+	run(400, 100, "dropped connections")
+	c.InjectServerTooBusy("Write", 3)
+	run(500, 100, "busy servers")
+	c.SetLeaderMaster(2)
+	run(600, 100, "a master leader change")
+	checkStored(t, c, "events", all)
+}
+
+// A malformed value (a string over the cell limit, a null key) and a row
+// the server rejects go to the dead letter; the rest of the batch lands.
+func TestSinkRejectedRowsGoToDeadLetter(t *testing.T) {
+	c := kudutest.New(t)
+	var mu sync.Mutex
+	var dead []string
+	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(4, "source")),
+		kudusink.DeadLetter(func(e Event, err error) {
+			mu.Lock()
+			dead = append(dead, fmt.Sprintf("%s: %v", e.Source, err))
+			mu.Unlock()
+		}))
+	b := events(0, 50)
+	long := strings.Repeat("x", 70<<10)
+	b[10].Tag = &long                          // over Kudu's 64 KiB cell limit
+	b[20].Source = strings.Repeat("k", 70<<10) // an over-long key
+	c.InjectRowError(func(op kudutest.RowOp) bool {
+		return len(op.Key) > 0 && op.Key[0] == "sensor-4" && op.Row["value"] == 30.0
+	},
+		kudutest.StatusCode(4) /* INVALID_ARGUMENT */, "injected row error", 1)
+	if err := j.batch(b); err != nil {
+		t.Fatalf("the batch failed instead of setting rows aside: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dead) != 3 {
+		t.Fatalf("dead letters %q, want 3", dead)
+	}
+	want := append(append(append([]Event{}, b[:10]...), b[11:20]...), b[21:30]...)
+	want = append(want, b[31:]...)
+	checkStored(t, c, "events", want)
+}
+
+// Without a dead letter, a rejected row fails the batch with a clear error.
+func TestSinkRejectedRowFailsBatchWithoutDeadLetter(t *testing.T) {
+	c := kudutest.New(t)
+	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	b := events(0, 5)
+	long := strings.Repeat("x", 70<<10)
+	b[2].Tag = &long
+	err := j.batch(b)
+	if err == nil || !strings.Contains(err.Error(), "1 of 5 rows rejected") {
+		t.Fatalf("batch error = %v, want one naming the rejected row", err)
+	}
+}
+
+func TestSinkOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []kudusink.Option
+		want string
+	}{
+		{"bad buckets", []kudusink.Option{kudusink.CreateIfMissing(kudusink.Hash(1, "source"))}, "buckets"},
+		{"bad batch bytes", []kudusink.Option{kudusink.MaxBatchBytes(60 << 20)}, "MaxBatchBytes"},
+		{"wrong dead letter type", []kudusink.Option{kudusink.DeadLetter(func(string, error) {})}, "DeadLetter takes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ssc, err := dstream.NewContext(time.Second, dstream.WithLogger(quiet))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), []string{"127.0.0.1:1"}, "t", tc.opts...)
+			if !errors.Is(err, dstream.ErrInvalidOption) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Write = %v, want ErrInvalidOption mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRealCluster runs the upsert test against a real Kudu cluster when
+// KUDU_MASTERS (host:port,...) is set; the table KUDU_TEST_TABLE (default
+// microbatch_sink_test) is created if missing.
+func TestRealCluster(t *testing.T) {
+	masters := os.Getenv("KUDU_MASTERS")
+	if masters == "" {
+		t.Skip("KUDU_MASTERS is not set: set it to the masters' host:port list to run the sink against a real Kudu cluster")
+	}
+	table := os.Getenv("KUDU_TEST_TABLE")
+	if table == "" {
+		table = "microbatch_sink_test"
+	}
+	j := newJob(t, strings.Split(masters, ","), table, kudusink.CreateIfMissing(kudusink.Hash(4, "source")))
+	b := events(int(time.Now().UnixMilli()%1_000_000), 200)
+	if err := j.batch(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.batch(b); err != nil { // replay: idempotent
+		t.Fatal(err)
+	}
+}
+
+// A null in a key column, given by a Columns function, is reported for
+// that row; the rest land.
+func TestSinkNullKeyGoesToDeadLetter(t *testing.T) {
+	c := kudutest.New(t)
+	var mu sync.Mutex
+	var dead []error
+	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	if err := j.batch(events(0, 1)); err != nil { // creates the table
+		t.Fatal(err)
+	}
+	j2 := newJobColumns(t, c.MasterAddrs(), func(e Event) (map[string]any, error) {
+		m := map[string]any{"source": e.Source, "ts": e.TS, "metric_id": e.MetricID, "value": e.Value}
+		if e.MetricID == 2 {
+			m["source"] = nil
+		}
+		return m, nil
+	}, func(e Event, err error) {
+		mu.Lock()
+		dead = append(dead, err)
+		mu.Unlock()
+	}, j)
+	b := events(100, 8) // metric ids 0..3, twice
+	if err := j2.batch(b); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dead) != 2 {
+		t.Fatalf("dead letters %v, want the 2 rows with a null key", dead)
+	}
+	if n := len(c.Rows("events")); n != 1+6 {
+		t.Errorf("%d rows, want 7", n)
+	}
+}
+
+// newJobColumns replaces job j's context with one whose sink maps rows
+// with a Columns function.
+func newJobColumns(t *testing.T, masters []string, cols func(Event) (map[string]any, error), dead func(Event, error), j *job) *job {
+	t.Helper()
+	if err := j.ssc.Stop(context.Background(), dstream.Graceful); err != nil {
+		t.Fatal(err)
+	}
+	clk := dstream.NewManualClock(time.UnixMilli(0))
+	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+	q := dstream.NewQueue[Event]()
+	if err := kudusink.Write(dstream.QueueStream(ssc, q), masters, "events", kudusink.Columns(cols), kudusink.DeadLetter(dead)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ssc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &job{t: t, ssc: ssc, clk: clk, q: q}
+}
