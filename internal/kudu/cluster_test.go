@@ -63,7 +63,6 @@ type writeReq struct {
 	propTS    uint64
 	ecm       uint64
 	hasSchema bool
-	ks        []int64
 }
 
 func newFakeCluster(t *testing.T, ranged bool) *fakeCluster {

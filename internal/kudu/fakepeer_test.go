@@ -230,18 +230,6 @@ func (s *fakeServer) close() {
 	s.mu.Unlock()
 }
 
-func (s *fakeServer) callsTo(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if c.method == method {
-			n++
-		}
-	}
-	return n
-}
-
 func (s *fakeServer) serve() {
 	for {
 		nc, err := s.ln.Accept()

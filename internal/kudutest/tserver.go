@@ -105,10 +105,12 @@ func mapClientSchema(client, tablet *schema) ([]int, error) {
 		cc := &client.cols[i]
 		ti, ok := tablet.byName[cc.name]
 		if !ok {
+			//lint:ignore ST1005 Kudu's own message
 			return nil, fmt.Errorf("Client provided column %s not present in tablet", colString(cc))
 		}
 		tc := &tablet.cols[ti]
 		if !cc.equalsType(tc) {
+			//lint:ignore ST1005 Kudu's own message
 			return nil, fmt.Errorf("The column '%s' must have type %s found %s", cc.name, colString(tc), colString(cc))
 		}
 		if cc.key != tc.key || (cc.key && ti != i) {
@@ -122,6 +124,7 @@ func mapClientSchema(client, tablet *schema) ([]int, error) {
 	for ti := range tablet.cols {
 		tc := &tablet.cols[ti]
 		if !seen[ti] && !tc.nullable && !tc.hasDef {
+			//lint:ignore ST1005 Kudu's own message
 			return nil, fmt.Errorf("Client missing required column: %s", colString(tc))
 		}
 	}
