@@ -144,10 +144,12 @@ func tableRequest(method string, body []byte) (tableIdent, []field, *rpcError) {
 	return id, fs, nil
 }
 
-// getTableSchema answers GetTableSchemaResponsePB: schema=2 (with column
-// ids), partition_schema=5, num_replicas=3, table_id=4, table_name=7.
-func (s *server) getTableSchema(body []byte) ([]byte, *rpcError) {
-	id, _, rerr := tableRequest("GetTableSchema", body)
+// withTable serves a master call whose request names a table: it parses
+// the table identifier, then, holding the cluster lock, answers a
+// non-leader master's or a missing table's error, or calls answer with
+// the table.
+func (s *server) withTable(method string, body []byte, answer func(*table) []byte) ([]byte, *rpcError) {
+	id, _, rerr := tableRequest(method, body)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -161,13 +163,21 @@ func (s *server) getTableSchema(body []byte) ([]byte, *rpcError) {
 	if e != nil {
 		return errorResponse(e), nil
 	}
-	var p pb
-	p.msg(2, func(q *pb) { encodeSchema(q, t.schema, true) })
-	p.int32f(3, int32(t.replicas))
-	p.bytesf(4, []byte(t.id))
-	p.msg(5, func(q *pb) { encodePartitionSchema(q, t.ps, t.schema) })
-	p.str(7, t.name)
-	return p.b, nil
+	return answer(t), nil
+}
+
+// getTableSchema answers GetTableSchemaResponsePB: schema=2 (with column
+// ids), partition_schema=5, num_replicas=3, table_id=4, table_name=7.
+func (s *server) getTableSchema(body []byte) ([]byte, *rpcError) {
+	return s.withTable("GetTableSchema", body, func(t *table) []byte {
+		var p pb
+		p.msg(2, func(q *pb) { encodeSchema(q, t.schema, true) })
+		p.int32f(3, int32(t.replicas))
+		p.bytesf(4, []byte(t.id))
+		p.msg(5, func(q *pb) { encodePartitionSchema(q, t.ps, t.schema) })
+		p.str(7, t.name)
+		return p.b
+	})
 }
 
 // getTableLocations serves GetTableLocationsRequestPB: table=1,
@@ -437,46 +447,24 @@ func decodeRowOperationsPB(b []byte) (rows, indirect []byte, err error) {
 // isCreateTableDone answers IsCreateTableDoneResponsePB {error=1, done=3}:
 // tables are created synchronously.
 func (s *server) isCreateTableDone(body []byte) ([]byte, *rpcError) {
-	id, _, rerr := tableRequest("IsCreateTableDone", body)
-	if rerr != nil {
-		return nil, rerr
-	}
-	c := s.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := s.leaderCheck(); e != nil {
-		return errorResponse(e), nil
-	}
-	if _, e := c.findTable(id); e != nil {
-		return errorResponse(e), nil
-	}
-	var p pb
-	p.boolf(3, true)
-	return p.b, nil
+	return s.withTable("IsCreateTableDone", body, func(*table) []byte {
+		var p pb
+		p.boolf(3, true)
+		return p.b
+	})
 }
 
 // deleteTable serves DeleteTableRequestPB {table=1}.
 func (s *server) deleteTable(body []byte) ([]byte, *rpcError) {
-	id, _, rerr := tableRequest("DeleteTable", body)
-	if rerr != nil {
-		return nil, rerr
-	}
-	c := s.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := s.leaderCheck(); e != nil {
-		return errorResponse(e), nil
-	}
-	t, e := c.findTable(id)
-	if e != nil {
-		return errorResponse(e), nil
-	}
-	delete(c.tables, t.name)
-	delete(c.tablesByID, t.id)
-	for _, tb := range t.tablets {
-		delete(c.tablets, tb.id)
-	}
-	return nil, nil
+	return s.withTable("DeleteTable", body, func(t *table) []byte {
+		c := s.c
+		delete(c.tables, t.name)
+		delete(c.tablesByID, t.id)
+		for _, tb := range t.tablets {
+			delete(c.tablets, tb.id)
+		}
+		return nil
+	})
 }
 
 // listTables serves ListTablesRequestPB {name_filter=1}; the answer is

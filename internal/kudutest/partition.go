@@ -126,6 +126,24 @@ func (ps *partitionSchema) partitionKey(s *schema, cells []cell) ([]int32, []byt
 
 // lookupColumn resolves a PartitionSchemaPB.ColumnIdentifierPB {id=1,
 // name=2} against a schema.
+// keyColumn resolves a partition schema's column reference (a
+// ColumnIdentifierPB in f) to a primary-key column's index; what names the
+// partitioning kind in errors.
+func keyColumn(s *schema, f field, what string) (int, error) {
+	cb, err := f.bytes()
+	if err != nil {
+		return 0, err
+	}
+	ci, err := lookupColumn(s, cb)
+	if err != nil {
+		return 0, err
+	}
+	if !s.cols[ci].key {
+		return 0, fmt.Errorf("%s column %q is not a primary key column", what, s.cols[ci].name)
+	}
+	return ci, nil
+}
+
 func lookupColumn(s *schema, b []byte) (int, error) {
 	fs, err := parseFields(b)
 	if err != nil {
@@ -186,16 +204,9 @@ func decodePartitionSchema(b []byte, s *schema) (*partitionSchema, error) {
 			for _, hf := range hfs {
 				switch hf.num {
 				case 1:
-					cb, err := hf.bytes()
+					ci, err := keyColumn(s, hf, "hash")
 					if err != nil {
 						return nil, err
-					}
-					ci, err := lookupColumn(s, cb)
-					if err != nil {
-						return nil, err
-					}
-					if !s.cols[ci].key {
-						return nil, fmt.Errorf("hash column %q is not a primary key column", s.cols[ci].name)
 					}
 					if used[ci] {
 						return nil, fmt.Errorf("hash bucket schema components must not contain columns in common (%q)", s.cols[ci].name)
@@ -244,16 +255,9 @@ func decodePartitionSchema(b []byte, s *schema) (*partitionSchema, error) {
 				if rf.num != 1 {
 					continue
 				}
-				cb, err := rf.bytes()
+				ci, err := keyColumn(s, rf, "range")
 				if err != nil {
 					return nil, err
-				}
-				ci, err := lookupColumn(s, cb)
-				if err != nil {
-					return nil, err
-				}
-				if !s.cols[ci].key {
-					return nil, fmt.Errorf("range column %q is not a primary key column", s.cols[ci].name)
 				}
 				if seen[ci] {
 					return nil, fmt.Errorf("duplicate range column %q", s.cols[ci].name)
