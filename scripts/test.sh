@@ -25,14 +25,27 @@ apt_install() {
 }
 # kcat (librdkafka): produces to and consumes from our Kafka test broker.
 command -v kcat >/dev/null 2>&1 || { echo "== installing kcat"; apt_install kcat; }
-# DuckDB (@duckdb/node-api, run by node): reads the Parquet sink's output.
-DUCKDB_NODE_API_VERSION=1.5.6-r.1
+# nfdump and nfpcapd (Debian's nfdump): turn generated packet captures
+# into real nfcapd files and convert them, for the Spot flow pipeline.
+command -v nfpcapd >/dev/null 2>&1 || { echo "== installing nfdump"; apt_install nfdump; }
+# tshark: converts DNS captures for the Spot dns pipeline.
+command -v tshark >/dev/null 2>&1 || { echo "== installing tshark"; apt_install tshark; }
+
+# npm tools, each in .tools/<tool> (git-ignored), named to the tests by an
+# environment variable.
 command -v npm >/dev/null 2>&1 || { echo "== installing node and npm"; apt_install nodejs npm; }
-if ! grep -qs "\"version\": \"$DUCKDB_NODE_API_VERSION\"" .tools/duckdb/node_modules/@duckdb/node-api/package.json; then
-	echo "== installing @duckdb/node-api@$DUCKDB_NODE_API_VERSION"
-	npm install --prefix .tools/duckdb --no-audit --no-fund --loglevel=error "@duckdb/node-api@$DUCKDB_NODE_API_VERSION"
-fi
+npm_tool() { # npm_tool <dir under .tools> <package> <version>
+	if ! grep -qs "\"version\": \"$3\"" ".tools/$1/node_modules/$2/package.json"; then
+		echo "== installing $2@$3"
+		npm install --prefix ".tools/$1" --no-audit --no-fund --loglevel=error "$2@$3"
+	fi
+}
+# DuckDB (@duckdb/node-api): reads the Parquet the sinks and apps write.
+npm_tool duckdb @duckdb/node-api 1.5.6-r.1
 export DUCKDB_NODE_MODULES="$PWD/.tools/duckdb/node_modules"
+# avsc: an Avro implementation independent of hamba/avro.
+npm_tool avsc avsc 5.7.9
+export AVSC_NODE_MODULES="$PWD/.tools/avsc/node_modules"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))

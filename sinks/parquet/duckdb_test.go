@@ -1,76 +1,29 @@
 package parquetsink_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/microbatch-go/microbatch/internal/testtool"
+	"github.com/microbatch-go/microbatch/internal/duckdbtest"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 )
 
-// duckDBModules returns the node_modules directory holding
-// @duckdb/node-api: $DUCKDB_NODE_MODULES (set by scripts/test.sh), or the
-// one scripts/test.sh installs in the repository, .tools/duckdb. It skips
-// the test when there is none, and fails it under CI=true.
-func duckDBModules(t *testing.T) string {
-	t.Helper()
-	dirs := []string{filepath.Join("..", "..", ".tools", "duckdb", "node_modules")}
-	if d := os.Getenv("DUCKDB_NODE_MODULES"); d != "" {
-		dirs = append([]string{d}, dirs...)
-	}
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "@duckdb", "node-api", "package.json")); err == nil {
-			abs, err := filepath.Abs(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return abs
-		}
-	}
-	const hint = "npm install --prefix .tools/duckdb @duckdb/node-api, as scripts/test.sh does"
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("@duckdb/node-api is not installed in %q (%s); under CI=true the tests need every tool", dirs, hint)
-	}
-	t.Skipf("@duckdb/node-api is not installed in %q (%s); run the README's test command to install it", dirs, hint)
-	return ""
-}
+// duckDBResult is what DuckDB prints.
+type duckDBResult = duckdbtest.Result
 
-// duckDBResult is what testdata/duckdb_read.mjs prints.
-type duckDBResult struct {
-	Columns []struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	} `json:"columns"`
-	Rows []json.RawMessage `json:"rows"`
-}
+// duckDBModules skips the test (fails it under CI=true) when DuckDB is not
+// installed.
+func duckDBModules(t *testing.T) { duckdbtest.Require(t) }
 
 // readDuckDB reads dir with DuckDB, ordered by orderBy.
 func readDuckDB(t *testing.T, dir, orderBy string) duckDBResult {
 	t.Helper()
-	node := testtool.Require(t, "node", "Debian's nodejs package")
-	modules := duckDBModules(t)
-	cmd := exec.Command(node, filepath.Join("testdata", "duckdb_read.mjs"), modules, dir, orderBy)
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("duckdb_read.mjs: %v\n%s", err, stderr.String())
-	}
-	var res duckDBResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("duckdb_read.mjs printed %q: %v", out, err)
-	}
-	return res
+	return duckdbtest.ReadParquet(t, dir, duckdbtest.Ident(orderBy))
 }
 
 // hiveRow is allTypes with two partition columns, which are only in the
