@@ -13,16 +13,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/microbatch-go/microbatch/internal/testtool"
+	"github.com/microbatch-go/microbatch/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -36,133 +34,20 @@ const (
 	exitTimeout = 30 * time.Second // a run of -duration 5s must have exited by then
 )
 
-// binDir holds the binaries built by buildBinaries; TestMain removes it.
-var binDir string
+func TestMain(m *testing.M) { proctest.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wordcount-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	buildErr  error
-)
-
-// buildBinaries builds the wordcount and devkafka commands into binDir,
-// once per test process, and returns their paths.
+// buildBinaries builds the wordcount and devkafka commands, once per test
+// process, and returns their paths.
 func buildBinaries(t *testing.T) (wordcount, devkafka string) {
 	t.Helper()
-	wordcount = filepath.Join(binDir, "wordcount")
-	devkafka = filepath.Join(binDir, "devkafka")
-	buildOnce.Do(func() {
-		goBin, err := exec.LookPath("go") // scripts/test.sh puts it on PATH
-		if err != nil {
-			buildErr = fmt.Errorf("the go command is not on PATH: %w", err)
-			return
-		}
-		root, err := filepath.Abs(filepath.Join("..", ".."))
-		if err != nil {
-			buildErr = err
-			return
-		}
-		for _, b := range []struct{ out, pkg string }{{wordcount, "./examples/wordcount"}, {devkafka, "./examples/devkafka"}} {
-			cmd := exec.Command(goBin, "build", "-o", b.out, b.pkg)
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("%s build -o %s %s: %v\n%s", goBin, b.out, b.pkg, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return wordcount, devkafka
-}
-
-// waitFor polls b until re matches its contents and returns the match's
-// submatches; it fails the test after timeout or when the process ends
-// without printing it.
-func (p *proc) waitFor(t *testing.T, b *testtool.Buffer, re *regexp.Regexp, timeout time.Duration) []string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if m := re.FindStringSubmatch(b.String()); m != nil {
-			return m
-		}
-		select {
-		case <-p.done:
-			if m := re.FindStringSubmatch(b.String()); m != nil {
-				return m
-			}
-			t.Fatalf("%s exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s", p.name, p.err, re, p.stdout.String(), p.stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not print %q within %v\nstdout:\n%s\nstderr:\n%s", p.name, re, timeout, p.stdout.String(), p.stderr.String())
-		}
-	}
-}
-
-// proc is a running subprocess.
-type proc struct {
-	name           string
-	cmd            *exec.Cmd
-	stdout, stderr *testtool.Buffer
-	done           chan struct{} // closed when it has exited; err is then set
-	err            error
+	return proctest.Build(t, "./examples/wordcount"), proctest.Build(t, "./examples/devkafka")
 }
 
 // start starts bin with args; the test's cleanup kills it if it is still
 // running.
-func start(t *testing.T, bin string, args ...string) *proc {
+func start(t *testing.T, bin string, args ...string) *proctest.Proc {
 	t.Helper()
-	p := &proc{name: filepath.Base(bin), stdout: new(testtool.Buffer), stderr: new(testtool.Buffer), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout = p.stdout
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	t.Logf("started %s %s", p.name, strings.Join(args, " "))
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// wait waits for the process to exit by itself and fails the test, after
-// killing it, if it has not within timeout or if it did not exit with
-// status 0.
-func (p *proc) wait(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("%s still running after %v; killed\nstdout:\n%s\nstderr:\n%s", p.name, timeout, p.stdout.String(), p.stderr.String())
-	}
-	if p.err != nil {
-		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", p.name, p.err, p.stdout.String(), p.stderr.String())
-	}
+	return proctest.Start(t, bin, args...)
 }
 
 // progressLine is the per-batch line on standard error.
@@ -353,7 +238,7 @@ func TestCLIFileSource(t *testing.T) {
 
 	// Files whose modification time is before the context started are
 	// never read (Spark's newFilesOnly), so wait for the first batch.
-	p.waitFor(t, p.stderr, progressLine, 3*time.Second)
+	p.WaitFor(t, p.Stderr, progressLine, 3*time.Second)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := make(map[string]int)
@@ -386,11 +271,11 @@ func TestCLIFileSource(t *testing.T) {
 		t.Logf("warning: the files took %v to move in", d)
 	}
 
-	p.wait(t, exitTimeout)
+	p.Wait(t, exitTimeout)
 	got, batches := savedCounts(t, out)
 	t.Logf("%d batches saved, %d distinct words, %d lines in %d files", batches, len(got), lines, files)
 	compareCounts(t, got, want)
-	checkProgress(t, p.stderr.String(), lines)
+	checkProgress(t, p.Stderr.String(), lines)
 }
 
 // The Kafka direct stream: lines produced to the devkafka broker while the
@@ -399,7 +284,7 @@ func TestCLIFileSource(t *testing.T) {
 func TestCLIKafkaSource(t *testing.T) {
 	wordcount, devkafka := buildBinaries(t)
 	broker := start(t, devkafka, "-addr", "127.0.0.1:0", "-topics", "words:4")
-	m := broker.waitFor(t, broker.stdout, regexp.MustCompile(`devkafka: Kafka protocol broker listening on (\S+);`), 10*time.Second)
+	m := broker.WaitFor(t, broker.Stdout, regexp.MustCompile(`devkafka: Kafka protocol broker listening on (\S+);`), 10*time.Second)
 	addr := m[1]
 
 	out := filepath.Join(t.TempDir(), "counts")
@@ -436,18 +321,18 @@ func TestCLIKafkaSource(t *testing.T) {
 		t.Logf("warning: producing took %v", d)
 	}
 
-	p.wait(t, exitTimeout)
+	p.Wait(t, exitTimeout)
 	got, batches := savedCounts(t, out)
 	t.Logf("%d batches saved, %d distinct words, %d records", batches, len(got), calls*perCall)
 	compareCounts(t, got, want)
-	checkProgress(t, p.stderr.String(), calls*perCall)
+	checkProgress(t, p.Stderr.String(), calls*perCall)
 
-	if err := broker.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := broker.Cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	broker.wait(t, 10*time.Second)
-	if !strings.Contains(broker.stdout.String(), "devkafka: stopping") {
-		t.Errorf("devkafka did not say it was stopping:\n%s", broker.stdout.String())
+	broker.Wait(t, 10*time.Second)
+	if !strings.Contains(broker.Stdout.String(), "devkafka: stopping") {
+		t.Errorf("devkafka did not say it was stopping:\n%s", broker.Stdout.String())
 	}
 }
 
@@ -478,7 +363,7 @@ func TestCLISocketSource(t *testing.T) {
 	select {
 	case conn = <-accepted:
 	case <-time.After(5 * time.Second):
-		t.Fatalf("wordcount did not connect\nstderr:\n%s", p.stderr.String())
+		t.Fatalf("wordcount did not connect\nstderr:\n%s", p.Stderr.String())
 	}
 	if conn == nil {
 		t.Fatal("accept failed")
@@ -507,9 +392,9 @@ func TestCLISocketSource(t *testing.T) {
 		t.Logf("warning: writing took %v", d)
 	}
 
-	p.wait(t, exitTimeout)
+	p.Wait(t, exitTimeout)
 	got, batches := savedCounts(t, out)
 	t.Logf("%d batches saved, %d distinct words, %d lines", batches, len(got), lines)
 	compareCounts(t, got, want)
-	checkProgress(t, p.stderr.String(), lines)
+	checkProgress(t, p.Stderr.String(), lines)
 }

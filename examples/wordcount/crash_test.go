@@ -93,7 +93,7 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	dk := start(t, devkafka, "-addr", "127.0.0.1:0", "-topics", "words:4")
-	addr := dk.waitFor(t, dk.stdout, regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`), 10*time.Second)[1]
+	addr := dk.WaitFor(t, dk.Stdout, regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`), 10*time.Second)[1]
 	dir := t.TempDir()
 	prefix := filepath.Join(dir, "out", "c")
 	args := []string{"-source", "kafka", "-brokers", addr, "-topic", "words", "-group", "crash", "-instance", "crash-test",
@@ -144,14 +144,14 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 	for i := range 4 {
 		p := start(t, wordcount, args...)
 		time.Sleep(time.Duration(600+rng.IntN(1400)) * time.Millisecond)
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.done
-		if strings.Contains(p.stderr.String(), "resuming from the checkpoint") {
+		<-p.Done()
+		if strings.Contains(p.Stderr.String(), "resuming from the checkpoint") {
 			resumed++
 		}
-		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(p.stderr.String(), -1)))
+		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(p.Stderr.String(), -1)))
 	}
 	<-produced
 	if t.Failed() {
@@ -164,7 +164,7 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 
 	// The last run: until its totals hold every word produced.
 	p := start(t, wordcount, args...)
-	if strings.Contains(p.stderr.String(), "resuming") {
+	if strings.Contains(p.Stderr.String(), "resuming") {
 		resumed++
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -181,16 +181,16 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the last run did not catch up within 60 s\nstderr:\n%s", p.stderr.String())
+			t.Fatalf("the last run did not catch up within 60 s\nstderr:\n%s", p.Stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.wait(t, 30*time.Second)
-	if !strings.Contains(p.stderr.String(), "resuming from the checkpoint") {
-		t.Errorf("the last run did not resume from the checkpoint:\n%s", p.stderr.String())
+	p.Wait(t, 30*time.Second)
+	if !strings.Contains(p.Stderr.String(), "resuming from the checkpoint") {
+		t.Errorf("the last run did not resume from the checkpoint:\n%s", p.Stderr.String())
 	}
 
 	batches := batchDirs(t, prefix, true)
@@ -337,17 +337,17 @@ func TestCrashSocketWriteAheadLog(t *testing.T) {
 	for i := range 4 {
 		p := start(t, wordcount, args...)
 		time.Sleep(time.Duration(500+rng.IntN(1000)) * time.Millisecond)
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.done
-		if strings.Contains(p.stderr.String(), "replaying records from the write-ahead log") {
+		<-p.Done()
+		if strings.Contains(p.Stderr.String(), "replaying records from the write-ahead log") {
 			replayed++
 		}
 		t.Logf("run %d killed with %d lines acknowledged", i+1, srv.ackedCount())
 	}
 	p := start(t, wordcount, args...)
-	p.waitFor(t, p.stderr, progressLine, 30*time.Second) // running, with its signal handler
+	p.WaitFor(t, p.Stderr, progressLine, 30*time.Second) // running, with its signal handler
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if srv.ackedCount() == len(srv.lines) {
@@ -360,15 +360,15 @@ func TestCrashSocketWriteAheadLog(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the last run did not catch up within 60 s (%d lines acknowledged)\nstderr:\n%s", srv.ackedCount(), p.stderr.String())
+			t.Fatalf("the last run did not catch up within 60 s (%d lines acknowledged)\nstderr:\n%s", srv.ackedCount(), p.Stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.wait(t, 30*time.Second)
-	if strings.Contains(p.stderr.String(), "replaying records from the write-ahead log") {
+	p.Wait(t, 30*time.Second)
+	if strings.Contains(p.Stderr.String(), "replaying records from the write-ahead log") {
 		replayed++
 	}
 

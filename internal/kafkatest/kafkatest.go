@@ -4,6 +4,7 @@ package kafkatest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,6 +100,46 @@ func (c *Cluster) EndOffsets(topics ...string) map[string]map[int32]int64 {
 			out[o.Topic] = map[int32]int64{}
 		}
 		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out
+}
+
+// ReadAll returns every record of the topic, from the start of each
+// partition to its high watermark when ReadAll is called, ordered by
+// partition then offset. It fails the test after 30 s.
+func (c *Cluster) ReadAll(topic string) []*kgo.Record {
+	c.t.Helper()
+	ends := c.EndOffsets(topic)[topic]
+	want := 0
+	for _, end := range ends {
+		want += int(end)
+	}
+	var out []*kgo.Record
+	if want == 0 {
+		return out
+	}
+	cl := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(out) < want {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			c.t.Fatalf("ReadAll(%s): %d of %d records after 30 s", topic, len(out), want)
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			c.t.Fatalf("ReadAll(%s): partition %d: %v", topic, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset < ends[r.Partition] {
+				out = append(out, r)
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b *kgo.Record) int {
+		if a.Partition != b.Partition {
+			return int(a.Partition - b.Partition)
+		}
+		return int(a.Offset - b.Offset)
 	})
 	return out
 }

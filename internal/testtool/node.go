@@ -16,7 +16,7 @@ func NodeModules(t testing.TB, env, tool, pkg string) string {
 	if d := os.Getenv(env); d != "" {
 		dirs = append(dirs, d)
 	}
-	if root, ok := repoRoot(); ok {
+	if root, ok := RepoRoot(); ok {
 		dirs = append(dirs, filepath.Join(root, ".tools", tool, "node_modules"))
 	}
 	for _, d := range dirs {
@@ -36,9 +36,9 @@ func NodeModules(t testing.TB, env, tool, pkg string) string {
 	return ""
 }
 
-// repoRoot finds the directory holding go.mod, walking up from the
-// working directory (a test's package directory).
-func repoRoot() (string, bool) {
+// RepoRoot finds the repository root, the directory holding go.mod,
+// walking up from the working directory (a test's package directory).
+func RepoRoot() (string, bool) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", false
