@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"slices"
 	"time"
 )
 
@@ -182,4 +184,30 @@ func checksum(b []byte, initial uint32) uint16 {
 		s = s&0xffff + s>>16
 	}
 	return ^uint16(s)
+}
+
+// WriteFile writes pkts to a new capture file at path, in time order (a
+// stable sort, so packets of the same time keep their order).
+func WriteFile(path string, pkts []Packet) error {
+	pkts = slices.Clone(pkts)
+	slices.SortStableFunc(pkts, func(a, b Packet) int { return a.Time.Compare(b.Time) })
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("pcapgen: %w", err)
+	}
+	w, err := NewWriter(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	for _, p := range pkts {
+		if err := w.Write(p); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("pcapgen: %w", err)
+	}
+	return nil
 }

@@ -115,14 +115,8 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 func Run(t testing.TB, timeout time.Duration, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	p := Start(t, bin, args...)
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.Cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("%s still running after %v; killed\n%s", p.Name, timeout, p.Output())
-	}
-	return p.Stdout.String(), p.Stderr.String(), p.Cmd.ProcessState.ExitCode()
+	code = p.ExitCode(t, timeout)
+	return p.Stdout.String(), p.Stderr.String(), code
 }
 
 // Done is closed when the process has exited.
@@ -165,13 +159,7 @@ func (p *Proc) WaitFor(t testing.TB, b *testtool.Buffer, re *regexp.Regexp, time
 // status 0.
 func (p *Proc) Wait(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.Cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("%s still running after %v; killed\n%s", p.Name, timeout, p.Output())
-	}
+	p.ExitCode(t, timeout)
 	if p.err != nil {
 		t.Fatalf("%s: %v\n%s", p.Name, p.err, p.Output())
 	}
@@ -195,4 +183,19 @@ func (p *Proc) Kill(t testing.TB) {
 	t.Helper()
 	p.Cmd.Process.Kill()
 	<-p.done
+}
+
+// ExitCode waits up to timeout for the process to exit by itself and
+// returns its exit status; it fails the test, after killing it, if it is
+// still running then.
+func (p *Proc) ExitCode(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.Cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("%s still running after %v; killed\n%s", p.Name, timeout, p.Output())
+	}
+	return p.Cmd.ProcessState.ExitCode()
 }
