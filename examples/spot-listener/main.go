@@ -1,0 +1,315 @@
+// Command spot-listener is Apache Spot's streaming listener on the dstream
+// engine: it reads the chunks that the collector (examples/spot-collector)
+// publishes to Kafka, parses every line into a row of Spot's flow, dns or
+// proxy table, and writes the rows as Parquet in the Hive layout of those
+// tables, batch after batch. Spot's original is a Spark Streaming job
+// (spot-ingest/common/listener.py) that inserts into the Hive tables.
+//
+//	go run ./examples/devkafka -topics spot-flow:4 &
+//	go run ./examples/spot-listener -type flow -brokers 127.0.0.1:9092 -out /data/spot/flow/hive
+//	go run ./examples/spot-listener -type proxy -out hdfs://namenode:8020/user/spot/proxy/hive \
+//		-checkpoint hdfs://namenode:8020/user/spot/checkpoints/proxy -dead-letter /var/spot/dead/proxy
+//	go run ./examples/spot-listener -type dns -print-ddl -out hdfs://namenode:8020/user/spot/dns/hive
+//
+// Flags:
+//
+//	-type TYPE          flow, dns or proxy (required)
+//	-brokers LIST       comma-separated seed brokers (default 127.0.0.1:9092)
+//	-topic NAME         the topic the collector publishes to (default spot-<type>)
+//	-group ID           the consumer group (default spot-listener-<type>)
+//	-instance ID        a static group member id (KIP-345), so that a restarted
+//	                    listener takes its partitions back at once instead of
+//	                    waiting for the group to drop its old member
+//	-batch DURATION     batch interval (default 30s, Spot's spark_batch_size)
+//	-out URI            the table's directory: a path, file:// or hdfs:// URI
+//	                    (required unless -print-ddl)
+//	-checkpoint URI     checkpoint directory: Kafka offsets are kept there, and a
+//	                    restarted listener resumes exactly where it stopped
+//	-dead-letter URI    write the inputs that do not parse there as JSON lines,
+//	                    instead of logging them
+//	-duration DURATION  stop gracefully after this long; 0 runs until SIGINT or
+//	                    SIGTERM (default 0)
+//	-db NAME            the Hive database, for -print-ddl (default spot)
+//	-print-ddl          print the CREATE EXTERNAL TABLE statement of -type, with
+//	                    LOCATION -out (default /user/spot/<type>/hive), and exit
+//
+// A usage error exits with status 2, a failure with status 1. SIGINT or
+// SIGTERM stops the listener gracefully: the batch that runs is finished
+// (and its offsets committed) before it exits.
+//
+// # Input
+//
+// Every Kafka message is one chunk: a raw Avro datum of Spot's schema
+// (namespace SPOT.INGEST, record list.avsc, one field list: array of
+// strings), without container header, schema-registry prefix or key. Each
+// item is one line of nfdump's CSV (flow), of tshark's field output (dns)
+// or of a Bluecoat access log (proxy); see package
+// examples/internal/spot for the formats.
+//
+// # Output
+//
+// The rows of every batch are written with the Parquet sink
+// (sinks/parquet), Snappy-compressed, in Hive partitions of the hour:
+//
+//	<out>/y=2016/m=8/d=17/h=10/part-<batch ms>-<kafka partition>-<n>.parquet   (flow, dns)
+//	<out>/y=2016/m=08/d=17/h=10/part-<batch ms>-<kafka partition>-<n>.parquet  (proxy)
+//
+// The columns are those of Spot's tables, in their order, and the y, m,
+// d, h columns are in the paths only, so -print-ddl's statement declares
+// the directory as Spot's table; after new partitions appear, Hive finds
+// them with MSCK REPAIR TABLE <db>.<type> (Impala: ALTER TABLE ... RECOVER
+// PARTITIONS). The sink's staging directory, <out>/_temporary, is skipped
+// by Hive.
+//
+// # Dead letters
+//
+// A line that does not parse, or a message that is not a valid chunk,
+// does not stop the listener and is never dropped in silence: it becomes
+// a dead letter, counted in the progress line. With -dead-letter URI the
+// dead letters of each batch are written to
+//
+//	<URI>/dead-<batch ms>.jsonl/part-00000   (and _SUCCESS once complete)
+//
+// one JSON object per line,
+//
+//	{"topic":"spot-flow","partition":0,"offset":17,"index":3,"reason":"flow: column dport: \"x\": not a number","line":"2016-08-17 ..."}
+//	{"topic":"spot-flow","partition":1,"offset":4,"reason":"spot: not an Avro chunk: ...","value_base64":"aGVsbG8="}
+//
+// where index is the line's position in its chunk. Every batch writes its
+// directory, empty or not (Spark's saveAsTextFiles). Without -dead-letter
+// each dead letter is logged as a warning with the same fields.
+//
+// # Progress
+//
+// One line per batch on standard error:
+//
+//	batch 10:58:30.000 records=12 lines=9000 rows=8998 dead=2 processing=412ms ok
+//
+// records are the Kafka messages, lines the lines of the chunks among
+// them; every line is a row or a dead letter, and so is every message
+// that is not a chunk.
+//
+// # Delivery
+//
+// With -checkpoint, exactly once: the offsets of every batch are saved in
+// the checkpoint before it runs, and a listener restarted after a crash
+// (even kill -9) runs the unfinished batches again with the same records;
+// the Parquet sink replaces the files of a batch that runs again, and so
+// does the dead-letter output, so every line's row is in the table once.
+// Offsets are also committed to the group, for monitoring.
+//
+// Without -checkpoint, at least once: the offsets of a batch are committed
+// to the consumer group after its Parquet files are written, so a restart
+// resumes after the last committed batch, but a crash between the write
+// and the commit writes that batch's rows again in a later batch.
+//
+// A batch whose output cannot be written (a full disk, HDFS away) stops
+// the listener with status 1, and a restarted listener reads that batch's
+// records again, with or without -checkpoint.
+//
+// Spot's listener reads with the receiver-based Kafka API and
+// ZooKeeper-committed offsets, so a crash loses or repeats a batch.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/examples/internal/spot"
+	"github.com/microbatch-go/microbatch/sources/kafka"
+	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -out, -checkpoint and -dead-letter
+)
+
+func main() { cli.Main("spot-listener", run) }
+
+func usagef(format string, args ...any) error {
+	return cli.Usagef(format, args...)
+}
+
+// options are the command's flags.
+type options struct {
+	typ                             spot.Type
+	brokers                         []string
+	topic, group, instance          string
+	batch, duration                 time.Duration
+	out, checkpoint, deadLetter, db string
+	printDDL                        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var typ, brokers string
+	fs := flag.NewFlagSet("spot-listener", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&typ, "type", "", "flow, dns or proxy (required)")
+	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers")
+	fs.StringVar(&o.topic, "topic", "", "the topic (default spot-<type>)")
+	fs.StringVar(&o.group, "group", "", "the consumer group (default spot-listener-<type>)")
+	fs.StringVar(&o.instance, "instance", "", "a static group member id, so a restarted listener takes its partitions back at once")
+	fs.DurationVar(&o.batch, "batch", 30*time.Second, "batch interval")
+	fs.StringVar(&o.out, "out", "", "the table's directory, a path or URI (required unless -print-ddl)")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: offsets are kept there, and a restart resumes exactly where it stopped")
+	fs.StringVar(&o.deadLetter, "dead-letter", "", "write inputs that do not parse there as JSON lines, instead of logging them")
+	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
+	fs.StringVar(&o.db, "db", "spot", "the Hive database, for -print-ddl")
+	fs.BoolVar(&o.printDDL, "print-ddl", false, "print the CREATE EXTERNAL TABLE statement of -type and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, cli.Usage(err)
+	}
+	if fs.NArg() > 0 {
+		return o, usagef("unexpected arguments %v", fs.Args())
+	}
+	if typ == "" {
+		return o, usagef("-type is required: flow, dns or proxy")
+	}
+	t, err := spot.ParseType(typ)
+	if err != nil {
+		return o, usagef("-type: %v", err)
+	}
+	o.typ = t
+	if o.printDDL {
+		return o, nil
+	}
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			o.brokers = append(o.brokers, b)
+		}
+	}
+	switch {
+	case len(o.brokers) == 0:
+		return o, usagef("-brokers is empty")
+	case o.out == "":
+		return o, usagef("-out is required (the table's directory)")
+	case o.batch <= 0 || o.batch%time.Millisecond != 0:
+		return o, usagef("-batch %v: want a positive whole number of milliseconds", o.batch)
+	case o.duration < 0:
+		return o, usagef("-duration %v is negative", o.duration)
+	}
+	if o.topic == "" {
+		o.topic = "spot-" + string(t)
+	}
+	if o.group == "" {
+		o.group = "spot-listener-" + string(t)
+	}
+	return o, nil
+}
+
+// run runs the listener until ctx is done or -duration has passed, with
+// progress and log messages on stderr; -print-ddl writes to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.printDDL {
+		loc := o.out
+		if loc == "" {
+			loc = "/user/spot/" + string(o.typ) + "/hive"
+		}
+		ddl, err := spot.DDL(o.typ, o.db, loc)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		_, err = io.WriteString(stdout, ddl)
+		return err
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	prog := &progress{w: stderr}
+	opts := []dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}
+	if o.checkpoint != "" {
+		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
+	}
+	ssc, err := dstream.NewContext(o.batch, opts...)
+	if err != nil {
+		return err
+	}
+	kopts := []kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group)}
+	if o.instance != "" {
+		kopts = append(kopts, kafka.InstanceID(o.instance))
+	}
+	records := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kopts...).Stream()
+	cfg := pipelineConfig{out: o.out, deadLetter: o.deadLetter, logger: logger}
+	switch o.typ {
+	case spot.Flow:
+		prog.counts, err = buildPipeline(records, spot.FlowTable, cfg)
+	case spot.DNS:
+		prog.counts, err = buildPipeline(records, spot.DNSTable, cfg)
+	case spot.Proxy:
+		prog.counts, err = buildPipeline(records, spot.ProxyTable, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	if ok, done := ssc.Recovered(); ok {
+		logger.Info("resuming from the checkpoint", "checkpoint", o.checkpoint, "last_batch", done.Format("15:04:05.000"))
+	}
+	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
+		"batch", o.batch, "out", o.out)
+
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	err = ssc.Run(ctx)
+	t := prog.total()
+	logger.Info("stopped", "batches", t.batches, "records", t.records, "lines", t.lines, "rows", t.rows, "dead", t.dead)
+	return err
+}
+
+// progress prints one line per completed batch, with the counts its
+// output operation stored, and keeps the totals.
+type progress struct {
+	w      io.Writer
+	counts *batchCounts
+
+	mu  sync.Mutex
+	sum totals
+}
+
+type totals struct {
+	batches, records int64
+	counts
+}
+
+func (p *progress) OnBatchCompleted(b dstream.BatchInfo) {
+	c, ok := p.counts.take(b.BatchTime)
+	status := "ok"
+	if b.Err != nil {
+		status = "FAILED: " + b.Err.Error()
+	}
+	counted := "lines=? rows=? dead=?" // the batch failed before its counts
+	if ok {
+		counted = fmt.Sprintf("lines=%d rows=%d dead=%d", c.lines, c.rows, c.dead)
+	}
+	fmt.Fprintf(p.w, "batch %s records=%d %s processing=%v %s\n",
+		b.BatchTime.Format("15:04:05.000"), b.NumRecords(), counted, b.ProcessingDelay().Round(time.Millisecond), status)
+	if b.Err == nil {
+		p.mu.Lock()
+		p.sum.batches++
+		p.sum.records += b.NumRecords()
+		p.sum.lines += c.lines
+		p.sum.rows += c.rows
+		p.sum.dead += c.dead
+		p.mu.Unlock()
+	}
+}
+
+func (p *progress) total() totals {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sum
+}
