@@ -94,7 +94,10 @@ func benchChunks(b *testing.B, lines []string) []kafka.Record {
 //   - handwritten: a plain loop on one goroutine: decode each chunk, split
 //     each line with strings.Split, parse the fields with strconv and the
 //     time with time.Parse, group the rows by hour, and write each group
-//     with a parquet-go GenericWriter to its y=/m=/d=/h= directory.
+//     with a parquet-go GenericWriter to its y=/m=/d=/h= directory;
+//   - handwritten-spotparse: the same loop with the listener's own parser
+//     (spot.ParseFlow), the practical limit on one core: engine-p1 against
+//     it is the engine's overhead alone.
 //
 // Each reports lines/s. Compare engine-p1 with handwritten for the
 // engine's cost per core; engine is what the listener gets.
@@ -103,7 +106,8 @@ func BenchmarkFlowParquet(b *testing.B) {
 	chunks := benchChunks(b, lines)
 	b.Run("engine", func(b *testing.B) { benchEngine(b, chunks, len(lines), runtime.GOMAXPROCS(0)) })
 	b.Run("engine-p1", func(b *testing.B) { benchEngine(b, chunks, len(lines), 1) })
-	b.Run("handwritten", func(b *testing.B) { benchHandwritten(b, chunks, len(lines)) })
+	b.Run("handwritten", func(b *testing.B) { benchHandwritten(b, chunks, len(lines), handParse) })
+	b.Run("handwritten-spotparse", func(b *testing.B) { benchHandwritten(b, chunks, len(lines), spot.ParseFlow) })
 }
 
 func benchEngine(b *testing.B, chunks []kafka.Record, lines, parallelism int) {
@@ -180,7 +184,7 @@ func handParse(line string) (spot.FlowRow, error) {
 
 // handWrite is the hand-written job: every chunk's lines parsed, grouped
 // by hour and written, one file per hour, Snappy, synced.
-func handWrite(chunks []kafka.Record, out string) error {
+func handWrite(chunks []kafka.Record, out string, parse func(string) (spot.FlowRow, error)) error {
 	type hour struct{ y, m, d, h int }
 	groups := map[hour][]spot.FlowRow{}
 	for _, c := range chunks {
@@ -189,7 +193,7 @@ func handWrite(chunks []kafka.Record, out string) error {
 			return err
 		}
 		for _, l := range lines {
-			r, err := handParse(l)
+			r, err := parse(l)
 			if err != nil {
 				return err
 			}
@@ -223,7 +227,7 @@ func handWrite(chunks []kafka.Record, out string) error {
 	return nil
 }
 
-func benchHandwritten(b *testing.B, chunks []kafka.Record, lines int) {
+func benchHandwritten(b *testing.B, chunks []kafka.Record, lines int, parse func(string) (spot.FlowRow, error)) {
 	out := filepath.Join(b.TempDir(), "flow")
 	var elapsed time.Duration
 	for b.Loop() {
@@ -232,7 +236,7 @@ func benchHandwritten(b *testing.B, chunks []kafka.Record, lines int) {
 		runtime.GC()
 		b.StartTimer()
 		began := time.Now()
-		if err := handWrite(chunks, out); err != nil {
+		if err := handWrite(chunks, out, parse); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(began)
