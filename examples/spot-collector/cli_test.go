@@ -7,7 +7,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -30,7 +29,6 @@ import (
 	"github.com/microbatch-go/microbatch/internal/pcapgen"
 	"github.com/microbatch-go/microbatch/internal/proctest"
 	"github.com/microbatch-go/microbatch/internal/testtool"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestMain(m *testing.M) { proctest.Main(m) }
@@ -65,33 +63,16 @@ type chunk struct {
 // consume reads the whole topic from the start.
 func consume(t *testing.T, c *kafkatest.Cluster, topic string) []chunk {
 	t.Helper()
-	want := int64(0)
-	for _, end := range c.EndOffsets(topic)[topic] {
-		want += end
-	}
 	var out []chunk
-	if want == 0 {
-		return nil
-	}
-	cl := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for int64(len(out)) < want {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records: %v", len(out), want, err)
+	for _, r := range c.ReadAll(topic) {
+		if r.Key != nil {
+			t.Errorf("record with key %q", r.Key)
 		}
-		fetches.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Key != nil {
-				t.Errorf("record with key %q", r.Key)
-			}
-			lines, err := spot.DecodeChunk(r.Value)
-			if err != nil {
-				t.Fatalf("record %d/%d: %v", r.Partition, r.Offset, err)
-			}
-			out = append(out, chunk{ts: r.Timestamp, lines: lines, size: len(r.Value)})
-		})
+		lines, err := spot.DecodeChunk(r.Value)
+		if err != nil {
+			t.Fatalf("record %d/%d: %v", r.Partition, r.Offset, err)
+		}
+		out = append(out, chunk{ts: r.Timestamp, lines: lines, size: len(r.Value)})
 	}
 	return out
 }
