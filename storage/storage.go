@@ -226,3 +226,23 @@ func validScheme(s string) bool {
 	}
 	return true
 }
+
+// Join returns the location of name inside the directory dir, where dir
+// is a plain path or a URI as Open takes them: for a URI, name is added to
+// its path and its query (such as hdfs's ?user=) and fragment are kept,
+// so Join("hdfs://nn:8020/data?user=etl", "dead") is
+// "hdfs://nn:8020/data/dead?user=etl". name is a relative slash-separated
+// path; for a URI it is percent-encoded as a path.
+func Join(dir, name string) string {
+	if !isURI(dir) {
+		if dir == "" {
+			return name
+		}
+		return strings.TrimRight(dir, "/") + "/" + name
+	}
+	rest, suffix := dir, ""
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest, suffix = rest[:i], rest[i:]
+	}
+	return strings.TrimRight(rest, "/") + "/" + (&url.URL{Path: name}).EscapedPath() + suffix
+}
