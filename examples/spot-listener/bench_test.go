@@ -120,8 +120,8 @@ func benchEngine(b *testing.B, chunks []kafka.Record, lines, parallelism int) {
 	}
 	defer ssc.Stop(context.Background(), dstream.Hard)
 	q := dstream.NewQueue[kafka.Record]()
-	counts, err := buildPipeline(dstream.QueueStream(ssc, q), spot.FlowTable, pipelineConfig{out: out, logger: quiet})
-	if err != nil {
+	counts := newReporter(io.Discard)
+	if err := buildPipeline(dstream.QueueStream(ssc, q), spot.FlowTable, pipelineConfig{out: out, logger: quiet}, counts); err != nil {
 		b.Fatal(err)
 	}
 	if err := ssc.Start(); err != nil {
@@ -141,7 +141,7 @@ func benchEngine(b *testing.B, chunks []kafka.Record, lines, parallelism int) {
 		}
 		elapsed += time.Since(began)
 		b.StopTimer()
-		if c, _ := counts.take(clk.Now()); c.rows != int64(lines) || c.dead != 0 {
+		if c, _ := counts.Take(clk.Now()); c.rows != int64(lines) || c.dead != 0 {
 			b.Fatalf("batch counts %+v, want %d rows", c, lines)
 		}
 		b.StartTimer()

@@ -59,7 +59,7 @@ func TestFlowToHDFS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if strings.HasPrefix(rel, "flow/dead") {
+				if strings.HasPrefix(rel, "flow/dead/dead-") { // inside -dead-letters directory
 					for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 						if l != "" {
 							deadLines = append(deadLines, l)

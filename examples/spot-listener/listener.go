@@ -5,16 +5,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/examples/internal/progress"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/storage"
 )
 
 // deadLetter is an input that did not become a row: a line that does not
@@ -107,30 +108,13 @@ type counts struct {
 	lines, rows, dead int64
 }
 
-// batchCounts passes each batch's counts from the output operation that
-// takes them to the progress listener, which prints them when the batch
-// completes.
-type batchCounts struct {
-	mu sync.Mutex
-	m  map[time.Time]counts
-}
-
-func (b *batchCounts) set(t time.Time, c counts) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.m == nil {
-		b.m = map[time.Time]counts{}
-	}
-	b.m[t] = c
-}
-
-// take returns and forgets the counts of the batch at t.
-func (b *batchCounts) take(t time.Time) (counts, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c, ok := b.m[t]
-	delete(b.m, t)
-	return c, ok
+// newReporter returns the progress reporter of the listener's counts.
+func newReporter(w io.Writer) *progress.Reporter[counts] {
+	return progress.New(w, func(c counts) string {
+		return fmt.Sprintf("lines=%d rows=%d dead=%d", c.lines, c.rows, c.dead)
+	}, "lines=? rows=? dead=?", func(total, c counts) counts {
+		return counts{total.lines + c.lines, total.rows + c.rows, total.dead + c.dead}
+	})
 }
 
 // pipelineConfig is where the pipeline writes.
@@ -153,25 +137,24 @@ const deadPrefix = "dead"
 //
 // results has several consumers, so the engine keeps each of its batches
 // while they run instead of parsing it again. The counts of each batch
-// are stored in the returned batchCounts.
-func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Table[R], cfg pipelineConfig) (*batchCounts, error) {
+// go to rep, for the batch's progress line.
+func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Table[R], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
 	results := dstream.FlatMapSeq(records, parseRecord(table))
 	rows := dstream.Map(results.Filter(func(r result[R]) bool { return r.dead == nil }),
 		func(r result[R]) R { return *r.row })
 	opts := append([]parquetsink.Option{parquetsink.PartitionBy(table.PartitionCols, table.Partition)}, cfg.parquet...)
 	if err := parquetsink.Write(rows, cfg.out, opts...); err != nil {
-		return nil, fmt.Errorf("-out %s: %w", cfg.out, err)
+		return fmt.Errorf("-out %s: %w", cfg.out, err)
 	}
 	if cfg.deadLetter != "" {
 		dead := dstream.Map(results.Filter(func(r result[R]) bool { return r.dead != nil }),
 			func(r result[R]) string { return r.dead.JSON() })
 		// One file per batch: dead letters are few.
-		prefix := strings.TrimRight(cfg.deadLetter, "/") + "/" + deadPrefix
+		prefix := storage.Join(cfg.deadLetter, deadPrefix)
 		if err := dead.Repartition(1).SaveAsTextFiles(prefix, "jsonl"); err != nil {
-			return nil, fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
+			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
 		}
 	}
-	bc := &batchCounts{}
 	logDead := cfg.deadLetter == ""
 	err := results.ForEachBatch(func(_ context.Context, b *dstream.Batch[result[R]]) error {
 		var c counts
@@ -190,11 +173,8 @@ func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Tabl
 				}
 			}
 		}
-		bc.set(b.Time, c)
+		rep.Set(b.Time, c)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return bc, nil
+	return err
 }

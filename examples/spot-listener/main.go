@@ -115,11 +115,9 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -227,7 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	prog := &progress{w: stderr}
+	prog := newReporter(stderr)
 	opts := []dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
@@ -244,11 +242,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := pipelineConfig{out: o.out, deadLetter: o.deadLetter, logger: logger}
 	switch o.typ {
 	case spot.Flow:
-		prog.counts, err = buildPipeline(records, spot.FlowTable, cfg)
+		err = buildPipeline(records, spot.FlowTable, cfg, prog)
 	case spot.DNS:
-		prog.counts, err = buildPipeline(records, spot.DNSTable, cfg)
+		err = buildPipeline(records, spot.DNSTable, cfg, prog)
 	case spot.Proxy:
-		prog.counts, err = buildPipeline(records, spot.ProxyTable, cfg)
+		err = buildPipeline(records, spot.ProxyTable, cfg, prog)
 	}
 	if err != nil {
 		return err
@@ -265,51 +263,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 	}
 	err = ssc.Run(ctx)
-	t := prog.total()
-	logger.Info("stopped", "batches", t.batches, "records", t.records, "lines", t.lines, "rows", t.rows, "dead", t.dead)
+	t := prog.Total()
+	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "lines", t.Counts.lines, "rows", t.Counts.rows, "dead", t.Counts.dead)
 	return err
-}
-
-// progress prints one line per completed batch, with the counts its
-// output operation stored, and keeps the totals.
-type progress struct {
-	w      io.Writer
-	counts *batchCounts
-
-	mu  sync.Mutex
-	sum totals
-}
-
-type totals struct {
-	batches, records int64
-	counts
-}
-
-func (p *progress) OnBatchCompleted(b dstream.BatchInfo) {
-	c, ok := p.counts.take(b.BatchTime)
-	status := "ok"
-	if b.Err != nil {
-		status = "FAILED: " + b.Err.Error()
-	}
-	counted := "lines=? rows=? dead=?" // the batch failed before its counts
-	if ok {
-		counted = fmt.Sprintf("lines=%d rows=%d dead=%d", c.lines, c.rows, c.dead)
-	}
-	fmt.Fprintf(p.w, "batch %s records=%d %s processing=%v %s\n",
-		b.BatchTime.Format("15:04:05.000"), b.NumRecords(), counted, b.ProcessingDelay().Round(time.Millisecond), status)
-	if b.Err == nil {
-		p.mu.Lock()
-		p.sum.batches++
-		p.sum.records += b.NumRecords()
-		p.sum.lines += c.lines
-		p.sum.rows += c.rows
-		p.sum.dead += c.dead
-		p.mu.Unlock()
-	}
-}
-
-func (p *progress) total() totals {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sum
 }
