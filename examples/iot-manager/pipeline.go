@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/examples/internal/progress"
+	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
+	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
+	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/storage"
+)
+
+// deadLetter is a message that did not become an event, or an event that
+// did not become a Kudu row. It is written as one JSON object per line.
+type deadLetter struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Reason    string `json:"reason"`
+	// ID is the event's id, for the dead letters of the Kudu path (the
+	// event is in the Parquet output all the same).
+	ID *string `json:"id,omitempty"`
+	// ValueBase64 is the message value of a message that is not an
+	// Avro Event (not for an oversized one).
+	ValueBase64 *string `json:"value_base64,omitempty"`
+}
+
+// JSON returns the dead letter as one line of JSON, with &, < and > as
+// they are.
+func (d *deadLetter) JSON() string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil { // strings and numbers only: cannot happen
+		panic(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// attrs are the dead letter's fields for the log.
+func (d *deadLetter) attrs() []any {
+	a := []any{"topic", d.Topic, "partition", d.Partition, "offset", d.Offset, "reason", d.Reason}
+	if d.ID != nil {
+		a = append(a, "id", *d.ID)
+	}
+	if d.ValueBase64 != nil {
+		a = append(a, "value_base64", *d.ValueBase64)
+	}
+	return a
+}
+
+// result is what one Kafka message becomes: an event's rows (ev), a dead
+// letter, or both (an event that the Kudu path refuses).
+type result struct {
+	ev   *converted
+	dead *deadLetter
+}
+
+// reasonOversized starts the reason of the dead letter of a message over
+// -max-message-bytes.
+const reasonOversized = "oversized"
+
+// decoder returns the function that turns a Kafka message into its result.
+func decoder(maxMessageBytes int, kudu bool) func(kafka.Record) result {
+	return func(rec kafka.Record) result {
+		from := origin{rec.Topic, rec.Partition, rec.Offset}
+		if len(rec.Value) > maxMessageBytes {
+			return result{dead: &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+				Reason: fmt.Sprintf("%s: %d bytes, more than -max-message-bytes %d", reasonOversized, len(rec.Value), maxMessageBytes)}}
+		}
+		e, err := DecodeEvent(rec.Value)
+		if err != nil {
+			v := base64.StdEncoding.EncodeToString(rec.Value)
+			return result{dead: &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+				Reason: err.Error(), ValueBase64: &v}}
+		}
+		c, why := convert(&e, kudu, from)
+		r := result{ev: c}
+		if why != "" {
+			r.dead = &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Reason: why, ID: &c.hdfs.ID}
+		}
+		return r
+	}
+}
+
+// counts are what one batch held.
+type counts struct {
+	events int64 // decoded events: the Parquet rows
+	kudu   int64 // rows written to Kudu
+	dead   int64 // dead letters
+}
+
+// newReporter returns the progress reporter of the manager's counts:
+// "events=118 kudu=80 dead=5", kudu=off without the Kudu path.
+func newReporter(w io.Writer, kuduOn bool) *progress.Reporter[counts] {
+	return progress.New(w, func(c counts) string {
+		kudu := "off"
+		if kuduOn {
+			kudu = strconv.FormatInt(c.kudu, 10)
+		}
+		return fmt.Sprintf("events=%d kudu=%s dead=%d", c.events, kudu, c.dead)
+	}, "events=? kudu=? dead=?", func(t, c counts) counts {
+		return counts{t.events + c.events, t.kudu + c.kudu, t.dead + c.dead}
+	})
+}
+
+// rejects collects the rows the Kudu server rejected during one batch's
+// Kudu output operation. Batches and their output operations run one at a
+// time, in order, so the operation after it takes exactly that batch's.
+type rejects struct {
+	mu   sync.Mutex
+	dead []deadLetter
+}
+
+func (r *rejects) add(k KuduEvent, err error) {
+	id := k.ID
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dead = append(r.dead, deadLetter{Topic: k.from.topic, Partition: k.from.partition, Offset: k.from.offset,
+		Reason: "kudu: rejected: " + err.Error(), ID: &id})
+}
+
+func (r *rejects) take() []deadLetter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.dead
+	r.dead = nil
+	return d
+}
+
+// pipelineConfig is where the pipeline writes.
+type pipelineConfig struct {
+	hdfsOut         string       // the Parquet directory (path or URI)
+	deadLetter      string       // the dead-letter directory, or "" to log them
+	kuduMasters     []string     // the Kudu masters; none: no Kudu path
+	kuduTable       string       // the Kudu table
+	kuduBuckets     int32        // hash buckets on source of a table created here
+	maxMessageBytes int          // larger messages are dead letters
+	logger          *slog.Logger // dead letters go here without deadLetter
+	parquet         []parquetsink.Option
+	kudu            []kudusink.Option
+}
+
+// Names under the dead-letter directory: <dir>/dead-<batch ms>.jsonl/part-00000
+// (SaveAsTextFiles) and <dir>/kudu-rejected-<batch ms>.jsonl.
+const (
+	deadPrefix     = "dead"
+	rejectedPrefix = "kudu-rejected"
+)
+
+// buildPipeline adds the manager's job to the context of records:
+//
+//	records ─Map(decode, convert)→ results ─┬→ events ─→ Parquet, partitioned by source/day
+//	                                         ├→ Kudu rows ─→ Kudu (UPSERT), rejected rows → rejects
+//	                                         ├→ dead letters ─→ JSON lines (with cfg.deadLetter)
+//	                                         └→ counts, and the batch's rejects → a JSON-lines file
+//
+// results has several consumers, so the engine keeps each of its batches
+// while they run instead of decoding it again. The counts of each batch
+// go to rep.
+func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
+	kuduOn := len(cfg.kuduMasters) > 0
+	results := dstream.Map(records, decoder(cfg.maxMessageBytes, kuduOn))
+
+	events := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil }),
+		func(r result) *HdfsEvent { return &r.ev.hdfs })
+	popts := append([]parquetsink.Option{parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition)}, cfg.parquet...)
+	if err := parquetsink.Write(events, cfg.hdfsOut, popts...); err != nil {
+		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
+	}
+
+	rej := &rejects{}
+	if kuduOn {
+		rows := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil && r.ev.toKudu }),
+			func(r result) KuduEvent { return r.ev.kudu })
+		kopts := append([]kudusink.Option{
+			kudusink.CreateIfMissing(kudusink.Hash(cfg.kuduBuckets, "source")),
+			kudusink.DeadLetter(rej.add),
+		}, cfg.kudu...)
+		if err := kudusink.Write(rows, cfg.kuduMasters, cfg.kuduTable, kopts...); err != nil {
+			return fmt.Errorf("kudu: %w", err)
+		}
+	}
+
+	var rejectedDir storage.FS
+	var rejectedRoot string
+	if cfg.deadLetter != "" {
+		dead := dstream.Map(results.Filter(func(r result) bool { return r.dead != nil }),
+			func(r result) string { return r.dead.JSON() })
+		// One file per batch: dead letters are few.
+		prefix := storage.Join(cfg.deadLetter, deadPrefix)
+		if err := dead.Repartition(1).SaveAsTextFiles(prefix, "jsonl"); err != nil {
+			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
+		}
+		var err error
+		if rejectedDir, rejectedRoot, err = storage.Open(cfg.deadLetter); err != nil {
+			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
+		}
+	}
+
+	return results.ForEachBatch(func(ctx context.Context, b *dstream.Batch[result]) error {
+		var c counts
+		logDead := cfg.deadLetter == ""
+		for r := range b.All() {
+			if r.ev != nil {
+				c.events++
+				if r.ev.toKudu {
+					c.kudu++
+				}
+			}
+			if r.dead != nil {
+				c.dead++
+				if logDead {
+					cfg.logger.Warn("dead letter", r.dead.attrs()...)
+				}
+			}
+		}
+		rejected := rej.take()
+		c.kudu -= int64(len(rejected))
+		c.dead += int64(len(rejected))
+		if rejectedDir != nil {
+			name := path.Join(rejectedRoot, dstream.BatchFileName(rejectedPrefix, "jsonl", b.Time))
+			if err := writeRejected(ctx, rejectedDir, name, rejected); err != nil {
+				return err
+			}
+		} else {
+			for _, d := range rejected {
+				cfg.logger.Warn("dead letter", d.attrs()...)
+			}
+		}
+		rep.Set(b.Time, c)
+		return nil
+	})
+}
+
+// writeRejected writes the batch's Kudu rejects to name atomically, or,
+// when there are none, removes what an earlier run of the same batch may
+// have written there, so that a batch run again replaces its file.
+func writeRejected(ctx context.Context, fsys storage.FS, name string, dead []deadLetter) error {
+	if len(dead) == 0 {
+		if err := fsys.Remove(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("-dead-letter: %w", err)
+		}
+		return nil
+	}
+	var buf bytes.Buffer
+	for i := range dead {
+		buf.WriteString(dead[i].JSON())
+		buf.WriteByte('\n')
+	}
+	return storage.WriteFileAtomic(ctx, fsys, name, func(w io.Writer) error {
+		_, err := w.Write(buf.Bytes())
+		return err
+	})
+}
