@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/microbatch-go/microbatch/examples/internal/avrosize"
 )
 
 // EventSchemaJSON is the Avro schema of an IoT event, the value of one
@@ -106,28 +105,10 @@ func mustWireSchema(schemaJSON string) string {
 // Event datum.
 var ErrBadEvent = errors.New("not an Avro Event")
 
-// eventAPI returns the Avro API for a datum of n bytes. It writes each
-// map in one block with a plain count and no byte size, as the original
-// producers did, so that our bytes equal theirs. A datum of n bytes holds
-// no string longer than n and fewer than n attributes, so the decoder's
-// limits are n rounded up to a power of two (at least 1 KiB): a corrupt
-// length prefix cannot make it allocate more than the message could hold.
-func eventAPI(n int) avro.API {
-	class := bits.Len(uint(max(n, 1024) - 1))
-	if api, ok := eventAPIs.Load(class); ok {
-		return api.(avro.API)
-	}
-	api := avro.Config{
-		BlockLength:            math.MaxInt32,
-		DisableBlockSizeHeader: true,
-		MaxByteSliceSize:       1 << class,
-		MaxSliceAllocSize:      1 << class,
-	}.Freeze()
-	actual, _ := eventAPIs.LoadOrStore(class, api)
-	return actual.(avro.API)
-}
-
-var eventAPIs sync.Map // size class -> avro.API
+// eventAPI returns the Avro API for a datum of n bytes: maps in one block
+// with a plain count, as the original producers wrote them, and decoding
+// limits that follow the message's size.
+func eventAPI(n int) avro.API { return avrosize.API(n) }
 
 // EncodeEvent returns the raw Avro binary datum of e (no container header,
 // no schema-registry prefix), as a producer publishes it.

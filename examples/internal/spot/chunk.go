@@ -3,11 +3,10 @@ package spot
 import (
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
-	"sync"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/microbatch-go/microbatch/examples/internal/avrosize"
 )
 
 // ChunkSchemaJSON is the Avro schema of one collector chunk, the value of
@@ -26,28 +25,11 @@ const ChunkSchemaJSON = `{
 
 var chunkSchema = avro.MustParse(ChunkSchemaJSON)
 
-// chunkAPI returns the Avro API for a datum of n bytes. Every config
-// writes one block per array with a plain item count, as Spot's Python
-// serializer does, so our bytes equal the original's. A datum of n bytes
-// holds at most n strings of at most n bytes, so the decoder's limits are
-// n rounded up to a power of two: a corrupt length prefix cannot make it
-// allocate more than the message could hold.
-func chunkAPI(n int) avro.API {
-	class := bits.Len(uint(max(n, 1024) - 1))
-	if api, ok := chunkAPIs.Load(class); ok {
-		return api.(avro.API)
-	}
-	api := avro.Config{
-		BlockLength:            math.MaxInt32,
-		DisableBlockSizeHeader: true,
-		MaxByteSliceSize:       1 << class,
-		MaxSliceAllocSize:      1 << class,
-	}.Freeze()
-	actual, _ := chunkAPIs.LoadOrStore(class, api)
-	return actual.(avro.API)
-}
-
-var chunkAPIs sync.Map // size class -> avro.API
+// chunkAPI returns the Avro API for a datum of n bytes: arrays in one
+// block with a plain count, as Spot's Python serializer writes them, so
+// our bytes equal the original's, and decoding limits that follow the
+// message's size.
+func chunkAPI(n int) avro.API { return avrosize.API(n) }
 
 // ErrBadChunk is wrapped by every DecodeChunk error: the message is not a
 // chunk datum.
