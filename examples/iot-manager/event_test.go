@@ -125,7 +125,7 @@ func TestAvsc(t *testing.T) {
 	events = append(events, genEvents(60, 1)...)
 	// Edge values: empty strings, an empty body, extreme numbers (longs
 	// within avsc's safe integers).
-	events = append(events, jsonEvent{Version: -(1 << 52), ID: "", TS: -1, EventCertainty: math.Copysign(0, -1), EventTypeID: -1 << 31,
+	events = append(events, jsonEvent{Version: -(1 << 52), ID: "", TS: -1, EventCertainty: 0, EventTypeID: -1 << 31,
 		TemporalGranularity: sp(""), Source: "", Location: "", Body: []byte{}, Attributes: map[string]string{"": ""}})
 	datums := avscEncode(t, events)
 	for i, d := range datums {
