@@ -22,15 +22,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/examples/internal/progress/progresstest"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
-	"github.com/microbatch-go/microbatch/internal/testtool"
 )
 
 // testLines returns the lines of a file, relative to this package.
@@ -99,37 +98,7 @@ func sumProgress(stderr string) (sum [4]int, failed []string) {
 // standard error.
 func runUntil(t *testing.T, args []string, records int) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testtool.Buffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, &stdout, &stderr) }()
-	deadline := time.After(30 * time.Second)
-	for {
-		sum, failed := sumProgress(stderr.String())
-		if len(failed) > 0 {
-			cancel()
-			<-done
-			t.Fatalf("a batch failed: %s\nstderr:\n%s", failed[0], stderr.String())
-		}
-		if sum[0] >= records {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before reading %d records: %v\nstderr:\n%s", records, err, stderr.String())
-		case <-deadline:
-			cancel()
-			<-done
-			t.Fatalf("%d of %d records read after 30 s\nstderr:\n%s", sum[0], records, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
-	}
-	return stderr.String()
+	return progresstest.RunUntil(t, run, args, int64(records))
 }
 
 // readTable reads every committed Parquet file under dir (not the sink's
