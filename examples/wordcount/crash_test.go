@@ -162,8 +162,11 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 		total += n
 	}
 
-	// The last run: until its totals hold every word produced.
+	// The last run: until its totals hold every word produced. Its first
+	// progress line says it runs, with its signal handler: the totals may
+	// already be complete, and a SIGTERM before the handler kills it.
 	p := start(t, wordcount, args...)
+	p.WaitFor(t, p.Stderr, progressLine, 30*time.Second)
 	if strings.Contains(p.Stderr.String(), "resuming") {
 		resumed++
 	}
