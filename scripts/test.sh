@@ -30,6 +30,9 @@ command -v kcat >/dev/null 2>&1 || { echo "== installing kcat"; apt_install kcat
 command -v nfpcapd >/dev/null 2>&1 || { echo "== installing nfdump"; apt_install nfdump; }
 # tshark: converts DNS captures for the Spot dns pipeline.
 command -v tshark >/dev/null 2>&1 || { echo "== installing tshark"; apt_install tshark; }
+# chromium: loads the streaming status page (ui/) headless, for the
+# browser test of its charts and the screenshot it saves.
+command -v chromium >/dev/null 2>&1 || { echo "== installing chromium"; apt_install chromium; }
 
 # npm tools, each in .tools/<tool> (git-ignored), named to the tests by an
 # environment variable.

@@ -47,6 +47,9 @@
 //	                       -batch is given
 //	-rate N                -demo: events per second the generator produces
 //	                       (default 50)
+//	-ui ADDR               serve the streaming status page (charts of every batch's
+//	                       rate and delays, the batches, JSON API, /metrics) on
+//	                       ADDR, e.g. :4040; off by default
 //
 // A usage error (bad flags, a configuration file that does not parse or
 // holds a bad value) exits with status 2, a failure with status 1.
@@ -201,6 +204,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -210,6 +214,7 @@ import (
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -hdfs-out, -checkpoint and -dead-letter
+	"github.com/microbatch-go/microbatch/ui"
 )
 
 func main() { cli.Main("iot-manager", run) }
@@ -224,6 +229,7 @@ type options struct {
 	kuduBuckets, maxMessageBytes    int
 	demo                            bool
 	rate                            int
+	ui                              string
 	notes                           []note // about -config, for the log
 }
 
@@ -259,6 +265,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&config, "config", "", "read settings from the original's application.conf; flags given here win")
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
 	fs.IntVar(&o.rate, "rate", 50, "-demo: events per second the generator produces")
+	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -337,6 +344,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 	}
+	var status *ui.Server
+	if o.ui != "" {
+		if status, err = ui.New(o.batch, ui.WithLogger(logger)); err != nil {
+			return err
+		}
+		opts = append(opts, dstream.WithListener(status)) // registered before the context starts
+	}
 	ssc, err := dstream.NewContext(o.batch, opts...)
 	if err != nil {
 		return err
@@ -362,6 +376,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("ingesting", "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "hdfs_out", o.hdfsOut, "kudu", kuduDesc)
+	if status != nil {
+		// The page stays up until the manager has stopped, not just until
+		// the signal that stops it.
+		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+		url, uiDone, err := status.Start(uiCtx, o.ui)
+		if err != nil {
+			stopUI()
+			return fmt.Errorf("-ui: %w", err)
+		}
+		defer func() { stopUI(); <-uiDone }()
+		logger.Info("status page", "url", url)
+	}
 
 	if o.duration > 0 {
 		var cancel context.CancelFunc

@@ -32,6 +32,9 @@
 //	-db NAME            the Hive database, for -print-ddl (default spot)
 //	-print-ddl          print the CREATE EXTERNAL TABLE statement of -type, with
 //	                    LOCATION -out (default /user/spot/<type>/hive), and exit
+//	-ui ADDR            serve the streaming status page (charts of every batch's
+//	                    rate and delays, the batches, JSON API, /metrics) on ADDR,
+//	                    e.g. :4040; off by default
 //
 // A usage error exits with status 2, a failure with status 1. SIGINT or
 // SIGTERM stops the listener gracefully: the batch that runs is finished
@@ -115,6 +118,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -125,6 +129,7 @@ import (
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -out, -checkpoint and -dead-letter
+	"github.com/microbatch-go/microbatch/ui"
 )
 
 func main() { cli.Main("spot-listener", run) }
@@ -141,6 +146,7 @@ type options struct {
 	batch, duration                 time.Duration
 	out, checkpoint, deadLetter, db string
 	printDDL                        bool
+	ui                              string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -160,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&o.db, "db", "spot", "the Hive database, for -print-ddl")
 	fs.BoolVar(&o.printDDL, "print-ddl", false, "print the CREATE EXTERNAL TABLE statement of -type and exit")
+	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -230,6 +237,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 	}
+	var status *ui.Server
+	if o.ui != "" {
+		if status, err = ui.New(o.batch, ui.WithLogger(logger)); err != nil {
+			return err
+		}
+		opts = append(opts, dstream.WithListener(status)) // registered before the context starts
+	}
 	ssc, err := dstream.NewContext(o.batch, opts...)
 	if err != nil {
 		return err
@@ -256,6 +270,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "out", o.out)
+	if status != nil {
+		// The page stays up until the listener has stopped, not just until
+		// the signal that stops it.
+		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+		url, uiDone, err := status.Start(uiCtx, o.ui)
+		if err != nil {
+			stopUI()
+			return fmt.Errorf("-ui: %w", err)
+		}
+		defer func() { stopUI(); <-uiDone }()
+		logger.Info("status page", "url", url)
+	}
 
 	if o.duration > 0 {
 		var cancel context.CancelFunc

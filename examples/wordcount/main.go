@@ -46,6 +46,9 @@
 //	                   there (a local directory) before they are processed
 //	-totals            also keep running totals of every word since the start, printed and,
 //	                   with -out, saved under PREFIX-totals
+//	-ui ADDR           serve the streaming status page (charts of every batch's rate and
+//	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
+//	                   by default
 //
 // A one-line progress summary per batch goes to standard error: records,
 // input rate, scheduling delay, processing time and total delay.
@@ -58,6 +61,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -70,6 +74,7 @@ import (
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/sources/socket"
+	"github.com/microbatch-go/microbatch/ui"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -91,6 +96,7 @@ type options struct {
 	rate, top                                int
 	out, checkpoint                          string
 	totals, ack                              bool
+	ui                                       string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -114,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: resume from it after a stop or crash")
 	fs.BoolVar(&o.totals, "totals", false, "also keep running totals since the start, printed and saved under PREFIX-totals")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
+	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -142,6 +149,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := []dstream.Option{dstream.WithListener(progress{w: stderr, interval: o.batch})}
+	var status *ui.Server
+	if o.ui != "" {
+		status, err = ui.New(o.batch, ui.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, dstream.WithListener(status)) // registered before the context starts
+	}
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 		if o.source == "socket" {
@@ -229,6 +244,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if ok, done := ssc.Recovered(); ok {
 		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", o.checkpoint, done.Format("15:04:05.000"))
+	}
+
+	if status != nil {
+		// The page stays up until the job has stopped, not just until the
+		// signal that stops it.
+		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+		url, uiDone, err := status.Start(uiCtx, o.ui)
+		if err != nil {
+			stopUI()
+			return fmt.Errorf("-ui: %w", err)
+		}
+		defer func() { stopUI(); <-uiDone }()
+		fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
 	}
 
 	if o.duration > 0 {

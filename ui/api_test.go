@@ -1,0 +1,615 @@
+package ui_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/ui"
+)
+
+// near reports whether a and b are equal up to float64 rounding.
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func checkNum(t *testing.T, what string, got *float64, want float64) {
+	t.Helper()
+	if got == nil || !near(*got, want) {
+		t.Errorf("%s = %v, want %v", what, deref(got), want)
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return "null"
+	}
+	return *p
+}
+
+// checkBatch compares a completed batch of the API with the engine's
+// BatchInfo of it.
+func checkBatch(t *testing.T, got ui.Batch, want dstream.BatchInfo, interval time.Duration) {
+	t.Helper()
+	at := fmt.Sprintf("batch %d", want.BatchTime.UnixMilli())
+	if got.BatchTime != want.BatchTime.UnixMilli() {
+		t.Fatalf("%s: batchTime %d", at, got.BatchTime)
+	}
+	status := "completed"
+	if want.Err != nil {
+		status = "failed"
+		if got.Error != want.Err.Error() {
+			t.Errorf("%s: error %q, want %q", at, got.Error, want.Err)
+		}
+	} else if got.Error != "" {
+		t.Errorf("%s: error %q, want none", at, got.Error)
+	}
+	if got.Status != status {
+		t.Errorf("%s: status %q, want %q", at, got.Status, status)
+	}
+	if got.NumRecords == nil || *got.NumRecords != want.NumRecords() {
+		t.Errorf("%s: numRecords %v, want %d", at, deref(got.NumRecords), want.NumRecords())
+	}
+	checkNum(t, at+": inputRate", got.InputRate, float64(want.NumRecords())/interval.Seconds())
+	if got.SubmissionTime != want.SubmissionTime.UnixMilli() {
+		t.Errorf("%s: submissionTime %d, want %d", at, got.SubmissionTime, want.SubmissionTime.UnixMilli())
+	}
+	if got.ProcessingStartTime == nil || *got.ProcessingStartTime != want.ProcessingStartTime.UnixMilli() {
+		t.Errorf("%s: processingStartTime %v, want %d", at, deref(got.ProcessingStartTime), want.ProcessingStartTime.UnixMilli())
+	}
+	if got.ProcessingEndTime == nil || *got.ProcessingEndTime != want.ProcessingEndTime.UnixMilli() {
+		t.Errorf("%s: processingEndTime %v, want %d", at, deref(got.ProcessingEndTime), want.ProcessingEndTime.UnixMilli())
+	}
+	checkNum(t, at+": schedulingDelayMs", got.SchedulingDelayMs, ms(want.SchedulingDelay()))
+	checkNum(t, at+": processingTimeMs", got.ProcessingTimeMs, ms(want.ProcessingDelay()))
+	checkNum(t, at+": totalDelayMs", got.TotalDelayMs, ms(want.TotalDelay()))
+	if got.NumOutputOps != len(want.OutputOperations) || got.NumSucceededOutputOps != want.Succeeded() ||
+		got.NumFailedOutputOps != len(want.OutputOperations)-want.Succeeded() || got.NumActiveOutputOps != 0 {
+		t.Errorf("%s: output ops %d/%d (%d failed, %d active), want %d/%d", at, got.NumSucceededOutputOps, got.NumOutputOps,
+			got.NumFailedOutputOps, got.NumActiveOutputOps, want.Succeeded(), len(want.OutputOperations))
+	}
+	if len(got.OutputOperations) != len(want.OutputOperations) {
+		t.Fatalf("%s: %d output operations, want %d", at, len(got.OutputOperations), len(want.OutputOperations))
+	}
+	for i, o := range want.OutputOperations {
+		g := got.OutputOperations[i]
+		st := "succeeded"
+		if o.Err != nil {
+			st = "failed"
+		}
+		if g.ID != o.ID || g.Name != o.Name || g.Stream != o.Stream || g.Status != st || g.StartTime != o.StartTime.UnixMilli() ||
+			g.EndTime == nil || *g.EndTime != o.EndTime.UnixMilli() {
+			t.Errorf("%s: output operation %d = %+v, want %+v", at, i, g, o)
+		}
+		checkNum(t, at+": output operation duration", g.DurationMs, ms(o.Duration()))
+		if o.Err != nil && g.Error != o.Err.Error() {
+			t.Errorf("%s: output operation %d error %q, want %q", at, i, g.Error, o.Err)
+		}
+	}
+	if len(got.Inputs) != len(want.Inputs) {
+		t.Fatalf("%s: inputs %+v, want %+v", at, got.Inputs, want.Inputs)
+	}
+	for i, in := range want.Inputs {
+		g := got.Inputs[i]
+		if g.StreamID != in.StreamID || g.Name != in.Name || g.NumRecords == nil || *g.NumRecords != in.NumRecords {
+			t.Errorf("%s: input %d = %+v, want %+v", at, i, g, in)
+		}
+	}
+}
+
+// The batches, one batch, its operations and the statistics agree with
+// the BatchInfo the engine gave the test's own listener.
+func TestAPIMatchesBatchInfo(t *testing.T) {
+	j := newJob(t, jobConfig{proc: func(ms int64) time.Duration {
+		return time.Duration(ms/1000)*7*time.Millisecond + 3*time.Millisecond + 250*time.Microsecond
+	}})
+	j.q.Push([]int{1, 2, 3})
+	j.q.Push([]int{4, 5, 6, 7, 8})
+	j.q.Push(nil)
+	j.q.Push([]int{9, 10})
+	j.start()
+	j.steps(5)
+
+	want := j.rec.batches()
+	if len(want) != 5 {
+		t.Fatalf("recorded %d batches, want 5", len(want))
+	}
+	got := get[[]ui.Batch](t, j.web.URL, "/api/v1/streaming/batches", http.StatusOK)
+	if len(got) != len(want) {
+		t.Fatalf("%d batches, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[len(got)-1-i] // newest first
+		checkBatch(t, g, w, j.interval)
+		path := fmt.Sprintf("/api/v1/streaming/batches/%d", w.BatchTime.UnixMilli())
+		checkBatch(t, get[ui.Batch](t, j.web.URL, path, http.StatusOK), w, j.interval)
+		ops := get[[]ui.OutputOperation](t, j.web.URL, path+"/operations", http.StatusOK)
+		if len(ops) != 2 || ops[0].Name != "forEachBatch" || ops[1].Status != "succeeded" {
+			t.Errorf("%s/operations = %+v", path, ops)
+		}
+	}
+	if r := *got[len(got)-2].NumRecords; r != 5 {
+		t.Errorf("second batch: %d records, want 5", r)
+	}
+
+	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	var recs int64
+	var rate, sched, proc, total float64
+	for _, w := range want {
+		recs += w.NumRecords()
+		rate += float64(w.NumRecords()) / j.interval.Seconds()
+		sched += ms(w.SchedulingDelay())
+		proc += ms(w.ProcessingDelay())
+		total += ms(w.TotalDelay())
+	}
+	n := float64(len(want))
+	if st.State != "active" || st.StopError != "" || st.StartTime == nil || *st.StartTime != 0 || st.BatchDurationMs != 1000 ||
+		st.NumTotalCompletedBatches != 5 || st.NumRetainedCompletedBatches != 5 || st.NumFailedBatches != 0 ||
+		st.NumActiveBatches != 0 || st.NumProcessedRecords != recs || recs != 10 || st.NumReceivers != 0 {
+		t.Errorf("statistics = %+v", st)
+	}
+	checkNum(t, "avgInputRate", st.AvgInputRate, rate/n)
+	checkNum(t, "avgSchedulingDelayMs", st.AvgSchedulingDelayMs, sched/n)
+	checkNum(t, "avgProcessingTimeMs", st.AvgProcessingTimeMs, proc/n)
+	checkNum(t, "avgTotalDelayMs", st.AvgTotalDelayMs, total/n)
+	if !near(*st.AvgProcessingTimeMs, (7+14+21+28+35)/5.0+3.25) {
+		t.Errorf("avgProcessingTimeMs = %v, want 24.25 from the clock's moves", *st.AvgProcessingTimeMs)
+	}
+}
+
+// A failed batch shows as failed with its error, in the batch, its
+// output operations and the statistics; the job stops.
+func TestAPIFailedBatch(t *testing.T) {
+	boom := errors.New("sink unavailable")
+	j := newJob(t, jobConfig{fail: func(ms int64) error {
+		if ms == 3000 {
+			return boom
+		}
+		return nil
+	}})
+	j.q.Push([]int{1})
+	j.start()
+	j.steps(2)
+	if err := j.step(); !errors.Is(err, boom) {
+		t.Fatalf("batch 3: %v, want %v", err, boom)
+	}
+	want := j.rec.batches()
+	if len(want) != 3 || want[2].Err == nil {
+		t.Fatalf("recorded %+v", want)
+	}
+	failed := get[[]ui.Batch](t, j.web.URL, "/api/v1/streaming/batches?status=failed", http.StatusOK)
+	if len(failed) != 1 {
+		t.Fatalf("failed batches: %+v", failed)
+	}
+	checkBatch(t, failed[0], want[2], j.interval)
+	if !strings.Contains(failed[0].Error, "sink unavailable") || failed[0].NumFailedOutputOps != 1 || failed[0].NumSucceededOutputOps != 1 ||
+		failed[0].OutputOperations[1].Error != "sink unavailable" {
+		t.Errorf("failed batch = %+v", failed[0])
+	}
+	ok := get[[]ui.Batch](t, j.web.URL, "/api/v1/streaming/batches?status=completed,queued", http.StatusOK)
+	if len(ok) != 2 || ok[0].BatchTime != 2000 || ok[1].BatchTime != 1000 {
+		t.Errorf("completed batches: %+v", ok)
+	}
+
+	// The context stops after the failure, in the background.
+	st := waitFor(t, func() (ui.Statistics, bool) {
+		st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+		return st, st.State == "stopped"
+	})
+	if !strings.Contains(st.StopError, "sink unavailable") || st.NumFailedBatches != 1 || st.NumTotalCompletedBatches != 3 ||
+		st.NumActiveBatches != 0 {
+		t.Errorf("statistics = %+v", st)
+	}
+}
+
+// waitFor polls f until it reports done (a hang guard of 20 s, not a
+// timing assertion).
+func waitFor[T any](t *testing.T, f func() (T, bool)) T {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, ok := f()
+		if ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after 20 s: last %+v", v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Only the last retained batches are kept; totals count them all.
+func TestAPIRetainedBatches(t *testing.T) {
+	j := newJob(t, jobConfig{uiOpts: []ui.Option{ui.WithRetainedBatches(3)}})
+	for i := range 5 {
+		j.q.Push(make([]int, i+1))
+	}
+	j.start()
+	j.steps(5)
+	got := get[[]ui.Batch](t, j.web.URL, "/api/v1/streaming/batches", http.StatusOK)
+	var times []int64
+	for _, b := range got {
+		times = append(times, b.BatchTime)
+	}
+	if fmt.Sprint(times) != "[5000 4000 3000]" {
+		t.Fatalf("batch times %v, want the last 3, newest first", times)
+	}
+	want := j.rec.batches()
+	for i, b := range got {
+		checkBatch(t, b, want[4-i], j.interval)
+	}
+	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	if st.NumTotalCompletedBatches != 5 || st.NumRetainedCompletedBatches != 3 || st.NumProcessedRecords != 15 {
+		t.Errorf("statistics = %+v", st)
+	}
+	checkNum(t, "avgInputRate", st.AvgInputRate, (3+4+5)/3.0)
+	get[map[string]string](t, j.web.URL, "/api/v1/streaming/batches/1000", http.StatusNotFound)
+}
+
+// A batch that waits shows as queued, the one that runs as processing
+// with its finished and running output operations.
+func TestAPIActiveBatches(t *testing.T) {
+	release := make(chan struct{})
+	j := newJob(t, jobConfig{fail: func(ms int64) error {
+		if ms == 2000 {
+			<-release
+		}
+		return nil
+	}})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the job's cleanup stops the context
+	j.start()
+	j.steps(1)
+	j.clk.Set(time.UnixMilli(2000))
+	waitFor(t, func() ([]ui.Batch, bool) {
+		b := j.srv.Batches()
+		return b, len(b) == 2 && b[0].Status == "processing" && b[0].NumActiveOutputOps == 1
+	})
+	j.clk.Set(time.UnixMilli(3000))
+	waitFor(t, func() ([]ui.Batch, bool) {
+		b := j.srv.Batches()
+		return b, len(b) == 3 && b[0].Status == "queued"
+	})
+	active := get[[]ui.Batch](t, j.web.URL, "/api/v1/streaming/batches?status=queued,processing", http.StatusOK)
+	if len(active) != 2 {
+		t.Fatalf("active batches: %+v", active)
+	}
+	q, p := active[0], active[1]
+	if q.BatchTime != 3000 || q.Status != "queued" || q.ProcessingStartTime != nil || q.SchedulingDelayMs != nil ||
+		q.ProcessingTimeMs != nil || q.NumRecords == nil || *q.NumRecords != 0 || len(q.OutputOperations) != 0 {
+		t.Errorf("queued batch = %+v", q)
+	}
+	if p.BatchTime != 2000 || p.Status != "processing" || p.ProcessingStartTime == nil || p.SchedulingDelayMs == nil ||
+		p.ProcessingTimeMs != nil || p.TotalDelayMs != nil || p.NumOutputOps != 2 || p.NumSucceededOutputOps != 1 ||
+		p.NumActiveOutputOps != 1 || p.OutputOperations[1].Status != "running" || p.OutputOperations[1].EndTime != nil {
+		t.Errorf("processing batch = %+v", p)
+	}
+	one := get[ui.Batch](t, j.web.URL, "/api/v1/streaming/batches/3000", http.StatusOK)
+	if one.Status != "queued" {
+		t.Errorf("batch 3000 = %+v", one)
+	}
+	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	if st.NumActiveBatches != 2 || st.NumTotalCompletedBatches != 1 {
+		t.Errorf("statistics = %+v", st)
+	}
+	m := scrape(t, j.web.URL)
+	if v := m.value(t, "microbatch_streaming_batches_active", "status", "queued"); v != 1 {
+		t.Errorf("batches_active{queued} = %v", v)
+	}
+	if v := m.value(t, "microbatch_streaming_batches_active", "status", "processing"); v != 1 {
+		t.Errorf("batches_active{processing} = %v", v)
+	}
+	unblock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := j.ssc.WaitForBatch(ctx, time.UnixMilli(3000)); err != nil {
+		t.Fatal(err)
+	}
+	if b := j.srv.Batches(); len(b) != 3 || b[0].Status != "completed" || b[1].Status != "completed" {
+		t.Errorf("after release: %+v", b)
+	}
+}
+
+// testReceiver is a receiver that stores nothing and hands its host to
+// the test.
+type testReceiver struct {
+	mu   sync.Mutex
+	host *dstream.ReceiverHost[int]
+}
+
+func (r *testReceiver) Name() string { return "sensors" }
+
+func (r *testReceiver) OnStart(_ context.Context, h *dstream.ReceiverHost[int]) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.host = h
+	return nil
+}
+
+func (r *testReceiver) OnStop() {}
+
+func (r *testReceiver) reportError(msg string, err error) {
+	r.mu.Lock()
+	h := r.host
+	r.mu.Unlock()
+	h.ReportError(msg, err)
+}
+
+// Receivers show with their status and last error, which outlives a stop.
+func TestAPIReceivers(t *testing.T) {
+	rcv := &testReceiver{}
+	j := newJob(t, jobConfig{receiver: rcv})
+	j.start()
+	waitFor(t, func() ([]ui.Receiver, bool) {
+		r := j.srv.Receivers()
+		return r, len(r) == 1 && r[0].Status == "active"
+	})
+	j.steps(1)
+	j.clk.Set(time.UnixMilli(1500))
+	rcv.reportError("sensor 7 unreachable", errors.New("dial tcp 127.0.0.1:5020: i/o timeout"))
+	j.steps(1)
+	got := get[[]ui.Receiver](t, j.web.URL, "/api/v1/streaming/receivers", http.StatusOK)
+	if len(got) != 1 {
+		t.Fatalf("receivers = %+v", got)
+	}
+	r := got[0]
+	if r.StreamID != 1 || r.Name != "sensors" || r.Status != "active" || r.NumErrors != 1 ||
+		r.LastErrorMessage != "sensor 7 unreachable" || r.LastError != "dial tcp 127.0.0.1:5020: i/o timeout" ||
+		r.LastErrorTime == nil || *r.LastErrorTime != 1500 || r.AvgEventRate == nil || *r.AvgEventRate != 0 {
+		t.Errorf("receiver = %+v", r)
+	}
+	one := get[ui.Receiver](t, j.web.URL, "/api/v1/streaming/receivers/1", http.StatusOK)
+	if one.Name != "sensors" {
+		t.Errorf("receivers/1 = %+v", one)
+	}
+	get[map[string]string](t, j.web.URL, "/api/v1/streaming/receivers/7", http.StatusNotFound)
+	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	if st.NumReceivers != 1 || st.NumActiveReceivers != 1 {
+		t.Errorf("statistics = %+v", st)
+	}
+
+	if err := j.ssc.Stop(context.Background(), dstream.Hard); err != nil {
+		t.Fatal(err)
+	}
+	got = get[[]ui.Receiver](t, j.web.URL, "/api/v1/streaming/receivers", http.StatusOK)
+	if r := got[0]; r.Status != "stopped" || r.LastErrorMessage != "sensor 7 unreachable" || r.LastErrorTime == nil {
+		t.Errorf("after stop: %+v", r)
+	}
+	st = get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	if st.State != "stopped" || st.StopError != "" || st.NumInactiveReceivers != 1 || st.NumActiveReceivers != 0 {
+		t.Errorf("statistics after stop = %+v", st)
+	}
+}
+
+func TestAPIBadRequests(t *testing.T) {
+	srv, err := ui.New(time.Second, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := newWeb(t, srv)
+	for _, c := range []struct {
+		path   string
+		status int
+	}{
+		{"/api/v1/streaming/batches/abc", http.StatusBadRequest},
+		{"/api/v1/streaming/batches/1000", http.StatusNotFound},
+		{"/api/v1/streaming/batches/1000/operations", http.StatusNotFound},
+		{"/api/v1/streaming/batches?status=done", http.StatusBadRequest},
+		{"/api/v1/streaming/receivers/x", http.StatusBadRequest},
+		{"/api/v1/streaming/receivers/0", http.StatusNotFound},
+		{"/api/v1/streaming/nothing", http.StatusNotFound},
+	} {
+		e := get[map[string]string](t, web, c.path, c.status)
+		if e["error"] == "" {
+			t.Errorf("%s: %v, want an error message", c.path, e)
+		}
+	}
+	// Before the context starts: waiting, no averages, empty lists.
+	st := get[ui.Statistics](t, web, "/api/v1/streaming/statistics", http.StatusOK)
+	if st.State != "waiting" || st.StartTime != nil || st.AvgInputRate != nil || st.NumTotalCompletedBatches != 0 {
+		t.Errorf("statistics = %+v", st)
+	}
+	if b := get[[]ui.Batch](t, web, "/api/v1/streaming/batches", http.StatusOK); b == nil || len(b) != 0 {
+		t.Errorf("batches = %#v, want []", b)
+	}
+	if r := get[[]ui.Receiver](t, web, "/api/v1/streaming/receivers", http.StatusOK); r == nil || len(r) != 0 {
+		t.Errorf("receivers = %#v, want []", r)
+	}
+}
+
+func newWeb(t *testing.T, srv *ui.Server) string {
+	t.Helper()
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// The page and its assets come from the binary and load nothing from
+// elsewhere; the handler works under a prefix.
+func TestPageAndAssets(t *testing.T) {
+	srv, err := ui.New(time.Second, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/streaming/", http.StripPrefix("/streaming", srv.Handler()))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	fetch := func(path, wantType string) string {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), wantType) {
+			t.Fatalf("GET %s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return string(body)
+	}
+	page := fetch("/streaming/", "text/html")
+	js := fetch("/streaming/static/app.js", "text/javascript")
+	css := fetch("/streaming/static/style.css", "text/css")
+	fetch("/streaming/api/v1/streaming/statistics", "application/json")
+	fetch("/streaming/metrics", "text/plain")
+	for _, want := range []string{`src="static/app.js"`, `href="static/style.css"`, `id="stats-body"`, `id="completed-batches"`, `id="receivers"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for name, text := range map[string]string{"index.html": page, "app.js": js, "style.css": css} {
+		for _, bad := range []string{"https://", "//cdn", "@import", "url(", "fonts.g"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s refers to something outside the binary: %q", name, bad)
+			}
+		}
+	}
+	if resp, err := http.Get(ts.URL + "/streaming/static/missing.js"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("missing asset: %v %v", resp.StatusCode, err)
+	}
+}
+
+// Serve answers until its context ends, then shuts down; ListenAndServe
+// reports a bad address.
+func TestServeShutdown(t *testing.T) {
+	srv, err := ui.New(time.Second, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := ui.URL(ln)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	get[ui.Statistics](t, strings.TrimSuffix(url, "/"), "/api/v1/streaming/statistics", http.StatusOK)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Error("still serving after shutdown")
+	}
+
+	// Start: the same in the background.
+	ctx, cancel = context.WithCancel(context.Background())
+	url, started, err := srv.Start(ctx, ":0")
+	if err != nil || !strings.HasPrefix(url, "http://localhost:") {
+		t.Fatalf("Start: %q, %v", url, err)
+	}
+	get[ui.Statistics](t, strings.TrimSuffix(url, "/"), "/api/v1/streaming/statistics", http.StatusOK)
+	cancel()
+	if err := <-started; err != nil {
+		t.Fatalf("Start's server: %v", err)
+	}
+
+	err = srv.ListenAndServe(context.Background(), "127.0.0.1:http-bogus")
+	var op *net.OpError
+	if err == nil || !strings.HasPrefix(err.Error(), "ui: listen: ") || (!errors.As(err, &op) && !strings.Contains(err.Error(), "port")) {
+		t.Errorf("ListenAndServe on a bad address: %v", err)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, c := range []struct {
+		interval time.Duration
+		opts     []ui.Option
+	}{
+		{0, nil},
+		{-time.Second, nil},
+		{time.Second, []ui.Option{ui.WithRetainedBatches(0)}},
+		{time.Second, []ui.Option{ui.WithLogger(nil)}},
+	} {
+		if _, err := ui.New(c.interval, c.opts...); err == nil {
+			t.Errorf("New(%v, %d options) succeeded", c.interval, len(c.opts))
+		}
+	}
+	srv, err := ui.New(250*time.Millisecond, nil)
+	if err != nil || srv.BatchInterval() != 250*time.Millisecond {
+		t.Errorf("New: %v, %v", srv, err)
+	}
+}
+
+// Events from several goroutines (as the engine's scheduler and receivers
+// send them) race with readers of the API and /metrics; run with -race.
+func TestConcurrentEventsAndReads(t *testing.T) {
+	srv, err := ui.New(100*time.Millisecond, ui.WithLogger(quiet), ui.WithRetainedBatches(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := newWeb(t, srv)
+	srv.OnStreamingStarted(time.UnixMilli(0))
+	const batches = 300
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 1; i <= batches; i++ {
+			bt := time.UnixMilli(int64(i) * 100)
+			info := dstream.BatchInfo{BatchTime: bt, SubmissionTime: bt,
+				Inputs: []dstream.InputInfo{{StreamID: 0, Name: "q", NumRecords: int64(i), Metadata: map[string]any{"k": i}}}}
+			srv.OnBatchSubmitted(info)
+			info.ProcessingStartTime = bt.Add(time.Millisecond)
+			srv.OnBatchStarted(info)
+			op := dstream.OutputOperationInfo{BatchTime: bt, Name: "print", StartTime: info.ProcessingStartTime}
+			srv.OnOutputOperationStarted(op)
+			op.EndTime = bt.Add(3 * time.Millisecond)
+			srv.OnOutputOperationCompleted(op)
+			info.ProcessingEndTime = op.EndTime
+			info.OutputOperations = []dstream.OutputOperationInfo{op}
+			srv.OnBatchCompleted(info)
+		}
+	})
+	for id := range 3 {
+		wg.Go(func() {
+			for i := range 100 {
+				ri := dstream.ReceiverInfo{StreamID: id, Name: fmt.Sprint("r", id), Active: i%2 == 0}
+				srv.OnReceiverStarted(ri)
+				ri.LastErrorMessage, ri.LastError, ri.LastErrorTime = "oops", errors.New("e"), time.UnixMilli(int64(i))
+				srv.OnReceiverError(ri)
+				srv.OnReceiverStopped(ri)
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for range 20 {
+				get[ui.Statistics](t, web, "/api/v1/streaming/statistics", http.StatusOK)
+				get[[]ui.Batch](t, web, "/api/v1/streaming/batches", http.StatusOK)
+				get[[]ui.Receiver](t, web, "/api/v1/streaming/receivers", http.StatusOK)
+				scrape(t, web)
+			}
+		})
+	}
+	wg.Wait()
+	st := srv.Statistics()
+	if st.NumTotalCompletedBatches != batches || st.NumRetainedCompletedBatches != 50 || st.NumActiveBatches != 0 ||
+		st.NumProcessedRecords != batches*(batches+1)/2 || st.NumReceivers != 3 {
+		t.Errorf("statistics = %+v", st)
+	}
+	b := srv.Batches()
+	if len(b) != 50 || b[0].BatchTime != batches*100 || b[49].BatchTime != (batches-49)*100 {
+		t.Errorf("retained %d batches, %d .. %d", len(b), b[0].BatchTime, b[len(b)-1].BatchTime)
+	}
+	for _, r := range srv.Receivers() {
+		if r.NumErrors != 100 || r.LastErrorMessage != "oops" || r.LastError != "e" || *r.LastErrorTime != 99 {
+			t.Errorf("receiver = %+v", r)
+		}
+	}
+}

@@ -1,0 +1,415 @@
+// The streaming status page: polls the JSON API every second and draws
+// the timelines and histograms of the four batch series (SVG, no
+// libraries), the batch tables and the receivers.
+//
+// Every data point is an SVG circle.point carrying data-series,
+// data-batch-time (ms since the epoch) and data-value (the API's number,
+// unrounded); every histogram bar a rect.bar with data-lo, data-hi and
+// data-count. Tests read them from the DOM.
+(function () {
+	'use strict';
+
+	var API = 'api/v1/streaming/';
+	var SVGNS = 'http://www.w3.org/2000/svg';
+	var POLL_MS = 1000;
+	var BINS = 10;
+
+	// The four series, as in Spark's Streaming tab.
+	var SERIES = [
+		{ key: 'inputRate', title: 'Input Rate', unit: 'records/s', field: 'inputRate', avg: 'avgInputRate' },
+		{ key: 'schedulingDelay', title: 'Scheduling Delay', unit: 'ms', field: 'schedulingDelayMs', avg: 'avgSchedulingDelayMs' },
+		{ key: 'processingTime', title: 'Processing Time', unit: 'ms', field: 'processingTimeMs', avg: 'avgProcessingTimeMs' },
+		{ key: 'totalDelay', title: 'Total Delay', unit: 'ms', field: 'totalDelayMs', avg: 'avgTotalDelayMs' }
+	];
+
+	// Chart geometry, shared by a timeline and its histogram so that
+	// their value axes line up.
+	var H = 178, TOP = 18, BOTTOM = 24;
+	var TL = { w: 600, left: 56, right: 14 };
+	var HG = { w: 230, left: 8, right: 34 };
+
+	var updates = 0;
+	var openDetails = {}; // batch time -> true for expanded output operations
+
+	// ---- helpers ----
+
+	function el(tag, attrs, text) {
+		var e = document.createElement(tag);
+		setAttrs(e, attrs);
+		if (text !== undefined && text !== null) e.textContent = String(text);
+		return e;
+	}
+
+	function svg(tag, attrs, text) {
+		var e = document.createElementNS(SVGNS, tag);
+		setAttrs(e, attrs);
+		if (text !== undefined && text !== null) e.textContent = String(text);
+		return e;
+	}
+
+	function setAttrs(e, attrs) {
+		if (!attrs) return;
+		Object.keys(attrs).forEach(function (k) {
+			if (attrs[k] !== undefined && attrs[k] !== null) e.setAttribute(k, String(attrs[k]));
+		});
+	}
+
+	function pad(n, w) {
+		var s = String(n);
+		while (s.length < w) s = '0' + s;
+		return s;
+	}
+
+	function fmtClock(ms, withMillis) {
+		var d = new Date(ms);
+		var s = pad(d.getHours(), 2) + ':' + pad(d.getMinutes(), 2) + ':' + pad(d.getSeconds(), 2);
+		if (withMillis) s += '.' + pad(d.getMilliseconds(), 3);
+		return s;
+	}
+
+	function fmtDate(ms) {
+		var d = new Date(ms);
+		return d.getFullYear() + '/' + pad(d.getMonth() + 1, 2) + '/' + pad(d.getDate(), 2) + ' ' + fmtClock(ms, true);
+	}
+
+	function fmtNumber(v, digits) {
+		if (v === null || v === undefined) return '—';
+		return v.toLocaleString('en-US', { maximumFractionDigits: digits === undefined ? 2 : digits });
+	}
+
+	// fmtDuration formats milliseconds like Spark: "0 ms", "12 ms", "1.5 s", "2.1 min".
+	function fmtDuration(ms) {
+		if (ms === null || ms === undefined) return '—';
+		if (ms < 1) return fmtNumber(ms, 2) + ' ms';
+		if (ms < 1000) return fmtNumber(ms, 0) + ' ms';
+		if (ms < 60000) return fmtNumber(ms / 1000, 1) + ' s';
+		if (ms < 3600000) return fmtNumber(ms / 60000, 1) + ' min';
+		return fmtNumber(ms / 3600000, 1) + ' h';
+	}
+
+	function fmtValue(v, unit) {
+		return unit === 'ms' ? fmtDuration(v) : fmtNumber(v, 2) + ' ' + unit;
+	}
+
+	// niceMax rounds max up to 1, 2 or 5 times a power of ten, for axis ticks.
+	function niceMax(max) {
+		if (!(max > 0)) return 1;
+		var p = Math.pow(10, Math.floor(Math.log10(max)));
+		var steps = [1, 2, 2.5, 5, 10];
+		for (var i = 0; i < steps.length; i++) {
+			if (steps[i] * p >= max) return steps[i] * p;
+		}
+		return 10 * p;
+	}
+
+	async function getJSON(path) {
+		var r = await fetch(API + path, { cache: 'no-store' });
+		if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
+		return r.json();
+	}
+
+	// ---- summary ----
+
+	function renderSummary(st) {
+		var p = document.getElementById('summary');
+		p.textContent = '';
+		document.body.setAttribute('data-state', st.state);
+		var state;
+		if (st.state === 'waiting') {
+			state = el('strong', { 'class': 'state-stopped' }, 'Not started');
+		} else if (st.state === 'active') {
+			state = el('strong', { 'class': 'state-active' }, 'Running');
+		} else if (st.stopError) {
+			state = el('strong', { 'class': 'state-failed' }, 'Stopped with an error');
+		} else {
+			state = el('strong', { 'class': 'state-stopped' }, 'Stopped');
+		}
+		p.appendChild(state);
+		p.appendChild(document.createTextNode(' batches of '));
+		p.appendChild(el('strong', null, fmtDuration(st.batchDurationMs)));
+		if (st.startTime !== null) {
+			p.appendChild(document.createTextNode(' since '));
+			p.appendChild(el('strong', null, fmtDate(st.startTime)));
+		}
+		p.appendChild(document.createTextNode(' — '));
+		p.appendChild(el('strong', { id: 'total-batches' }, fmtNumber(st.numTotalCompletedBatches, 0)));
+		p.appendChild(document.createTextNode(' completed batches ('));
+		p.appendChild(el('strong', { id: 'failed-batches' }, fmtNumber(st.numFailedBatches, 0)));
+		p.appendChild(document.createTextNode(' failed, '));
+		p.appendChild(el('strong', null, fmtNumber(st.numRetainedCompletedBatches, 0)));
+		p.appendChild(document.createTextNode(' shown), '));
+		p.appendChild(el('strong', { id: 'total-records' }, fmtNumber(st.numProcessedRecords, 0)));
+		p.appendChild(document.createTextNode(' records; receivers: '));
+		p.appendChild(el('strong', null, st.numActiveReceivers + ' active / ' + st.numReceivers));
+		if (st.stopError) {
+			p.appendChild(el('br'));
+			p.appendChild(el('span', { 'class': 'state-failed', id: 'stop-error' }, st.stopError));
+		}
+	}
+
+	// ---- charts ----
+
+	function timeline(s, points, yMax, avg, intervalMs) {
+		var w = TL.w, x0 = TL.left, x1 = TL.w - TL.right, y0 = H - BOTTOM, y1 = TOP;
+		var root = svg('svg', {
+			'class': 'chart timeline', id: 'timeline-' + s.key, width: w, height: H,
+			viewBox: '0 0 ' + w + ' ' + H, 'data-series': s.key, 'data-points': points.length,
+			role: 'img', 'aria-label': s.title + ' per batch'
+		});
+		var tMin, tMax;
+		if (points.length) {
+			tMin = points[0].t;
+			tMax = points[points.length - 1].t;
+		} else {
+			tMax = Date.now();
+			tMin = tMax - 10 * intervalMs;
+		}
+		if (tMax === tMin) {
+			tMin -= intervalMs;
+			tMax += intervalMs;
+		}
+		function X(t) { return x0 + (t - tMin) / (tMax - tMin) * (x1 - x0); }
+		function Y(v) { return y0 - v / yMax * (y0 - y1); }
+
+		var grid = svg('g', { 'class': 'grid' });
+		var axis = svg('g', { 'class': 'axis' });
+		for (var i = 0; i <= 4; i++) {
+			var v = yMax * i / 4, y = Y(v);
+			grid.appendChild(svg('line', { x1: x0, x2: x1, y1: y, y2: y }));
+			axis.appendChild(svg('text', { x: x0 - 6, y: y + 3, 'text-anchor': 'end' }, fmtNumber(v, 2)));
+		}
+		axis.appendChild(svg('path', { d: 'M' + x0 + ',' + y1 + 'V' + y0 + 'H' + x1 }));
+		var ticks = Math.min(5, Math.max(points.length, 2));
+		for (var k = 0; k < ticks; k++) {
+			var t = tMin + (tMax - tMin) * k / (ticks - 1), x = X(t);
+			axis.appendChild(svg('line', { x1: x, x2: x, y1: y0, y2: y0 + 4 }));
+			var anchor = k === 0 ? 'start' : (k === ticks - 1 ? 'end' : 'middle');
+			axis.appendChild(svg('text', { x: x, y: y0 + 15, 'text-anchor': anchor }, fmtClock(Math.round(t), false)));
+		}
+		axis.appendChild(svg('text', { 'class': 'unit', x: x0 - 6, y: y1 - 9, 'text-anchor': 'end' }, s.unit));
+		root.appendChild(grid);
+		root.appendChild(axis);
+
+		if (!points.length) {
+			root.appendChild(svg('text', { 'class': 'no-data', x: (x0 + x1) / 2, y: (y0 + y1) / 2, 'text-anchor': 'middle' }, 'No completed batches yet'));
+			return root;
+		}
+		var d = points.map(function (p, i) { return (i ? 'L' : 'M') + X(p.t).toFixed(1) + ',' + Y(p.v).toFixed(1); }).join('');
+		root.appendChild(svg('path', { 'class': 'series', d: d }));
+		if (avg !== null && avg !== undefined) {
+			var ya = Y(avg);
+			root.appendChild(svg('line', { 'class': 'avg-line', x1: x0, x2: x1, y1: ya, y2: ya }));
+		}
+		var g = svg('g', { 'class': 'points' });
+		points.forEach(function (p) {
+			var c = svg('circle', {
+				'class': p.failed ? 'point failed' : 'point', cx: X(p.t).toFixed(1), cy: Y(p.v).toFixed(1),
+				r: points.length > 200 ? 2 : 3.5,
+				'data-series': s.key, 'data-batch-time': p.t, 'data-value': String(p.v),
+				'data-status': p.failed ? 'failed' : 'completed'
+			});
+			c.appendChild(svg('title', null, fmtDate(p.t) + ': ' + fmtValue(p.v, s.unit)));
+			g.appendChild(c);
+		});
+		root.appendChild(g);
+		return root;
+	}
+
+	function histogram(s, points, yMax) {
+		var w = HG.w, x0 = HG.left, x1 = HG.w - HG.right, y0 = H - BOTTOM, y1 = TOP;
+		var root = svg('svg', {
+			'class': 'chart histogram', id: 'histogram-' + s.key, width: w, height: H,
+			viewBox: '0 0 ' + w + ' ' + H, 'data-series': s.key, role: 'img',
+			'aria-label': 'Histogram of ' + s.title
+		});
+		var counts = [];
+		for (var i = 0; i < BINS; i++) counts.push(0);
+		points.forEach(function (p) {
+			var b = Math.floor(p.v / yMax * BINS);
+			counts[Math.max(0, Math.min(BINS - 1, b))]++;
+		});
+		var cMax = Math.max(1, Math.max.apply(null, counts));
+		var axis = svg('g', { 'class': 'axis' });
+		axis.appendChild(svg('path', { d: 'M' + x0 + ',' + y1 + 'V' + y0 + 'H' + x1 }));
+		axis.appendChild(svg('text', { x: x1, y: y0 + 15, 'text-anchor': 'end' }, cMax + (cMax === 1 ? ' batch' : ' batches')));
+		axis.appendChild(svg('text', { x: x0, y: y0 + 15, 'text-anchor': 'start' }, '0'));
+		root.appendChild(axis);
+		var bh = (y0 - y1) / BINS;
+		var g = svg('g', { 'class': 'bars' });
+		counts.forEach(function (c, i) {
+			var lo = yMax * i / BINS, hi = yMax * (i + 1) / BINS;
+			var y = y0 - (i + 1) * bh;
+			var bw = c / cMax * (x1 - x0);
+			var r = svg('rect', {
+				'class': 'bar', x: x0, y: (y + 0.5).toFixed(1), width: bw.toFixed(1), height: Math.max(bh - 1, 0.5).toFixed(1),
+				'data-series': s.key, 'data-lo': lo, 'data-hi': hi, 'data-count': c
+			});
+			r.appendChild(svg('title', null, fmtValue(lo, s.unit) + ' to ' + fmtValue(hi, s.unit) + ': ' + c + (c === 1 ? ' batch' : ' batches')));
+			g.appendChild(r);
+			if (c > 0) g.appendChild(svg('text', { x: x0 + bw + 3, y: y + bh / 2 + 3 }, c));
+		});
+		root.appendChild(g);
+		return root;
+	}
+
+	function renderStats(st, batches) {
+		var done = batches.filter(function (b) { return b.status === 'completed' || b.status === 'failed'; });
+		done.sort(function (a, b) { return a.batchTime - b.batchTime; });
+		var body = document.getElementById('stats-body');
+		body.textContent = '';
+		SERIES.forEach(function (s) {
+			var points = [];
+			done.forEach(function (b) {
+				var v = b[s.field];
+				if (v !== null && v !== undefined) points.push({ t: b.batchTime, v: v, failed: b.status === 'failed' });
+			});
+			var max = 0;
+			points.forEach(function (p) { if (p.v > max) max = p.v; });
+			var yMax = niceMax(max);
+			var tr = el('tr', { 'data-series': s.key });
+			var label = el('td', { 'class': 'label' });
+			label.appendChild(el('div', { 'class': 'name' }, s.title));
+			label.appendChild(el('div', { 'class': 'avg' }, 'Avg: ' + fmtValue(st[s.avg], s.unit)));
+			tr.appendChild(label);
+			var c1 = el('td');
+			c1.appendChild(timeline(s, points, yMax, st[s.avg], st.batchDurationMs));
+			tr.appendChild(c1);
+			var c2 = el('td');
+			c2.appendChild(histogram(s, points, yMax));
+			tr.appendChild(c2);
+			body.appendChild(tr);
+		});
+	}
+
+	// ---- tables ----
+
+	function td(text, cls, attrs) {
+		var a = attrs || {};
+		if (cls) a['class'] = cls;
+		return el('td', a, text);
+	}
+
+	function emptyRow(tbody, cols, text) {
+		var tr = el('tr');
+		tr.appendChild(el('td', { 'class': 'empty', colspan: cols }, text));
+		tbody.appendChild(tr);
+	}
+
+	function opsCell(b) {
+		var cell = el('td', { 'class': 'ops' });
+		var text = b.numSucceededOutputOps + '/' + b.numOutputOps;
+		if (b.numFailedOutputOps) text += ' (' + b.numFailedOutputOps + ' failed)';
+		if (!b.outputOperations.length) {
+			cell.textContent = text;
+			return cell;
+		}
+		var det = el('details', { 'data-batch-time': b.batchTime });
+		if (openDetails[b.batchTime]) det.open = true;
+		det.addEventListener('toggle', function () {
+			if (det.open) openDetails[b.batchTime] = true; else delete openDetails[b.batchTime];
+		});
+		det.appendChild(el('summary', null, text));
+		var ul = el('ul');
+		b.outputOperations.forEach(function (o) {
+			var line = '#' + o.id + ' ' + o.name + ' on ' + o.stream + ': ' + o.status;
+			if (o.durationMs !== null) line += ' in ' + fmtDuration(o.durationMs);
+			if (o.error) line += ' — ' + o.error;
+			ul.appendChild(el('li', { 'class': o.status === 'failed' ? 'error' : null }, line));
+		});
+		det.appendChild(ul);
+		cell.appendChild(det);
+		return cell;
+	}
+
+	function records(b) {
+		return b.numRecords === null ? '—' : fmtNumber(b.numRecords, 0);
+	}
+
+	function renderActive(batches) {
+		var active = batches.filter(function (b) { return b.status === 'queued' || b.status === 'processing'; });
+		document.getElementById('active-title').textContent = 'Active Batches (' + active.length + ')';
+		var tbody = document.querySelector('#active-batches tbody');
+		tbody.textContent = '';
+		if (!active.length) {
+			emptyRow(tbody, 6, 'No active batches.');
+			return;
+		}
+		active.forEach(function (b) {
+			var tr = el('tr', { 'data-batch-time': b.batchTime, 'data-status': b.status });
+			tr.appendChild(td(fmtClock(b.batchTime, true), 'time', { title: fmtDate(b.batchTime) }));
+			tr.appendChild(td(records(b), 'num'));
+			tr.appendChild(td(fmtDuration(b.schedulingDelayMs), 'num'));
+			tr.appendChild(td(b.status === 'processing' ? 'running' : '—', 'num'));
+			tr.appendChild(opsCell(b));
+			tr.appendChild(td(b.status, 'status'));
+			tbody.appendChild(tr);
+		});
+	}
+
+	function renderCompleted(batches) {
+		var done = batches.filter(function (b) { return b.status === 'completed' || b.status === 'failed'; });
+		document.getElementById('completed-title').textContent = 'Completed Batches (last ' + done.length + ')';
+		var tbody = document.querySelector('#completed-batches tbody');
+		tbody.textContent = '';
+		if (!done.length) {
+			emptyRow(tbody, 7, 'No completed batches yet.');
+			return;
+		}
+		done.forEach(function (b) {
+			var tr = el('tr', { 'data-batch-time': b.batchTime, 'data-status': b.status, 'class': b.status === 'failed' ? 'failed' : null });
+			tr.appendChild(td(fmtClock(b.batchTime, true), 'time', { title: fmtDate(b.batchTime) }));
+			tr.appendChild(td(records(b), 'num records', { 'data-value': b.numRecords }));
+			tr.appendChild(td(fmtDuration(b.schedulingDelayMs), 'num', { 'data-value': b.schedulingDelayMs }));
+			tr.appendChild(td(fmtDuration(b.processingTimeMs), 'num', { 'data-value': b.processingTimeMs }));
+			tr.appendChild(td(fmtDuration(b.totalDelayMs), 'num', { 'data-value': b.totalDelayMs }));
+			tr.appendChild(opsCell(b));
+			tr.appendChild(td(b.error || '', b.error ? 'error' : null));
+			tbody.appendChild(tr);
+		});
+	}
+
+	function renderReceivers(receivers) {
+		var tbody = document.querySelector('#receivers tbody');
+		tbody.textContent = '';
+		if (!receivers.length) {
+			emptyRow(tbody, 7, 'No receivers (inputs such as the Kafka direct stream and files are pulled, not received).');
+			return;
+		}
+		receivers.forEach(function (r) {
+			var tr = el('tr', { 'data-stream-id': r.streamId, 'data-status': r.status });
+			tr.appendChild(td(r.streamId, 'num'));
+			tr.appendChild(td(r.name, 'name'));
+			tr.appendChild(td(r.status, 'status status-' + r.status));
+			tr.appendChild(td(fmtNumber(r.avgEventRate, 2), 'num'));
+			tr.appendChild(td(fmtNumber(r.numErrors, 0), 'num'));
+			tr.appendChild(td(r.lastErrorTime === null ? '—' : fmtDate(r.lastErrorTime), 'time'));
+			var msg = r.lastErrorMessage || '';
+			if (r.lastError) msg += (msg ? ': ' : '') + r.lastError;
+			tr.appendChild(td(msg, msg ? 'error' : null));
+			tbody.appendChild(tr);
+		});
+	}
+
+	// ---- polling ----
+
+	async function refresh() {
+		var errBox = document.getElementById('load-error');
+		try {
+			var res = await Promise.all([getJSON('statistics'), getJSON('batches'), getJSON('receivers')]);
+			renderSummary(res[0]);
+			renderStats(res[0], res[1]);
+			renderReceivers(res[2]);
+			renderActive(res[1]);
+			renderCompleted(res[1]);
+			errBox.hidden = true;
+			updates++;
+			document.body.setAttribute('data-updates', updates);
+		} catch (e) {
+			errBox.textContent = 'Cannot load the job\'s status: ' + e.message;
+			errBox.hidden = false;
+		}
+		setTimeout(refresh, POLL_MS);
+	}
+
+	refresh();
+})();

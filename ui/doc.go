@@ -1,0 +1,81 @@
+// Package ui is the status page of a dstream job, like the Streaming tab
+// of Spark's web UI: the input rate, scheduling delay, processing time
+// and total delay of every batch as timelines, each with its histogram;
+// the active batches (queued and processing) and the completed ones, with
+// their records, delays, output operations and errors; the receivers with
+// their status and last error. Behind the page are a JSON API, modeled on
+// Spark's REST API for streaming, and Prometheus metrics at /metrics.
+//
+// A Server is a dstream listener: register it before the context starts,
+// then serve it.
+//
+//	srv, err := ui.New(interval)
+//	ssc, err := dstream.NewContext(interval, dstream.WithListener(srv))
+//	// ... build the job ...
+//	go srv.ListenAndServe(ctx, "127.0.0.1:4040") // http://127.0.0.1:4040/
+//	err = ssc.Run(ctx)
+//
+// Or mount Handler in a server of your own; its links are relative, so
+// http.StripPrefix("/streaming", srv.Handler()) under "/streaming/" works.
+// Nothing runs and no port is opened until ListenAndServe, Start or Serve.
+//
+// The page is served from the binary (HTML, CSS and JavaScript embedded
+// with go:embed; charts are SVG drawn by the page's own script, with no
+// libraries, fonts or CDN), so it works with no network. It polls the JSON
+// API every second.
+//
+// # Retained batches
+//
+// The Server keeps the last DefaultRetainedBatches (1000) completed
+// batches (WithRetainedBatches; Spark's spark.streaming.ui.retainedBatches),
+// which the charts, tables and API show; totals count every batch.
+//
+// # JSON API
+//
+//	GET /api/v1/streaming/statistics                      Statistics
+//	GET /api/v1/streaming/batches[?status=LIST]           []Batch, newest first (LIST: a comma-separated
+//	                                                      subset of queued, processing, completed, failed)
+//	GET /api/v1/streaming/batches/{batchTime}             Batch (its time in ms since the epoch)
+//	GET /api/v1/streaming/batches/{batchTime}/operations  []OutputOperation
+//	GET /api/v1/streaming/receivers                       []Receiver
+//	GET /api/v1/streaming/receivers/{streamId}            Receiver
+//
+// Times are integers, milliseconds since the Unix epoch; durations are
+// milliseconds with a fraction (the nanoseconds of dstream.BatchInfo's
+// delays); rates are records per second, a batch's input rate being its
+// records divided by the batch interval, as in Spark. A value not known
+// yet is null. Errors are {"error": "..."} with status 400 or 404. The
+// types Statistics, Batch, Input, OutputOperation and Receiver document
+// every field.
+//
+// # Metrics
+//
+// /metrics serves the Server's own Prometheus registry (Registry; not
+// the global one) through promhttp, with the Go runtime's and the
+// process's collectors and these:
+//
+//	microbatch_streaming_batch_interval_seconds                 gauge      the batch interval
+//	microbatch_streaming_running                                gauge      1 while the context is active, else 0
+//	microbatch_streaming_start_time_seconds                     gauge      when the context started (Unix time; absent before)
+//	microbatch_streaming_batches_completed_total                counter    finished batches, failed ones included
+//	microbatch_streaming_batches_failed_total                   counter    failed batches
+//	microbatch_streaming_batches_active{status}                 gauge      batches "queued" or "processing"
+//	microbatch_streaming_records_processed_total                counter    records of finished batches
+//	microbatch_streaming_output_operations_completed_total      counter    finished output operations, failed ones included
+//	microbatch_streaming_output_operations_failed_total         counter    failed output operations
+//	microbatch_streaming_last_batch_time_seconds                gauge      the last finished batch's time (Unix time)
+//	microbatch_streaming_last_batch_records                     gauge      its records
+//	microbatch_streaming_last_batch_input_rate                  gauge      its records / the batch interval, records per second
+//	microbatch_streaming_last_batch_scheduling_delay_seconds    gauge      its scheduling delay
+//	microbatch_streaming_last_batch_processing_time_seconds     gauge      its processing time
+//	microbatch_streaming_last_batch_total_delay_seconds         gauge      its total delay
+//	microbatch_streaming_scheduling_delay_seconds               histogram  scheduling delays of all finished batches
+//	microbatch_streaming_processing_time_seconds                histogram  processing times of all finished batches
+//	microbatch_streaming_total_delay_seconds                    histogram  total delays of all finished batches
+//	microbatch_streaming_receivers{status}                      gauge      receivers "active" or "stopped"
+//	microbatch_streaming_receiver_up{stream_id,name}            gauge      1 while the receiver runs, else 0
+//	microbatch_streaming_receiver_errors_total{stream_id,name}  counter    errors the receiver reported
+//
+// The last_batch gauges are absent until a batch has finished, and
+// start_time_seconds until the context has started.
+package ui

@@ -1,0 +1,168 @@
+package ui
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// namespace prefixes every metric name; the names are listed in doc.go.
+const namespace = "microbatch_streaming"
+
+// delayBuckets are the buckets of the delay histograms, in seconds: 1 ms
+// to about 65 s, doubling.
+var delayBuckets = prometheus.ExponentialBuckets(0.001, 2, 17)
+
+// metrics is the Prometheus side of a Server.
+type metrics struct {
+	s                     *Server
+	reg                   *prometheus.Registry
+	sched, proc, total    prometheus.Histogram
+	interval, running     *prometheus.Desc
+	startTime             *prometheus.Desc
+	completed, failed     *prometheus.Desc
+	activeBatches         *prometheus.Desc
+	records               *prometheus.Desc
+	opsDone, opsFailed    *prometheus.Desc
+	lastTime, lastRecords *prometheus.Desc
+	lastRate, lastSched   *prometheus.Desc
+	lastProc, lastTotal   *prometheus.Desc
+	receivers, receiverUp *prometheus.Desc
+	receiverErrors        *prometheus.Desc
+}
+
+func newMetrics(s *Server) *metrics {
+	name := func(n string) string { return prometheus.BuildFQName(namespace, "", n) }
+	desc := func(n, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name(n), help, labels, nil)
+	}
+	hist := func(n, help string) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name(n), Help: help, Buckets: delayBuckets})
+	}
+	m := &metrics{
+		s:              s,
+		reg:            prometheus.NewRegistry(),
+		sched:          hist("scheduling_delay_seconds", "Scheduling delays of the finished batches: processing start - submission."),
+		proc:           hist("processing_time_seconds", "Processing times of the finished batches."),
+		total:          hist("total_delay_seconds", "Total delays of the finished batches: scheduling delay + processing time."),
+		interval:       desc("batch_interval_seconds", "The batch interval."),
+		running:        desc("running", "1 while the streaming context is active, else 0."),
+		startTime:      desc("start_time_seconds", "When the streaming context started, in seconds since the Unix epoch."),
+		completed:      desc("batches_completed_total", "Finished batches, failed ones included."),
+		failed:         desc("batches_failed_total", "Failed batches."),
+		activeBatches:  desc("batches_active", "Batches submitted and not finished, by status (queued or processing).", "status"),
+		records:        desc("records_processed_total", "Records of the finished batches."),
+		opsDone:        desc("output_operations_completed_total", "Finished output operations, failed ones included."),
+		opsFailed:      desc("output_operations_failed_total", "Failed output operations."),
+		lastTime:       desc("last_batch_time_seconds", "The time of the last finished batch, in seconds since the Unix epoch."),
+		lastRecords:    desc("last_batch_records", "Records of the last finished batch."),
+		lastRate:       desc("last_batch_input_rate", "Input rate of the last finished batch: records / batch interval, in records per second."),
+		lastSched:      desc("last_batch_scheduling_delay_seconds", "Scheduling delay of the last finished batch."),
+		lastProc:       desc("last_batch_processing_time_seconds", "Processing time of the last finished batch."),
+		lastTotal:      desc("last_batch_total_delay_seconds", "Total delay of the last finished batch."),
+		receivers:      desc("receivers", "Receivers by status (active or stopped).", "status"),
+		receiverUp:     desc("receiver_up", "1 while the receiver runs, else 0.", "stream_id", "name"),
+		receiverErrors: desc("receiver_errors_total", "Errors the receiver reported.", "stream_id", "name"),
+	}
+	m.reg.MustRegister(m, m.sched, m.proc, m.total,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// handler serves the registry in Prometheus' text (or negotiated) format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{m.s},
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.reg,
+	})
+}
+
+// promLogger sends promhttp's errors to the Server's logger.
+type promLogger struct{ s *Server }
+
+func (l promLogger) Println(v ...any) { l.s.log.Warn("ui: /metrics", "error", v) }
+
+// observe adds a finished batch to the histograms.
+func (m *metrics) observe(b dstream.BatchInfo) {
+	m.sched.Observe(b.SchedulingDelay().Seconds())
+	m.proc.Observe(b.ProcessingDelay().Seconds())
+	m.total.Observe(b.TotalDelay().Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.interval, m.running, m.startTime, m.completed, m.failed,
+		m.activeBatches, m.records, m.opsDone, m.opsFailed, m.lastTime, m.lastRecords, m.lastRate,
+		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one consistent view of the
+// Server's state.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(m.interval, s.interval.Seconds())
+	running := 0.0
+	if s.state == stateActive {
+		running = 1
+	}
+	gauge(m.running, running)
+	if !s.startTime.IsZero() {
+		gauge(m.startTime, float64(s.startTime.UnixNano())/1e9)
+	}
+	t := s.totals
+	counter(m.completed, float64(t.completed))
+	counter(m.failed, float64(t.failed))
+	queued, processing := 0, 0
+	for _, a := range s.active {
+		if a.info.ProcessingStartTime.IsZero() {
+			queued++
+		} else {
+			processing++
+		}
+	}
+	gauge(m.activeBatches, float64(queued), statusQueued)
+	gauge(m.activeBatches, float64(processing), statusProcessing)
+	counter(m.records, float64(t.records))
+	counter(m.opsDone, float64(t.opsDone))
+	counter(m.opsFailed, float64(t.opsFailed))
+	if b := t.last; b != nil {
+		n := max(records(*b), 0)
+		gauge(m.lastTime, float64(b.BatchTime.UnixNano())/1e9)
+		gauge(m.lastRecords, float64(n))
+		gauge(m.lastRate, s.inputRate(n))
+		gauge(m.lastSched, b.SchedulingDelay().Seconds())
+		gauge(m.lastProc, b.ProcessingDelay().Seconds())
+		gauge(m.lastTotal, b.TotalDelay().Seconds())
+	}
+	active, stopped := 0, 0
+	for _, r := range s.sortedReceiversLocked() {
+		id := strconv.Itoa(r.info.StreamID)
+		up := 0.0
+		if r.info.Active {
+			up = 1
+			active++
+		} else {
+			stopped++
+		}
+		gauge(m.receiverUp, up, id, r.info.Name)
+		counter(m.receiverErrors, float64(r.errors), id, r.info.Name)
+	}
+	gauge(m.receivers, float64(active), "active")
+	gauge(m.receivers, float64(stopped), "stopped")
+}

@@ -1,0 +1,450 @@
+package ui
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultRetainedBatches is how many completed batches a Server keeps for
+// its charts, tables and JSON API (Spark's spark.streaming.ui.retainedBatches).
+// Totals (batches, records, failures) count every batch all the same.
+const DefaultRetainedBatches = 1000
+
+// shutdownTimeout bounds how long Serve waits for requests in flight once
+// its context is done.
+const shutdownTimeout = 5 * time.Second
+
+//go:embed assets
+var assets embed.FS
+
+// Server is the status page of one streaming job: a dstream listener that
+// keeps the job's batches and receivers, and the HTTP handler that shows
+// them (the page, its JSON API and /metrics). Register it with
+// dstream.WithListener (or Context.AddListener) before the context starts,
+// and serve Handler, or call ListenAndServe, Start or Serve.
+//
+// A Server is safe for concurrent use: the engine calls its listener
+// methods from its goroutines while HTTP requests read. It starts no
+// goroutine and opens no port until ListenAndServe, Start or Serve is
+// called.
+type Server struct {
+	interval time.Duration
+	retained int
+	log      *slog.Logger
+	metrics  *metrics
+	handler  http.Handler
+
+	mu        sync.Mutex
+	state     string // stateWaiting, stateActive or stateStopped
+	startTime time.Time
+	stopErr   string
+	active    map[int64]*activeBatch // by batch time in ms
+	completed ring
+	totals    totals
+	receivers map[int]*receiverState // by stream id
+}
+
+// Streaming states reported by the API.
+const (
+	stateWaiting = "waiting" // the context has not started
+	stateActive  = "active"  // the context runs
+	stateStopped = "stopped" // the context has stopped
+)
+
+// Batch states reported by the API.
+const (
+	statusQueued     = "queued"
+	statusProcessing = "processing"
+	statusCompleted  = "completed"
+	statusFailed     = "failed"
+)
+
+// totals count every batch since the start, retained or not.
+type totals struct {
+	completed, failed  int64 // finished batches; failed ones among them
+	records            int64 // records of finished batches
+	opsDone, opsFailed int64 // finished output operations; failed ones among them
+	last               *dstream.BatchInfo
+}
+
+// activeBatch is a batch that has been submitted and has not completed.
+type activeBatch struct {
+	info dstream.BatchInfo // submission, then processing start
+	ops  []dstream.OutputOperationInfo
+}
+
+// receiverState is what the Server knows about one receiver.
+type receiverState struct {
+	info    dstream.ReceiverInfo // LastError is nil: kept as text in lastErr
+	lastErr string               // the text of the last error
+	errors  int64                // errors reported
+}
+
+// ring holds the most recent completed batches, oldest first.
+type ring struct {
+	buf   []dstream.BatchInfo
+	start int // index of the oldest
+	n     int
+}
+
+func (r *ring) push(b dstream.BatchInfo) {
+	if len(r.buf) == 0 {
+		return
+	}
+	if r.n < len(r.buf) {
+		r.buf[(r.start+r.n)%len(r.buf)] = b
+		r.n++
+		return
+	}
+	r.buf[r.start] = b
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+// all returns the batches, oldest first.
+func (r *ring) all() []dstream.BatchInfo {
+	out := make([]dstream.BatchInfo, 0, r.n)
+	for i := range r.n {
+		out = append(out, r.buf[(r.start+i)%len(r.buf)])
+	}
+	return out
+}
+
+// Option configures a Server.
+type Option func(*Server) error
+
+// WithRetainedBatches sets how many completed batches the Server keeps
+// for its page and API. Default: DefaultRetainedBatches. n must be at
+// least 1.
+func WithRetainedBatches(n int) Option {
+	return func(s *Server) error {
+		if n < 1 {
+			return fmt.Errorf("ui: retained batches %d must be at least 1", n)
+		}
+		s.retained = n
+		return nil
+	}
+}
+
+// WithLogger sets the logger for the server's messages (where it listens,
+// HTTP errors). Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("ui: nil logger")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// New returns a status page for a job whose batch interval is interval
+// (the interval given to dstream.NewContext), which input rates are
+// computed with: records per batch / interval.
+func New(interval time.Duration, opts ...Option) (*Server, error) {
+	if interval <= 0 {
+		return nil, fmt.Errorf("ui: batch interval %v must be positive", interval)
+	}
+	s := &Server{
+		interval:  interval,
+		retained:  DefaultRetainedBatches,
+		log:       slog.Default(),
+		state:     stateWaiting,
+		active:    map[int64]*activeBatch{},
+		receivers: map[int]*receiverState{},
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	s.completed.buf = make([]dstream.BatchInfo, s.retained)
+	s.metrics = newMetrics(s)
+	s.handler = s.newHandler()
+	return s, nil
+}
+
+// BatchInterval returns the batch interval the Server was created with.
+func (s *Server) BatchInterval() time.Duration { return s.interval }
+
+// Handler returns the HTTP handler of the status page: the page at /, its
+// assets under /static/, the JSON API under /api/v1/streaming/ and the
+// Prometheus metrics at /metrics. Its links are relative, so it can be
+// mounted under a prefix with http.StripPrefix.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) newHandler() http.Handler {
+	mux := http.NewServeMux()
+	static, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the embedded directory is always there
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.ServeFileFS(w, r, static, "index.html")
+	})
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.registerAPI(mux)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return mux
+}
+
+// ListenAndServe listens on addr (host:port; ":0" picks a free port) and
+// serves the status page until ctx is done, then shuts the server down
+// gracefully, waiting up to 5 seconds for requests in flight. It logs the
+// page's URL. It returns nil after ctx is done, or the error that stopped
+// it.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	url, done, err := s.Start(ctx, addr)
+	if err != nil {
+		return err
+	}
+	s.log.Info("ui: status page", "url", url)
+	return <-done
+}
+
+// Start listens on addr and serves the status page in the background
+// until ctx is done, like ListenAndServe, but returns once it listens:
+// url is the page's address, and done receives Serve's result (nil after
+// a graceful shutdown) when the server has stopped. A program cancels ctx
+// and reads done before it exits.
+func (s *Server) Start(ctx context.Context, addr string) (url string, done <-chan error, err error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("ui: listen: %w", err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- s.Serve(ctx, ln) }()
+	return URL(ln), ch, nil
+}
+
+// Serve serves the status page on ln until ctx is done, then shuts down
+// gracefully like ListenAndServe. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ui: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("ui: shutdown: %w", err)
+	}
+	return nil
+}
+
+// URL returns the http:// URL of the status page served on ln, with the
+// host localhost for a listener on all addresses (":4040").
+func URL(ln net.Listener) string {
+	addr := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		addr = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return "http://" + addr + "/"
+}
+
+// Registry returns the Prometheus registry behind /metrics, so that a
+// program can add its own collectors to the same endpoint. It is not
+// prometheus.DefaultRegisterer.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// OnStreamingStarted implements dstream.StreamingStartedListener.
+func (s *Server) OnStreamingStarted(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state, s.startTime, s.stopErr = stateActive, t, ""
+}
+
+// OnStreamingStopped implements dstream.StreamingStoppedListener.
+func (s *Server) OnStreamingStopped(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state = stateStopped
+	// Batches queued when the context stopped will not run.
+	clear(s.active)
+	if err != nil {
+		s.stopErr = err.Error()
+	}
+}
+
+// OnBatchSubmitted implements dstream.BatchSubmittedListener.
+func (s *Server) OnBatchSubmitted(b dstream.BatchInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := b.BatchTime.UnixMilli()
+	// The generator reports a submission after queueing the batch, so the
+	// runner may have started or even finished it already.
+	if _, ok := s.active[key]; ok || s.doneLocked(key) || s.state == stateStopped {
+		return
+	}
+	s.active[key] = &activeBatch{info: trim(b)}
+}
+
+// OnBatchStarted implements dstream.BatchStartedListener.
+func (s *Server) OnBatchStarted(b dstream.BatchInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := b.BatchTime.UnixMilli()
+	a := s.active[key]
+	if a == nil {
+		a = &activeBatch{}
+		s.active[key] = a
+	}
+	a.info = trim(b)
+}
+
+// doneLocked reports whether the batch at key (ms) has completed: batches
+// complete in time order. s.mu must be held.
+func (s *Server) doneLocked(key int64) bool {
+	return s.totals.last != nil && key <= s.totals.last.BatchTime.UnixMilli()
+}
+
+// OnOutputOperationStarted implements dstream.OutputOperationStartedListener.
+func (s *Server) OnOutputOperationStarted(o dstream.OutputOperationInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.active[o.BatchTime.UnixMilli()]; a != nil {
+		a.ops = append(a.ops, o)
+	}
+}
+
+// OnOutputOperationCompleted implements dstream.OutputOperationCompletedListener.
+func (s *Server) OnOutputOperationCompleted(o dstream.OutputOperationInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.totals.opsDone++
+	if o.Err != nil {
+		s.totals.opsFailed++
+	}
+	a := s.active[o.BatchTime.UnixMilli()]
+	if a == nil {
+		return
+	}
+	for i := range a.ops {
+		if a.ops[i].ID == o.ID {
+			a.ops[i] = o
+			return
+		}
+	}
+	a.ops = append(a.ops, o)
+}
+
+// OnBatchCompleted implements dstream.BatchCompletedListener.
+func (s *Server) OnBatchCompleted(b dstream.BatchInfo) {
+	b = trim(b)
+	s.metrics.observe(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.active, b.BatchTime.UnixMilli())
+	s.completed.push(b)
+	t := &s.totals
+	t.completed++
+	if b.Err != nil {
+		t.failed++
+	}
+	n := records(b)
+	t.records += max(n, 0)
+	t.last = &b
+}
+
+// OnReceiverStarted implements dstream.ReceiverStartedListener.
+func (s *Server) OnReceiverStarted(r dstream.ReceiverInfo) { s.receiver(r, false) }
+
+// OnReceiverError implements dstream.ReceiverErrorListener.
+func (s *Server) OnReceiverError(r dstream.ReceiverInfo) { s.receiver(r, true) }
+
+// OnReceiverStopped implements dstream.ReceiverStoppedListener.
+func (s *Server) OnReceiverStopped(r dstream.ReceiverInfo) { s.receiver(r, false) }
+
+func (s *Server) receiver(r dstream.ReceiverInfo, isErr bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.receivers[r.StreamID]
+	if rs == nil {
+		rs = &receiverState{}
+		s.receivers[r.StreamID] = rs
+	}
+	if r.LastErrorMessage == "" && r.LastError == nil && r.LastErrorTime.IsZero() {
+		// An event without error details keeps the last error known.
+		r.LastErrorMessage, r.LastErrorTime = rs.info.LastErrorMessage, rs.info.LastErrorTime
+	} else {
+		rs.lastErr = ""
+		if r.LastError != nil {
+			rs.lastErr = r.LastError.Error()
+		}
+	}
+	r.LastError = nil
+	rs.info = r
+	if isErr {
+		rs.errors++
+	}
+}
+
+// trim returns b without the inputs' metadata (offset ranges, file
+// names), which the page does not show, so that retained batches stay
+// small.
+func trim(b dstream.BatchInfo) dstream.BatchInfo {
+	if len(b.Inputs) > 0 {
+		in := make([]dstream.InputInfo, len(b.Inputs))
+		for i, x := range b.Inputs {
+			x.Metadata = nil
+			in[i] = x
+		}
+		b.Inputs = in
+	}
+	b.OutputOperations = slices.Clone(b.OutputOperations)
+	return b
+}
+
+// records returns the batch's records, or -1 when an input does not know
+// its count yet (a lazily read input before the batch has run).
+func records(b dstream.BatchInfo) int64 {
+	var n int64
+	for _, in := range b.Inputs {
+		if in.NumRecords < 0 {
+			return -1
+		}
+		n += in.NumRecords
+	}
+	return n
+}
+
+// sortedReceiversLocked returns the receivers by stream id. s.mu must be held.
+func (s *Server) sortedReceiversLocked() []*receiverState {
+	out := make([]*receiverState, 0, len(s.receivers))
+	for _, r := range s.receivers {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *receiverState) int { return cmp.Compare(a.info.StreamID, b.info.StreamID) })
+	return out
+}
