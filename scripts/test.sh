@@ -59,7 +59,16 @@ if [ -n "$unformatted" ]; then
 fi
 
 echo "== go vet"
-go vet ./...
+GOWORK=off go vet ./...
 
 echo "== go test -race"
-go test -race -count=1 "$@" ./...
+GOWORK=off go test -race -count=1 "$@" ./...
+
+# The benchmark suite (bench/, its own module with the Go peers it
+# compares against, joined to this one by go.work): vet, its unit tests
+# (one runs a small scenario end to end) and the build of `go run ./bench`.
+# The peers compile slowly (Beam about 90 s); the build cache keeps them
+# for the three steps.
+echo "== bench: go vet, go test, go build"
+(cd bench && go vet ./... && go test -count=1 ./...)
+go build -o /dev/null ./bench

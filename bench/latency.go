@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microbatch-go/microbatch/bench/internal/benchkit"
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/sources/socket"
+)
+
+// drain is how long a latency run waits after the feed has ended for the
+// last records to come out.
+const drain = 500 * time.Millisecond
+
+// bigBlockQueue is the block queue of the "queue" variant of the engine.
+const bigBlockQueue = 10_000
+
+// oursLatency runs a word count at a spec.Interval batch interval on the
+// system clock, reading the feed with the socket source; a second output
+// operation, run after the count's, records each line's latency. Variant
+// "queue" raises the receiver's block queue (WithBlockQueueSize) from its
+// default of 10 blocks to bigBlockQueue.
+func oursLatency(spec benchkit.Spec) (benchkit.Result, error) {
+	feed, err := benchkit.StartFeed(spec)
+	if err != nil {
+		return benchkit.Result{}, err
+	}
+	opts := []dstream.Option{dstream.WithLogger(quiet)}
+	if spec.Variant == "queue" {
+		// The default block queue holds 10 blocks; the socket source
+		// stores a block whenever the socket goes idle, every
+		// millisecond or so here, so StoreSlice waits for the running
+		// batch and records slip into the next one.
+		opts = append(opts, dstream.WithBlockQueueSize(bigBlockQueue))
+	}
+	ssc, err := dstream.NewContext(spec.Interval, opts...)
+	if err != nil {
+		return benchkit.Result{}, fmt.Errorf("new context: %w", err)
+	}
+	lines := socket.TextStream(ssc, feed.Addr)
+	type stamped struct {
+		sent  int64
+		words string
+	}
+	parsed := dstream.Map(lines, func(l string) stamped {
+		sent, words, _ := benchkit.ParseStamp(l)
+		return stamped{sent, words}
+	})
+	counts := dstream.ReduceByKey(dstream.Map(dstream.FlatMap(parsed, func(s stamped) []string { return strings.Fields(s.words) }), wordPair), add)
+	var keys int
+	lat := &benchkit.Latencies{}
+	if err := counts.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
+		keys += b.Len()
+		return nil
+	}); err != nil {
+		return benchkit.Result{}, fmt.Errorf("build job: %w", err)
+	}
+	if err := dstream.Map(parsed, func(s stamped) int64 { return s.sent }).ForEachBatch(func(_ context.Context, b *dstream.Batch[int64]) error {
+		lat.Add(b.Collect(), time.Now())
+		return nil
+	}); err != nil {
+		return benchkit.Result{}, fmt.Errorf("build job: %w", err)
+	}
+	if err := ssc.Start(); err != nil {
+		return benchkit.Result{}, fmt.Errorf("start: %w", err)
+	}
+	ferr := feed.Wait(spec.Duration + 30*time.Second)
+	time.Sleep(drain)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ssc.Stop(ctx, dstream.Hard); err != nil {
+		return benchkit.Result{}, fmt.Errorf("stop: %w", err)
+	}
+	if ferr != nil {
+		return benchkit.Result{}, ferr
+	}
+	res := lat.Result(feed)
+	res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
+	return res, nil
+}
+
+// baselineLatency is the hand-written loop: a goroutine reads the
+// socket's lines into a buffer; a 100 ms ticker takes the buffer, counts
+// its words and records each line's latency.
+func baselineLatency(spec benchkit.Spec) (benchkit.Result, error) {
+	feed, err := benchkit.StartFeed(spec)
+	if err != nil {
+		return benchkit.Result{}, err
+	}
+	conn, err := net.Dial("tcp", feed.Addr)
+	if err != nil {
+		return benchkit.Result{}, fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	var mu sync.Mutex
+	var buf []string
+	go func() {
+		sc := bufio.NewScanner(conn)
+		for sc.Scan() {
+			mu.Lock()
+			buf = append(buf, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	lat := &benchkit.Latencies{}
+	ticker := time.NewTicker(spec.Interval)
+	defer ticker.Stop()
+	fed := make(chan error, 1)
+	go func() { fed <- feed.Wait(spec.Duration + 30*time.Second) }()
+	var deadline <-chan time.Time
+	var ferr error
+	keys := 0
+	for {
+		select {
+		case ferr = <-fed:
+			deadline = time.After(drain)
+			continue
+		case <-deadline:
+			if ferr != nil {
+				return benchkit.Result{}, ferr
+			}
+			res := lat.Result(feed)
+			res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
+			return res, nil
+		case <-ticker.C:
+		}
+		mu.Lock()
+		lines := buf
+		buf = nil
+		mu.Unlock()
+		counts := map[string]int{}
+		sent := make([]int64, len(lines))
+		for i, l := range lines {
+			s, words, err := benchkit.ParseStamp(l)
+			if err != nil {
+				return benchkit.Result{}, err
+			}
+			sent[i] = s
+			for _, w := range strings.Fields(words) {
+				counts[w]++
+			}
+		}
+		keys += len(counts)
+		lat.Add(sent, time.Now())
+	}
+}
