@@ -204,7 +204,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -376,25 +375,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("ingesting", "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "hdfs_out", o.hdfsOut, "kudu", kuduDesc)
-	if status != nil {
-		// The page stays up until the manager has stopped, not just until
-		// the signal that stops it.
-		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
-		url, uiDone, err := status.Start(uiCtx, o.ui)
-		if err != nil {
-			stopUI()
-			return fmt.Errorf("-ui: %w", err)
-		}
-		defer func() { stopUI(); <-uiDone }()
-		logger.Info("status page", "url", url)
-	}
-
-	if o.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.duration)
-		defer cancel()
-	}
-	err = ssc.Run(ctx)
+	err = cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
 	t := rep.Total()
 	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "events", t.Counts.events, "kudu", t.Counts.kudu, "dead", t.Counts.dead)
 	return err

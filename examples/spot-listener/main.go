@@ -118,7 +118,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -270,25 +269,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "out", o.out)
-	if status != nil {
-		// The page stays up until the listener has stopped, not just until
-		// the signal that stops it.
-		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
-		url, uiDone, err := status.Start(uiCtx, o.ui)
-		if err != nil {
-			stopUI()
-			return fmt.Errorf("-ui: %w", err)
-		}
-		defer func() { stopUI(); <-uiDone }()
-		logger.Info("status page", "url", url)
-	}
-
-	if o.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.duration)
-		defer cancel()
-	}
-	err = ssc.Run(ctx)
+	err = cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
 	t := prog.Total()
 	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "lines", t.Counts.lines, "rows", t.Counts.rows, "dead", t.Counts.dead)
 	return err

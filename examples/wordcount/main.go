@@ -60,6 +60,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -246,25 +247,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", o.checkpoint, done.Format("15:04:05.000"))
 	}
 
-	if status != nil {
-		// The page stays up until the job has stopped, not just until the
-		// signal that stops it.
-		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
-		url, uiDone, err := status.Start(uiCtx, o.ui)
-		if err != nil {
-			stopUI()
-			return fmt.Errorf("-ui: %w", err)
-		}
-		defer func() { stopUI(); <-uiDone }()
+	return cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
 		fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
-	}
-
-	if o.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.duration)
-		defer cancel()
-	}
-	return ssc.Run(ctx)
+	})
 }
 
 // saveCounts saves every batch of counts as "word<TAB>count" lines under
