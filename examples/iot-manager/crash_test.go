@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,16 +107,11 @@ func TestCrashCheckpoint(t *testing.T) {
 
 	resumed := 0
 	for i := range 3 {
-		p := proctest.Start(t, bin, args...)
-		time.Sleep(time.Duration(700+rng.IntN(1300)) * time.Millisecond)
-		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.Done()
-		if strings.Contains(p.Stderr.String(), "resuming from the checkpoint") {
+		stderr := proctest.RunKilled(t, time.Duration(700+rng.IntN(1300))*time.Millisecond, bin, args...)
+		if strings.Contains(stderr, "resuming from the checkpoint") {
 			resumed++
 		}
-		t.Logf("run %d killed after %d batches", i+1, len(progress.Lines(p.Stderr.String())))
+		t.Logf("run %d killed after %d batches", i+1, len(progress.Lines(stderr)))
 	}
 	<-produced
 	if t.Failed() {

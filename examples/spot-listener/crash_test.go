@@ -132,16 +132,11 @@ func TestCrashCheckpoint(t *testing.T) {
 
 	resumed := 0
 	for i := range 4 {
-		p := proctest.Start(t, bin, args...)
-		time.Sleep(time.Duration(600+rng.IntN(1400)) * time.Millisecond)
-		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.Done()
-		if strings.Contains(p.Stderr.String(), "resuming from the checkpoint") {
+		stderr := proctest.RunKilled(t, time.Duration(600+rng.IntN(1400))*time.Millisecond, bin, args...)
+		if strings.Contains(stderr, "resuming from the checkpoint") {
 			resumed++
 		}
-		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(p.Stderr.String(), -1)))
+		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(stderr, -1)))
 	}
 	<-produced
 	if t.Failed() {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/microbatch-go/microbatch/internal/proctest"
 )
 
 // batchDirs reads the batch directories prefix-<ms> that SaveAsTextFiles
@@ -142,16 +144,11 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 
 	resumed := 0
 	for i := range 4 {
-		p := start(t, wordcount, args...)
-		time.Sleep(time.Duration(600+rng.IntN(1400)) * time.Millisecond)
-		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.Done()
-		if strings.Contains(p.Stderr.String(), "resuming from the checkpoint") {
+		stderr := proctest.RunKilled(t, time.Duration(600+rng.IntN(1400))*time.Millisecond, wordcount, args...)
+		if strings.Contains(stderr, "resuming from the checkpoint") {
 			resumed++
 		}
-		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(p.Stderr.String(), -1)))
+		t.Logf("run %d killed after %d batches", i+1, len(progressLine.FindAllString(stderr, -1)))
 	}
 	<-produced
 	if t.Failed() {
@@ -338,13 +335,8 @@ func TestCrashSocketWriteAheadLog(t *testing.T) {
 		"-out", prefix, "-checkpoint", filepath.Join(dir, "ckpt")}
 	replayed := 0
 	for i := range 4 {
-		p := start(t, wordcount, args...)
-		time.Sleep(time.Duration(500+rng.IntN(1000)) * time.Millisecond)
-		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.Done()
-		if strings.Contains(p.Stderr.String(), "replaying records from the write-ahead log") {
+		stderr := proctest.RunKilled(t, time.Duration(500+rng.IntN(1000))*time.Millisecond, wordcount, args...)
+		if strings.Contains(stderr, "replaying records from the write-ahead log") {
 			replayed++
 		}
 		t.Logf("run %d killed with %d lines acknowledged", i+1, srv.ackedCount())

@@ -199,3 +199,21 @@ func (p *Proc) ExitCode(t testing.TB, timeout time.Duration) int {
 	}
 	return p.Cmd.ProcessState.ExitCode()
 }
+
+// RunKilled starts bin with args, kills it with SIGKILL after the given
+// time, as a crash would, and returns what it had printed on standard
+// error.
+func RunKilled(t testing.TB, after time.Duration, bin string, args ...string) (stderr string) {
+	t.Helper()
+	p := Start(t, bin, args...)
+	time.Sleep(after)
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		select {
+		case <-p.done: // it had already exited; its output tells why
+		default:
+			t.Fatalf("SIGKILL to %s: %v", p.Name, err)
+		}
+	}
+	<-p.done
+	return p.Stderr.String()
+}
