@@ -73,6 +73,8 @@ type Context struct {
 	inputs    []*node
 	buildErrs []error
 	opCounts  map[string]int
+	checks    []startCheck // AddStartCheck
+	health    health
 	zero      int64 // zero time (ns): the first batch is at zero + interval
 
 	// Running.
@@ -252,6 +254,17 @@ func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
 // which leaves the context stopped. Starting an active context again only
 // logs a warning.
 func (c *Context) Start() error {
+	c.mu.Lock()
+	initialized := c.state == StateInitialized
+	c.mu.Unlock()
+	if initialized {
+		// Checked before anything else starts, without holding c.mu: a
+		// check may take up to the start timeout.
+		if err := c.runStartChecks(); err != nil {
+			_ = c.Stop(context.Background(), Hard)
+			return err
+		}
+	}
 	c.mu.Lock()
 	switch c.state {
 	case StateActive:

@@ -102,6 +102,10 @@ type BatchInfo struct {
 	OutputOperations []OutputOperationInfo
 	// Err is the error that failed the batch, or nil.
 	Err error
+	// Degraded lists the job's dependencies that were degraded when the
+	// batch ended (see Context.ReportHealth): a batch can succeed with no
+	// records because its broker is away, and this says so.
+	Degraded []Degradation
 }
 
 // NumRecords returns the number of records of all inputs.

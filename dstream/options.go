@@ -50,6 +50,8 @@ type config struct {
 	inMemoryState       bool
 	wal                 bool
 	codec               Codec
+	startTimeout        time.Duration // WithStartTimeout
+	maxOutage           time.Duration // WithMaxOutage; 0: wait
 }
 
 func defaultConfig(interval time.Duration) config {
@@ -61,6 +63,7 @@ func defaultConfig(interval time.Duration) config {
 		receiverRestartWait: DefaultReceiverRestartDelay,
 		gracefulTimeout:     10 * interval,
 		codec:               GobCodec{},
+		startTimeout:        DefaultStartTimeout,
 	}
 }
 

@@ -149,6 +149,12 @@ func (c *Context) generate(t int64) {
 	}
 	j.info.BatchTime = timeOf(t)
 	j.info.SubmissionTime = c.cfg.clock.Now()
+	if c.checkOutage(j.info.SubmissionTime) {
+		for _, f := range j.done {
+			f(c.err())
+		}
+		return
+	}
 	c.lastGen = t
 	if c.ckpt != nil {
 		// Saved before the batch runs, so that after a crash the batch is
@@ -316,6 +322,7 @@ func (c *Context) runBatch(j *job) error {
 	}
 	info.ProcessingEndTime = clk.Now()
 	info.Err = batchErr
+	info.Degraded = c.Degraded()
 	for i, in := range info.Inputs {
 		if in.NumRecords >= 0 {
 			continue
