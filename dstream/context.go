@@ -253,14 +253,18 @@ func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
 // ErrAnotherContextActive, or the error of an Input that failed to start,
 // which leaves the context stopped. Starting an active context again only
 // logs a warning.
-func (c *Context) Start() error {
+func (c *Context) Start() error { return c.start(context.Background()) }
+
+// start is Start with start-up checks that also end when ctx ends (Run's
+// context: a signal during the checks stops the job at once).
+func (c *Context) start(ctx context.Context) error {
 	c.mu.Lock()
 	initialized := c.state == StateInitialized
 	c.mu.Unlock()
 	if initialized {
 		// Checked before anything else starts, without holding c.mu: a
 		// check may take up to the start timeout.
-		if err := c.runStartChecks(); err != nil {
+		if err := c.runStartChecks(ctx); err != nil {
 			_ = c.Stop(context.Background(), Hard)
 			return err
 		}
@@ -684,14 +688,15 @@ func (c *Context) AwaitTerminationOrTimeout(d time.Duration) (bool, error) {
 }
 
 // Run starts the context, runs it until ctx is done or a batch fails, then
-// stops it gracefully and returns the first error. It is the usual main
+// stops it gracefully and returns the first error. When ctx ends during
+// the start-up checks, Run returns ctx's error. It is the usual main
 // loop of a job:
 //
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 //	defer stop()
 //	err := ssc.Run(ctx)
 func (c *Context) Run(ctx context.Context) error {
-	if err := c.Start(); err != nil {
+	if err := c.start(ctx); err != nil {
 		return err
 	}
 	select {

@@ -103,7 +103,7 @@ func (c *Context) AddStartCheck(name string, check func(ctx context.Context) err
 
 // runStartChecks runs the registered checks and returns the first
 // failure, in registration order among those that failed.
-func (c *Context) runStartChecks() error {
+func (c *Context) runStartChecks(parent context.Context) error {
 	c.mu.Lock()
 	checks := slices.Clone(c.checks)
 	c.mu.Unlock()
@@ -111,7 +111,7 @@ func (c *Context) runStartChecks() error {
 		return nil
 	}
 	timeout := c.cfg.startTimeout
-	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, ErrStartTimeout)
+	ctx, cancel := context.WithTimeoutCause(parent, timeout, ErrStartTimeout)
 	defer cancel()
 	errs := make([]error, len(checks))
 	var wg sync.WaitGroup
@@ -132,6 +132,9 @@ func (c *Context) runStartChecks() error {
 		}()
 	}
 	wg.Wait()
+	if err := parent.Err(); err != nil {
+		return err
+	}
 	for i, err := range errs {
 		if err != nil {
 			return &StartError{Check: checks[i].name, Err: err}

@@ -147,6 +147,11 @@ func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 	if err != nil {
 		return &BuildError{Op: "saveAsTextFiles", Err: fmt.Errorf("%w: prefix %q: %w", ErrInvalidOption, prefix, err)}
 	}
+	if s.n.err == nil {
+		s.n.c.AddStartCheck("text output "+prefix, func(ctx context.Context) error {
+			return storage.CheckWritable(ctx, fsys, path.Dir(p))
+		})
+	}
 	return s.n.c.addOutputFor(s.n, "saveAsTextFiles", func(r *run, t int64) error {
 		pp, err := s.get(r, t)
 		if err != nil || !pp.ok {

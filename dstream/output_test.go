@@ -137,16 +137,18 @@ func TestSaveAsTextFilesReplaysReplaceOutput(t *testing.T) {
 	}
 }
 
-// A write error fails the batch with the file system's error.
+// A write error fails the batch with the file system's error: the
+// location was writable at start (the start-up check) and is no longer.
 func TestSaveAsTextFilesError(t *testing.T) {
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "file")
-	mustNoErr(t, os.WriteFile(blocker, nil, 0o644), "write")
 	h := newHarness(t, time.Second)
 	q := NewQueue[int]()
 	q.Push([]int{1})
 	mustNoErr(t, QueueStream(h.ssc, q).SaveAsTextFiles(filepath.Join(blocker, "out"), ""), "SaveAsTextFiles")
 	h.start()
+	mustNoErr(t, os.Remove(blocker), "remove the directory the check made")
+	mustNoErr(t, os.WriteFile(blocker, nil, 0o644), "write")
 	err := h.stepErr()
 	var be *BatchError
 	if !errors.As(err, &be) || be.Op != "saveAsTextFiles" {
@@ -201,5 +203,23 @@ func TestSaveAsTextFilesURI(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(got), "a\n") {
 		t.Errorf("part-00000 = %q", got)
+	}
+}
+
+// An output location that cannot be written fails Start, naming it,
+// before any batch.
+func TestSaveAsTextFilesUnwritableFailsStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, time.Second)
+	prefix := filepath.Join(file, "sub", "counts")
+	mustNoErr(t, QueueStream(h.ssc, NewQueue[int]()).SaveAsTextFiles(prefix, ""), "SaveAsTextFiles")
+	err := h.ssc.Start()
+	var se *StartError
+	if !errors.As(err, &se) || se.Check != "text output "+prefix {
+		t.Fatalf("Start = %v; want a *StartError naming the text output", err)
 	}
 }

@@ -293,3 +293,27 @@ func TestLocalListFollowsSymlinks(t *testing.T) {
 		t.Errorf("link listed as %+v, want the 5-byte file it points to", entries[1])
 	}
 }
+
+func TestCheckWritable(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	target := path.Join(dir, "a", "b")
+	if err := storage.CheckWritable(ctx, storage.Local(), target); err != nil {
+		t.Fatalf("CheckWritable: %v", err)
+	}
+	entries, err := os.ReadDir(target)
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("after the check %s holds %v (%v); want it created and empty", target, entries, err)
+	}
+	// A path under a file cannot be a directory.
+	file := path.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.CheckWritable(ctx, storage.Local(), path.Join(file, "out")); err == nil {
+		t.Error("CheckWritable under a regular file succeeded")
+	}
+	if err := storage.CheckWritable(ctx, storage.Local(), "/proc/forbidden"); err == nil {
+		t.Error("CheckWritable of /proc/forbidden succeeded")
+	}
+}

@@ -247,26 +247,32 @@ func TestListingErrorGivesEmptyBatch(t *testing.T) {
 	if n := h.logs.count("level=WARN"); n != 1 || h.logs.count("namenode unreachable") != 1 {
 		t.Errorf("logs:\n%s\nwant one warning with the listing error", h.logs)
 	}
+	if info, _ := h.infos.at(bt.UnixMilli()); len(info.Degraded) != 1 || !strings.Contains(info.Degraded[0].String(), "file stream "+h.dir+": finding new files (the batch is empty): namenode unreachable") {
+		t.Errorf("batch 101 s: Degraded = %v; want the listing error", info.Degraded)
+	}
 	fsys.fail.Store(false)
 	if bt := h.step(); !slices.Equal(lines.all(bt), []string{"a"}) {
 		t.Errorf("batch 102 s read %q, want the file the failed listing missed", lines.all(bt))
+	} else if info, _ := h.infos.at(bt.UnixMilli()); len(info.Degraded) != 0 {
+		t.Errorf("batch 102 s: still degraded: %v", info.Degraded)
 	}
 	if st := h.ssc.State(); st != dstream.StateActive {
 		t.Errorf("context state %v after a listing error, want active", st)
 	}
 }
 
-// slowFS moves the ManualClock forward during its first List, as a slow
-// listing would.
+// slowFS moves the ManualClock forward during its first List once armed
+// (after the start-up check's listing), as a slow listing would.
 type slowFS struct {
 	storage.FS
 	clk   *dstream.ManualClock
 	delay time.Duration
+	armed atomic.Bool
 	calls atomic.Int32
 }
 
 func (f *slowFS) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
-	if f.calls.Add(1) == 1 {
+	if f.armed.Load() && f.calls.Add(1) == 1 {
 		f.clk.Advance(f.delay)
 	}
 	return f.FS.List(ctx, dir)
@@ -288,6 +294,7 @@ func TestSlowListingWarns(t *testing.T) {
 			lines := collect(t, file.TextStream(h.ssc, h.dir, file.WithFS(fsys)))
 			h.write("a", "a\n", sec(100.5))
 			h.start()
+			fsys.armed.Store(true)
 			bt := h.step()
 			if !slices.Equal(lines.all(bt), []string{"a"}) {
 				t.Errorf("batch 101 s read %q", lines.all(bt))
@@ -743,4 +750,22 @@ func TestManyFilesReadInParallel(t *testing.T) {
 	if peak.Load() != 8 {
 		t.Errorf("at most %d files were read at once, want 8", peak.Load())
 	}
+}
+
+// Storage that does not answer at start fails Start, naming the stream's
+// directory; a directory that does not exist yet does not.
+func TestStartCheck(t *testing.T) {
+	h := newHarness(t, time.Second, sec(100))
+	fsys := &flakyFS{FS: storage.Local()}
+	fsys.fail.Store(true)
+	collect(t, file.TextStream(h.ssc, h.dir, file.WithFS(fsys)))
+	err := h.ssc.Start()
+	var se *dstream.StartError
+	if !errors.As(err, &se) || err.Error() != "file stream "+h.dir+": namenode unreachable" {
+		t.Fatalf("Start = %v; want a *StartError naming the directory", err)
+	}
+
+	h2 := newHarness(t, time.Second, sec(100))
+	collect(t, file.TextStream(h2.ssc, h2.dir+"/later"))
+	h2.start()
 }

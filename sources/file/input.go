@@ -37,7 +37,9 @@ type input[T any] struct {
 	initial  time.Time     // the start time with NewFilesOnly, else the zero time
 
 	// Used by Generate only.
-	noDirWarned bool // the "no directory matches" warning was logged
+	noDir bool // no directory matched the latest listing
+
+	component string // its name in start-up checks and health reports
 
 	// The files of the remembered batches; what a checkpoint of the
 	// stream will save and restore.
@@ -83,6 +85,22 @@ func (in *input[T]) configure(dir string, opts []Option, text bool, reader func(
 		return fmt.Errorf("%w: directory pattern %q: %w", dstream.ErrInvalidOption, p, err)
 	}
 	in.fsys, in.pattern, in.read, in.cfg = fsys, p, read, cfg
+	in.component = "file stream " + dir
+	// The storage must answer at start; a directory that does not exist
+	// yet is waited for (as in Spark), and reported as degraded.
+	in.c.AddStartCheck(in.component, func(ctx context.Context) error {
+		matches, err := storage.GlobInfo(ctx, fsys, p)
+		for _, m := range matches {
+			if m.IsDir { // listed as every batch will list it
+				_, err = fsys.List(ctx, m.Path)
+				break
+			}
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
 	return nil
 }
 
@@ -133,12 +151,18 @@ func (in *input[T]) Generate(ctx context.Context, t time.Time) (*dstream.InputBa
 			"consider a longer batch interval or fewer files in the monitored directories",
 			"took", took, "interval", in.interval, "batch_ms", t.UnixMilli())
 	}
-	if err != nil {
+	switch {
+	case err != nil:
+		// Logged by the engine once per outage, and shown in every
+		// batch's BatchInfo.Degraded until a listing succeeds.
 		if ctx.Err() == nil {
-			in.log.Warn("file stream: error finding new files; the batch is empty",
-				"batch_ms", t.UnixMilli(), "error", err)
+			in.c.ReportHealth(in.component, fmt.Errorf("finding new files (the batch is empty): %w", err))
 		}
 		files = nil
+	case in.noDir:
+		in.c.ReportHealth(in.component, errNoDirectory)
+	default:
+		in.c.ReportHealth(in.component, nil)
 	}
 	paths := make([]string, len(files))
 	for i, f := range files {
@@ -150,6 +174,10 @@ func (in *input[T]) Generate(ctx context.Context, t time.Time) (*dstream.InputBa
 	}
 	return in.batchOf(files)
 }
+
+// errNoDirectory is the degradation of a file stream whose directory
+// does not exist (yet).
+var errNoDirectory = errors.New("no directory to monitor matches; waiting for one to appear")
 
 // find lists the monitored directories and returns the files the batch at
 // t selects, sorted by path.
@@ -165,13 +193,10 @@ func (in *input[T]) find(ctx context.Context, t, threshold time.Time) ([]storage
 		}
 	}
 	if len(dirs) == 0 {
-		if !in.noDirWarned {
-			in.log.Warn("file stream: no directory to monitor matches; waiting for one to appear", "batch_ms", t.UnixMilli())
-			in.noDirWarned = true
-		}
+		in.noDir = true // reported by Generate
 		return nil, nil
 	}
-	in.noDirWarned = false
+	in.noDir = false
 	var out []storage.FileInfo
 	for _, d := range dirs {
 		entries, err := in.fsys.List(ctx, d)

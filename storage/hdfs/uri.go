@@ -33,8 +33,23 @@ func openURL(u *url.URL) (storage.FS, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := opts.withDefaults(); err != nil {
+		return nil, err
+	}
 	key := fmt.Sprintf("%q %q %d %d %v", opts.Client.Addresses, opts.Client.User,
 		opts.Replication, opts.BlockSize, opts.CloseTimeout)
+	f, err := cachedOpen(opts, key)
+	if err != nil {
+		// The URI is good but no NameNode answers now: the FS connects
+		// on first use, so that the job's start-up checks, not the
+		// building of its graph, report the outage.
+		return &lazyFS{opts: opts, key: key, err: err}, nil
+	}
+	return f, nil
+}
+
+// cachedOpen returns the shared FS of key, connecting it if needed.
+func cachedOpen(opts Options, key string) (*FS, error) {
 	cache.Lock()
 	defer cache.Unlock()
 	if f := cache.fs[key]; f != nil {
@@ -52,7 +67,6 @@ func openURL(u *url.URL) (storage.FS, error) {
 	return f, nil
 }
 
-// uriParams are the query parameters an hdfs URI may have.
 var uriParams = []string{"blocksize", "closetimeout", "replication", "user"}
 
 // OptionsFromURL returns the Options an hdfs URI describes (see the
