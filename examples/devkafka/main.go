@@ -22,23 +22,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
+	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "devkafka:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("devkafka", run) }
 
 // topic is one -topics entry.
 type topic struct {
@@ -82,10 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "keep the broker's data in this directory across restarts")
 	verbose := fs.Bool("v", false, "log the broker's own messages")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %v", fs.Args())
+		return cli.Usagef("unexpected arguments %v", fs.Args())
 	}
 	topics, err := parseTopics(*topicsFlag)
 	if err != nil {

@@ -50,11 +50,19 @@
 //	-ui ADDR               serve the streaming status page (charts of every batch's
 //	                       rate and delays, the batches, JSON API, /metrics) on
 //	                       ADDR, e.g. :4040; off by default
+//	-start-timeout D       how long to wait at start for the brokers, topic, Parquet
+//	                       directory, Kudu masters and checkpoint (default 30s)
+//	-max-outage D          fail once a dependency has been away this long while
+//	                       running; 0 waits, the progress lines saying "degraded"
+//	                       and why (default 0)
 //
 // A usage error (bad flags, a configuration file that does not parse or
-// holds a bad value) exits with status 2, a failure with status 1.
-// SIGINT or SIGTERM stops the manager gracefully: the batch that runs is
-// finished (and its offsets committed) before it exits.
+// holds a bad value) exits with status 2, a dependency missing at start
+// (or a checkpoint in use or unusable) with status 3, a failure with
+// status 1. SIGINT or SIGTERM stops the manager gracefully: the batch
+// that runs is finished (and its offsets committed) if that takes less
+// than a few seconds, and the process exits within 5 s in any case; a
+// second signal exits at once.
 //
 // # Configuration file
 //
@@ -220,6 +228,7 @@ func main() { cli.Main("iot-manager", run) }
 
 // options are the command's flags.
 type options struct {
+	run                             cli.RunFlags // -start-timeout, -max-outage
 	brokers, kuduMasters            []string
 	topic, group, instance          string
 	batch, duration                 time.Duration
@@ -265,6 +274,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
 	fs.IntVar(&o.rate, "rate", 50, "-demo: events per second the generator produces")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	o.run.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -311,6 +321,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.demo && o.checkpoint != "":
 		return o, cli.Usagef("-checkpoint does not work with -demo, whose in-process broker starts empty on every run: run examples/devkafka and give -brokers instead")
 	}
+	if err := o.run.Check(); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -339,7 +352,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	rep := newReporter(stderr, len(o.kuduMasters) > 0)
-	opts := []dstream.Option{dstream.WithLogger(logger), dstream.WithListener(rep)}
+	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(rep)}, o.run.Options()...)
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 	}

@@ -35,10 +35,18 @@
 //	-ui ADDR            serve the streaming status page (charts of every batch's
 //	                    rate and delays, the batches, JSON API, /metrics) on ADDR,
 //	                    e.g. :4040; off by default
+//	-start-timeout D    how long to wait at start for the brokers, topic, -out,
+//	                    -dead-letter and checkpoint (default 30s)
+//	-max-outage D       fail once a dependency has been away this long while
+//	                    running; 0 waits, the progress lines saying "degraded"
+//	                    and why (default 0)
 //
-// A usage error exits with status 2, a failure with status 1. SIGINT or
-// SIGTERM stops the listener gracefully: the batch that runs is finished
-// (and its offsets committed) before it exits.
+// A usage error exits with status 2, a dependency missing at start (or a
+// checkpoint in use or unusable) with status 3, a failure with status 1.
+// SIGINT or SIGTERM stops the listener gracefully: the batch that runs is
+// finished (and its offsets committed) if that takes less than a few
+// seconds, and the process exits within 5 s in any case; a second signal
+// exits at once.
 //
 // # Input
 //
@@ -139,6 +147,7 @@ func usagef(format string, args ...any) error {
 
 // options are the command's flags.
 type options struct {
+	run                             cli.RunFlags // -start-timeout, -max-outage
 	typ                             spot.Type
 	brokers                         []string
 	topic, group, instance          string
@@ -166,6 +175,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.db, "db", "spot", "the Hive database, for -print-ddl")
 	fs.BoolVar(&o.printDDL, "print-ddl", false, "print the CREATE EXTERNAL TABLE statement of -type and exit")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	o.run.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -201,6 +211,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.duration < 0:
 		return o, usagef("-duration %v is negative", o.duration)
 	}
+	if err := o.run.Check(); err != nil {
+		return o, err
+	}
 	if o.topic == "" {
 		o.topic = "spot-" + string(t)
 	}
@@ -232,7 +245,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	prog := newReporter(stderr)
-	opts := []dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}
+	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}, o.run.Options()...)
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 	}

@@ -46,32 +46,41 @@
 //	                   there (a local directory) before they are processed
 //	-totals            also keep running totals of every word since the start, printed and,
 //	                   with -out, saved under PREFIX-totals
+//	-start-timeout D   how long to wait at start for the brokers and topic (kafka), the
+//	                   directory's storage (file), the checkpoint and -out locations; a
+//	                   dependency still missing then exits with status 3 (default 30s)
+//	-max-outage D      fail (exit 1) once a dependency has been unavailable this long while
+//	                   running; 0 waits for it, every progress line saying "degraded" and
+//	                   why (default 0)
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
 //	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
 //	                   by default
 //
 // A one-line progress summary per batch goes to standard error: records,
-// input rate, scheduling delay, processing time and total delay.
+// input rate, scheduling delay, processing time and total delay, then "ok",
+// "degraded: <what>: <why>" when a dependency is away (the batch ran, but
+// may be empty because of it) or "FAILED: <error>".
+//
+// Exit statuses and signals are those of every example (see
+// examples/internal/cli): 0 done, 1 failed, 2 bad flags, 3 could not start;
+// SIGINT or SIGTERM stops within 5 s, a second one at once.
 package main
 
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	progresspkg "github.com/microbatch-go/microbatch/examples/internal/progress"
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/sources/socket"
@@ -80,20 +89,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "wordcount:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("wordcount", run) }
 
 // options are the command's flags.
 type options struct {
 	source, addr, dir, brokers, topic, group string
 	instance                                 string
 	batch, window, slide, duration           time.Duration
+	run                                      cli.RunFlags
 	rate, top                                int
 	out, checkpoint                          string
 	totals, ack                              bool
@@ -122,22 +125,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.totals, "totals", false, "also keep running totals since the start, printed and saved under PREFIX-totals")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	o.run.Register(fs)
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		return o, cli.Usage(err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
+		return o, cli.Usagef("unexpected arguments %v", fs.Args())
 	case o.rate < 1:
-		return o, errors.New("-rate must be at least 1")
+		return o, cli.Usagef("-rate must be at least 1")
 	case o.top < 0:
-		return o, errors.New("-top must not be negative")
+		return o, cli.Usagef("-top must not be negative")
 	case o.source == "file" && o.dir == "":
-		return o, errors.New("-source file needs -dir")
+		return o, cli.Usagef("-source file needs -dir")
 	case o.source == "demo" && o.checkpoint != "":
-		return o, errors.New("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
+		return o, cli.Usagef("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
 	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
-		return o, fmt.Errorf("-source %q: want demo, socket, file or kafka", o.source)
+		return o, cli.Usagef("-source %q: want demo, socket, file or kafka", o.source)
+	}
+	if err := o.run.Check(); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -149,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := []dstream.Option{dstream.WithListener(progress{w: stderr, interval: o.batch})}
+	opts := append([]dstream.Option{dstream.WithListener(progress{w: stderr, interval: o.batch})}, o.run.Options()...)
 	var status *ui.Server
 	if o.ui != "" {
 		status, err = ui.New(o.batch, ui.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
@@ -277,10 +284,7 @@ type progress struct {
 }
 
 func (p progress) OnBatchCompleted(b dstream.BatchInfo) {
-	status := "ok"
-	if b.Err != nil {
-		status = "FAILED: " + b.Err.Error()
-	}
+	status := progresspkg.Status(b)
 	rate := float64(b.NumRecords()) / p.interval.Seconds()
 	fmt.Fprintf(p.w, "batch %s records=%d rate=%.0f/s scheduling=%v processing=%v total=%v %s\n",
 		b.BatchTime.Format("15:04:05.000"), b.NumRecords(), rate,

@@ -1,5 +1,24 @@
 // Package cli is the shared frame of the example commands: signals, exit
 // statuses and usage errors.
+//
+// Exit statuses, the same in every command:
+//
+//	0    the job ended as asked (-duration, one signal, -once), or -h
+//	1    the job failed while running (a batch failed, an outage lasted
+//	     longer than -max-outage, a stop that did not finish in time)
+//	2    a bad command line
+//	3    the job could not start: a dependency is unreachable or missing
+//	     (brokers, topic, NameNode, Kudu masters, an output or checkpoint
+//	     location), or the checkpoint directory is in use or cannot be used
+//	130  a second SIGINT, 143 a second SIGTERM: exited at once
+//
+// Stopping: the first SIGINT or SIGTERM stops the job gracefully (the
+// batches already cut are finished and committed); a stop that has not
+// finished after GracefulStop turns hard (the batch running is abandoned,
+// to be run again after a restart with a checkpoint), and a process that
+// still has not exited after StopLimit exits with status 1. A second signal
+// exits at once. So a signal always ends the process within StopLimit,
+// inside the 30 s orchestrators wait before SIGKILL.
 package cli
 
 import (
@@ -11,35 +30,95 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
 )
 
-// Main runs a command: run gets a context cancelled by SIGINT or SIGTERM
-// (so that it stops gracefully), the arguments after the program name and
-// the standard streams. A nil error or flag.ErrHelp exits 0, an error
-// marked by Usage exits 2 and any other error 1, each printed as
-// "name: error".
+// Exit statuses (see the package documentation).
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitUnavailable = 3
+)
+
+// GracefulStop is how long a stop asked for by a signal waits for the
+// batches already cut before it stops hard; StopLimit is how long after
+// the signal the process exits in any case.
+const (
+	GracefulStop = 2500 * time.Millisecond
+	StopLimit    = 4500 * time.Millisecond
+)
+
+// Main runs a command: run gets a context cancelled by the first SIGINT or
+// SIGTERM (so that it stops gracefully), the arguments after the program
+// name and the standard streams. A second signal exits at once, and the
+// process exits within StopLimit of the first. The error is printed as
+// "name: error" and mapped to an exit status by ExitCode.
 func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go watchSignals(name, sigs, cancel, os.Stderr, os.Exit, StopLimit)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(ExitCode(os.Stderr, name, err))
+}
+
+// watchSignals cancels the run at the first signal, then exits at the
+// second, or when the run has not ended within limit.
+func watchSignals(name string, sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer, exit func(int), limit time.Duration) {
+	s := <-sigs
+	fmt.Fprintf(stderr, "%s: %v: stopping (a second signal exits at once)\n", name, s)
+	cancel()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case s = <-sigs:
+		fmt.Fprintf(stderr, "%s: %v again: exiting at once, without finishing the batches under way\n", name, s)
+		exit(128 + signalNumber(s))
+	case <-timer.C:
+		fmt.Fprintf(stderr, "%s: the job did not stop within %v of the signal: exiting without finishing\n", name, limit)
+		exit(ExitFailure)
+	}
+}
+
+// signalNumber returns s's number, for the 128+n exit status of a shell.
+func signalNumber(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return int(n)
+	}
+	return int(syscall.SIGINT)
 }
 
 // ExitCode prints err, when there is one to print, as "name: err" to w and
 // returns the exit status for it: 0 for nil and flag.ErrHelp, 2 for a
-// usage error, 1 otherwise.
+// usage error, 3 when the job could not start (Unavailable), 1 otherwise.
 func ExitCode(w io.Writer, name string, err error) int {
 	var usage *usageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
+		return ExitOK
 	case errors.As(err, &usage):
 		fmt.Fprintf(w, "%s: %v\n", name, err)
-		return 2
+		return ExitUsage
+	case Unavailable(err):
+		fmt.Fprintf(w, "%s: cannot start: %v\n", name, err)
+		return ExitUnavailable
 	default:
 		fmt.Fprintf(w, "%s: %v\n", name, err)
-		return 1
+		return ExitFailure
 	}
+}
+
+// Unavailable reports whether err says that the job could not start
+// because of something outside the command line: a dependency that a
+// start-up check found unreachable or missing.
+func Unavailable(err error) bool {
+	var se *dstream.StartError
+	return errors.As(err, &se)
 }
 
 // Usage marks err as a bad command line (exit status 2). It returns nil

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -10,8 +13,10 @@ import (
 )
 
 // RunJob runs ssc until ctx ends or, when duration is positive, for that
-// long. When status is not nil it serves the status page on addr first,
-// calls onURL with the page's address, and keeps it up until the job has
+// long, then stops it gracefully; a graceful stop that has not finished
+// after GracefulStop turns hard, so that a signal ends the job promptly.
+// When status is not nil it serves the status page on addr first, calls
+// onURL with the page's address, and keeps it up until the job has
 // stopped, not just until the signal that stops it.
 func RunJob(ctx context.Context, ssc *dstream.Context, status *ui.Server, addr string, duration time.Duration, onURL func(url string)) error {
 	if status != nil {
@@ -29,5 +34,65 @@ func RunJob(ctx context.Context, ssc *dstream.Context, status *ui.Server, addr s
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	return ssc.Run(ctx)
+	finished := make(chan struct{})
+	defer close(finished)
+	go hardStopAfter(ctx, finished, ssc, GracefulStop)
+	err := ssc.Run(ctx)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil // stopped while starting, as asked
+	}
+	return err
+}
+
+// hardStopAfter stops ssc hard when a graceful stop, begun when ctx ended,
+// has not finished after d.
+func hardStopAfter(ctx context.Context, finished <-chan struct{}, ssc *dstream.Context, d time.Duration) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-finished:
+	case <-timer.C:
+		ssc.Logger().Warn("the graceful stop did not finish in time; stopping hard: the batch under way is abandoned (with a checkpoint it runs again after a restart)",
+			slog.Duration("waited", d))
+		_ = ssc.Stop(context.Background(), dstream.Hard)
+	}
+}
+
+// RunFlags are the flags every streaming example has for its
+// dependencies: -start-timeout and -max-outage.
+type RunFlags struct {
+	// StartTimeout bounds the start-up checks (dstream.WithStartTimeout).
+	StartTimeout time.Duration
+	// MaxOutage fails a job whose dependency is away this long
+	// (dstream.WithMaxOutage); 0 waits.
+	MaxOutage time.Duration
+}
+
+// Register adds the flags to fs.
+func (r *RunFlags) Register(fs *flag.FlagSet) {
+	fs.DurationVar(&r.StartTimeout, "start-timeout", dstream.DefaultStartTimeout,
+		"how long to wait at start for brokers, topics, storage and the checkpoint before exiting with status 3")
+	fs.DurationVar(&r.MaxOutage, "max-outage", 0,
+		"fail (exit 1) once a dependency has been unavailable this long while running; 0 waits, each progress line saying \"degraded\" and why")
+}
+
+// Check returns a usage error for values out of range.
+func (r RunFlags) Check() error {
+	switch {
+	case r.StartTimeout <= 0:
+		return Usagef("-start-timeout %v: want a positive duration", r.StartTimeout)
+	case r.MaxOutage < 0:
+		return Usagef("-max-outage %v must not be negative", r.MaxOutage)
+	}
+	return nil
+}
+
+// Options returns the context options for the flags.
+func (r RunFlags) Options() []dstream.Option {
+	return []dstream.Option{dstream.WithStartTimeout(r.StartTimeout), dstream.WithMaxOutage(r.MaxOutage)}
 }

@@ -71,10 +71,7 @@ func (r *Reporter[C]) Take(t time.Time) (C, bool) {
 // to the total.
 func (r *Reporter[C]) OnBatchCompleted(b dstream.BatchInfo) {
 	c, ok := r.Take(b.BatchTime)
-	status := "ok"
-	if b.Err != nil {
-		status = "FAILED: " + b.Err.Error()
-	}
+	status := Status(b)
 	counted := r.unknown
 	if ok {
 		counted = r.format(c)
@@ -89,6 +86,26 @@ func (r *Reporter[C]) OnBatchCompleted(b dstream.BatchInfo) {
 		r.mu.Unlock()
 	}
 }
+
+// Status is the last word of a batch's progress line: "ok", "degraded:
+// <component>: <error>[; ...]" for a batch that ran while a dependency was
+// away (it may be empty because of it), or "FAILED: <error>".
+func Status(b dstream.BatchInfo) string {
+	switch {
+	case b.Err != nil:
+		return "FAILED: " + oneLine(b.Err.Error())
+	case len(b.Degraded) > 0:
+		parts := make([]string, len(b.Degraded))
+		for i, d := range b.Degraded {
+			parts[i] = oneLine(d.String())
+		}
+		return "degraded: " + strings.Join(parts, "; ")
+	}
+	return "ok"
+}
+
+// oneLine keeps a message on its line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 // Total returns what the completed batches held.
 func (r *Reporter[C]) Total() Total[C] {
@@ -106,6 +123,9 @@ type Line struct {
 	// Err is the failure after "FAILED: ", or "" for a batch that
 	// succeeded.
 	Err string
+	// Degraded is what follows "degraded: " for a batch that ran while a
+	// dependency was away, or "".
+	Degraded string
 }
 
 // Field is one name=value pair of a line.
@@ -123,7 +143,7 @@ func (l Line) Int(name string) (int64, bool) {
 	return 0, false
 }
 
-var lineRE = regexp.MustCompile(`(?m)^batch \d\d:\d\d:\d\d\.\d\d\d records=(\d+) (.*?) ?processing=\S+ (ok|FAILED: .*)$`)
+var lineRE = regexp.MustCompile(`(?m)^batch \d\d:\d\d:\d\d\.\d\d\d records=(\d+) (.*?) ?processing=\S+ (ok|degraded: .*|FAILED: .*)$`)
 
 // Lines parses the progress lines in text, skipping every other line.
 func Lines(text string) []Line {
@@ -135,8 +155,11 @@ func Lines(text string) []Line {
 			name, value, _ := strings.Cut(kv, "=")
 			l.Fields = append(l.Fields, Field{name, value})
 		}
-		if m[3] != "ok" {
+		switch {
+		case strings.HasPrefix(m[3], "FAILED: "):
 			l.Err = strings.TrimPrefix(m[3], "FAILED: ")
+		case strings.HasPrefix(m[3], "degraded: "):
+			l.Degraded = strings.TrimPrefix(m[3], "degraded: ")
 		}
 		out = append(out, l)
 	}

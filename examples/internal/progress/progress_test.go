@@ -82,3 +82,35 @@ func TestReporterConcurrent(t *testing.T) {
 		t.Errorf("total %+v", got)
 	}
 }
+
+// A batch that ran while a dependency was away says "degraded" and why,
+// on one line, and still counts; a failure wins over a degradation.
+func TestReporterDegraded(t *testing.T) {
+	var b strings.Builder
+	r := newReporter(&b)
+	t1 := time.Date(2024, 1, 2, 10, 58, 30, 0, time.Local)
+	down := []dstream.Degradation{
+		{Component: "kafka brokers 127.0.0.1:9092", Err: errors.New("dial tcp 127.0.0.1:9092: connection refused")},
+		{Component: "kafka topic words", Err: errors.New("topic does not exist\n(yet)")},
+	}
+	b1 := batch(t1, 0, nil)
+	b1.Degraded = down
+	b2 := batch(t1.Add(time.Second), 0, errors.New("disk full"))
+	b2.Degraded = down
+	r.Set(t1, counts{0, 0})
+	r.OnBatchCompleted(b1)
+	r.OnBatchCompleted(b2)
+	want := "batch 10:58:30.000 records=0 rows=0 dead=0 processing=1ms degraded: kafka brokers 127.0.0.1:9092: dial tcp 127.0.0.1:9092: connection refused; kafka topic words: topic does not exist (yet)\n" +
+		"batch 10:58:31.000 records=0 rows=? dead=? processing=1ms FAILED: disk full\n"
+	if b.String() != want {
+		t.Errorf("printed\n%s\nwant\n%s", b.String(), want)
+	}
+	lines := Lines(b.String())
+	if len(lines) != 2 || lines[0].Err != "" || !strings.HasPrefix(lines[0].Degraded, "kafka brokers 127.0.0.1:9092: dial tcp") ||
+		lines[1].Err != "disk full" || lines[1].Degraded != "" {
+		t.Fatalf("parsed %+v", lines)
+	}
+	if got := r.Total().Batches; got != 1 {
+		t.Errorf("%d batches counted, want the degraded one", got)
+	}
+}
