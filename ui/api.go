@@ -37,6 +37,10 @@ type Statistics struct {
 	State string `json:"state"`
 	// StopError is the error that stopped the context, if any.
 	StopError string `json:"stopError,omitempty"`
+	// Degraded lists the dependencies that are away now (an unreachable
+	// broker, a missing topic or directory), by component; the job runs,
+	// but its batches may be empty because of them.
+	Degraded []Degraded `json:"degraded,omitempty"`
 	// StartTime is when the context started; null before.
 	StartTime *int64 `json:"startTime"`
 	// BatchDurationMs is the batch interval.
@@ -63,6 +67,16 @@ type Statistics struct {
 	AvgSchedulingDelayMs *float64 `json:"avgSchedulingDelayMs"`
 	AvgProcessingTimeMs  *float64 `json:"avgProcessingTimeMs"`
 	AvgTotalDelayMs      *float64 `json:"avgTotalDelayMs"`
+}
+
+// Degraded is a dependency of the job that is away.
+type Degraded struct {
+	// Component names it, e.g. "kafka brokers 127.0.0.1:9092".
+	Component string `json:"component"`
+	// Error says what is wrong.
+	Error string `json:"error"`
+	// Since is when it went away (ms since the epoch).
+	Since int64 `json:"since"`
 }
 
 // Batch is one batch (Spark's BatchInfo of the REST API).
@@ -244,6 +258,12 @@ func (s *Server) Statistics() Statistics {
 	}
 	if !s.startTime.IsZero() {
 		st.StartTime = ptr(s.startTime.UnixMilli())
+	}
+	if s.state == stateActive {
+		for _, d := range s.degraded {
+			st.Degraded = append(st.Degraded, Degraded{Component: d.Component, Error: d.Err.Error(), Since: d.Since.UnixMilli()})
+		}
+		slices.SortFunc(st.Degraded, func(a, b Degraded) int { return strings.Compare(a.Component, b.Component) })
 	}
 	for _, r := range s.receivers {
 		st.NumReceivers++

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -611,5 +612,29 @@ func TestConcurrentEventsAndReads(t *testing.T) {
 		if r.NumErrors != 100 || r.LastErrorMessage != "oops" || r.LastError != "e" || *r.LastErrorTime != 99 {
 			t.Errorf("receiver = %+v", r)
 		}
+	}
+}
+
+// The statistics say which dependencies are degraded, and why, while the
+// job runs; a recovered one leaves the list.
+func TestAPIDegraded(t *testing.T) {
+	j := newJob(t, jobConfig{})
+	j.start()
+	j.steps(1)
+	j.clk.Set(time.UnixMilli(1500))
+	j.ssc.ReportHealth("kafka brokers 127.0.0.1:9092", errors.New("dial tcp 127.0.0.1:9092: connection refused"))
+	j.ssc.ReportHealth("file stream /in", errors.New("no directory to monitor matches"))
+	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	want := []ui.Degraded{
+		{Component: "file stream /in", Error: "no directory to monitor matches", Since: 1500},
+		{Component: "kafka brokers 127.0.0.1:9092", Error: "dial tcp 127.0.0.1:9092: connection refused", Since: 1500},
+	}
+	if !slices.Equal(st.Degraded, want) {
+		t.Errorf("degraded = %+v, want %+v", st.Degraded, want)
+	}
+	j.ssc.ReportHealth("file stream /in", nil)
+	st = get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	if !slices.Equal(st.Degraded, want[1:]) {
+		t.Errorf("after a recovery: degraded = %+v, want %+v", st.Degraded, want[1:])
 	}
 }

@@ -56,6 +56,7 @@ type Server struct {
 	completed ring
 	totals    totals
 	receivers map[int]*receiverState // by stream id
+	degraded  map[string]dstream.Degradation
 }
 
 // Streaming states reported by the API.
@@ -295,6 +296,21 @@ func (s *Server) OnStreamingStopped(err error) {
 	if err != nil {
 		s.stopErr = err.Error()
 	}
+}
+
+// OnHealthChanged implements dstream.HealthChangedListener: the page and
+// the statistics say which dependencies are degraded, and why.
+func (s *Server) OnHealthChanged(d dstream.Degradation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.Err == nil {
+		delete(s.degraded, d.Component)
+		return
+	}
+	if s.degraded == nil {
+		s.degraded = map[string]dstream.Degradation{}
+	}
+	s.degraded[d.Component] = d
 }
 
 // OnBatchSubmitted implements dstream.BatchSubmittedListener.

@@ -409,7 +409,7 @@ func dialConn(ctx context.Context, addr string, cfg connConfig) (*conn, error) {
 	}
 	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectionClosed, addr, err)
+		return nil, fmt.Errorf("%w: %w", ErrConnectionClosed, err) // err names addr
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)

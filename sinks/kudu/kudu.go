@@ -215,6 +215,12 @@ func Write[T any](s *dstream.Stream[T], masters []string, table string, opts ...
 		return bad(errors.New("CreateIfMissing needs the columns of struct tags, not a Columns function"))
 	}
 	s.Context().AddListener(w)
+	// The masters must answer and the table exist (or be created) at
+	// start, not at the first batch with data.
+	s.Context().AddStartCheck("kudu masters "+strings.Join(masters, ","), func(ctx context.Context) error {
+		_, _, err := w.open(ctx)
+		return err
+	})
 	return s.ForEachBatch(w.write)
 }
 
@@ -260,7 +266,7 @@ func (w *writer[T]) open(ctx context.Context) (*kudu.Client, *kudu.Table, error)
 		}
 		cl, err := kudu.Open(ctx, w.masters, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("kudu: connecting to %v: %w", w.masters, err)
+			return nil, nil, err // it names the masters
 		}
 		w.cl = cl
 	}
@@ -269,7 +275,7 @@ func (w *writer[T]) open(ctx context.Context) (*kudu.Client, *kudu.Table, error)
 		tbl, err = w.createTable(ctx)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("kudu: table %s: %w", w.table, err)
+		return nil, nil, fmt.Errorf("table %s: %w", w.table, err)
 	}
 	w.tbl = tbl
 	return w.cl, w.tbl, nil

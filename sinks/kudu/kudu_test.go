@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -341,4 +342,43 @@ func newJobColumns(t *testing.T, masters []string, cols func(Event) (map[string]
 		t.Fatal(err)
 	}
 	return &job{t: t, ssc: ssc, clk: clk, q: q}
+}
+
+// Masters that do not answer, or a table that does not exist (without
+// CreateIfMissing), fail Start, naming them once.
+func TestSinkStartCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	c := kudutest.New(t, kudutest.WithTabletServers(1))
+	for _, tc := range []struct {
+		name    string
+		masters []string
+		table   string
+		want    string
+	}{
+		{"masters down", []string{dead}, "events", "kudu masters " + dead + ": no answer within 1s: "},
+		{"no such table", c.MasterAddrs(), "missing", "kudu masters " + strings.Join(c.MasterAddrs(), ",") + ": table missing: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := dstream.NewManualClock(time.UnixMilli(0))
+			ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet),
+				dstream.WithStartTimeout(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+			if err := kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), tc.masters, tc.table); err != nil {
+				t.Fatal(err)
+			}
+			err = ssc.Start()
+			var se *dstream.StartError
+			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "dial "+dead+": dial") {
+				t.Fatalf("Start = %v; want a *StartError starting %q", err, tc.want)
+			}
+		})
+	}
 }

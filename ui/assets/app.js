@@ -117,6 +117,8 @@
 		var state;
 		if (st.state === 'waiting') {
 			state = el('strong', { 'class': 'state-stopped' }, 'Not started');
+		} else if (st.state === 'active' && st.degraded && st.degraded.length) {
+			state = el('strong', { 'class': 'state-degraded', id: 'state-degraded' }, 'Running, degraded');
 		} else if (st.state === 'active') {
 			state = el('strong', { 'class': 'state-active' }, 'Running');
 		} else if (st.stopError) {
@@ -141,6 +143,11 @@
 		p.appendChild(el('strong', { id: 'total-records' }, fmtNumber(st.numProcessedRecords, 0)));
 		p.appendChild(document.createTextNode(' records; receivers: '));
 		p.appendChild(el('strong', null, st.numActiveReceivers + ' active / ' + st.numReceivers));
+		(st.degraded || []).forEach(function (d) {
+			p.appendChild(el('br'));
+			p.appendChild(el('span', { 'class': 'state-degraded degraded' },
+				d.component + ': ' + d.error + ' (since ' + fmtDate(d.since) + ')'));
+		});
 		if (st.stopError) {
 			p.appendChild(el('br'));
 			p.appendChild(el('span', { 'class': 'state-failed', id: 'stop-error' }, st.stopError));
