@@ -84,6 +84,7 @@ import (
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/sources/socket"
+	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// in -dir, -out and -checkpoint
 	"github.com/microbatch-go/microbatch/ui"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"

@@ -1,0 +1,151 @@
+package faults
+
+import (
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/microbatch-go/microbatch/internal/hdfstest"
+	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/internal/proctest"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	_ "github.com/microbatch-go/microbatch/storage/hdfs"
+)
+
+// stopLimit is how long after SIGTERM a job must have exited, in every
+// state (orchestrators send SIGKILL after 30 s; the jobs promise 5 s).
+const stopLimit = 5 * time.Second
+
+// atOnce is how long a second signal may take to end the process.
+const atOnce = time.Second
+
+var firstBatch = regexp.MustCompile(`(?m)^batch \S+ records=`)
+
+// state is a situation a job is stopped in: setup starts the job, waits
+// until it is in the state, and returns it.
+type state struct {
+	name  string
+	setup func(t *testing.T) *proctest.Proc
+}
+
+// produce sends lines to the topic until stop is closed.
+func produce(t *testing.T, c *kafkatest.Cluster, topic string, stop <-chan struct{}) {
+	cl := c.Client(kgo.DefaultProduceTopic(topic))
+	go func() {
+		defer cl.Close()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			cl.Produce(t.Context(), &kgo.Record{Value: []byte("to be or not to be")}, nil)
+		}
+	}()
+}
+
+func states(t *testing.T) []state {
+	wordcount := proctest.Build(t, "./examples/wordcount")
+	kafkaJob := func(t *testing.T, c *kafkatest.Cluster, extra ...string) *proctest.Proc {
+		stop := make(chan struct{})
+		t.Cleanup(func() { close(stop) })
+		produce(t, c, "words", stop)
+		args := append([]string{"-source", "kafka", "-brokers", c.Addrs[0], "-topic", "words", "-group", "wc", "-batch", "200ms"}, extra...)
+		p := proctest.Start(t, wordcount, args...)
+		p.WaitFor(t, p.Stderr, firstBatch, 30*time.Second)
+		return p
+	}
+	return []state{
+		{"running", func(t *testing.T) *proctest.Proc {
+			return kafkaJob(t, kafkatest.New(t, map[string]int32{"words": 2}))
+		}},
+		{"broker down", func(t *testing.T) *proctest.Proc {
+			c := kafkatest.New(t, map[string]int32{"words": 2})
+			p := kafkaJob(t, c)
+			c.Close()
+			time.Sleep(time.Second) // the client is retrying
+			return p
+		}},
+		{"rebalance waiting for a dead member", func(t *testing.T) *proctest.Proc {
+			c := kafkatest.New(t, map[string]int32{"words": 2})
+			first := kafkaJob(t, c)
+			first.Kill(t) // still a member until its session times out
+			p := proctest.Start(t, wordcount, "-source", "kafka", "-brokers", c.Addrs[0], "-topic", "words", "-group", "wc", "-batch", "200ms")
+			time.Sleep(2 * time.Second) // joining: the group waits for the dead member
+			return p
+		}},
+		{"HDFS output retrying", func(t *testing.T) *proctest.Proc {
+			h := hdfstest.New(t)
+			c := kafkatest.New(t, map[string]int32{"words": 2})
+			p := kafkaJob(t, c, "-out", "hdfs://"+h.Addr()+"/wc/counts?user=wc")
+			h.DelayComplete(1 << 20) // every file close is retried, up to the close timeout
+			time.Sleep(time.Second)
+			return p
+		}},
+	}
+}
+
+// SIGTERM in every state: the process exits within stopLimit.
+func TestStopPromptly(t *testing.T) {
+	n := runs(t)
+	for _, st := range states(t) {
+		t.Run(st.name, func(t *testing.T) {
+			for i := range n {
+				p := st.setup(t)
+				began := time.Now()
+				if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				code := p.ExitCode(t, 30*time.Second)
+				took := time.Since(began)
+				t.Logf("run %d: exit status %d after %v", i+1, code, took.Round(time.Millisecond))
+				if took > stopLimit {
+					t.Errorf("run %d: exited %v after SIGTERM; want within %v\n%s", i+1, took, stopLimit, p.Output())
+				}
+				if code != 0 && code != 1 {
+					t.Errorf("run %d: exit status %d\n%s", i+1, code, p.Output())
+				}
+				if !strings.Contains(p.Stderr.String(), "wordcount: terminated: stopping (a second signal exits at once)") {
+					t.Errorf("run %d: the stop was not announced\n%s", i+1, p.Output())
+				}
+			}
+		})
+	}
+}
+
+// A second signal exits at once, with 128 + its number.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	n := runs(t)
+	for _, st := range states(t) {
+		t.Run(st.name, func(t *testing.T) {
+			for i := range n {
+				p := st.setup(t)
+				if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond)
+				began := time.Now()
+				if err := p.Cmd.Process.Signal(syscall.SIGINT); err != nil {
+					select {
+					case <-p.Done():
+						continue // the first signal was enough
+					default:
+						t.Fatal(err)
+					}
+				}
+				code := p.ExitCode(t, 30*time.Second)
+				if took := time.Since(began); took > atOnce {
+					t.Errorf("run %d: exited %v after the second signal; want at once\n%s", i+1, took, p.Output())
+				}
+				if code != 130 && code != 0 { // 0: the first signal's stop finished first
+					t.Errorf("run %d: exit status %d, want 130\n%s", i+1, code, p.Output())
+				}
+			}
+		})
+	}
+}

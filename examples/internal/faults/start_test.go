@@ -1,0 +1,100 @@
+package faults
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/internal/proctest"
+)
+
+func TestMain(m *testing.M) { proctest.Main(m) }
+
+// exitUnavailable is the exit status of a job that cannot start
+// (examples/internal/cli.ExitUnavailable).
+const exitUnavailable = 3
+
+// startTimeout is the -start-timeout the start tests give; slack is what
+// a process may take beyond it to start and exit on a loaded machine.
+const (
+	startTimeout = 2 * time.Second
+	slack        = 5 * time.Second
+)
+
+// deadAddr returns a loopback address where nothing listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// runs returns how many times the soak tests repeat each case:
+// FAULTS_RUNS, or 1.
+func runs(t *testing.T) int {
+	if s := os.Getenv("FAULTS_RUNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("FAULTS_RUNS=%q: want a positive number", s)
+		}
+		return n
+	}
+	return 1
+}
+
+// Each dependency unreachable or missing at start: exit status 3 within
+// the start timeout, and one line that names it.
+func TestDependencyMissingAtStart(t *testing.T) {
+	wordcount := proctest.Build(t, "./examples/wordcount")
+	iot := proctest.Build(t, "./examples/iot-manager")
+	broker := kafkatest.New(t, map[string]int32{"daf-iot-events": 2})
+	in := t.TempDir()
+	dead := deadAddr(t)
+	to := "-start-timeout=" + startTimeout.String()
+	for _, tc := range []struct {
+		name string
+		bin  string
+		args []string
+		want string // what the one line names
+	}{
+		{"wordcount: file stream on an unreachable NameNode", wordcount,
+			[]string{"-source", "file", "-dir", "hdfs://" + dead + "/in", to},
+			"file stream hdfs://" + dead + "/in: "},
+		{"wordcount: -out that cannot be written", wordcount,
+			[]string{"-source", "file", "-dir", in, "-out", "/proc/forbidden/counts", to},
+			"text output /proc/forbidden/counts: "},
+		{"iot-manager: Kudu masters unreachable", iot,
+			[]string{"-brokers", broker.Addrs[0], "-hdfs-out", filepath.Join(t.TempDir(), "out"), "-kudu-masters", dead, to},
+			"kudu masters " + dead + ": "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			began := time.Now()
+			_, stderr, code := proctest.Run(t, startTimeout+slack+10*time.Second, tc.bin, tc.args...)
+			took := time.Since(began)
+			if code != exitUnavailable {
+				t.Fatalf("exit status %d, want %d\n%s", code, exitUnavailable, stderr)
+			}
+			if took > startTimeout+slack {
+				t.Errorf("took %v to exit; want within the start timeout (%v) and %v", took, startTimeout, slack)
+			}
+			var lines []string
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.Contains(l, "cannot start") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 || !strings.Contains(lines[0], ": cannot start: "+tc.want) {
+				t.Errorf("want one line naming %q; stderr:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
