@@ -122,7 +122,7 @@ func checkPartition(cols, vals []string) error {
 			return fmt.Errorf("%w: column %s: the value %s is not valid UTF-8", ErrPartitionValue, cols[i], quoteStart(v))
 		}
 		if n := len(cols[i]) + 1 + len(partitionValue(v)); n > MaxDirNameBytes {
-			return fmt.Errorf("%w: column %s: the value %s of %d bytes makes a directory name %s=... of %d bytes escaped, over the limit of %d (MaxDirNameBytes)",
+			return fmt.Errorf("%w: column %s: the value %s of %d bytes makes a directory name %s=... of %d bytes once escaped, over the limit of %d bytes (MaxDirNameBytes)",
 				ErrPartitionValue, cols[i], quoteStart(v), len(v), cols[i], n, MaxDirNameBytes)
 		}
 	}

@@ -392,7 +392,7 @@ func (w *sink[T]) group(p int, rows []T) ([]group, error) {
 // the dead letter, or returns the error that fails the batch without one.
 func (w *sink[T]) reject(p, i int, row T, err error) error {
 	if w.deadLetter == nil {
-		return fmt.Errorf("parquetsink: partition %d, row %d: %w (the DeadLetter option sets such rows aside)", p, i, err)
+		return fmt.Errorf("%w: row %d of batch partition %d (the DeadLetter option sets such rows aside)", err, i, p)
 	}
 	w.deadLetter(row, err)
 	return nil
