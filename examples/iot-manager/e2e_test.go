@@ -61,6 +61,9 @@ type e2eInput struct {
 	kudu     map[string]KuduEvent
 	kuduDead map[string]string // event id -> reason, for events the Kudu path refuses
 	rejected string            // the id of the event the Kudu server rejects
+	// parquetRejected is the id of the event that the Parquet sink
+	// cannot place (its source is too long for a directory name), or "".
+	parquetRejected string
 }
 
 // newE2EInput builds the input: the samples, the invalid samples, 300
@@ -143,8 +146,12 @@ func runManager(t *testing.T, c *kafkatest.Cluster, in *e2eInput, args ...string
 	p.Stop(t, 30*time.Second)
 	stderr := p.Stderr.String()
 	sum, _ := sumProgress(stderr)
-	wantDead := len(in.bad) + len(in.kuduDead) + 1
-	if want := [4]int{len(in.messages), len(in.events), len(in.kudu), wantDead}; sum != want {
+	wantEvents, wantDead := len(in.events), len(in.bad)+len(in.kuduDead)+1
+	if in.parquetRejected != "" {
+		wantEvents--
+		wantDead++
+	}
+	if want := [4]int{len(in.messages), wantEvents, len(in.kudu), wantDead}; sum != want {
 		t.Errorf("progress lines add up to records=%d events=%d kudu=%d dead=%d, want %v", sum[0], sum[1], sum[2], sum[3], want)
 	}
 	if !strings.Contains(stderr, "msg=stopped batches=") || strings.Contains(stderr, "level=ERROR") {
@@ -154,8 +161,9 @@ func runManager(t *testing.T, c *kafkatest.Cluster, in *e2eInput, args ...string
 }
 
 // checkDeadLetters checks that the dead letters are exactly the bad
-// messages, the events the Kudu path refuses and the row the Kudu server
-// rejected, each once, with where it came from.
+// messages, the events the Kudu path refuses, the row the Kudu server
+// rejected and the event the Parquet sink rejected, if any, each once,
+// with where it came from.
 func checkDeadLetters(t *testing.T, in *e2eInput, recs []*kgo.Record, dead []deadLetter) {
 	t.Helper()
 	want := map[string]deadLetter{}
@@ -186,6 +194,11 @@ func checkDeadLetters(t *testing.T, in *e2eInput, recs []*kgo.Record, dead []dea
 	r := at[in.rejected]
 	rej := deadLetter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Reason: "kudu: rejected", ID: sp(in.rejected)}
 	want[deadKey(rej)] = rej
+	if id := in.parquetRejected; id != "" {
+		r := at[id]
+		d := deadLetter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Reason: "parquet: rejected: ", ID: sp(id)}
+		want[deadKey(d)] = d
+	}
 
 	seen := map[string]bool{}
 	for _, d := range dead {
@@ -210,6 +223,9 @@ func checkDeadLetters(t *testing.T, in *e2eInput, recs []*kgo.Record, dead []dea
 	for _, d := range dead {
 		if strings.HasPrefix(d.Reason, "kudu: rejected") && !strings.Contains(d.Reason, "cell") {
 			t.Errorf("the Kudu server's reason is not passed on: %s", d.Reason)
+		}
+		if strings.HasPrefix(d.Reason, "parquet: rejected") && (!strings.Contains(d.Reason, "column source") || !strings.Contains(d.Reason, "limit of 255")) {
+			t.Errorf("the Parquet sink's reason does not name the column and the limit: %s", d.Reason)
 		}
 	}
 }
@@ -467,7 +483,9 @@ func TestEndToEndHDFS(t *testing.T) {
 	}
 
 	var dead []deadLetter
-	deadFiles := hdfsFiles(t, fsys, path.Join(root, "dead"), func(n string) bool { return strings.HasPrefix(n, "part-") || strings.HasPrefix(n, rejectedPrefix) })
+	deadFiles := hdfsFiles(t, fsys, path.Join(root, "dead"), func(n string) bool {
+		return strings.HasPrefix(n, "part-") || strings.HasPrefix(n, kuduRejectedPrefix) || strings.HasPrefix(n, parquetRejectedPrefix)
+	})
 	for name, data := range deadFiles {
 		dead = append(dead, parseDeadLetters(t, name, data)...)
 	}

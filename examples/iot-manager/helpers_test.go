@@ -261,7 +261,7 @@ func sumProgress(stderr string) (sum [4]int, failed []string) {
 
 // readDeadLetters reads the dead letters of every complete batch under
 // dir: the dead-<ms>.jsonl directories with _SUCCESS, and the
-// kudu-rejected-<ms>.jsonl files.
+// parquet-rejected-<ms>.jsonl and kudu-rejected-<ms>.jsonl files.
 func readDeadLetters(t testing.TB, dir string) []deadLetter {
 	t.Helper()
 	var files []string
@@ -273,8 +273,10 @@ func readDeadLetters(t testing.TB, dir string) []deadLetter {
 		parts, _ := filepath.Glob(filepath.Join(b, "part-*"))
 		files = append(files, parts...)
 	}
-	rejected, _ := filepath.Glob(filepath.Join(dir, rejectedPrefix+"-*.jsonl"))
-	files = append(files, rejected...)
+	for _, prefix := range []string{parquetRejectedPrefix, kuduRejectedPrefix} {
+		rejected, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.jsonl"))
+		files = append(files, rejected...)
+	}
 	var out []deadLetter
 	for _, p := range files {
 		data, err := os.ReadFile(p)
@@ -305,10 +307,12 @@ func parseDeadLetters(t testing.TB, name string, data []byte) []deadLetter {
 }
 
 // deadKey identifies a dead letter by where its message was, and for the
-// Kudu path by its kind.
+// outputs by its kind.
 func deadKey(d deadLetter) string {
 	k := fmt.Sprintf("%s/%d/%d", d.Topic, d.Partition, d.Offset)
-	if strings.HasPrefix(d.Reason, "kudu: rejected") {
+	if strings.HasPrefix(d.Reason, "parquet:") {
+		k += "/parquet"
+	} else if strings.HasPrefix(d.Reason, "kudu: rejected") {
 		k += "/rejected"
 	} else if strings.HasPrefix(d.Reason, "kudu:") {
 		k += "/kudu"

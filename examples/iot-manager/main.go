@@ -144,11 +144,16 @@
 //     "value" attribute or without event_subtype_id, and an event of an
 //     unknown type (not 0, 1 or 2), which cannot be Kudu rows; the event
 //     is in the Parquet output all the same;
-//   - a row the Kudu server rejects (a cell over its size limit, say).
+//   - a row the Kudu server rejects (a cell over its size limit, say);
+//   - an event whose Parquet partition directory cannot be made: a source
+//     whose escaped source=<source> is longer than 255 bytes, the longest
+//     a directory name may be on Linux file systems and HDFS, or that is
+//     not valid UTF-8; the event is in Kudu all the same.
 //
 // With -dead-letter URI they are written, per batch, as JSON lines
 //
 //	<URI>/dead-<batch ms>.jsonl/part-00000      (and _SUCCESS once complete)
+//	<URI>/parquet-rejected-<batch ms>.jsonl     (only for batches with rejected events)
 //	<URI>/kudu-rejected-<batch ms>.jsonl        (only for batches with rejected rows)
 //
 // such as
@@ -157,8 +162,9 @@
 //	{"topic":"daf-iot-events","partition":0,"offset":4,"reason":"kudu: no \"value\" attribute","id":"wrongmetric-no-value"}
 //
 // Every batch writes its dead-<ms>.jsonl directory, empty or not (Spark's
-// saveAsTextFiles); the Kudu rejects are written atomically after the
-// batch's Kudu writes. A batch that runs again replaces both. Without
+// saveAsTextFiles); the Parquet and Kudu rejects are written atomically
+// after the batch's Parquet and Kudu writes. A batch that runs again
+// replaces them all. Without
 // -dead-letter each dead letter is logged as a warning with the same
 // fields.
 //
@@ -169,8 +175,9 @@
 //	batch 10:58:30.000 records=120 events=118 kudu=80 dead=5 processing=412ms ok
 //
 // records are the Kafka messages; every one is an event or a dead letter,
-// and events may also give dead letters of the Kudu path. kudu counts the
-// rows written to Kudu ("off" without -kudu-masters).
+// and events may also give dead letters of the Kudu or the Parquet path.
+// events counts the rows written to Parquet, kudu those written to Kudu
+// ("off" without -kudu-masters).
 //
 // # Delivery
 //

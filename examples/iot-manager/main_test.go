@@ -158,7 +158,7 @@ func TestKuduOff(t *testing.T) {
 	if len(dirs) == 0 {
 		t.Errorf("no dead-letter directories under %s", dead)
 	}
-	if _, err := os.Stat(filepath.Join(dead, rejectedPrefix)); err == nil {
+	if _, err := os.Stat(filepath.Join(dead, kuduRejectedPrefix)); err == nil {
 		t.Errorf("a Kudu rejects file without Kudu")
 	}
 }

@@ -24,14 +24,15 @@ import (
 )
 
 // deadLetter is a message that did not become an event, or an event that
-// did not become a Kudu row. It is written as one JSON object per line.
+// did not become a Kudu row or a Parquet row. It is written as one JSON
+// object per line.
 type deadLetter struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Reason    string `json:"reason"`
-	// ID is the event's id, for the dead letters of the Kudu path (the
-	// event is in the Parquet output all the same).
+	// ID is the event's id, for the dead letters of an event that one of
+	// the outputs refused (it is in the other one all the same).
 	ID *string `json:"id,omitempty"`
 	// ValueBase64 is the message value of a message that is not an
 	// Avro Event (not for an oversized one).
@@ -98,7 +99,7 @@ func decoder(maxMessageBytes int, kudu bool) func(kafka.Record) result {
 
 // counts are what one batch held.
 type counts struct {
-	events int64 // decoded events: the Parquet rows
+	events int64 // the Parquet rows: decoded events less those the Parquet sink refused
 	kudu   int64 // rows written to Kudu
 	dead   int64 // dead letters
 }
@@ -117,20 +118,32 @@ func newReporter(w io.Writer, kuduOn bool) *progress.Reporter[counts] {
 	})
 }
 
-// rejects collects the rows the Kudu server rejected during one batch's
-// Kudu output operation. Batches and their output operations run one at a
-// time, in order, so the operation after it takes exactly that batch's.
+// rejects collects the rows that a sink refused during one batch's
+// output operation, as dead letters. Batches and their output operations
+// run one at a time, in order, so the operation after it takes exactly
+// that batch's.
 type rejects struct {
 	mu   sync.Mutex
 	dead []deadLetter
 }
 
-func (r *rejects) add(k KuduEvent, err error) {
-	id := k.ID
+// kudu is the Kudu sink's DeadLetter function: a row the client or the
+// server rejected.
+func (r *rejects) kudu(k KuduEvent, err error) {
+	r.add(k.from.deadLetter(k.ID, "kudu: rejected: "+err.Error()))
+}
+
+// parquet is the Parquet sink's DeadLetter function: an event whose
+// partition directory cannot be made (a source too long for a directory
+// name, say).
+func (r *rejects) parquet(h *HdfsEvent, err error) {
+	r.add(h.from.deadLetter(h.ID, "parquet: rejected: "+err.Error()))
+}
+
+func (r *rejects) add(d deadLetter) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.dead = append(r.dead, deadLetter{Topic: k.from.topic, Partition: k.from.partition, Offset: k.from.offset,
-		Reason: "kudu: rejected: " + err.Error(), ID: &id})
+	r.dead = append(r.dead, d)
 }
 
 func (r *rejects) take() []deadLetter {
@@ -155,18 +168,20 @@ type pipelineConfig struct {
 }
 
 // Names under the dead-letter directory: <dir>/dead-<batch ms>.jsonl/part-00000
-// (SaveAsTextFiles) and <dir>/kudu-rejected-<batch ms>.jsonl.
+// (SaveAsTextFiles), <dir>/parquet-rejected-<batch ms>.jsonl and
+// <dir>/kudu-rejected-<batch ms>.jsonl.
 const (
-	deadPrefix     = "dead"
-	rejectedPrefix = "kudu-rejected"
+	deadPrefix            = "dead"
+	parquetRejectedPrefix = "parquet-rejected"
+	kuduRejectedPrefix    = "kudu-rejected"
 )
 
 // buildPipeline adds the manager's job to the context of records:
 //
-//	records ─Map(decode, convert)→ results ─┬→ events ─→ Parquet, partitioned by source/day
+//	records ─Map(decode, convert)→ results ─┬→ events ─→ Parquet, partitioned by source/day, rejected rows → rejects
 //	                                         ├→ Kudu rows ─→ Kudu (UPSERT), rejected rows → rejects
 //	                                         ├→ dead letters ─→ JSON lines (with cfg.deadLetter)
-//	                                         └→ counts, and the batch's rejects → a JSON-lines file
+//	                                         └→ counts, and the batch's rejects → a JSON-lines file per sink
 //
 // results has several consumers, so the engine keeps each of its batches
 // while they run instead of decoding it again. The counts of each batch
@@ -177,18 +192,22 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 
 	events := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil }),
 		func(r result) *HdfsEvent { return &r.ev.hdfs })
-	popts := append([]parquetsink.Option{parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition)}, cfg.parquet...)
+	prej := &rejects{}
+	popts := append([]parquetsink.Option{
+		parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition),
+		parquetsink.DeadLetter(prej.parquet),
+	}, cfg.parquet...)
 	if err := parquetsink.Write(events, cfg.hdfsOut, popts...); err != nil {
 		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
 	}
 
-	rej := &rejects{}
+	krej := &rejects{}
 	if kuduOn {
 		rows := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil && r.ev.toKudu }),
 			func(r result) KuduEvent { return r.ev.kudu })
 		kopts := append([]kudusink.Option{
 			kudusink.CreateIfMissing(kudusink.Hash(cfg.kuduBuckets, "source")),
-			kudusink.DeadLetter(rej.add),
+			kudusink.DeadLetter(krej.kudu),
 		}, cfg.kudu...)
 		if err := kudusink.Write(rows, cfg.kuduMasters, cfg.kuduTable, kopts...); err != nil {
 			return fmt.Errorf("kudu: %w", err)
@@ -228,17 +247,23 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 				}
 			}
 		}
-		rejected := rej.take()
-		c.kudu -= int64(len(rejected))
-		c.dead += int64(len(rejected))
-		if rejectedDir != nil {
-			name := path.Join(rejectedRoot, dstream.BatchFileName(rejectedPrefix, "jsonl", b.Time))
-			if err := writeRejected(ctx, rejectedDir, name, rejected); err != nil {
-				return err
+		parquetRejected, kuduRejected := prej.take(), krej.take()
+		c.events -= int64(len(parquetRejected))
+		c.kudu -= int64(len(kuduRejected))
+		c.dead += int64(len(parquetRejected) + len(kuduRejected))
+		for _, r := range []struct {
+			prefix string
+			dead   []deadLetter
+		}{{parquetRejectedPrefix, parquetRejected}, {kuduRejectedPrefix, kuduRejected}} {
+			if rejectedDir == nil {
+				for _, d := range r.dead {
+					cfg.logger.Warn("dead letter", d.attrs()...)
+				}
+				continue
 			}
-		} else {
-			for _, d := range rejected {
-				cfg.logger.Warn("dead letter", d.attrs()...)
+			name := path.Join(rejectedRoot, dstream.BatchFileName(r.prefix, "jsonl", b.Time))
+			if err := writeRejected(ctx, rejectedDir, name, r.dead); err != nil {
+				return err
 			}
 		}
 		rep.Set(b.Time, c)
@@ -246,7 +271,7 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 	})
 }
 
-// writeRejected writes the batch's Kudu rejects to name atomically, or,
+// writeRejected writes the batch's rejects of one sink to name atomically, or,
 // when there are none, removes what an earlier run of the same batch may
 // have written there, so that a batch run again replaces its file.
 func writeRejected(ctx context.Context, fsys storage.FS, name string, dead []deadLetter) error {

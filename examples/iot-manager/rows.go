@@ -30,6 +30,8 @@ type HdfsEvent struct {
 	AttributesValues    string            `parquet:"attributesValues"` // their values in the same order, joined with "#"
 	Attributes          map[string]string `parquet:"attributes"`
 	Day                 string            `parquet:"-"` // partition day=<ddMMyyyy of ts in UTC>
+
+	from origin // where the event came from, for a dead letter; not a column
 }
 
 // partitionCols are the Hive partition columns of the Parquet output.
@@ -65,6 +67,11 @@ type origin struct {
 	topic     string
 	partition int32
 	offset    int64
+}
+
+// deadLetter returns the dead letter of the event with id from there.
+func (o origin) deadLetter(id, reason string) deadLetter {
+	return deadLetter{Topic: o.topic, Partition: o.partition, Offset: o.offset, Reason: reason, ID: &id}
 }
 
 // The event types.
@@ -122,7 +129,7 @@ func convert(e *Event, kudu bool, from origin) (c *converted, kuduReason string)
 		Version: e.Version, ID: e.ID, TS: e.TS, TemporalGranularity: e.TemporalGranularity,
 		EventCertainty: e.EventCertainty, EventTypeID: e.EventTypeID, EventSubtypeID: e.EventSubtypeID,
 		EventAnnotation: e.EventAnnotation, Source: e.Source, Location: e.Location, Body: e.Body,
-		AttributesKeys: kb.String(), AttributesValues: vb.String(), Attributes: attrs, Day: day(e.TS),
+		AttributesKeys: kb.String(), AttributesValues: vb.String(), Attributes: attrs, Day: day(e.TS), from: from,
 	}
 	value, hasValue := attrs["value"]
 	metric, isNumber := parseMetric(value)

@@ -26,7 +26,8 @@ func TestConvertMetric(t *testing.T) {
 		h.EventTypeID != 0 || *h.EventSubtypeID != "SPEED_Corso_Francia_TO" || h.EventAnnotation != nil ||
 		h.Metric == nil || *h.Metric != 41.5 || h.Source != "http://opendata.5t.torino.it/get_fdt" || h.Location != "45.07625:7.63957" ||
 		string(h.Body) != string(s.Body) || h.AttributesKeys != wantKeys || h.AttributesValues != wantValues ||
-		len(h.Attributes) != 10 || h.Attributes["Road_name"] != "Corso Francia" || h.Day != "12032018" {
+		len(h.Attributes) != 10 || h.Attributes["Road_name"] != "Corso Francia" || h.Day != "12032018" ||
+		h.from != (origin{"daf-iot-events", 3, 17}) {
 		t.Errorf("HdfsEvent %+v", h)
 	}
 	want := KuduEvent{Source: "http://opendata.5t.torino.it/get_fdt", TS: 1520845200000, MetricID: "SPEED_Corso_Francia_TO",
@@ -194,7 +195,7 @@ func TestDecoder(t *testing.T) {
 	dec := decoder(1<<20, true)
 	rec := func(v []byte) kafka.Record { return kafka.Record{Topic: "t", Partition: 2, Offset: 9, Value: v} }
 	r := dec(rec(golden(t, 0)))
-	if r.ev == nil || r.dead != nil || !r.ev.toKudu || r.ev.kudu.from != (origin{"t", 2, 9}) {
+	if r.ev == nil || r.dead != nil || !r.ev.toKudu || r.ev.kudu.from != (origin{"t", 2, 9}) || r.ev.hdfs.from != (origin{"t", 2, 9}) {
 		t.Errorf("golden 0: %+v", r)
 	}
 	big := make([]byte, 1<<20+1)

@@ -21,8 +21,12 @@
 // offsets only after all of its output operations succeeded, so a
 // restarted job reads the failed batch again and writes it again: no
 // record is lost, and records of a batch that failed after part of it was
-// written appear twice. An element whose Value fails can go to a
-// DeadLetter function instead, and the batch goes on.
+// written appear twice. An element whose Value fails, and one whose
+// record is too large for the client or the topic (MESSAGE_TOO_LARGE),
+// can go to a DeadLetter function instead, and the batch goes on: a
+// poison record does not stop the job. The other records of a record
+// batch that the broker refused with a too-large one are produced again
+// and written once (see Write).
 //
 // # Exactly-once, with transactions
 //

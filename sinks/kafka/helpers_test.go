@@ -41,8 +41,14 @@ func newQueueJob[T any](t *testing.T, topic string, opts ...Option) *queueJob[T]
 
 func newContextJob[T any](t *testing.T) *queueJob[T] {
 	t.Helper()
+	return newLoggedContextJob[T](t, quiet)
+}
+
+// newLoggedContextJob is newContextJob with the context logging to log.
+func newLoggedContextJob[T any](t *testing.T, log *slog.Logger) *queueJob[T] {
+	t.Helper()
 	clk := dstream.NewManualClock(time.UnixMilli(0))
-	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet), dstream.WithParallelism(2))
+	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(log), dstream.WithParallelism(2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,11 +85,17 @@ func TopicFunc[T any](f func(T) string) Option {
 	return funcOption("TopicFunc", f, func(c *config) { c.topicFn = f })
 }
 
-// DeadLetter hands f the elements that cannot be encoded (Value returned
-// an error, or no topic), with a *RecordError saying why, instead of
-// failing the batch: the batch goes on without them. f may be called
-// concurrently from several partitions, and must not block for long. An
-// element that Kafka refuses still fails the batch.
+// DeadLetter hands f the elements that cannot be written, with a
+// *RecordError saying why, instead of failing the batch: the batch goes
+// on without them. They are the elements that cannot be encoded (Value
+// returned an error, or no topic) and those whose record is too large: a
+// record that fails with MESSAGE_TOO_LARGE on its own, larger than the
+// client's ProducerBatchMaxBytes or, in a record batch of its own, than
+// the topic's max.message.bytes (its error wraps kerr.MessageTooLarge
+// and names its size and both limits; see Write for the other records of
+// its batch). f may be called concurrently from several partitions, and
+// must not block for long. An element that Kafka refuses for another
+// reason still fails the batch.
 func DeadLetter[T any](f func(elem T, err error)) Option {
 	return funcOption("DeadLetter", f, func(c *config) { c.deadLetter = f })
 }

@@ -37,6 +37,23 @@ import (
 // records of one partition keep their order in each Kafka partition they
 // go to. Brokers is required.
 //
+// A record too large for the client (ProducerBatchMaxBytes) fails alone;
+// the broker refuses a whole record batch over the topic's
+// max.message.bytes, and franz-go then fails every record it holds for
+// that Kafka partition, most of which may be fine. The sink produces the
+// records that failed so again, in halves, halving those that fail
+// again, until the records too large alone are known: those go to the
+// DeadLetter function, or fail the batch with an error naming their size
+// and the limits; the others are written, after the records of their
+// batch that did not fail, so their order is not kept. A refused record
+// was not written, so with the idempotent producer (the default) every
+// record is written once; with Transactional the records produced again
+// are in the batch's transaction and a dead-lettered record is not, and
+// the rest commits. A client whose ProducerBatchMaxBytes is above the
+// topic's max.message.bytes makes record batches that the broker refuses
+// whole: keep it below (ClientOptions), or every such batch is produced
+// again this way.
+//
 // Write returns the stream's build error, or a *dstream.BuildError
 // wrapping dstream.ErrInvalidOption for invalid options. The franz-go
 // client is created at the first batch and closed when the context stops.
@@ -278,14 +295,16 @@ func txnVersionsCapped(vs *kversion.Versions) bool {
 }
 
 // produce produces every element of b and waits for all of them to be
-// acknowledged. It returns how many were, and the error of the first
-// element (by position) that failed.
+// acknowledged. Records that fail as too large are produced again (see
+// retryTooLarge). It returns how many were acknowledged, and the error of
+// the first element (by position) that failed.
 func (w *writer[T]) produce(ctx context.Context, cl *kgo.Client, b *dstream.Batch[T]) (int64, error) {
 	var (
 		acked   atomic.Int64
 		failed  atomic.Bool
 		mu      sync.Mutex
 		first   *RecordError
+		large   []tooLarge[T]  // records that failed as too large
 		pending sync.WaitGroup // records produced, until their promise runs
 		workers sync.WaitGroup
 	)
@@ -338,11 +357,16 @@ func (w *writer[T]) produce(ctx context.Context, cl *kgo.Client, b *dstream.Batc
 				idx := i
 				cl.Produce(pctx, rec, func(r *kgo.Record, err error) {
 					defer pending.Done()
-					if err != nil {
+					switch {
+					case err == nil:
+						acked.Add(1)
+					case isTooLarge(err):
+						mu.Lock()
+						large = append(large, tooLarge[T]{part: p, index: idx, elem: x, rec: r, err: err})
+						mu.Unlock()
+					default:
 						fail(&RecordError{Partition: p, Index: idx, Op: "produce", Topic: r.Topic, Err: err})
-						return
 					}
-					acked.Add(1)
 				})
 			}
 		}()
@@ -367,6 +391,17 @@ func (w *writer[T]) produce(ctx context.Context, cl *kgo.Client, b *dstream.Batc
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if first == nil && len(large) > 0 {
+		n, err := w.retryTooLarge(pctx, cl, large)
+		acked.Add(n)
+		if err != nil {
+			var re *RecordError
+			if !errors.As(err, &re) {
+				return acked.Load(), err
+			}
+			first = re
+		}
+	}
 	if first == nil {
 		return acked.Load(), nil
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -196,7 +197,8 @@ func TestSinkSurvivesFaults(t *testing.T) {
 }
 
 // A malformed value (a string over the cell limit, a null key) and a row
-// the server rejects go to the dead letter; the rest of the batch lands.
+// the server rejects go to the dead letter; the rest of the batch lands,
+// and the job goes on with the next batch.
 func TestSinkRejectedRowsGoToDeadLetter(t *testing.T) {
 	c := kudutest.New(t)
 	var mu sync.Mutex
@@ -218,14 +220,25 @@ func TestSinkRejectedRowsGoToDeadLetter(t *testing.T) {
 	if err := j.batch(b); err != nil {
 		t.Fatalf("the batch failed instead of setting rows aside: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dead) != 3 {
-		t.Fatalf("dead letters %q, want 3", dead)
+	deadLetters := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(dead)
+	}
+	if d := deadLetters(); len(d) != 3 {
+		t.Fatalf("dead letters %q, want 3", d)
 	}
 	want := append(append(append([]Event{}, b[:10]...), b[11:20]...), b[21:30]...)
 	want = append(want, b[31:]...)
 	checkStored(t, c, "events", want)
+	next := events(50, 20)
+	if err := j.batch(next); err != nil {
+		t.Fatalf("the batch after the dead letters: %v", err)
+	}
+	checkStored(t, c, "events", append(want, next...))
+	if d := deadLetters(); len(d) != 3 {
+		t.Fatalf("dead letters %q after a batch without bad rows, want the 3 of the first", d)
+	}
 }
 
 // Without a dead letter, a rejected row fails the batch with a clear error.

@@ -103,16 +103,23 @@ func handWritten(b *testing.B, name string, rows []iotRow) {
 // loop, parallelism=GOMAXPROCS what a job gets by default. Every
 // iteration runs both, in alternating order, from a collected heap; it
 // reports the records/s and MB/s (of Parquet written) of each, and the
-// sink's speed as a fraction of the hand-written one's.
+// sink's speed as a fraction of the hand-written one's. The partitioned
+// runs add PartitionBy on two columns, the firmware and the last two
+// digits of the device, which give 100 Hive partitions; consecutive rows
+// are in different ones, the sink's worst case for grouping rows.
 func BenchmarkParquetWrite(b *testing.B) {
 	const n = 1_000_000
 	rows := iotRows(n)
+	partitioned := parquetsink.PartitionBy([]string{"fw", "bucket"}, func(r iotRow) []string {
+		return []string{r.Firmware, r.DeviceID[len(r.DeviceID)-2:]}
+	})
 	for _, p := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("parallelism=%d", p), func(b *testing.B) { benchParquetWrite(b, rows, p) })
+		b.Run(fmt.Sprintf("parallelism=%d/partitioned", p), func(b *testing.B) { benchParquetWrite(b, rows, p, partitioned) })
 	}
 }
 
-func benchParquetWrite(b *testing.B, rows []iotRow, parallelism int) {
+func benchParquetWrite(b *testing.B, rows []iotRow, parallelism int, opts ...parquetsink.Option) {
 	n := len(rows)
 	dir := b.TempDir()
 	sinkDir, handDir := filepath.Join(dir, "sink"), filepath.Join(dir, "hand")
@@ -127,7 +134,7 @@ func benchParquetWrite(b *testing.B, rows []iotRow, parallelism int) {
 	}
 	defer ssc.Stop(context.Background(), dstream.Hard)
 	q := dstream.NewQueue[iotRow]()
-	if err := parquetsink.Write(dstream.QueueStream(ssc, q), sinkDir); err != nil {
+	if err := parquetsink.Write(dstream.QueueStream(ssc, q), sinkDir, opts...); err != nil {
 		b.Fatal(err)
 	}
 	if err := ssc.Start(); err != nil {

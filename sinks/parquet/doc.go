@@ -46,6 +46,19 @@
 //
 //	SELECT * FROM read_parquet('out/**/*.parquet', hive_partitioning = true)
 //
+// # Rows that cannot be placed
+//
+// A directory name is at most MaxDirNameBytes (255) bytes long on Linux
+// file systems and, by default, on HDFS. A row whose partition directory
+// cannot be made (a value whose escaped <col>=<value> is longer, a value
+// that is not valid UTF-8, or a PartitionBy function that returns the
+// wrong number of values) is not written: with DeadLetter, it goes to the
+// dead-letter function with an error wrapping ErrPartitionValue that
+// names the column and the reason, and the rest of the batch is written;
+// without, the batch fails with that error and nothing of it is
+// committed. The values of each Hive partition are checked once per batch
+// partition, not once per row.
+//
 // # Exactly once
 //
 // A batch is committed in steps. Its partitions are written, in parallel,

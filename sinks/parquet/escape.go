@@ -1,11 +1,32 @@
 package parquetsink
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // DefaultPartitionName is the directory value of a Hive partition whose
 // value is empty (Hive's and Spark's name for a null or empty partition
 // value).
 const DefaultPartitionName = "__HIVE_DEFAULT_PARTITION__"
+
+// MaxDirNameBytes is the longest a Hive partition directory's name,
+// <col>=<value> with both escaped, may be, in bytes: NAME_MAX, the limit
+// of a file name on Linux file systems (ext4, XFS, btrfs and others),
+// which refuse longer ones with ENAMETOOLONG, and the default of HDFS's
+// dfs.namenode.fs-limits.max-component-length. A row whose directory
+// would be longer is not written (see PartitionBy and DeadLetter).
+const MaxDirNameBytes = 255
+
+// ErrPartitionValue is wrapped by the error of a row whose Hive partition
+// directory cannot be made: the PartitionBy function returned the wrong
+// number of values, or a value is not valid UTF-8 (readers of Hive
+// tables and HDFS take paths as Unicode text), or its escaped directory
+// name is longer than MaxDirNameBytes. Such a row goes to the DeadLetter
+// function, or fails the batch without one.
+var ErrPartitionValue = errors.New("parquetsink: invalid Hive partition value")
 
 // escapeSet marks the bytes that EscapePathName escapes: the ASCII
 // control characters 0x00-0x1F and 0x7F and "\"#%'*/:=?\\{[]^", the list
@@ -84,4 +105,39 @@ func partitionValue(v string) string {
 		return DefaultPartitionName
 	}
 	return EscapePathName(v)
+}
+
+// checkPartition returns an error wrapping ErrPartitionValue if the
+// values vals of the columns cols (escaped, as the directory names start)
+// cannot make a partition directory, and nil if they can. Escaping leaves
+// no '/' or NUL in a value, and an empty value is DefaultPartitionName,
+// so a valid UTF-8 value whose escaped name fits in MaxDirNameBytes
+// makes a directory on every file system the sink writes to.
+func checkPartition(cols, vals []string) error {
+	if len(vals) != len(cols) {
+		return fmt.Errorf("%w: the PartitionBy function returned %d values for %d columns", ErrPartitionValue, len(vals), len(cols))
+	}
+	for i, v := range vals {
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("%w: column %s: the value %s is not valid UTF-8", ErrPartitionValue, cols[i], quoteStart(v))
+		}
+		if n := len(cols[i]) + 1 + len(partitionValue(v)); n > MaxDirNameBytes {
+			return fmt.Errorf("%w: column %s: the value %s of %d bytes makes a directory name %s=... of %d bytes once escaped, over the limit of %d bytes (MaxDirNameBytes)",
+				ErrPartitionValue, cols[i], quoteStart(v), len(v), cols[i], n, MaxDirNameBytes)
+		}
+	}
+	return nil
+}
+
+// quoteStart quotes the start of a value for an error message.
+func quoteStart(v string) string {
+	const most = 32
+	if len(v) <= most {
+		return fmt.Sprintf("%q", v)
+	}
+	end := most
+	for end > 0 && !utf8.RuneStart(v[end]) {
+		end--
+	}
+	return fmt.Sprintf("%q...", v[:end])
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -45,6 +46,9 @@ type config struct {
 	partitionCols []string
 	partitionFn   any          // a func(T) []string, checked against T by Write
 	partitionType reflect.Type // T of the PartitionBy function, for messages
+
+	deadLetter     any          // a func(T, error), checked against T by Write
+	deadLetterType reflect.Type // T of the DeadLetter function, for messages
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -161,11 +165,19 @@ func FilePrefix(prefix string) Option {
 // The partition columns are not stored in the files: if T has fields that
 // hold them, tag them `parquet:"-"`. Write returns an error if a column of
 // T's Parquet schema has the name of a partition column, or if values is
-// not a func(T) []string for the stream's element type T. A batch fails
-// if values returns a slice whose length is not len(cols).
+// not a func(T) []string for the stream's element type T.
 //
-// cols must be non-empty, distinct (ignoring case, as Hive does) and not
-// empty strings.
+// A row whose values cannot make a directory is not written: values
+// returned a slice whose length is not len(cols), or a value is not valid
+// UTF-8, or its directory name <col>=<escaped value> is longer than
+// MaxDirNameBytes. It goes to the DeadLetter function with an error
+// wrapping ErrPartitionValue, and the other rows of the batch are
+// written; without DeadLetter, it fails the batch with that error. A
+// panic in values fails the batch.
+//
+// cols must be non-empty, distinct (ignoring case, as Hive does), not
+// empty strings, valid UTF-8, and short enough that <col>=<one byte>
+// fits in MaxDirNameBytes once escaped.
 func PartitionBy[T any](cols []string, values func(T) []string) Option {
 	return optionFunc(func(c *config) {
 		switch {
@@ -188,10 +200,42 @@ func PartitionBy[T any](cols []string, values func(T) []string) Option {
 			} else {
 				seen[k] = true
 			}
+			if !utf8.ValidString(col) {
+				c.fail("partition column name %q is not valid UTF-8", col)
+				return
+			}
+			if n := len(EscapePathName(col)) + len("=x"); n > MaxDirNameBytes {
+				c.fail("partition column name %s is too long: its directory names would be at least %d bytes long, more than MaxDirNameBytes (%d)", quoteStart(col), n, MaxDirNameBytes)
+				return
+			}
 		}
 		c.partitionCols = append([]string(nil), cols...)
 		c.partitionFn = values
 		c.partitionType = reflect.TypeFor[T]()
+	})
+}
+
+// DeadLetter hands f the rows that cannot be placed in a Hive partition
+// directory (see PartitionBy), each with an error wrapping
+// ErrPartitionValue that says which column and why, instead of failing
+// the batch: the other rows of the batch are written. f runs while the
+// batch is written, before its files are committed, and may be called
+// concurrently for rows of different partitions of the batch, so it must
+// be safe for concurrent use and should not block for long; a batch that
+// fails for another reason and runs again hands f its rows again. A
+// panic in f fails the batch.
+//
+// Write returns an error if f is not a func(T, error) for the stream's
+// element type T. Without PartitionBy, every row has a place and f is
+// never called.
+func DeadLetter[T any](f func(row T, err error)) Option {
+	return optionFunc(func(c *config) {
+		if f == nil {
+			c.fail("nil dead letter function")
+			return
+		}
+		c.deadLetter = f
+		c.deadLetterType = reflect.TypeFor[T]()
 	})
 }
 

@@ -66,7 +66,10 @@ const (
 // with n = 0, 1, ... when MaxFileRows or MaxFileBytes split it, and one
 // set of files per Hive partition with PartitionBy. The partitions of a
 // batch are written in parallel, as many at once as the context's
-// parallelism. Empty batches and empty partitions write nothing.
+// parallelism. Empty batches and empty partitions write nothing. A row
+// whose Hive partition directory cannot be made goes to the DeadLetter
+// function, or, without one, fails the batch with an error wrapping
+// ErrPartitionValue.
 //
 // The names depend only on the batch time, the partition and the rows, so
 // a batch that runs again after a failure or a restart from a checkpoint
@@ -97,6 +100,7 @@ type sink[T any] struct {
 	maxFileBytes int64
 	cols         []string // escaped partition column names
 	partition    func(T) []string
+	deadLetter   func(T, error) // nil: a row without a partition fails the batch
 	parallelism  int
 }
 
@@ -138,6 +142,13 @@ func newSink[T any](dir string, opts []Option) (*sink[T], error) {
 			}
 			w.cols = append(w.cols, EscapePathName(c))
 		}
+	}
+	if cfg.deadLetter != nil {
+		fn, ok := cfg.deadLetter.(func(T, error))
+		if !ok {
+			return nil, fmt.Errorf("the DeadLetter function takes a %v, but the stream's elements are %v", cfg.deadLetterType, rt)
+		}
+		w.deadLetter = fn
 	}
 	w.fsys, w.root, err = storage.Open(dir)
 	if err != nil {
@@ -308,6 +319,7 @@ func (w *sink[T]) writeTemps(ctx context.Context, stage string, t int64, parts [
 type group struct {
 	dir string // relative, "" without PartitionBy
 	idx []int  // the rows' indexes
+	err error  // why dir cannot be made: its rows are rejected, idx is empty
 }
 
 // writePartition writes the rows of partition p, appending the files it
@@ -318,12 +330,15 @@ func (w *sink[T]) writePartition(ctx context.Context, stage string, t int64, p i
 	if w.partition == nil {
 		return w.writeGroup(ctx, pw, stage, t, p, &seq, "", rowSource[T]{rows: rows}, out)
 	}
-	groups, err := w.group(rows)
+	groups, err := w.group(p, rows)
 	if err != nil {
-		return fmt.Errorf("parquetsink: partition %d: %w", p, err)
+		return err
 	}
 	var buf []T
 	for _, g := range groups {
+		if len(g.idx) == 0 {
+			continue
+		}
 		if buf == nil {
 			buf = make([]T, min(chunkRows, len(rows)))
 		}
@@ -334,32 +349,53 @@ func (w *sink[T]) writePartition(ctx context.Context, stage string, t int64, p i
 	return nil
 }
 
-// group splits rows by Hive partition, keeping their order.
-func (w *sink[T]) group(rows []T) ([]group, error) {
+// group splits the rows of partition p by Hive partition, keeping their
+// order. The values of a Hive partition are checked once, when its first
+// row is seen; the rows of one that cannot be made, and rows with the
+// wrong number of values, are rejected.
+func (w *sink[T]) group(p int, rows []T) ([]group, error) {
 	index := map[string]int{}
 	var groups []group
 	var last []string
 	lastG := -1
 	for i := range rows {
 		vals := w.partition(rows[i])
-		if len(vals) != len(w.cols) {
-			return nil, fmt.Errorf("the PartitionBy function returned %d values for %d columns", len(vals), len(w.cols))
+		g := lastG
+		if g < 0 || !slices.Equal(vals, last) {
+			if len(vals) != len(w.cols) {
+				if err := w.reject(p, i, rows[i], checkPartition(w.cols, vals)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			dir := w.hiveDir(vals)
+			var ok bool
+			if g, ok = index[dir]; !ok {
+				g = len(groups)
+				index[dir] = g
+				groups = append(groups, group{dir: dir, err: checkPartition(w.cols, vals)})
+			}
+			last, lastG = append(last[:0], vals...), g
 		}
-		if lastG >= 0 && slices.Equal(vals, last) {
-			groups[lastG].idx = append(groups[lastG].idx, i)
+		if err := groups[g].err; err != nil {
+			if err := w.reject(p, i, rows[i], err); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		dir := w.hiveDir(vals)
-		g, ok := index[dir]
-		if !ok {
-			g = len(groups)
-			index[dir] = g
-			groups = append(groups, group{dir: dir})
-		}
 		groups[g].idx = append(groups[g].idx, i)
-		last, lastG = append(last[:0], vals...), g
 	}
 	return groups, nil
+}
+
+// reject hands row i of partition p, which cannot be written for err, to
+// the dead letter, or returns the error that fails the batch without one.
+func (w *sink[T]) reject(p, i int, row T, err error) error {
+	if w.deadLetter == nil {
+		return fmt.Errorf("%w: row %d of batch partition %d (the DeadLetter option sets such rows aside)", err, i, p)
+	}
+	w.deadLetter(row, err)
+	return nil
 }
 
 func (w *sink[T]) hiveDir(vals []string) string {

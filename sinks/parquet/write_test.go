@@ -542,6 +542,11 @@ func TestInvalidConfig(t *testing.T) {
 		{"duplicate partition column", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"x", "X"}, fn))},
 		{"partition column stored", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"Name"}, fn))},
 		{"partition func type", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"x"}, func(reading) []string { return nil }))},
+		{"partition column too long", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{strings.Repeat("c", 254)}, fn))},
+		{"partition column too long escaped", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{strings.Repeat("=", 85)}, fn))},
+		{"partition column not UTF-8", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"a\xff"}, fn))},
+		{"nil dead letter", parquetsink.Write(h.s, "out", parquetsink.DeadLetter[allTypes](nil))},
+		{"dead letter type", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"x"}, fn), parquetsink.DeadLetter(func(reading, error) {}))},
 		{"invalid writer option", parquetsink.Write(h.s, "out", parquetsink.WriterOptions(parquet.DataPageVersion(3)))},
 		{"nil writer option", parquetsink.Write(h.s, "out", parquetsink.WriterOptions(nil))},
 		{"not a struct", parquetsink.Write(dstream.QueueStream(h.ssc, dstream.NewQueue[int]()), "out")},
@@ -559,6 +564,10 @@ func TestInvalidConfig(t *testing.T) {
 	var nilStream *dstream.Stream[allTypes]
 	if err := parquetsink.Write(nilStream, "out"); !errors.Is(err, dstream.ErrNilStream) {
 		t.Errorf("nil stream: %v", err)
+	}
+	// The longest partition column name: x=<one byte> fits.
+	if err := parquetsink.Write(h.s, t.TempDir(), parquetsink.PartitionBy([]string{strings.Repeat("c", 253)}, fn)); err != nil {
+		t.Errorf("partition column of 253 bytes: %v", err)
 	}
 	// Pointers to structs are rows too.
 	if err := parquetsink.Write(dstream.QueueStream(h.ssc, dstream.NewQueue[*allTypes]()), t.TempDir()); err != nil {
