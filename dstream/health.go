@@ -76,6 +76,10 @@ func (e *StartError) Unwrap() error { return e.Err }
 // finish within the start timeout.
 var ErrStartTimeout = errors.New("no answer within the start timeout")
 
+// startCheckGrace is how long Start still waits, after the start timeout,
+// for checks to return the error their ended ctx gave them.
+const startCheckGrace = 200 * time.Millisecond
+
 // startCheck is a registered start-up check.
 type startCheck struct {
 	name  string
@@ -113,27 +117,55 @@ func (c *Context) runStartChecks(parent context.Context) error {
 	timeout := c.cfg.startTimeout
 	ctx, cancel := context.WithTimeoutCause(parent, timeout, ErrStartTimeout)
 	defer cancel()
-	errs := make([]error, len(checks))
-	var wg sync.WaitGroup
+	// A check that ignores its ctx (a dial without a deadline) does not
+	// hold Start past the timeout: its result is not waited for.
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result, len(checks))
 	for i, ch := range checks {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			err := safely(func() error { return ch.check(ctx) })
-			if err != nil && ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrStartTimeout) {
-				// The check ran out of time: say so, with what it saw.
-				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrStartTimeout) {
-					err = fmt.Errorf("no answer within %v", timeout)
-				} else {
-					err = fmt.Errorf("no answer within %v: %w", timeout, err)
-				}
-			}
-			errs[i] = err
+			results <- result{i, safely(func() error { return ch.check(ctx) })}
 		}()
 	}
-	wg.Wait()
+	errs := make([]error, len(checks))
+	done := make([]bool, len(checks))
+	ended := ctx.Done()
+	var grace <-chan time.Time // after the timeout: checks that heed ctx return now
+	for n := 0; n < len(checks); {
+		select {
+		case r := <-results:
+			errs[r.i], done[r.i] = r.err, true
+			n++
+			continue
+		case <-ended:
+			ended = nil
+			t := time.NewTimer(startCheckGrace)
+			defer t.Stop()
+			grace = t.C
+			continue
+		case <-grace:
+		}
+		break
+	}
 	if err := parent.Err(); err != nil {
 		return err
+	}
+	for i := range checks {
+		err := errs[i]
+		switch {
+		case !done[i]:
+			err = ErrStartTimeout
+		case err == nil || ctx.Err() == nil || !errors.Is(context.Cause(ctx), ErrStartTimeout):
+			continue
+		}
+		// The check ran out of time: say so, with what it saw.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrStartTimeout) {
+			errs[i] = fmt.Errorf("no answer within %v", timeout)
+		} else {
+			errs[i] = fmt.Errorf("no answer within %v: %w", timeout, err)
+		}
 	}
 	for i, err := range errs {
 		if err != nil {

@@ -157,3 +157,30 @@ func (b *batchInfos) all() []BatchInfo {
 	defer b.mu.Unlock()
 	return append([]BatchInfo(nil), b.bs...)
 }
+
+// A check that ignores its context does not hold Start past the timeout.
+func TestStartCheckIgnoringItsContext(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := newHarness(t, time.Second, WithStartTimeout(50*time.Millisecond))
+	collect(t, QueueStream(h.ssc, NewQueue[int]()))
+	h.ssc.AddStartCheck("namenode nn:8020", func(context.Context) error { <-release; return nil })
+	h.ssc.AddStartCheck("fine", func(context.Context) error { return nil })
+	err := h.ssc.Start()
+	if err == nil || err.Error() != "namenode nn:8020: no answer within 50ms" {
+		t.Fatalf("Start = %v", err)
+	}
+}
+
+// Run's context ends the start-up checks: a signal while a dependency is
+// awaited stops the job at once.
+func TestRunContextEndsStartChecks(t *testing.T) {
+	h := newHarness(t, time.Second, WithStartTimeout(time.Hour))
+	collect(t, QueueStream(h.ssc, NewQueue[int]()))
+	h.ssc.AddStartCheck("kafka brokers b:9092", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if err := h.ssc.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}

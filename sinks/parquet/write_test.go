@@ -306,8 +306,10 @@ func TestEmptyBatchesWriteNothing(t *testing.T) {
 	h.mustStep() // empty batch
 	h.mustStep() // empty partitions
 	h.mustStep() // no data queued
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("empty batches created %s: %v %q", dir, err, files(t, dir))
+	// The start-up check made the directory; the empty batches put
+	// nothing in it.
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("empty batches wrote %v (%v)", entries, err)
 	}
 	// Empty partitions of a non-empty batch write nothing.
 	rows := makeAllTypes(0, 3)
@@ -341,13 +343,13 @@ func TestReplayAfterFailedRename(t *testing.T) {
 	rows := makeAllTypes(0, 40)
 
 	// First attempt: a rename fails and nothing can be removed.
-	ffs.set(func(f *faultFS) { f.failRenameAt, f.failRemoves = 5, true })
 	h := newHarness[allTypes](t, 4)
 	if err := parquetsink.Write(h.s, uri, parquetsink.MaxFileRows(4)); err != nil {
 		t.Fatal(err)
 	}
 	h.q.Push(rows)
 	h.start()
+	ffs.set(func(f *faultFS) { f.failRenameAt, f.failRemoves = 5, true }) // armed after the start-up check
 	err := h.step()
 	var be *dstream.BatchError
 	if !errors.As(err, &be) || !errors.Is(err, errInjected) || be.Time.UnixMilli() != 1000 {
@@ -622,5 +624,23 @@ func TestPointerRows(t *testing.T) {
 	h.stop()
 	if got := readAll[allTypes](t, dir); !reflect.DeepEqual(got, rows) {
 		t.Fatalf("read back %d rows", len(got))
+	}
+}
+
+// A directory that cannot be written fails Start, naming it.
+func TestUnwritableDirectoryFailsStart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness[allTypes](t, 2)
+	dir := filepath.Join(file, "out")
+	if err := parquetsink.Write(h.s, dir); err != nil {
+		t.Fatal(err)
+	}
+	err := h.ssc.Start()
+	var se *dstream.StartError
+	if !errors.As(err, &se) || se.Check != "parquet output "+dir {
+		t.Fatalf("Start = %v; want a *StartError naming the output", err)
 	}
 }

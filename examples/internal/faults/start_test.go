@@ -56,7 +56,8 @@ func runs(t *testing.T) int {
 func TestDependencyMissingAtStart(t *testing.T) {
 	wordcount := proctest.Build(t, "./examples/wordcount")
 	iot := proctest.Build(t, "./examples/iot-manager")
-	broker := kafkatest.New(t, map[string]int32{"daf-iot-events": 2})
+	spot := proctest.Build(t, "./examples/spot-listener")
+	broker := kafkatest.New(t, map[string]int32{"daf-iot-events": 2, "spot-flow": 2})
 	in := t.TempDir()
 	dead := deadAddr(t)
 	to := "-start-timeout=" + startTimeout.String()
@@ -75,6 +76,12 @@ func TestDependencyMissingAtStart(t *testing.T) {
 		{"iot-manager: Kudu masters unreachable", iot,
 			[]string{"-brokers", broker.Addrs[0], "-hdfs-out", filepath.Join(t.TempDir(), "out"), "-kudu-masters", dead, to},
 			"kudu masters " + dead + ": "},
+		{"iot-manager: NameNode unreachable", iot,
+			[]string{"-brokers", broker.Addrs[0], "-hdfs-out", "hdfs://" + dead + "/iot/events", to},
+			"parquet output hdfs://" + dead + "/iot/events: "},
+		{"spot-listener: -out forbidden", spot,
+			[]string{"-type", "flow", "-brokers", broker.Addrs[0], "-out", "/proc/forbidden/flow", to},
+			"parquet output /proc/forbidden/flow: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			began := time.Now()
