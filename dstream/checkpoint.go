@@ -1,6 +1,7 @@
 package dstream
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,9 +59,19 @@ func WithCheckpoint(dir string) Option {
 		if err != nil {
 			return fmt.Errorf("%w: checkpoint directory %q: %w", ErrInvalidOption, dir, err)
 		}
-		c.ckptFS, c.ckptDir = fsys, p
+		c.ckptFS, c.ckptDir, c.ckptURI = fsys, p, dir
 		return nil
 	})
+}
+
+// WithCheckpointReset starts the job afresh on its checkpoint directory:
+// Start moves every checkpoint-* and state-* file there, of a checkpoint
+// that cannot be used or is not wanted, into a new subdirectory
+// discarded-<Unix ms> (logged), and the job starts as on an empty
+// directory. Without it, a checkpoint that cannot be used fails Start
+// with ErrCheckpointUnusable and nothing in the directory is changed.
+func WithCheckpointReset() Option {
+	return optionFunc(func(c *config) error { c.ckptReset = true; return nil })
 }
 
 // WithInMemoryState lets stateful operators run without a checkpoint
@@ -146,14 +157,22 @@ func GetOrCreate(dir string, interval time.Duration, setup func(*Context) error,
 
 // Recovered reports whether the context resumes (or resumed) from a
 // checkpoint, and the time of the last batch the checkpoint had completed.
-// Before Start it reads the checkpoint directory to tell.
+// Before Start it reads the checkpoint directory to tell; a checkpoint that cannot
+// be used, or does not match the graph built so far, reports false here,
+// and Start returns the error.
 func (c *Context) Recovered() (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ckpt != nil && c.state == StateInitialized {
-		_ = c.ckpt.load() // an error is Start's to report
+	if c.ckpt == nil {
+		return false, time.Time{}
 	}
-	if c.ckpt == nil || c.ckpt.restored == nil {
+	if c.state == StateInitialized {
+		// An error is kept for Start to return.
+		if c.ckpt.load() != nil || c.ckpt.checkGraphLocked() != nil {
+			return false, time.Time{}
+		}
+	}
+	if c.ckpt.restored == nil {
 		return false, time.Time{}
 	}
 	return true, timeOf(c.ckpt.restored.completed)
@@ -231,7 +250,8 @@ type checkpointer struct {
 	oldestState   atomic.Int64 // the oldest state file kept
 
 	restored *restoredCheckpoint
-	loaded   bool
+	loaded   bool  // load ran
+	loadErr  error // why the checkpoint cannot be used
 }
 
 // restoredCheckpoint is what Start resumes from.
@@ -286,50 +306,133 @@ func (k *checkpointer) read(ctx context.Context, name string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// load reads the newest readable checkpoint, if any. Unreadable files
-// are skipped with a warning; a file of another format version is an
-// error, since older files would be as stale.
+// load reads the newest readable checkpoint, if any, once: its result,
+// the restored checkpoint or the error that makes it unusable, is kept
+// for Start. An unreadable newest checkpoint file is skipped, with a
+// warning, for an older readable one; every other problem is an error
+// wrapping ErrCheckpointUnusable. With WithCheckpointReset there is
+// nothing to load: Start moves the old files aside.
 func (k *checkpointer) load() error {
 	if k.loaded {
-		return nil
+		return k.loadErr
 	}
 	k.loaded = true
-	ctx := context.Background()
+	if k.c.cfg.ckptReset {
+		return nil
+	}
+	k.restored, k.loadErr = k.readCheckpoint(context.Background())
+	return k.loadErr
+}
+
+// freshAdvice ends the errors of an unusable checkpoint.
+const freshAdvice = "or start afresh: WithCheckpointReset moves the old checkpoint aside, or use an empty directory"
+
+// unusableError is the error of a checkpoint that exists but cannot be
+// used. It wraps ErrCheckpointUnusable and its cause (ErrCheckpointVersion,
+// ErrGraphChanged, a read error, ...).
+type unusableError struct {
+	dir   string // as the job named it
+	msg   string // what is wrong and what to do
+	cause error  // may be nil
+}
+
+func (e *unusableError) Error() string {
+	return "dstream: the checkpoint in " + e.dir + " cannot be used: " + e.msg
+}
+
+func (e *unusableError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrCheckpointUnusable}
+	}
+	return []error{ErrCheckpointUnusable, e.cause}
+}
+
+// unusable returns an unusableError for the checkpoint directory.
+func (k *checkpointer) unusable(cause error, format string, args ...any) error {
+	return &unusableError{dir: k.c.cfg.ckptURI, msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// discard moves every checkpoint and state file of the directory into a
+// new subdirectory discarded-<Unix ms>, for WithCheckpointReset.
+func (k *checkpointer) discard(ctx context.Context) error {
+	entries, err := k.fsys.List(ctx, k.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("dstream: resetting the checkpoint in %s: %w", k.c.cfg.ckptURI, err)
+	}
+	sub := fmt.Sprintf("discarded-%d", time.Now().UnixMilli())
+	var moved []string
+	for _, e := range entries {
+		if e.IsDir || !strings.HasPrefix(e.Name, metaPrefix) && !strings.HasPrefix(e.Name, statePrefix) {
+			continue
+		}
+		if moved == nil {
+			if err := k.fsys.MkdirAll(ctx, k.dir+"/"+sub); err != nil {
+				return fmt.Errorf("dstream: resetting the checkpoint in %s: %w", k.c.cfg.ckptURI, err)
+			}
+		}
+		if err := k.fsys.Rename(ctx, k.dir+"/"+e.Name, k.dir+"/"+sub+"/"+e.Name); err != nil {
+			return fmt.Errorf("dstream: resetting the checkpoint in %s: moving %s into %s: %w", k.c.cfg.ckptURI, e.Name, sub, err)
+		}
+		moved = append(moved, e.Name)
+	}
+	if moved != nil {
+		k.c.log.Warn("dstream: checkpoint reset: the old checkpoint files were moved aside and the job starts afresh",
+			"dir", k.c.cfg.ckptURI, "moved_to", sub, "files", moved)
+	}
+	return nil
+}
+
+// readCheckpoint reads the newest usable checkpoint; nil when the
+// directory holds none.
+func (k *checkpointer) readCheckpoint(ctx context.Context) (*restoredCheckpoint, error) {
 	metas, err := k.list(ctx, metaPrefix)
 	if err != nil {
-		return fmt.Errorf("dstream: reading the checkpoint directory: %w", err)
+		return nil, k.unusable(err, "listing it failed: %v; check that it can be reached and read", err)
 	}
 	var meta *ckptMeta
+	var firstErr error
 	for _, f := range metas {
 		m, err := k.readMeta(ctx, f.name)
 		if errors.Is(err, ErrCheckpointVersion) {
-			return fmt.Errorf("dstream: checkpoint %s: %w", f.name, err)
+			return nil, k.unusable(err, "%s: %v; run a build that reads that version, %s", f.name, err, freshAdvice)
 		}
 		if err != nil {
 			k.c.log.Warn("dstream: skipping an unreadable checkpoint file", "file", f.name, "error", err)
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		meta = m
 		break
 	}
 	if meta == nil {
-		return nil
+		if len(metas) == 0 {
+			return nil, nil
+		}
+		return nil, k.unusable(firstErr, "none of its checkpoint files can be read (%s); the first error: %v; restore them, %s",
+			fileNames(metas), firstErr, freshAdvice)
 	}
 	if meta.Interval != int64(k.c.interval) {
-		return fmt.Errorf("%w: the checkpoint was written with a batch interval of %v; the job now has %v", ErrInvalidOption, time.Duration(meta.Interval), k.c.interval)
+		was, now := time.Duration(meta.Interval), k.c.interval
+		return nil, k.unusable(nil, "it was written with a batch interval of %v and the job now has %v; run the job with the batch interval %v, %s",
+			was, now, was, freshAdvice)
 	}
 	rc := &restoredCheckpoint{meta: *meta, completed: meta.Completed}
 	states, err := k.list(ctx, statePrefix)
 	if err != nil {
-		return fmt.Errorf("dstream: reading the checkpoint directory: %w", err)
+		return nil, k.unusable(err, "listing it failed: %v; check that it can be reached and read", err)
 	}
+	firstErr = nil
 	for _, f := range states {
 		sf, err := k.readState(ctx, f.name)
 		if errors.Is(err, ErrCheckpointVersion) {
-			return fmt.Errorf("dstream: checkpoint %s: %w", f.name, err)
+			return nil, k.unusable(err, "%s: %v; run a build that reads that version, %s", f.name, err, freshAdvice)
 		}
 		if err != nil {
 			k.c.log.Warn("dstream: skipping an unreadable state file", "file", f.name, "error", err)
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		if sf.meta.Time > meta.Time {
@@ -339,8 +442,29 @@ func (k *checkpointer) load() error {
 		rc.completed = max(rc.completed, sf.meta.Time)
 		break
 	}
-	k.restored = rc
-	return nil
+	if rc.state == nil && firstErr != nil && len(meta.Stateful) > 0 {
+		return nil, k.unusable(firstErr, "none of its state files can be read (%s) and the job has stateful operators (%s); the first error: %v; restore them, %s",
+			fileNames(states), sigNames(meta.Stateful), firstErr, freshAdvice)
+	}
+	return rc, nil
+}
+
+// fileNames lists the names of files for an error message.
+func fileNames(files []ckptFile) string {
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// sigNames lists the names of stateful operators for an error message.
+func sigNames(sigs []opSig) string {
+	names := make([]string, len(sigs))
+	for i, s := range sigs {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 func (k *checkpointer) readMeta(ctx context.Context, name string) (*ckptMeta, error) {
@@ -437,7 +561,8 @@ func (k *checkpointer) checkGraphLocked() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s; name stateful operators with Named so that other changes do not rename them, or start from an empty checkpoint directory", ErrGraphChanged, strings.Join(problems, "; "))
+		return k.unusable(ErrGraphChanged, "its stateful operators do not match the job's: %s; name stateful operators with Named so that other changes do not rename them, %s",
+			strings.Join(problems, "; "), freshAdvice)
 	}
 	return nil
 }
@@ -599,7 +724,7 @@ func (k *checkpointer) restoreLocked() (catchUp, pending []int64, err error) {
 			continue
 		}
 		if err := ci.ckptRestore(in); err != nil {
-			return nil, nil, fmt.Errorf("dstream: restoring input %s: %w", n.name, err)
+			return nil, nil, k.unusable(err, "restoring the position of input %s: %v; %s", n.name, err, freshAdvice)
 		}
 	}
 	stateTime := int64(0)
@@ -613,11 +738,12 @@ func (k *checkpointer) restoreLocked() (catchUp, pending []int64, err error) {
 			n := c.nodes[i]
 			codec := c.codecOf(n)
 			if codec.Name() != op.Codec {
-				return nil, nil, fmt.Errorf("dstream: the state of %s was written with the %s codec; the operator now uses %s", n.name, op.Codec, codec.Name())
+				return nil, nil, k.unusable(nil, "the state of %s was written with the %s codec and the operator now uses %s; give it its old codec (StateCodec), %s",
+					n.name, op.Codec, codec.Name(), freshAdvice)
 			}
 			data, _ := find(sf.sections, "op:"+op.Name)
 			if err := n.store.load(codec, data, op.Last); err != nil {
-				return nil, nil, fmt.Errorf("dstream: restoring the state of %s: %w", n.name, err)
+				return nil, nil, k.unusable(err, "restoring the state of %s: %v; %s", n.name, err, freshAdvice)
 			}
 		}
 	}

@@ -267,7 +267,13 @@ func (c *Context) Start() error {
 		return err
 	}
 	if c.ckpt != nil {
-		err := c.ckpt.load()
+		var err error
+		if c.cfg.ckptReset {
+			err = c.ckpt.discard(context.Background())
+		}
+		if err == nil {
+			err = c.ckpt.load()
+		}
 		if err == nil {
 			err = c.ckpt.checkGraphLocked()
 		}

@@ -102,6 +102,16 @@ var (
 	// not match the graph being recovered; the error names them.
 	ErrGraphChanged = errors.New("dstream: the stateful operators changed since the checkpoint")
 
+	// ErrCheckpointUnusable is returned by Start (and GetOrCreate) when
+	// the checkpoint directory holds a checkpoint that cannot be used: it
+	// was written with another batch interval or format version, none of
+	// its checkpoint files (or, with stateful operators, none of its state
+	// files) can be read, the directory cannot be listed, or the graph's
+	// stateful operators changed (also ErrGraphChanged). The error says
+	// why and what to do. Nothing in the directory is changed; to start
+	// afresh, use WithCheckpointReset or an empty directory.
+	ErrCheckpointUnusable = errors.New("dstream: the checkpoint cannot be used")
+
 	// ErrStopTimeout is returned by Stop when a graceful stop did not finish
 	// within the graceful stop timeout and the context was stopped hard.
 	ErrStopTimeout = errors.New("dstream: graceful stop timed out; stopped without finishing pending batches")

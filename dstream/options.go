@@ -47,6 +47,8 @@ type config struct {
 	backpressure        *backpressure // WithBackpressure, WithPIDRateEstimator; nil if neither
 	ckptFS              storage.FS    // the checkpoint directory's storage; nil: no checkpoint
 	ckptDir             string
+	ckptURI             string // the checkpoint directory as given, for messages
+	ckptReset           bool   // WithCheckpointReset
 	inMemoryState       bool
 	wal                 bool
 	codec               Codec
