@@ -576,8 +576,9 @@ func (c *Context) codecOf(n *node) Codec {
 }
 
 // writeMeta writes the checkpoint of the batch generated at t. It runs on
-// the generator goroutine, before the batch is queued.
-func (k *checkpointer) writeMeta(t int64) {
+// the generator goroutine, before the batch is queued; an error means the
+// batch must not run.
+func (k *checkpointer) writeMeta(t int64) error {
 	c := k.c
 	c.batchMu.Lock()
 	completed := c.lastDone
@@ -597,18 +598,16 @@ func (k *checkpointer) writeMeta(t int64) {
 		}
 		in, err := ci.ckptSave(horizon)
 		if err != nil {
-			c.log.Error("dstream: saving an input's position failed; this batch is not checkpointed", "stream", n.name, "error", err)
-			return
+			return fmt.Errorf("saving the position of input %s: %w", n.name, err)
 		}
 		in.Name = n.name
 		m.Inputs = append(m.Inputs, in)
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
-		c.log.Error("dstream: encoding the checkpoint failed", "error", err)
-		return
+		return fmt.Errorf("encoding the checkpoint: %w", err)
 	}
-	k.write(metaPrefix, t, encodeCheckpoint(ckptKindMeta, []section{{"meta", data}}), metaKept)
+	return k.write(metaPrefix, t, encodeCheckpoint(ckptKindMeta, []section{{"meta", data}}), metaKept)
 }
 
 // horizon is the time after which inputs must keep their batch
@@ -632,7 +631,8 @@ func (k *checkpointer) horizon(completed int64) int64 {
 }
 
 // writeState writes the state of every stateful operator as of the batch
-// at t, which has completed. It runs on the runner goroutine.
+// at t, which has completed. It runs on the runner goroutine. Its error,
+// a *BatchError, fails the batch.
 func (k *checkpointer) writeState(t int64) error {
 	c := k.c
 	var secs []section
@@ -651,20 +651,21 @@ func (k *checkpointer) writeState(t int64) error {
 		secs = append(secs, section{name: "op:" + n.name, data: data})
 	}
 	mdata, err := json.Marshal(meta)
+	if err == nil {
+		secs = append([]section{{"meta", mdata}}, secs...)
+		err = k.write(statePrefix, t, encodeCheckpoint(ckptKindState, secs), stateKept)
+	}
 	if err != nil {
-		return err
+		return &BatchError{Time: timeOf(t), Op: "checkpoint", Err: fmt.Errorf("saving the state: %w", err)}
 	}
-	secs = append([]section{{"meta", mdata}}, secs...)
-	if k.write(statePrefix, t, encodeCheckpoint(ckptKindState, secs), stateKept) {
-		k.stateTime.Store(t)
-	}
+	k.stateTime.Store(t)
 	return nil
 }
 
 // write writes one checkpoint file atomically and removes the oldest of
-// its kind beyond keep. It reports whether the file was written; a
-// failure is logged, and the next checkpoint tries again.
-func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool {
+// its kind beyond keep. A failure to write is returned; a failure to
+// remove an old file is only logged.
+func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ctx := context.Background()
@@ -677,12 +678,12 @@ func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool
 		})
 	}
 	if err != nil {
-		k.c.log.Error("dstream: writing a checkpoint failed", "file", name, "error", err)
-		return false
+		return fmt.Errorf("writing %s in %s: %w", name, k.c.cfg.ckptURI, err)
 	}
 	files, err := k.list(ctx, prefix)
 	if err != nil {
-		return true
+		k.c.log.Warn("dstream: listing the checkpoint directory to remove old files failed", "dir", k.c.cfg.ckptURI, "error", err)
+		return nil
 	}
 	if prefix == statePrefix && len(files) > 0 {
 		oldest := files[min(len(files), keep)-1].t * int64(time.Millisecond)
@@ -693,7 +694,7 @@ func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool
 			k.c.log.Warn("dstream: removing an old checkpoint failed", "file", f.name, "error", err)
 		}
 	}
-	return true
+	return nil
 }
 
 // isStateTime reports whether the state is saved after the batch at t.

@@ -353,3 +353,119 @@ func TestCheckpointReset(t *testing.T) {
 		t.Errorf("totals after the reset = %v, want %v (every line, counted once)", got, want)
 	}
 }
+
+// batchRecorder records the BatchCompleted events.
+type batchRecorder struct {
+	mu        sync.Mutex
+	completed []BatchInfo
+}
+
+func (r *batchRecorder) OnBatchCompleted(b BatchInfo) {
+	r.mu.Lock()
+	r.completed = append(r.completed, b)
+	r.mu.Unlock()
+}
+
+// at returns the BatchCompleted events of the batch at ms.
+func (r *batchRecorder) at(ms int64) []BatchInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []BatchInfo
+	for _, b := range r.completed {
+		if b.BatchTime.UnixMilli() == ms {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// TestCheckpointWriteFailure: a checkpoint that cannot be written (the
+// disk is full) fails its batch and stops the context with an error
+// naming the file. The checkpoint of a batch is written before it runs,
+// so that batch never runs its outputs; the state is written after the
+// batch's outputs, and the batch is reported failed; the final
+// checkpoint of a graceful stop is returned by Run.
+func TestCheckpointWriteFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		prefix    string // renames onto these names fail...
+		allow     int    // ...after this many
+		failAt    int    // the batch that fails; 0: none, the stop does
+		outputRan bool   // whether the failing batch's outputs ran
+		file      string // the file named by the error
+	}{
+		{name: "checkpoint of a batch", prefix: "checkpoint-", allow: 3, failAt: 4, file: "checkpoint-4000"},
+		{name: "state after a batch", prefix: "state-", failAt: 10, outputRan: true, file: "state-10000"},
+		{name: "final checkpoint at stop", prefix: "state-", file: "state-3000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f, uri := newFaultFS(t, dir)
+			f.setFailRename(tc.prefix, tc.allow)
+			log := &memLog{}
+			j := newWordJob(t, uri, log, 0, jobShape{})
+			rec := &batchRecorder{}
+			j.h.ssc.AddListener(rec)
+			runCtx, stop := context.WithCancel(context.Background())
+			defer stop()
+			runErr := make(chan error, 1)
+			go func() { runErr <- j.h.ssc.Run(runCtx) }()
+			for j.h.ssc.State() != StateActive {
+				select {
+				case err := <-runErr:
+					t.Fatalf("Run: %v", err)
+				case <-time.After(time.Millisecond):
+				}
+			}
+			last := 3 // batches that complete before the failure
+			if tc.failAt > 0 {
+				last = tc.failAt - 1
+			}
+			for k := 1; k <= last; k++ {
+				log.append(batchLines(k)...)
+				j.h.step()
+			}
+			var err error
+			if tc.failAt > 0 {
+				log.append(batchLines(tc.failAt)...)
+				if err = j.h.stepErr(); err == nil {
+					t.Fatalf("batch %d completed although its checkpoint could not be written", tc.failAt)
+				}
+				if got := <-runErr; got == nil || got.Error() != err.Error() {
+					t.Errorf("Run = %v, want the batch's error %v", got, err)
+				}
+				var be *BatchError
+				if !errors.As(err, &be) || be.Op != "checkpoint" || be.Time.UnixMilli() != int64(tc.failAt)*1000 {
+					t.Errorf("error %v, want a *BatchError of the checkpoint at batch %d", err, tc.failAt)
+				}
+				ms := int64(tc.failAt) * 1000
+				if _, ran := j.counts.at(ms); ran != tc.outputRan {
+					t.Errorf("the outputs of batch %d ran: %v, want %v", tc.failAt, ran, tc.outputRan)
+				}
+				for _, b := range rec.at(ms) {
+					if b.Err == nil {
+						t.Errorf("BatchCompleted reported batch %d ok", tc.failAt)
+					}
+				}
+				if got := len(rec.at(ms)); tc.outputRan && got != 1 {
+					t.Errorf("%d BatchCompleted events for batch %d, want 1 with the error", got, tc.failAt)
+				}
+			} else {
+				stop()
+				err = <-runErr
+				if err == nil {
+					t.Fatal("Run returned nil although the final checkpoint could not be written")
+				}
+				if got := j.h.ssc.AwaitTermination(context.Background()); got == nil || got.Error() != err.Error() {
+					t.Errorf("AwaitTermination = %v, want Run's error %v", got, err)
+				}
+			}
+			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), tc.file) {
+				t.Errorf("error %v, want one wrapping ENOSPC naming %s", err, tc.file)
+			}
+			if _, err := os.Stat(filepath.Join(dir, tc.file)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s exists after its write failed (Stat: %v)", tc.file, err)
+			}
+		})
+	}
+}

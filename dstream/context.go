@@ -501,7 +501,9 @@ func markReachable(n *node) {
 // every record they stored to be put into a batch and for every generated
 // batch to finish, bounded by the graceful stop timeout and ctx; if either
 // runs out it stops hard and returns ErrStopTimeout or ctx's error. With
-// Hard it stops at once. Stopping a context that was never started moves
+// a checkpoint directory a graceful stop then saves a final checkpoint;
+// if that fails, Stop returns the error (and AwaitTermination and Run
+// too). With Hard it stops at once. Stopping a context that was never started moves
 // it to StateStopped; stopping a stopped context does nothing.
 func (c *Context) Stop(ctx context.Context, mode StopMode) error {
 	c.mu.Lock()
@@ -546,7 +548,11 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	<-c.genDone
 	<-c.runDone
 	if mode == Graceful && stopErr == nil && c.ckpt != nil && c.err() == nil {
-		c.finalCheckpoint()
+		if err := c.finalCheckpoint(); err != nil {
+			c.log.Error("dstream: stopping", "error", err)
+			c.setErr(err)
+			stopErr = err
+		}
 	}
 	for _, r := range c.receivers {
 		r.wait()
@@ -612,14 +618,20 @@ func (c *Context) terminateLocked() {
 	c.batchMu.Unlock()
 }
 
-// fail records the first error and stops the context hard.
-func (c *Context) fail(err error) {
+// setErr records err as the error that stopped the context, unless
+// there is one already.
+func (c *Context) setErr(err error) {
 	c.errMu.Lock()
 	if c.firstErr == nil {
 		c.firstErr = err
 	}
 	c.errMu.Unlock()
-	c.log.Error("dstream: batch failed; stopping", "error", err)
+}
+
+// fail records the first error and stops the context hard.
+func (c *Context) fail(err error) {
+	c.setErr(err)
+	c.log.Error("dstream: failed; stopping", "error", err)
 	go func() {
 		c.mu.Lock()
 		if c.stopping || c.state != StateActive {

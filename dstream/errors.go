@@ -133,9 +133,11 @@ func (e *BuildError) Error() string { return fmt.Sprintf("dstream: %s: %v", e.Op
 func (e *BuildError) Unwrap() error { return e.Err }
 
 // BatchError reports a batch that failed: an output operation returned an
-// error, a transformation panicked, or a stateful operator detected misuse.
-// A failed batch stops the context; AwaitTermination and Run return the
-// error.
+// error, a transformation panicked, a stateful operator detected misuse,
+// or the batch's checkpoint could not be written (Op "checkpoint": the
+// checkpoint written before the batch runs, which then never runs, or
+// the state saved after it). A failed batch stops the context;
+// AwaitTermination and Run return the error.
 type BatchError struct {
 	Time time.Time // the batch time
 	Op   string    // the operator or output operation that failed
