@@ -157,7 +157,8 @@ func GetOrCreate(dir string, interval time.Duration, setup func(*Context) error,
 
 // Recovered reports whether the context resumes (or resumed) from a
 // checkpoint, and the time of the last batch the checkpoint had completed.
-// Before Start it reads the checkpoint directory to tell; a checkpoint that cannot
+// Before Start it reads the checkpoint directory to tell (Start reads it
+// again once it holds the directory's lock); a checkpoint that cannot
 // be used, or does not match the graph built so far, reports false here,
 // and Start returns the error.
 func (c *Context) Recovered() (bool, time.Time) {
@@ -252,6 +253,8 @@ type checkpointer struct {
 	restored *restoredCheckpoint
 	loaded   bool  // load ran
 	loadErr  error // why the checkpoint cannot be used
+
+	lock *dirLock // the directory's lock, while this context holds it
 }
 
 // restoredCheckpoint is what Start resumes from.
@@ -350,6 +353,32 @@ func (e *unusableError) Unwrap() []error {
 // unusable returns an unusableError for the checkpoint directory.
 func (k *checkpointer) unusable(cause error, format string, args ...any) error {
 	return &unusableError{dir: k.c.cfg.ckptURI, msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// open locks the directory and reads the checkpoint for Start: it
+// resets the checkpoint first with WithCheckpointReset, reads it again if
+// it was read before the lock was held (unless that gave an error, which
+// stays), and checks the graph against it. On an error the caller
+// releases the lock.
+func (k *checkpointer) open() error {
+	ctx := context.Background()
+	if err := k.acquireLock(ctx); err != nil {
+		return err
+	}
+	if k.c.cfg.ckptReset {
+		if err := k.discard(ctx); err != nil {
+			return err
+		}
+	}
+	if k.loaded && k.loadErr == nil {
+		// Read before the lock was held (Recovered, GetOrCreate): another
+		// job may have written since.
+		k.loaded, k.restored = false, nil
+	}
+	if err := k.load(); err != nil {
+		return err
+	}
+	return k.checkGraphLocked()
 }
 
 // discard moves every checkpoint and state file of the directory into a

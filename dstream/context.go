@@ -246,11 +246,17 @@ func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
 // scheduler. The first batch is at the first multiple of the batch interval
 // after now.
 //
+// With a checkpoint directory, Start first takes the directory's lock
+// and then reads the checkpoint there (see WithCheckpoint).
+//
 // Start returns the graph's build errors, ErrNoOutputOperations,
 // ErrDuplicateName, ErrContextStopped for a stopped context,
-// ErrAnotherContextActive, or the error of an Input that failed to start,
-// which leaves the context stopped. Starting an active context again only
-// logs a warning.
+// ErrAnotherContextActive, ErrCheckpointLocked (a *CheckpointLockedError
+// naming the job that holds the checkpoint directory) or
+// ErrCheckpointUnusable, which leave the context initialized and the
+// checkpoint directory as it was, or the error of an Input that failed
+// to start, which leaves the context stopped. Starting an active context
+// again only logs a warning.
 func (c *Context) Start() error {
 	c.mu.Lock()
 	switch c.state {
@@ -266,22 +272,6 @@ func (c *Context) Start() error {
 		c.mu.Unlock()
 		return err
 	}
-	if c.ckpt != nil {
-		var err error
-		if c.cfg.ckptReset {
-			err = c.ckpt.discard(context.Background())
-		}
-		if err == nil {
-			err = c.ckpt.load()
-		}
-		if err == nil {
-			err = c.ckpt.checkGraphLocked()
-		}
-		if err != nil {
-			c.mu.Unlock()
-			return err
-		}
-	}
 	active.Lock()
 	if active.c != nil && active.c != c {
 		active.Unlock()
@@ -290,6 +280,17 @@ func (c *Context) Start() error {
 	}
 	active.c = c
 	active.Unlock()
+	if c.ckpt != nil {
+		// The checkpoint is read with the directory locked, so that no
+		// other job writes it meanwhile. A failure leaves the context
+		// initialized and the directory as it was.
+		if err := c.ckpt.open(); err != nil {
+			c.ckpt.releaseLock()
+			c.deactivate()
+			c.mu.Unlock()
+			return err
+		}
+	}
 
 	now := c.cfg.clock.Now()
 	iv := int64(c.interval)
@@ -345,6 +346,9 @@ func (c *Context) Start() error {
 	c.mu.Unlock()
 
 	go c.runLoop()
+	if c.ckpt != nil {
+		c.ckpt.startHeartbeat(c.runCtx)
+	}
 	for _, r := range receivers {
 		r.start(c.runCtx)
 	}
@@ -361,15 +365,23 @@ func (c *Context) Start() error {
 // failStartLocked ends a Start that failed after the context became the
 // active one: the context is stopped. It unlocks c.mu and returns err.
 func (c *Context) failStartLocked(err error) error {
+	if c.ckpt != nil {
+		c.ckpt.releaseLock()
+	}
+	c.deactivate()
+	c.state = StateStopped
+	c.terminateLocked()
+	c.mu.Unlock()
+	return err
+}
+
+// deactivate ends c's turn as the process's active context.
+func (c *Context) deactivate() {
 	active.Lock()
 	if active.c == c {
 		active.c = nil
 	}
 	active.Unlock()
-	c.state = StateStopped
-	c.terminateLocked()
-	c.mu.Unlock()
-	return err
 }
 
 // validateLocked checks the graph before Start.
@@ -561,13 +573,12 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	for i := len(c.directs) - 1; i >= 0; i-- {
 		c.directs[i].stop()
 	}
-	// Deregister before waking the waiters: once Stop or AwaitTermination
-	// returns, another context may start.
-	active.Lock()
-	if active.c == c {
-		active.c = nil
+	// Release the lock and deregister before waking the waiters: once
+	// Stop or AwaitTermination returns, another context may start.
+	if c.ckpt != nil {
+		c.ckpt.releaseLock()
 	}
-	active.Unlock()
+	c.deactivate()
 	c.mu.Lock()
 	c.state = StateStopped
 	c.terminateLocked()

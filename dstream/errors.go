@@ -102,6 +102,13 @@ var (
 	// not match the graph being recovered; the error names them.
 	ErrGraphChanged = errors.New("dstream: the stateful operators changed since the checkpoint")
 
+	// ErrCheckpointLocked is returned by Start when another job holds the
+	// checkpoint directory's lock (the error is then a
+	// *CheckpointLockedError naming it, or says that the lock file cannot
+	// be read), and stops a running context whose lock another job took
+	// over. See WithCheckpoint.
+	ErrCheckpointLocked = errors.New("dstream: the checkpoint directory is locked by another job")
+
 	// ErrCheckpointUnusable is returned by Start (and GetOrCreate) when
 	// the checkpoint directory holds a checkpoint that cannot be used: it
 	// was written with another batch interval or format version, none of

@@ -49,6 +49,7 @@ type config struct {
 	ckptDir             string
 	ckptURI             string // the checkpoint directory as given, for messages
 	ckptReset           bool   // WithCheckpointReset
+	ckptLockTimeout     time.Duration
 	inMemoryState       bool
 	wal                 bool
 	codec               Codec
@@ -62,6 +63,7 @@ func defaultConfig(interval time.Duration) config {
 		blockInterval:       DefaultBlockInterval,
 		receiverRestartWait: DefaultReceiverRestartDelay,
 		gracefulTimeout:     10 * interval,
+		ckptLockTimeout:     DefaultCheckpointLockTimeout,
 		codec:               GobCodec{},
 	}
 }
