@@ -31,6 +31,10 @@ import (
 //   - state-<ms>, after the batch at that time completed, every state
 //     checkpoint interval: the state of every stateful operator, by name.
 //
+// and the lock file "lock" while the context runs (lock.go). Start moves
+// checkpoint-* and state-* files into discarded-<ms>/ only when
+// WithCheckpointReset asks.
+//
 // On start, a context whose directory holds a checkpoint resumes from it:
 // the state is restored, the batches between the state and the last
 // completed batch are recomputed for the state only, the batches that were
@@ -50,6 +54,34 @@ const (
 // its progress and state there and, when started with a checkpoint
 // already there, resumes from it (see GetOrCreate). Stateful operators
 // need a checkpoint directory unless WithInMemoryState is given.
+//
+// One job at a time: Start takes the directory's lock, the file "lock"
+// created exclusively (on storage that cannot, such as a driver without
+// storage.ExclusiveCreator, the job runs unlocked after a warning), and
+// holds it until the context stops. The file records the holder's host
+// name, process id, start time and a heartbeat the holder refreshes every
+// quarter of the lock timeout (WithCheckpointLockTimeout, default 60 s);
+// the machines sharing a directory must have distinct host names. A Start
+// finding the lock held fails with a *CheckpointLockedError
+// (ErrCheckpointLocked) naming the holder; a lock whose holder is gone is
+// taken over with a warning: its process is not running on this host (a
+// job killed with SIGKILL restarts at once), or its heartbeat is older
+// than the lock timeout (a job on another host that died). A running job
+// that finds its lock taken over or removed stops with
+// ErrCheckpointLocked.
+//
+// A checkpoint is never dropped silently: Start fails with
+// ErrCheckpointUnusable, changing nothing in the directory, when the
+// checkpoint there was written with another batch interval or format
+// version (also ErrCheckpointVersion), none of its checkpoint files (or,
+// with stateful operators, none of its state files) can be read, the
+// directory cannot be listed, or the stateful operators changed (also
+// ErrGraphChanged); an unreadable newest file with an older readable one
+// only logs a warning. To start afresh, give WithCheckpointReset or use
+// an empty directory.
+//
+// A checkpoint that cannot be written fails the batch: the context stops
+// with a *BatchError whose Op is "checkpoint".
 func WithCheckpoint(dir string) Option {
 	return optionFunc(func(c *config) error {
 		if dir == "" {
