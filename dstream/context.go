@@ -515,8 +515,9 @@ func markReachable(n *node) {
 // runs out it stops hard and returns ErrStopTimeout or ctx's error. With
 // a checkpoint directory a graceful stop then saves a final checkpoint;
 // if that fails, Stop returns the error (and AwaitTermination and Run
-// too). With Hard it stops at once. Stopping a context that was never started moves
-// it to StateStopped; stopping a stopped context does nothing.
+// too). With Hard it stops at once. Stopping a context that was never
+// started moves it to StateStopped; stopping a stopped context does
+// nothing.
 func (c *Context) Stop(ctx context.Context, mode StopMode) error {
 	c.mu.Lock()
 	switch {
@@ -561,7 +562,7 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	<-c.runDone
 	if mode == Graceful && stopErr == nil && c.ckpt != nil && c.err() == nil {
 		if err := c.finalCheckpoint(); err != nil {
-			c.log.Error("dstream: stopping", "error", err)
+			c.log.Error("dstream: stopped with an error", "error", err)
 			c.setErr(err)
 			stopErr = err
 		}

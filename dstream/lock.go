@@ -63,6 +63,7 @@ type CheckpointLockedError struct {
 	Heartbeat time.Time // the holder's latest heartbeat
 }
 
+// Error returns one line naming the directory and its holder.
 func (e *CheckpointLockedError) Error() string {
 	return fmt.Sprintf("dstream: checkpoint directory %s is in use by host %s pid %d since %s (another job, or a copy of this one, is running on it)",
 		e.Dir, e.Host, e.PID, e.Since.UTC().Format(time.RFC3339))
