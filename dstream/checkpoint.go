@@ -1,6 +1,7 @@
 package dstream
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,10 @@ import (
 //   - state-<ms>, after the batch at that time completed, every state
 //     checkpoint interval: the state of every stateful operator, by name.
 //
+// and the lock file "lock" while the context runs (lock.go). Start moves
+// checkpoint-* and state-* files into discarded-<ms>/ only when
+// WithCheckpointReset asks.
+//
 // On start, a context whose directory holds a checkpoint resumes from it:
 // the state is restored, the batches between the state and the last
 // completed batch are recomputed for the state only, the batches that were
@@ -49,6 +54,34 @@ const (
 // its progress and state there and, when started with a checkpoint
 // already there, resumes from it (see GetOrCreate). Stateful operators
 // need a checkpoint directory unless WithInMemoryState is given.
+//
+// One job at a time: Start takes the directory's lock, the file "lock"
+// created exclusively (on storage that cannot, such as a driver without
+// storage.ExclusiveCreator, the job runs unlocked after a warning), and
+// holds it until the context stops. The file records the holder's host
+// name, process id, start time and a heartbeat the holder refreshes every
+// quarter of the lock timeout (WithCheckpointLockTimeout, default 60 s);
+// the machines sharing a directory must have distinct host names. A Start
+// finding the lock held fails with a *CheckpointLockedError
+// (ErrCheckpointLocked) naming the holder; a lock whose holder is gone is
+// taken over with a warning: its process is not running on this host (a
+// job killed with SIGKILL restarts at once), or its heartbeat is older
+// than the lock timeout (a job on another host that died). A running job
+// that finds its lock taken over or removed stops with
+// ErrCheckpointLocked.
+//
+// A checkpoint is never dropped silently: Start fails with
+// ErrCheckpointUnusable, changing nothing in the directory, when the
+// checkpoint there was written with another batch interval or format
+// version (also ErrCheckpointVersion), none of its checkpoint files (or,
+// with stateful operators, none of its state files) can be read, the
+// directory cannot be listed, or the stateful operators changed (also
+// ErrGraphChanged); an unreadable newest file with an older readable one
+// only logs a warning. To start afresh, give WithCheckpointReset or use
+// an empty directory.
+//
+// A checkpoint that cannot be written fails the batch: the context stops
+// with a *BatchError whose Op is "checkpoint".
 func WithCheckpoint(dir string) Option {
 	return optionFunc(func(c *config) error {
 		if dir == "" {
@@ -58,9 +91,19 @@ func WithCheckpoint(dir string) Option {
 		if err != nil {
 			return fmt.Errorf("%w: checkpoint directory %q: %w", ErrInvalidOption, dir, err)
 		}
-		c.ckptFS, c.ckptDir = fsys, p
+		c.ckptFS, c.ckptDir, c.ckptURI = fsys, p, dir
 		return nil
 	})
+}
+
+// WithCheckpointReset starts the job afresh on its checkpoint directory:
+// Start moves every checkpoint-* and state-* file there, of a checkpoint
+// that cannot be used or is not wanted, into a new subdirectory
+// discarded-<Unix ms> (logged), and the job starts as on an empty
+// directory. Without it, a checkpoint that cannot be used fails Start
+// with ErrCheckpointUnusable and nothing in the directory is changed.
+func WithCheckpointReset() Option {
+	return optionFunc(func(c *config) error { c.ckptReset = true; return nil })
 }
 
 // WithInMemoryState lets stateful operators run without a checkpoint
@@ -146,14 +189,23 @@ func GetOrCreate(dir string, interval time.Duration, setup func(*Context) error,
 
 // Recovered reports whether the context resumes (or resumed) from a
 // checkpoint, and the time of the last batch the checkpoint had completed.
-// Before Start it reads the checkpoint directory to tell.
+// Before Start it reads the checkpoint directory to tell (Start reads it
+// again once it holds the directory's lock); a checkpoint that cannot
+// be used, or does not match the graph built so far, reports false here,
+// and Start returns the error.
 func (c *Context) Recovered() (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ckpt != nil && c.state == StateInitialized {
-		_ = c.ckpt.load() // an error is Start's to report
+	if c.ckpt == nil {
+		return false, time.Time{}
 	}
-	if c.ckpt == nil || c.ckpt.restored == nil {
+	if c.state == StateInitialized {
+		// An error is kept for Start to return.
+		if c.ckpt.load() != nil || c.ckpt.checkGraphLocked() != nil {
+			return false, time.Time{}
+		}
+	}
+	if c.ckpt.restored == nil {
 		return false, time.Time{}
 	}
 	return true, timeOf(c.ckpt.restored.completed)
@@ -231,7 +283,10 @@ type checkpointer struct {
 	oldestState   atomic.Int64 // the oldest state file kept
 
 	restored *restoredCheckpoint
-	loaded   bool
+	loaded   bool  // load ran
+	loadErr  error // why the checkpoint cannot be used
+
+	lock *dirLock // the directory's lock, while this context holds it
 }
 
 // restoredCheckpoint is what Start resumes from.
@@ -286,50 +341,161 @@ func (k *checkpointer) read(ctx context.Context, name string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// load reads the newest readable checkpoint, if any. Unreadable files
-// are skipped with a warning; a file of another format version is an
-// error, since older files would be as stale.
+// load reads the newest readable checkpoint, if any, once: its result,
+// the restored checkpoint or the error that makes it unusable, is kept
+// for Start. An unreadable newest checkpoint file is skipped, with a
+// warning, for an older readable one; every other problem is an error
+// wrapping ErrCheckpointUnusable. With WithCheckpointReset there is
+// nothing to load: Start moves the old files aside.
 func (k *checkpointer) load() error {
 	if k.loaded {
-		return nil
+		return k.loadErr
 	}
 	k.loaded = true
+	if k.c.cfg.ckptReset {
+		return nil
+	}
+	k.restored, k.loadErr = k.readCheckpoint(context.Background())
+	return k.loadErr
+}
+
+// freshAdvice ends the errors of an unusable checkpoint.
+const freshAdvice = "or start afresh: WithCheckpointReset moves the old checkpoint aside, or use an empty directory"
+
+// unusableError is the error of a checkpoint that exists but cannot be
+// used. It wraps ErrCheckpointUnusable and its cause (ErrCheckpointVersion,
+// ErrGraphChanged, a read error, ...).
+type unusableError struct {
+	dir   string // as the job named it
+	msg   string // what is wrong and what to do
+	cause error  // may be nil
+}
+
+func (e *unusableError) Error() string {
+	return "dstream: the checkpoint in " + e.dir + " cannot be used: " + e.msg
+}
+
+func (e *unusableError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrCheckpointUnusable}
+	}
+	return []error{ErrCheckpointUnusable, e.cause}
+}
+
+// unusable returns an unusableError for the checkpoint directory.
+func (k *checkpointer) unusable(cause error, format string, args ...any) error {
+	return &unusableError{dir: k.c.cfg.ckptURI, msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// open locks the directory and reads the checkpoint for Start: it
+// resets the checkpoint first with WithCheckpointReset, reads it again if
+// it was read before the lock was held (unless that gave an error, which
+// stays), and checks the graph against it. On an error the caller
+// releases the lock.
+func (k *checkpointer) open() error {
 	ctx := context.Background()
+	lctx, cancel := context.WithTimeout(ctx, k.c.cfg.startTimeout)
+	defer cancel()
+	if err := k.acquireLock(lctx); err != nil {
+		return err
+	}
+	if k.c.cfg.ckptReset {
+		if err := k.discard(ctx); err != nil {
+			return err
+		}
+	}
+	if k.loaded && k.loadErr == nil {
+		// Read before the lock was held (Recovered, GetOrCreate): another
+		// job may have written since.
+		k.loaded, k.restored = false, nil
+	}
+	if err := k.load(); err != nil {
+		return err
+	}
+	return k.checkGraphLocked()
+}
+
+// discard moves every checkpoint and state file of the directory into a
+// new subdirectory discarded-<Unix ms>, for WithCheckpointReset.
+func (k *checkpointer) discard(ctx context.Context) error {
+	entries, err := k.fsys.List(ctx, k.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("dstream: resetting the checkpoint in %s: %w", k.c.cfg.ckptURI, err)
+	}
+	sub := fmt.Sprintf("discarded-%d", time.Now().UnixMilli())
+	var moved []string
+	for _, e := range entries {
+		if e.IsDir || !strings.HasPrefix(e.Name, metaPrefix) && !strings.HasPrefix(e.Name, statePrefix) {
+			continue
+		}
+		if moved == nil {
+			if err := k.fsys.MkdirAll(ctx, k.dir+"/"+sub); err != nil {
+				return fmt.Errorf("dstream: resetting the checkpoint in %s: %w", k.c.cfg.ckptURI, err)
+			}
+		}
+		if err := k.fsys.Rename(ctx, k.dir+"/"+e.Name, k.dir+"/"+sub+"/"+e.Name); err != nil {
+			return fmt.Errorf("dstream: resetting the checkpoint in %s: moving %s into %s: %w", k.c.cfg.ckptURI, e.Name, sub, err)
+		}
+		moved = append(moved, e.Name)
+	}
+	if moved != nil {
+		k.c.log.Warn("dstream: checkpoint reset: the old checkpoint files were moved aside and the job starts afresh",
+			"dir", k.c.cfg.ckptURI, "moved_to", sub, "files", moved)
+	}
+	return nil
+}
+
+// readCheckpoint reads the newest usable checkpoint; nil when the
+// directory holds none.
+func (k *checkpointer) readCheckpoint(ctx context.Context) (*restoredCheckpoint, error) {
 	metas, err := k.list(ctx, metaPrefix)
 	if err != nil {
-		return fmt.Errorf("dstream: reading the checkpoint directory: %w", err)
+		return nil, k.unusable(err, "listing it failed: %v; check that it can be reached and read", err)
 	}
 	var meta *ckptMeta
+	var firstErr error
 	for _, f := range metas {
 		m, err := k.readMeta(ctx, f.name)
 		if errors.Is(err, ErrCheckpointVersion) {
-			return fmt.Errorf("dstream: checkpoint %s: %w", f.name, err)
+			return nil, k.unusable(err, "%s: %v; run a build that reads that version, %s", f.name, err, freshAdvice)
 		}
 		if err != nil {
 			k.c.log.Warn("dstream: skipping an unreadable checkpoint file", "file", f.name, "error", err)
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		meta = m
 		break
 	}
 	if meta == nil {
-		return nil
+		if len(metas) == 0 {
+			return nil, nil
+		}
+		return nil, k.unusable(firstErr, "none of its checkpoint files can be read (%s); the first error: %v; restore them, %s",
+			fileNames(metas), firstErr, freshAdvice)
 	}
 	if meta.Interval != int64(k.c.interval) {
-		return fmt.Errorf("%w: the checkpoint was written with a batch interval of %v; the job now has %v", ErrInvalidOption, time.Duration(meta.Interval), k.c.interval)
+		was, now := time.Duration(meta.Interval), k.c.interval
+		return nil, k.unusable(nil, "it was written with a batch interval of %v and the job now has %v; run the job with the batch interval %v, %s",
+			was, now, was, freshAdvice)
 	}
 	rc := &restoredCheckpoint{meta: *meta, completed: meta.Completed}
 	states, err := k.list(ctx, statePrefix)
 	if err != nil {
-		return fmt.Errorf("dstream: reading the checkpoint directory: %w", err)
+		return nil, k.unusable(err, "listing it failed: %v; check that it can be reached and read", err)
 	}
+	firstErr = nil
 	for _, f := range states {
 		sf, err := k.readState(ctx, f.name)
 		if errors.Is(err, ErrCheckpointVersion) {
-			return fmt.Errorf("dstream: checkpoint %s: %w", f.name, err)
+			return nil, k.unusable(err, "%s: %v; run a build that reads that version, %s", f.name, err, freshAdvice)
 		}
 		if err != nil {
 			k.c.log.Warn("dstream: skipping an unreadable state file", "file", f.name, "error", err)
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		if sf.meta.Time > meta.Time {
@@ -339,8 +505,29 @@ func (k *checkpointer) load() error {
 		rc.completed = max(rc.completed, sf.meta.Time)
 		break
 	}
-	k.restored = rc
-	return nil
+	if rc.state == nil && firstErr != nil && len(meta.Stateful) > 0 {
+		return nil, k.unusable(firstErr, "none of its state files can be read (%s) and the job has stateful operators (%s); the first error: %v; restore them, %s",
+			fileNames(states), sigNames(meta.Stateful), firstErr, freshAdvice)
+	}
+	return rc, nil
+}
+
+// fileNames lists the names of files for an error message.
+func fileNames(files []ckptFile) string {
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// sigNames lists the names of stateful operators for an error message.
+func sigNames(sigs []opSig) string {
+	names := make([]string, len(sigs))
+	for i, s := range sigs {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 func (k *checkpointer) readMeta(ctx context.Context, name string) (*ckptMeta, error) {
@@ -437,7 +624,8 @@ func (k *checkpointer) checkGraphLocked() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s; name stateful operators with Named so that other changes do not rename them, or start from an empty checkpoint directory", ErrGraphChanged, strings.Join(problems, "; "))
+		return k.unusable(ErrGraphChanged, "its stateful operators do not match the job's: %s; name stateful operators with Named so that other changes do not rename them, %s",
+			strings.Join(problems, "; "), freshAdvice)
 	}
 	return nil
 }
@@ -451,8 +639,9 @@ func (c *Context) codecOf(n *node) Codec {
 }
 
 // writeMeta writes the checkpoint of the batch generated at t. It runs on
-// the generator goroutine, before the batch is queued.
-func (k *checkpointer) writeMeta(t int64) {
+// the generator goroutine, before the batch is queued; an error means the
+// batch must not run.
+func (k *checkpointer) writeMeta(t int64) error {
 	c := k.c
 	c.batchMu.Lock()
 	completed := c.lastDone
@@ -472,18 +661,16 @@ func (k *checkpointer) writeMeta(t int64) {
 		}
 		in, err := ci.ckptSave(horizon)
 		if err != nil {
-			c.log.Error("dstream: saving an input's position failed; this batch is not checkpointed", "stream", n.name, "error", err)
-			return
+			return fmt.Errorf("saving the position of input %s: %w", n.name, err)
 		}
 		in.Name = n.name
 		m.Inputs = append(m.Inputs, in)
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
-		c.log.Error("dstream: encoding the checkpoint failed", "error", err)
-		return
+		return fmt.Errorf("encoding the checkpoint: %w", err)
 	}
-	k.write(metaPrefix, t, encodeCheckpoint(ckptKindMeta, []section{{"meta", data}}), metaKept)
+	return k.write(metaPrefix, t, encodeCheckpoint(ckptKindMeta, []section{{"meta", data}}), metaKept)
 }
 
 // horizon is the time after which inputs must keep their batch
@@ -507,7 +694,8 @@ func (k *checkpointer) horizon(completed int64) int64 {
 }
 
 // writeState writes the state of every stateful operator as of the batch
-// at t, which has completed. It runs on the runner goroutine.
+// at t, which has completed. It runs on the runner goroutine. Its error,
+// a *BatchError, fails the batch.
 func (k *checkpointer) writeState(t int64) error {
 	c := k.c
 	var secs []section
@@ -526,20 +714,21 @@ func (k *checkpointer) writeState(t int64) error {
 		secs = append(secs, section{name: "op:" + n.name, data: data})
 	}
 	mdata, err := json.Marshal(meta)
+	if err == nil {
+		secs = append([]section{{"meta", mdata}}, secs...)
+		err = k.write(statePrefix, t, encodeCheckpoint(ckptKindState, secs), stateKept)
+	}
 	if err != nil {
-		return err
+		return &BatchError{Time: timeOf(t), Op: "checkpoint", Err: fmt.Errorf("saving the state: %w", err)}
 	}
-	secs = append([]section{{"meta", mdata}}, secs...)
-	if k.write(statePrefix, t, encodeCheckpoint(ckptKindState, secs), stateKept) {
-		k.stateTime.Store(t)
-	}
+	k.stateTime.Store(t)
 	return nil
 }
 
 // write writes one checkpoint file atomically and removes the oldest of
-// its kind beyond keep. It reports whether the file was written; a
-// failure is logged, and the next checkpoint tries again.
-func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool {
+// its kind beyond keep. A failure to write is returned; a failure to
+// remove an old file is only logged.
+func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ctx := context.Background()
@@ -552,12 +741,12 @@ func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool
 		})
 	}
 	if err != nil {
-		k.c.log.Error("dstream: writing a checkpoint failed", "file", name, "error", err)
-		return false
+		return fmt.Errorf("writing %s in %s: %w", name, k.c.cfg.ckptURI, err)
 	}
 	files, err := k.list(ctx, prefix)
 	if err != nil {
-		return true
+		k.c.log.Warn("dstream: listing the checkpoint directory to remove old files failed", "dir", k.c.cfg.ckptURI, "error", err)
+		return nil
 	}
 	if prefix == statePrefix && len(files) > 0 {
 		oldest := files[min(len(files), keep)-1].t * int64(time.Millisecond)
@@ -568,7 +757,7 @@ func (k *checkpointer) write(prefix string, t int64, data []byte, keep int) bool
 			k.c.log.Warn("dstream: removing an old checkpoint failed", "file", f.name, "error", err)
 		}
 	}
-	return true
+	return nil
 }
 
 // isStateTime reports whether the state is saved after the batch at t.
@@ -599,7 +788,7 @@ func (k *checkpointer) restoreLocked() (catchUp, pending []int64, err error) {
 			continue
 		}
 		if err := ci.ckptRestore(in); err != nil {
-			return nil, nil, fmt.Errorf("dstream: restoring input %s: %w", n.name, err)
+			return nil, nil, k.unusable(err, "restoring the position of input %s: %v; %s", n.name, err, freshAdvice)
 		}
 	}
 	stateTime := int64(0)
@@ -613,11 +802,12 @@ func (k *checkpointer) restoreLocked() (catchUp, pending []int64, err error) {
 			n := c.nodes[i]
 			codec := c.codecOf(n)
 			if codec.Name() != op.Codec {
-				return nil, nil, fmt.Errorf("dstream: the state of %s was written with the %s codec; the operator now uses %s", n.name, op.Codec, codec.Name())
+				return nil, nil, k.unusable(nil, "the state of %s was written with the %s codec and the operator now uses %s; give it its old codec (StateCodec), %s",
+					n.name, op.Codec, codec.Name(), freshAdvice)
 			}
 			data, _ := find(sf.sections, "op:"+op.Name)
 			if err := n.store.load(codec, data, op.Last); err != nil {
-				return nil, nil, fmt.Errorf("dstream: restoring the state of %s: %w", n.name, err)
+				return nil, nil, k.unusable(err, "restoring the state of %s: %v; %s", n.name, err, freshAdvice)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package dstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,17 +99,21 @@ type jobShape struct {
 	blockAt        int64  // the output blocks at this batch (ms) until the context stops
 	entered        chan struct{}
 	codec          Codec
+	interval       time.Duration // default 1 s
+	opts           []Option      // more context options
 }
 
 func newWordJob(t *testing.T, dir string, log *memLog, clockAt time.Duration, shape jobShape) *wordJob {
 	t.Helper()
 	clk := NewManualClock(time.Unix(0, int64(clockAt)))
-	c, err := NewContext(time.Second, WithClock(clk), WithLogger(quietLogger), WithCheckpoint(dir), WithParallelism(2))
+	iv := cmp.Or(shape.interval, time.Second)
+	ctxOpts := append([]Option{WithClock(clk), WithLogger(quietLogger), WithCheckpoint(dir), WithParallelism(2)}, shape.opts...)
+	c, err := NewContext(iv, ctxOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Stop(context.Background(), Hard) })
-	h := &harness{t: t, clock: clk, ssc: c, interval: time.Second}
+	h := &harness{t: t, clock: clk, ssc: c, interval: iv}
 	j := &wordJob{h: h}
 	lines := InputStream[string](c, "lines", &logInput{log: log})
 	words := FlatMap(lines, strings.Fields)

@@ -248,11 +248,18 @@ func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
 // scheduler. The first batch is at the first multiple of the batch interval
 // after now.
 //
+// With a checkpoint directory, Start first takes the directory's lock
+// and then reads the checkpoint there (see WithCheckpoint).
+//
 // Start returns the graph's build errors, ErrNoOutputOperations,
 // ErrDuplicateName, ErrContextStopped for a stopped context,
-// ErrAnotherContextActive, or the error of an Input that failed to start,
-// which leaves the context stopped. Starting an active context again only
-// logs a warning.
+// ErrAnotherContextActive, ErrCheckpointLocked (a *CheckpointLockedError
+// naming the job that holds the checkpoint directory) or
+// ErrCheckpointUnusable, which leave the context initialized and the
+// checkpoint directory as it was, a *StartError for a dependency that a
+// start-up check found missing, or the error of an Input that failed to
+// start, both of which leave the context stopped. Starting an active
+// context again only logs a warning.
 func (c *Context) Start() error { return c.start(context.Background()) }
 
 // start is Start with start-up checks that also end when ctx ends (Run's
@@ -283,16 +290,6 @@ func (c *Context) start(ctx context.Context) error {
 		c.mu.Unlock()
 		return err
 	}
-	if c.ckpt != nil {
-		err := c.ckpt.load()
-		if err == nil {
-			err = c.ckpt.checkGraphLocked()
-		}
-		if err != nil {
-			c.mu.Unlock()
-			return err
-		}
-	}
 	active.Lock()
 	if active.c != nil && active.c != c {
 		active.Unlock()
@@ -301,6 +298,17 @@ func (c *Context) start(ctx context.Context) error {
 	}
 	active.c = c
 	active.Unlock()
+	if c.ckpt != nil {
+		// The checkpoint is read with the directory locked, so that no
+		// other job writes it meanwhile. A failure leaves the context
+		// initialized and the directory as it was.
+		if err := c.ckpt.open(); err != nil {
+			c.ckpt.releaseLock()
+			c.deactivate()
+			c.mu.Unlock()
+			return err
+		}
+	}
 
 	now := c.cfg.clock.Now()
 	iv := int64(c.interval)
@@ -356,6 +364,9 @@ func (c *Context) start(ctx context.Context) error {
 	c.mu.Unlock()
 
 	go c.runLoop()
+	if c.ckpt != nil {
+		c.ckpt.startHeartbeat(c.runCtx)
+	}
 	for _, r := range receivers {
 		r.start(c.runCtx)
 	}
@@ -372,15 +383,23 @@ func (c *Context) start(ctx context.Context) error {
 // failStartLocked ends a Start that failed after the context became the
 // active one: the context is stopped. It unlocks c.mu and returns err.
 func (c *Context) failStartLocked(err error) error {
+	if c.ckpt != nil {
+		c.ckpt.releaseLock()
+	}
+	c.deactivate()
+	c.state = StateStopped
+	c.terminateLocked()
+	c.mu.Unlock()
+	return err
+}
+
+// deactivate ends c's turn as the process's active context.
+func (c *Context) deactivate() {
 	active.Lock()
 	if active.c == c {
 		active.c = nil
 	}
 	active.Unlock()
-	c.state = StateStopped
-	c.terminateLocked()
-	c.mu.Unlock()
-	return err
 }
 
 // validateLocked checks the graph before Start.
@@ -512,8 +531,11 @@ func markReachable(n *node) {
 // every record they stored to be put into a batch and for every generated
 // batch to finish, bounded by the graceful stop timeout and ctx; if either
 // runs out it stops hard and returns ErrStopTimeout or ctx's error. With
-// Hard it stops at once. Stopping a context that was never started moves
-// it to StateStopped; stopping a stopped context does nothing.
+// a checkpoint directory a graceful stop then saves a final checkpoint;
+// if that fails, Stop returns the error (and AwaitTermination and Run
+// too). With Hard it stops at once. Stopping a context that was never
+// started moves it to StateStopped; stopping a stopped context does
+// nothing.
 func (c *Context) Stop(ctx context.Context, mode StopMode) error {
 	c.mu.Lock()
 	switch {
@@ -557,7 +579,11 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	<-c.genDone
 	<-c.runDone
 	if mode == Graceful && stopErr == nil && c.ckpt != nil && c.err() == nil {
-		c.finalCheckpoint()
+		if err := c.finalCheckpoint(); err != nil {
+			c.log.Error("dstream: stopped with an error", "error", err)
+			c.setErr(err)
+			stopErr = err
+		}
 	}
 	for _, r := range c.receivers {
 		r.wait()
@@ -566,13 +592,12 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	for i := len(c.directs) - 1; i >= 0; i-- {
 		c.directs[i].stop()
 	}
-	// Deregister before waking the waiters: once Stop or AwaitTermination
-	// returns, another context may start.
-	active.Lock()
-	if active.c == c {
-		active.c = nil
+	// Release the lock and deregister before waking the waiters: once
+	// Stop or AwaitTermination returns, another context may start.
+	if c.ckpt != nil {
+		c.ckpt.releaseLock()
 	}
-	active.Unlock()
+	c.deactivate()
 	c.mu.Lock()
 	c.state = StateStopped
 	c.terminateLocked()
@@ -623,14 +648,20 @@ func (c *Context) terminateLocked() {
 	c.batchMu.Unlock()
 }
 
-// fail records the first error and stops the context hard.
-func (c *Context) fail(err error) {
+// setErr records err as the error that stopped the context, unless
+// there is one already.
+func (c *Context) setErr(err error) {
 	c.errMu.Lock()
 	if c.firstErr == nil {
 		c.firstErr = err
 	}
 	c.errMu.Unlock()
-	c.log.Error("dstream: batch failed; stopping", "error", err)
+}
+
+// fail records the first error and stops the context hard.
+func (c *Context) fail(err error) {
+	c.setErr(err)
+	c.log.Error("dstream: failed; stopping", "error", err)
 	go func() {
 		c.mu.Lock()
 		if c.stopping || c.state != StateActive {

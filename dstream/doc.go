@@ -67,6 +67,18 @@
 // implementing Recoverable. Receivers replay only with WithWriteAheadLog,
 // which writes every block to a log, synced, before StoreSlice returns.
 //
+// A checkpoint directory belongs to one job at a time: Start takes its
+// lock, and fails with a *CheckpointLockedError (ErrCheckpointLocked)
+// naming the host and process of a job that holds it; the lock of a job
+// that is gone (its process is not running on this host, or its
+// heartbeat is older than WithCheckpointLockTimeout, 60 s by default) is
+// taken over. A checkpoint is never dropped silently: one that cannot be
+// used (another batch interval or format version, unreadable files, a
+// changed graph) fails Start with ErrCheckpointUnusable and a message
+// saying what to do, leaving the directory as it was; WithCheckpointReset
+// moves it aside and starts afresh. A checkpoint that cannot be written
+// fails its batch, which then does not run, and stops the context.
+//
 // # Rate control
 //
 // Receivers have a maximum rate (MaxRate, WithReceiverMaxRate) and a

@@ -102,6 +102,23 @@ var (
 	// not match the graph being recovered; the error names them.
 	ErrGraphChanged = errors.New("dstream: the stateful operators changed since the checkpoint")
 
+	// ErrCheckpointLocked is returned by Start when another job holds the
+	// checkpoint directory's lock (the error is then a
+	// *CheckpointLockedError naming it, or says that the lock file cannot
+	// be read), and stops a running context whose lock another job took
+	// over. See WithCheckpoint.
+	ErrCheckpointLocked = errors.New("dstream: the checkpoint directory is locked by another job")
+
+	// ErrCheckpointUnusable is returned by Start (and GetOrCreate) when
+	// the checkpoint directory holds a checkpoint that cannot be used: it
+	// was written with another batch interval or format version, none of
+	// its checkpoint files (or, with stateful operators, none of its state
+	// files) can be read, the directory cannot be listed, or the graph's
+	// stateful operators changed (also ErrGraphChanged). The error says
+	// why and what to do. Nothing in the directory is changed; to start
+	// afresh, use WithCheckpointReset or an empty directory.
+	ErrCheckpointUnusable = errors.New("dstream: the checkpoint cannot be used")
+
 	// ErrStopTimeout is returned by Stop when a graceful stop did not finish
 	// within the graceful stop timeout and the context was stopped hard.
 	ErrStopTimeout = errors.New("dstream: graceful stop timed out; stopped without finishing pending batches")
@@ -123,9 +140,11 @@ func (e *BuildError) Error() string { return fmt.Sprintf("dstream: %s: %v", e.Op
 func (e *BuildError) Unwrap() error { return e.Err }
 
 // BatchError reports a batch that failed: an output operation returned an
-// error, a transformation panicked, or a stateful operator detected misuse.
-// A failed batch stops the context; AwaitTermination and Run return the
-// error.
+// error, a transformation panicked, a stateful operator detected misuse,
+// or the batch's checkpoint could not be written (Op "checkpoint": the
+// checkpoint written before the batch runs, which then never runs, or
+// the state saved after it). A failed batch stops the context;
+// AwaitTermination and Run return the error.
 type BatchError struct {
 	Time time.Time // the batch time
 	Op   string    // the operator or output operation that failed

@@ -47,6 +47,9 @@ type config struct {
 	backpressure        *backpressure // WithBackpressure, WithPIDRateEstimator; nil if neither
 	ckptFS              storage.FS    // the checkpoint directory's storage; nil: no checkpoint
 	ckptDir             string
+	ckptURI             string // the checkpoint directory as given, for messages
+	ckptReset           bool   // WithCheckpointReset
+	ckptLockTimeout     time.Duration
 	inMemoryState       bool
 	wal                 bool
 	codec               Codec
@@ -62,6 +65,7 @@ func defaultConfig(interval time.Duration) config {
 		blockInterval:       DefaultBlockInterval,
 		receiverRestartWait: DefaultReceiverRestartDelay,
 		gracefulTimeout:     10 * interval,
+		ckptLockTimeout:     DefaultCheckpointLockTimeout,
 		codec:               GobCodec{},
 		startTimeout:        DefaultStartTimeout,
 	}

@@ -104,7 +104,9 @@ func (c *Context) generateLoop(first int64) {
 				return
 			}
 		}
-		c.generate(t)
+		if !c.generate(t) {
+			return // the context failed
+		}
 		if c.drainCtx.Err() != nil && !c.unallocated() {
 			c.jobs.close()
 			return
@@ -122,9 +124,10 @@ func (c *Context) unallocated() bool {
 	return false
 }
 
-// generate takes the input of batch t from every input stream and queues
-// the batch.
-func (c *Context) generate(t int64) {
+// generate takes the input of batch t from every input stream, saves the
+// checkpoint and queues the batch. It returns false when the batch could
+// not be generated and the context is failing.
+func (c *Context) generate(t int64) bool {
 	j := &job{t: t}
 	for _, n := range c.inputs {
 		if !n.reachable && !n.input.alwaysGenerate() {
@@ -145,7 +148,7 @@ func (c *Context) generate(t int64) {
 		for _, f := range j.done {
 			f(c.err())
 		}
-		return
+		return false
 	}
 	j.info.BatchTime = timeOf(t)
 	j.info.SubmissionTime = c.cfg.clock.Now()
@@ -153,15 +156,23 @@ func (c *Context) generate(t int64) {
 		for _, f := range j.done {
 			f(c.err())
 		}
-		return
+		return false
 	}
-	c.lastGen = t
 	if c.ckpt != nil {
 		// Saved before the batch runs, so that after a crash the batch is
 		// rebuilt exactly as it was and its output replaced, not redone
-		// with other data.
-		c.ckpt.writeMeta(t)
+		// with other data. A batch that could not be saved must not run:
+		// after a restart it would be generated again with other data.
+		if err := c.ckpt.writeMeta(t); err != nil {
+			err = &BatchError{Time: timeOf(t), Op: "checkpoint", Err: err}
+			for _, f := range j.done {
+				f(err)
+			}
+			c.fail(err)
+			return false
+		}
 	}
+	c.lastGen = t
 	info := j.info // the runner owns j once it is queued
 	c.jobs.push(j)
 	c.emit(func(l Listener) {
@@ -169,6 +180,7 @@ func (c *Context) generate(t int64) {
 			x.OnBatchSubmitted(info)
 		}
 	})
+	return true
 }
 
 // regenerateJob rebuilds, after a restart, the batch at t that was
@@ -215,20 +227,22 @@ func (c *Context) runCatchUp(times []int64) error {
 
 // finalCheckpoint saves the state and the position after a graceful stop,
 // so that a restart has nothing to recompute.
-func (c *Context) finalCheckpoint() {
+func (c *Context) finalCheckpoint() error {
 	c.batchMu.Lock()
 	done := c.lastDone
 	c.batchMu.Unlock()
 	if done <= c.zero {
-		return
+		return nil
 	}
 	if c.ckpt.stateInterval > 0 && c.ckpt.stateTime.Load() != done {
 		if err := c.ckpt.writeState(done); err != nil {
-			c.log.Error("dstream: the final state checkpoint failed", "error", err)
-			return
+			return fmt.Errorf("dstream: the final checkpoint at stop failed: %w", err)
 		}
 	}
-	c.ckpt.writeMeta(c.lastGen)
+	if err := c.ckpt.writeMeta(c.lastGen); err != nil {
+		return fmt.Errorf("dstream: the final checkpoint at stop failed: %w", err)
+	}
+	return nil
 }
 
 // runLoop runs the queued batches one at a time, in order (Spark's
@@ -248,9 +262,6 @@ func (c *Context) runLoop() {
 			continue
 		}
 		err := c.runBatch(j)
-		if err == nil && c.ckpt != nil && c.ckpt.isStateTime(j.t) {
-			err = c.ckpt.writeState(j.t)
-		}
 		for _, f := range j.done {
 			f(err)
 		}
@@ -271,7 +282,9 @@ func (c *Context) runLoop() {
 
 // runBatch computes the stateful streams, then runs every output operation
 // in definition order, stopping at the first failure so that no later
-// output (an offset commit, say) runs after an earlier one failed.
+// output (an offset commit, say) runs after an earlier one failed. At a
+// state checkpoint time it then saves the state: a failure to save fails
+// the batch, as listeners are told.
 func (c *Context) runBatch(j *job) error {
 	clk := c.cfg.clock
 	info := &j.info
@@ -319,6 +332,9 @@ func (c *Context) runBatch(j *job) error {
 				x.OnOutputOperationCompleted(oi)
 			}
 		})
+	}
+	if batchErr == nil && c.ckpt != nil && c.ckpt.isStateTime(t) {
+		batchErr = c.ckpt.writeState(t)
 	}
 	info.ProcessingEndTime = clk.Now()
 	info.Err = batchErr

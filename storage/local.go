@@ -47,6 +47,23 @@ func (localFS) Create(ctx context.Context, name string) (io.WriteCloser, error) 
 	return os.Create(p)
 }
 
+// CreateExclusive creates name with O_CREATE|O_EXCL, which fails with
+// an error wrapping fs.ErrExist when anything has that name.
+func (localFS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser, error) {
+	if err := ctxErr(ctx, "create", name); err != nil {
+		return nil, err
+	}
+	p := native(name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 func (localFS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	if err := ctxErr(ctx, "open", name); err != nil {
 		return nil, err

@@ -40,6 +40,9 @@
 //	-max-outage D       fail once a dependency has been away this long while
 //	                    running; 0 waits, the progress lines saying "degraded"
 //	                    and why (default 0)
+//	-checkpoint-reset   move an existing checkpoint into a discarded-<ms>/ subdirectory of
+//	                    -checkpoint and start afresh; without it, a checkpoint that cannot be
+//	                    used (another -batch, another format, unreadable) stops the job at start
 //
 // A usage error exits with status 2, a dependency missing at start (or a
 // checkpoint in use or unusable) with status 3, a failure with status 1.

@@ -52,6 +52,9 @@
 //	-max-outage D      fail (exit 1) once a dependency has been unavailable this long while
 //	                   running; 0 waits for it, every progress line saying "degraded" and
 //	                   why (default 0)
+//	-checkpoint-reset  move an existing checkpoint into a discarded-<ms>/ subdirectory of
+//	                   -checkpoint and start afresh; without it, a checkpoint that cannot be
+//	                   used (another -batch, another format, unreadable) stops the job at start
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
 //	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
 //	                   by default

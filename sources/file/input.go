@@ -36,6 +36,8 @@ type input[T any] struct {
 	window   time.Duration // the remember window
 	initial  time.Time     // the start time with NewFilesOnly, else the zero time
 
+	restoredInitial time.Time // the first run's initial, from a checkpoint
+
 	// Used by Generate only.
 	noDir bool // no directory matched the latest listing
 
@@ -120,6 +122,9 @@ func (in *input[T]) Start(context.Context) error {
 	in.log = in.c.Logger().With("stream", in.s.Name(), "directory", in.pattern)
 	if in.cfg.newFilesOnly {
 		in.initial = in.clock.Now()
+		if !in.restoredInitial.IsZero() {
+			in.initial = in.restoredInitial
+		}
 	}
 	in.log.Debug("file stream: started", "remember_window", in.window, "new_files_only", in.cfg.newFilesOnly)
 	return nil

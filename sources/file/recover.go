@@ -19,11 +19,19 @@ import (
 // position is the saved form of the remembered batches.
 type position struct {
 	Batches map[int64][]string `json:"batches"` // batch time (ms) -> paths
+	// InitialMS is the NewFilesOnly start time of the first run (ms), so
+	// that a restart still takes the files that arrived while the job
+	// was down or failing, as Spark's checkpointed stream does.
+	InitialMS int64 `json:"initial_ms,omitempty"`
 }
 
 // SavePosition implements dstream.Recoverable.
 func (in *input[T]) SavePosition() ([]byte, error) {
-	return json.Marshal(position{Batches: in.selected.snapshot()})
+	p := position{Batches: in.selected.snapshot()}
+	if !in.initial.IsZero() {
+		p.InitialMS = in.initial.UnixMilli()
+	}
+	return json.Marshal(p)
 }
 
 // RestorePosition implements dstream.Recoverable.
@@ -33,6 +41,9 @@ func (in *input[T]) RestorePosition(data []byte) error {
 		return fmt.Errorf("file stream: the checkpoint's position: %w", err)
 	}
 	in.selected.restore(p.Batches)
+	if p.InitialMS != 0 {
+		in.restoredInitial = time.UnixMilli(p.InitialMS)
+	}
 	return nil
 }
 

@@ -43,7 +43,8 @@
 // the user's home directory, /user/NAME, as in HDFS. Create truncates an
 // existing file (by deleting it and creating it again: HDFS has no
 // truncate-on-create in this client) and creates missing parent
-// directories. Rename atomically replaces an existing target file
+// directories; CreateExclusive (storage.ExclusiveCreator) creates a file
+// only if its name is free, as the NameNode decides. Rename atomically replaces an existing target file
 // (rename2 with overwrite). The writer's Close waits for the NameNode to
 // complete the file, retrying with exponential backoff while it reports
 // the file still replicating; when a Write or Close fails, the file is
@@ -182,7 +183,10 @@ type FS struct {
 	closeErr  error
 }
 
-var _ storage.FS = (*FS)(nil)
+var (
+	_ storage.FS               = (*FS)(nil)
+	_ storage.ExclusiveCreator = (*FS)(nil)
+)
 
 // Open connects to the cluster that opts.Client names and returns its
 // FS. The caller should Close it when done.
@@ -327,13 +331,7 @@ func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, wrapErr("create", name, err)
 	}
-	replication, blockSize := f.opts.Replication, f.opts.BlockSize
-	if replication == 0 {
-		replication = d.Replication
-	}
-	if blockSize == 0 {
-		blockSize = d.BlockSize
-	}
+	replication, blockSize := f.fileSettings(d)
 	for attempt := 0; ; attempt++ {
 		fw, err := f.c.CreateFile(p, replication, blockSize, f.opts.FilePerm)
 		if err == nil {
@@ -363,6 +361,55 @@ func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 			return nil, wrapErr("create", name, err)
 		}
 	}
+}
+
+// CreateExclusive creates the file name and its missing parents, unless
+// a file or directory has that name already: then the error wraps
+// fs.ErrExist (the NameNode's FileAlreadyExistsException, or
+// AlreadyBeingCreatedException for a file another client is writing).
+// The NameNode decides, so of several clients creating the name at once
+// only one succeeds. The writer is the one Create returns.
+func (f *FS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser, error) {
+	if err := begin(ctx, "create", name); err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	d, err := f.defaults()
+	if err != nil {
+		return nil, wrapErr("create", name, err)
+	}
+	replication, blockSize := f.fileSettings(d)
+	for attempt := 0; ; attempt++ {
+		// Without the overwrite flag the NameNode refuses an existing
+		// name itself; nothing is removed here, unlike in Create.
+		fw, err := f.c.CreateFile(p, replication, blockSize, f.opts.FilePerm)
+		if err == nil {
+			w := &writer{f: f, name: name, p: p, fw: fw}
+			if fi, err := f.c.Stat(p); err == nil {
+				w.fileID = fileID(fi)
+			}
+			return w, nil
+		}
+		if attempt > 0 || !errors.Is(err, fs.ErrNotExist) {
+			return nil, wrapErr("create", name, err)
+		}
+		// A missing parent.
+		if err := f.c.MkdirAll(path.Dir(p), f.opts.DirPerm); err != nil {
+			return nil, wrapErr("create", name, err)
+		}
+	}
+}
+
+// fileSettings returns the replication and block size of new files.
+func (f *FS) fileSettings(d gohdfs.ServerDefaults) (replication int, blockSize int64) {
+	replication, blockSize = f.opts.Replication, f.opts.BlockSize
+	if replication == 0 {
+		replication = d.Replication
+	}
+	if blockSize == 0 {
+		blockSize = d.BlockSize
+	}
+	return replication, blockSize
 }
 
 // writer is the io.WriteCloser of a file being written.

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -22,6 +23,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +54,7 @@ func Run(t *testing.T, newFS func(t *testing.T) (storage.FS, string)) {
 		{"WriteFileAtomicFailure", testWriteFileAtomicFailure},
 		{"Glob", testGlob},
 		{"CanceledContext", testCanceled},
+		{"CreateExclusive", testCreateExclusive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -544,5 +547,98 @@ func testCanceled(t *testing.T, fsys storage.FS, root string) {
 	}
 	if got := names(t, fsys, root); !slices.Equal(got, []string{"f"}) {
 		t.Errorf("calls with a canceled context changed the root to %q", got)
+	}
+}
+
+// testCreateExclusive checks storage.CreateExclusive: an FS without
+// ExclusiveCreator refuses it with errors.ErrUnsupported and creates
+// nothing; one with it creates a free name (and its parents), refuses a
+// taken one (file or directory) with fs.ErrExist without changing it, and
+// lets only one of several concurrent callers win.
+func testCreateExclusive(t *testing.T, fsys storage.FS, root string) {
+	name := path.Join(root, "a", "b", "lock")
+	if _, ok := fsys.(storage.ExclusiveCreator); !ok {
+		w, err := storage.CreateExclusive(t.Context(), fsys, name)
+		if !errors.Is(err, errors.ErrUnsupported) || w != nil {
+			t.Errorf("CreateExclusive on %T without ExclusiveCreator = %v, %v; want an error wrapping errors.ErrUnsupported", fsys, w, err)
+		}
+		if got := names(t, fsys, root); len(got) != 0 {
+			t.Errorf("an unsupported CreateExclusive left %q in the root", got)
+		}
+		t.Skipf("%T does not implement storage.ExclusiveCreator", fsys)
+	}
+	create := func(ctx context.Context, name, data string) error {
+		w, err := storage.CreateExclusive(ctx, fsys, name)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, data); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	}
+	if err := create(t.Context(), name, "first"); err != nil {
+		t.Fatalf("CreateExclusive of a free name in missing directories: %v", err)
+	}
+	if got := read(t, fsys, name); string(got) != "first" {
+		t.Errorf("read %q, want %q", got, "first")
+	}
+	if err := create(t.Context(), name, "second"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("CreateExclusive of an existing file: error %v, want one wrapping fs.ErrExist", err)
+	}
+	if got := read(t, fsys, name); string(got) != "first" {
+		t.Errorf("a refused CreateExclusive changed the file to %q", got)
+	}
+	dir := path.Join(root, "a", "b")
+	if err := create(t.Context(), dir, "x"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("CreateExclusive of a directory's name: error %v, want one wrapping fs.ErrExist", err)
+	}
+	if fi := stat(t, fsys, dir); !fi.IsDir {
+		t.Errorf("a refused CreateExclusive replaced the directory: %+v", fi)
+	}
+	if err := fsys.Remove(t.Context(), name); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if err := create(t.Context(), name, "again"); err != nil {
+		t.Errorf("CreateExclusive after Remove: %v", err)
+	} else if got := read(t, fsys, name); string(got) != "again" {
+		t.Errorf("read %q, want %q", got, "again")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := create(ctx, path.Join(root, "canceled"), "x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateExclusive with a canceled context: error %v, want one wrapping context.Canceled", err)
+	}
+	if _, err := fsys.Stat(t.Context(), path.Join(root, "canceled")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("CreateExclusive with a canceled context created the file (Stat: %v)", err)
+	}
+
+	// Racing callers: exactly one wins, and the file holds its data.
+	const racers = 8
+	race := path.Join(root, "race")
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Go(func() { errs[i] = create(t.Context(), race, fmt.Sprint("racer ", i)) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("racers %d and %d both created %s", winner, i, race)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, fs.ErrExist):
+			t.Errorf("racer %d: error %v, want nil or one wrapping fs.ErrExist", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no racer created %s", race)
+	}
+	if got, want := string(read(t, fsys, race)), fmt.Sprint("racer ", winner); got != want {
+		t.Errorf("the raced file holds %q, want the winner's %q", got, want)
 	}
 }

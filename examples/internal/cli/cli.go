@@ -115,10 +115,11 @@ func ExitCode(w io.Writer, name string, err error) int {
 
 // Unavailable reports whether err says that the job could not start
 // because of something outside the command line: a dependency that a
-// start-up check found unreachable or missing.
+// start-up check found unreachable or missing, a checkpoint directory
+// another job holds, or a checkpoint that cannot be used.
 func Unavailable(err error) bool {
 	var se *dstream.StartError
-	return errors.As(err, &se)
+	return errors.As(err, &se) || errors.Is(err, dstream.ErrCheckpointLocked) || errors.Is(err, dstream.ErrCheckpointUnusable)
 }
 
 // Usage marks err as a bad command line (exit status 2). It returns nil

@@ -71,6 +71,9 @@ type RunFlags struct {
 	// MaxOutage fails a job whose dependency is away this long
 	// (dstream.WithMaxOutage); 0 waits.
 	MaxOutage time.Duration
+	// CheckpointReset moves an existing checkpoint aside and starts
+	// afresh (dstream.WithCheckpointReset).
+	CheckpointReset bool
 }
 
 // Register adds the flags to fs.
@@ -79,6 +82,8 @@ func (r *RunFlags) Register(fs *flag.FlagSet) {
 		"how long to wait at start for brokers, topics, storage and the checkpoint before exiting with status 3")
 	fs.DurationVar(&r.MaxOutage, "max-outage", 0,
 		"fail (exit 1) once a dependency has been unavailable this long while running; 0 waits, each progress line saying \"degraded\" and why")
+	fs.BoolVar(&r.CheckpointReset, "checkpoint-reset", false,
+		"start afresh: move the files of the checkpoint in -checkpoint into a discarded-<ms>/ subdirectory first (a checkpoint that cannot be used otherwise stops the job at start)")
 }
 
 // Check returns a usage error for values out of range.
@@ -94,5 +99,9 @@ func (r RunFlags) Check() error {
 
 // Options returns the context options for the flags.
 func (r RunFlags) Options() []dstream.Option {
-	return []dstream.Option{dstream.WithStartTimeout(r.StartTimeout), dstream.WithMaxOutage(r.MaxOutage)}
+	opts := []dstream.Option{dstream.WithStartTimeout(r.StartTimeout), dstream.WithMaxOutage(r.MaxOutage)}
+	if r.CheckpointReset {
+		opts = append(opts, dstream.WithCheckpointReset())
+	}
+	return opts
 }
