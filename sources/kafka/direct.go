@@ -47,10 +47,12 @@ type DirectStream struct {
 	cancel  context.CancelFunc
 	polling sync.WaitGroup
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// parts holds every partition this stream has read, owned or not: a
+	// partition taken away by a rebalance keeps its next offset, where it
+	// resumes if it comes back.
 	parts    map[TopicPartition]*partState
-	seen     map[TopicPartition]bool  // partitions ever assigned, for StartingOffsets
-	restored map[TopicPartition]int64 // next offsets from a checkpoint: they win over everything
+	restored map[TopicPartition]int64 // next offsets from a checkpoint
 	revoked  []TopicPartition         // since the last batch, for FailOnRevokedPartitions
 	readers  map[TopicPartition]*rangeReader
 	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
@@ -89,7 +91,6 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 		cfg:     defaultConfig(),
 		strat:   strategy,
 		parts:   map[TopicPartition]*partState{},
-		seen:    map[TopicPartition]bool{},
 		ranges:  map[int64][]OffsetRange{},
 		commits: map[TopicPartition]int64{},
 		readers: map[TopicPartition]*rangeReader{},
@@ -355,10 +356,10 @@ type position struct {
 func (d *DirectStream) SavePosition() ([]byte, error) {
 	p := position{Next: map[string]map[int32]int64{}}
 	d.mu.Lock()
+	// Partitions taken away by a rebalance keep their position too: if
+	// they come back after a restart, they resume there (or at the
+	// group's commit, if another member has read further).
 	for tp, ps := range d.parts {
-		if !ps.owned {
-			continue
-		}
 		if p.Next[tp.Topic] == nil {
 			p.Next[tp.Topic] = map[int32]int64{}
 		}
@@ -378,8 +379,9 @@ func (d *DirectStream) SavePosition() ([]byte, error) {
 }
 
 // RestorePosition implements dstream.Recoverable: partitions start at the
-// checkpoint's offsets, whatever the group committed or StartingOffsets
-// say, so that no batch is read twice or skipped.
+// checkpoint's offsets, whatever StartingOffsets or an older group commit
+// say, so that no batch is read twice or skipped. A group commit further
+// on wins: another copy of the job in the group has read on.
 func (d *DirectStream) RestorePosition(data []byte) error {
 	var p position
 	if err := json.Unmarshal(data, &p); err != nil {
@@ -723,9 +725,21 @@ func (d *DirectStream) poll() {
 	}
 }
 
-// onAssigned fixes where newly assigned partitions start: StartingOffsets
-// the first time, else the committed offset, else ResetOffset. It runs
-// before fetching the partitions begins.
+// onAssigned fixes where newly assigned partitions start. A partition
+// this stream has read before (taken away by a rebalance, or lost when the
+// group forgot the member, as after a broker restart) resumes after the
+// last range the stream generated for it: the batches generated before
+// the loss still read their ranges and commit them, so the group's commit
+// lags behind and starting there would read those batches twice. The
+// group's commit wins only when it is further on, which means another
+// member read the partition meanwhile: with several copies of a job in one
+// group, a partition that moves away and back can still be read twice
+// (what the other member read and did not commit, or what this stream's
+// pending batches read again), never skipped; making that exact is
+// scale-out work, not done here. A partition new to the stream starts at
+// the checkpoint's offset (RestorePosition, or the group's commit if
+// further), else StartingOffsets, else the group's commit, else
+// ResetOffset. It runs before fetching the partitions begins.
 func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	if !d.waitReady(ctx) {
 		return nil, ctx.Err()
@@ -735,12 +749,17 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 	for topic, ps := range offsets {
 		for p, o := range ps {
 			tp := TopicPartition{topic, p}
-			at := o.EpochOffset().Offset
-			if r, ok := d.restored[tp]; ok && !d.seen[tp] {
-				at = r
-			} else if s, ok := d.cfg.starting[tp]; ok && !d.seen[tp] {
+			committed := o.EpochOffset().Offset // negative: no commit
+			var at int64
+			if st, ok := d.parts[tp]; ok {
+				at = max(st.next, committed)
+			} else if r, ok := d.restored[tp]; ok {
+				at = max(r, committed)
+			} else if s, ok := d.cfg.starting[tp]; ok {
 				at = s
-			} else if at < 0 {
+			} else if committed >= 0 {
+				at = committed
+			} else {
 				at = d.cfg.reset
 			}
 			want[tp] = at
@@ -754,12 +773,15 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 	out := map[string]map[int32]kgo.Offset{}
 	d.mu.Lock()
 	for tp, at := range exact {
+		if st, ok := d.parts[tp]; ok && st.next > at {
+			at = st.next // a batch generated since the lookup above
+			exact[tp] = at
+		}
 		if out[tp.Topic] == nil {
 			out[tp.Topic] = map[int32]kgo.Offset{}
 		}
 		out[tp.Topic][tp.Partition] = kgo.NewOffset().At(at).WithEpoch(-1)
 		d.parts[tp] = &partState{start: at, next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
-		d.seen[tp] = true
 	}
 	d.mu.Unlock()
 	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
@@ -843,6 +865,9 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 		}
 		if r, ok := d.restored[tp]; ok {
 			want[tp] = r
+			if o, ok := committed.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil && o.At > r {
+				want[tp] = o.At // another reader of the group has gone further
+			}
 		}
 	}
 	exact, err := d.resolve(ctx, want)
