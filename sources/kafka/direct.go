@@ -46,6 +46,11 @@ type DirectStream struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	polling sync.WaitGroup
+	// clientCtx is the context of every franz-go client of the stream;
+	// Stop cancels it (closeClients) once its deadline is up, so that
+	// closing a client never waits for a broker.
+	clientCtx    context.Context
+	closeClients context.CancelFunc
 
 	mu sync.Mutex
 	// parts holds every partition this stream has read, owned or not: a
@@ -199,7 +204,8 @@ func (d *DirectStream) queueLocked(ranges []OffsetRange) {
 // Start implements dstream.Input: it creates the franz-go client, which
 // joins the group in the background, and starts fetching.
 func (d *DirectStream) Start(ctx context.Context) error {
-	opts := d.clientOpts()
+	d.clientCtx, d.closeClients = context.WithCancel(context.Background())
+	opts := d.clientOpts(d.clientCtx)
 	switch s := d.strat.(type) {
 	case subscribe:
 		opts = append(opts, kgo.ConsumeTopics(s.topics...))
@@ -220,6 +226,7 @@ func (d *DirectStream) Start(ctx context.Context) error {
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
+		d.closeClients()
 		return fmt.Errorf("kafka: %w", err)
 	}
 	d.cl = cl
@@ -233,17 +240,41 @@ func (d *DirectStream) Start(ctx context.Context) error {
 }
 
 // Stop implements dstream.Input: it commits what completed batches
-// consumed, leaves the group and closes the client.
+// consumed, leaves the group and closes the client, within StopTimeout
+// whether or not the broker answers: a commit or leave still waiting then
+// is abandoned (the next run reads those batches again; the group
+// rebalances after the session timeout).
 func (d *DirectStream) Stop() {
 	if d.cl == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.requestTimeout)
+	start := time.Now()
+	deadline := start.Add(d.cfg.stopTimeout)
+	d.cancel()
+	d.polling.Wait()
+
+	// The commit may wait for a rebalance in progress (franz-go holds
+	// commits during a join) or for a broker that is down: it gets two
+	// thirds of the time, leaving the group the rest.
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(d.cfg.stopTimeout*2/3))
 	d.flushCommits(ctx)
 	cancel()
-	d.cancel()
+	if _, ok := d.strat.(assign); !ok {
+		// Closing the client leaves the group, after waiting, without a
+		// deadline, for a join in progress to end: a join that waits for
+		// a member that died, up to the group's rebalance timeout. Leave
+		// with a deadline instead.
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := d.cl.LeaveGroupContext(ctx)
+		cancel()
+		if err != nil {
+			d.log.Warn("kafka: leaving the group did not finish in time; the group reassigns the partitions after the member's session timeout", "group", d.cfg.group, "stop_timeout", d.cfg.stopTimeout, "error", err)
+		}
+	}
+	// Requests still in flight (a join, a commit retrying, a leave) fail
+	// at once: Close does not wait for them.
+	d.closeClients()
 	d.cl.Close()
-	d.polling.Wait()
 	d.mu.Lock()
 	for _, rr := range d.readers {
 		rr.mu.Lock()
@@ -253,7 +284,7 @@ func (d *DirectStream) Stop() {
 		rr.mu.Unlock()
 	}
 	d.mu.Unlock()
-	d.log.Info("kafka: direct stream stopped")
+	d.log.Info("kafka: direct stream stopped", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // Generate implements dstream.Input: it commits the offsets queued by
@@ -582,13 +613,15 @@ func takeRecords(buf []*kgo.Record, out []Record, next, until int64) ([]Record, 
 	return out, next, i
 }
 
-// clientOpts returns the options every client of the stream starts with.
-func (d *DirectStream) clientOpts() []kgo.Opt {
+// clientOpts returns the options every client of the stream starts with:
+// ctx ends the client's requests (see Stop).
+func (d *DirectStream) clientOpts(ctx context.Context) []kgo.Opt {
 	opts := slices.Clone(d.cfg.clientOpts)
 	opts = append(opts,
 		kgo.SeedBrokers(d.cfg.brokers...),
 		kgo.WithLogger(kgoLogger{d.log}),
 		kgo.KeepControlRecords(),
+		kgo.WithContext(ctx),
 	)
 	if d.cfg.readCommitted {
 		return append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -632,7 +665,7 @@ func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record
 		if rr.cl != nil {
 			rr.cl.Close()
 		}
-		opts := append(d.clientOpts(),
+		opts := append(d.clientOpts(d.clientCtx),
 			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}))
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -961,7 +994,9 @@ func (d *DirectStream) flushCommits(ctx context.Context) {
 	d.mu.Unlock()
 
 	err := d.commit(ctx, offsets)
-	if err != nil {
+	if err != nil && d.ctx.Err() != nil {
+		d.log.Warn("kafka: committing offsets at stop failed; the next run reads the batches after the group's last commit again", "group", d.cfg.group, "offsets", fmt.Sprint(offsets), "error", err)
+	} else if err != nil {
 		d.log.Warn("kafka: committing offsets failed; they are committed with the next batch's", "group", d.cfg.group, "error", err)
 		d.mu.Lock()
 		for tp, o := range offsets {

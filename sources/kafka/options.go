@@ -113,6 +113,7 @@ type config struct {
 	readCommitted  bool
 	pollTimeout    time.Duration
 	requestTimeout time.Duration
+	stopTimeout    time.Duration
 	maxBuffered    int
 	failOnRevoke   bool
 	instanceID     string
@@ -124,6 +125,7 @@ func defaultConfig() config {
 		reset:          Earliest,
 		pollTimeout:    2 * time.Minute,
 		requestTimeout: 10 * time.Second,
+		stopTimeout:    DefaultStopTimeout,
 		maxBuffered:    32 << 20,
 		minRate:        1,
 	}
@@ -256,6 +258,27 @@ func RequestTimeout(d time.Duration) Option {
 			return fmt.Errorf("RequestTimeout: %v is not positive", d)
 		}
 		c.requestTimeout = d
+		return nil
+	})
+}
+
+// DefaultStopTimeout is how long Stop may take by default (StopTimeout).
+const DefaultStopTimeout = 3 * time.Second
+
+// StopTimeout bounds how long the stream's Stop takes: committing what
+// completed batches consumed (at most two thirds of d), leaving the group
+// (the rest), then closing the client without waiting for the broker.
+// When the broker is down, or a rebalance waits for a member that is gone,
+// the commit or the leave gives up at the deadline: the batches after the
+// group's last commit are read again by the next run (or taken from the
+// checkpoint), and the group rebalances after the session timeout instead
+// of at once. Default DefaultStopTimeout.
+func StopTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("StopTimeout: %v is not positive", d)
+		}
+		c.stopTimeout = d
 		return nil
 	})
 }
