@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +35,13 @@ import (
 // the last successful batch: no record is lost, and a batch that failed is
 // read again.
 type DirectStream struct {
-	s      *dstream.Stream[Record]
-	cfg    config
-	strat  Strategy
-	log    *slog.Logger
-	period time.Duration
+	s       *dstream.Stream[Record]
+	ssc     *dstream.Context
+	cfg     config
+	strat   Strategy
+	log     *slog.Logger
+	period  time.Duration
+	brokers string // the health component of the brokers: "kafka brokers <list>"
 
 	cl      *kgo.Client
 	adm     *kadm.Client
@@ -105,6 +108,7 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 	if d.s.Err() != nil {
 		return d
 	}
+	d.ssc = c
 	d.log = c.Logger().With("stream", d.s.Name())
 	d.period = c.BatchInterval()
 	var err error
@@ -135,7 +139,10 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 	}
 	if err != nil {
 		dstream.FailStream(d.s, invalid(err))
+		return d
 	}
+	d.brokers = "kafka brokers " + strings.Join(d.cfg.brokers, ",")
+	d.addStartChecks(c)
 	return d
 }
 
