@@ -59,14 +59,15 @@ type DirectStream struct {
 	// parts holds every partition this stream has read, owned or not: a
 	// partition taken away by a rebalance keeps its next offset, where it
 	// resumes if it comes back.
-	parts    map[TopicPartition]*partState
-	restored map[TopicPartition]int64 // next offsets from a checkpoint
-	revoked  []TopicPartition         // since the last batch, for FailOnRevokedPartitions
-	readers  map[TopicPartition]*rangeReader
-	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
-	commits  map[TopicPartition]int64
-	commitCb func(map[TopicPartition]int64, error)
-	assigned bool // Assign: partitions resolved and added to the client
+	parts     map[TopicPartition]*partState
+	restored  map[TopicPartition]int64 // next offsets from a checkpoint
+	unhealthy map[string]bool          // topics reported degraded (reportTopic)
+	revoked   []TopicPartition         // since the last batch, for FailOnRevokedPartitions
+	readers   map[TopicPartition]*rangeReader
+	ranges    map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
+	commits   map[TopicPartition]int64
+	commitCb  func(map[TopicPartition]int64, error)
+	assigned  bool // Assign: partitions resolved and added to the client
 
 	rate atomic.Uint64 // the backpressure rate (float64 bits); 0: none
 }
@@ -96,13 +97,14 @@ var groups struct {
 // dstream.ErrInvalidOption.
 func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *DirectStream {
 	d := &DirectStream{
-		cfg:     defaultConfig(),
-		strat:   strategy,
-		parts:   map[TopicPartition]*partState{},
-		ranges:  map[int64][]OffsetRange{},
-		commits: map[TopicPartition]int64{},
-		readers: map[TopicPartition]*rangeReader{},
-		ready:   make(chan struct{}),
+		cfg:       defaultConfig(),
+		strat:     strategy,
+		parts:     map[TopicPartition]*partState{},
+		unhealthy: map[string]bool{},
+		ranges:    map[int64][]OffsetRange{},
+		commits:   map[TopicPartition]int64{},
+		readers:   map[TopicPartition]*rangeReader{},
+		ready:     make(chan struct{}),
 	}
 	d.s = dstream.InputStream[Record](c, "kafkaDirectStream", d)
 	if d.s.Err() != nil {
@@ -311,6 +313,9 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 	d.revoked = nil
 	var tps []TopicPartition
 	topics := map[string]bool{}
+	for _, t := range strategyTopics(d.strat) {
+		topics[t] = true // listed even with no partition owned: a missing topic is reported
+	}
 	for tp, ps := range d.parts {
 		if ps.owned {
 			tps = append(tps, tp)
@@ -504,11 +509,13 @@ func (d *DirectStream) SetRateLimit(recordsPerSecond float64) {
 func (d *DirectStream) rateLimit() float64 { return math.Float64frombits(d.rate.Load()) }
 
 // latest lists the end offsets (or last stable offsets) of the topics. A
-// failed listing is logged and leaves partitions out, so their ranges are
-// empty in this batch.
+// failed listing is logged and reported (ReportHealth) and leaves
+// partitions out, so their ranges are empty in this batch; a successful
+// one clears what earlier batches reported.
 func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPartition]int64 {
 	out := map[TopicPartition]int64{}
 	if len(topics) == 0 {
+		d.clearTopicsExcept(nil)
 		return out
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
@@ -521,17 +528,42 @@ func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPar
 		listed, err = d.adm.ListEndOffsets(ctx, topics...)
 	}
 	if err != nil && listed == nil {
+		err = d.requestError(ctx, err)
 		d.log.Warn("kafka: listing the latest offsets failed; this batch is empty", "error", err)
+		d.ssc.ReportHealth(d.brokers, err)
 		return out
 	}
+	d.ssc.ReportHealth(d.brokers, nil)
+	failed := map[string][]error{}
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
+			err := topicErr(o.Err)
+			var missing *missingError
+			if o.Partition >= 0 && !errors.As(err, &missing) {
+				err = fmt.Errorf("partition %d: %w", o.Partition, err)
+			}
+			if !slices.ContainsFunc(failed[o.Topic], func(e error) bool { return e.Error() == err.Error() }) {
+				failed[o.Topic] = append(failed[o.Topic], err)
+			}
 			d.log.Warn("kafka: listing the latest offset failed; the partition is empty in this batch", "partition", TopicPartition{o.Topic, o.Partition}.String(), "error", o.Err)
 			return
 		}
 		out[TopicPartition{o.Topic, o.Partition}] = o.Offset
 	})
+	for _, t := range topics {
+		d.reportTopic(t, errors.Join(failed[t]...))
+	}
+	d.clearTopicsExcept(topics)
 	return out
+}
+
+// requestError is err of a request that ran out of time, or of the
+// client that gave up dialing, made readable.
+func (d *DirectStream) requestError(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("no answer within %v (RequestTimeout)", d.cfg.requestTimeout)
+	}
+	return dialError(err)
 }
 
 // readRange returns the records of r, waiting for the background fetches
@@ -725,8 +757,19 @@ func (d *DirectStream) poll() {
 			return
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				d.log.Warn("kafka: fetch error", "partition", TopicPartition{topic, p}.String(), "error", err)
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			d.log.Warn("kafka: fetch error", "partition", TopicPartition{topic, p}.String(), "error", err)
+			// Cleared by the next batch's successful offset listing.
+			var missing *missingError
+			switch err := topicErr(err); {
+			case topic == "": // the group session, or the client itself
+				d.ssc.ReportHealth(d.brokers, dialError(err))
+			case p < 0 || errors.As(err, &missing):
+				d.reportTopic(topic, err)
+			default:
+				d.reportTopic(topic, fmt.Errorf("partition %d: %w", p, err))
 			}
 		})
 		pause := map[string][]int32{}

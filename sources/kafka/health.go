@@ -15,10 +15,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Start-up checks of the direct stream: Start fails with a
-// *dstream.StartError naming "kafka brokers <list>" when no broker
+// Start-up checks and health reports of the direct stream: Start fails
+// with a *dstream.StartError naming "kafka brokers <list>" when no broker
 // answers, or "kafka topic <name>" when a topic of Subscribe or Assign
-// does not exist.
+// does not exist; while the job runs, the brokers and topics are reported
+// degraded (dstream.Context.ReportHealth) when listing offsets or fetching
+// fails, and healthy again on the next successful listing.
 
 // addStartChecks registers the stream's start-up checks with c: the
 // brokers, and each topic the strategy names. They share one metadata
@@ -189,4 +191,35 @@ func topicErr(err error) error {
 		return &missingError{msg: "topic does not exist", err: err}
 	}
 	return err
+}
+
+// reportTopic reports the health of topic's component, "kafka topic
+// <name>"; nil clears it.
+func (d *DirectStream) reportTopic(topic string, err error) {
+	d.mu.Lock()
+	if err != nil {
+		d.unhealthy[topic] = true
+	} else {
+		delete(d.unhealthy, topic)
+	}
+	d.mu.Unlock()
+	d.ssc.ReportHealth("kafka topic "+topic, err)
+}
+
+// clearTopicsExcept clears the topics reported degraded that the stream
+// no longer reads (deleted topics of a pattern, partitions moved to
+// another member), except those in keep.
+func (d *DirectStream) clearTopicsExcept(keep []string) {
+	var gone []string
+	d.mu.Lock()
+	for t := range d.unhealthy {
+		if !slices.Contains(keep, t) {
+			gone = append(gone, t)
+			delete(d.unhealthy, t)
+		}
+	}
+	d.mu.Unlock()
+	for _, t := range gone {
+		d.ssc.ReportHealth("kafka topic "+t, nil)
+	}
 }

@@ -3,7 +3,9 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +13,10 @@ import (
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // silentBroker listens on a loopback port, accepts connections and never
@@ -124,4 +129,142 @@ func TestDirectStreamStartChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// batchInfos records the BatchInfo of every completed batch.
+type batchInfos struct {
+	mu  sync.Mutex
+	all map[int64]dstream.BatchInfo
+}
+
+func (l *batchInfos) OnBatchCompleted(b dstream.BatchInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.all == nil {
+		l.all = map[int64]dstream.BatchInfo{}
+	}
+	l.all[b.BatchTime.UnixNano()] = b
+}
+
+// degraded returns the degraded components of the batch at t, by name,
+// waiting for its BatchInfo at most 10 s.
+func (l *batchInfos) degraded(t *testing.T, at time.Time) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		b, ok := l.all[at.UnixNano()]
+		l.mu.Unlock()
+		if ok {
+			out := map[string]string{}
+			for _, d := range b.Degraded {
+				out[d.Component] = d.Err.Error()
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no BatchInfo for the batch at %v", at)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stepUntilDegraded runs batches until cond holds for the degraded
+// components of the last one, and returns them.
+func (j *job) stepUntilDegraded(l *batchInfos, what string, cond func(map[string]string) bool) map[string]string {
+	j.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := j.step(); err != nil {
+			j.t.Fatalf("batch: %v", err)
+		}
+		got := l.degraded(j.t, j.clock.Now())
+		if cond(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			j.t.Fatalf("timed out waiting for %s; degraded: %v", what, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDirectStreamReportsBrokerOutage: while the broker is down, the
+// batches report "kafka brokers <list>" degraded; when it is back on the
+// same port (with its data), the report clears, and every record produced
+// before, during and after is in exactly one batch, although the restarted
+// broker forgot the group's member (its partitions are lost and assigned
+// again).
+func TestDirectStreamReportsBrokerOutage(t *testing.T) {
+	dir := t.TempDir()
+	c := kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir))
+	_, port, err := net.SplitHostPort(c.Addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := "kafka brokers " + c.Addrs[0]
+	j := newJob(t, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g"), kafka.RequestTimeout(500*time.Millisecond),
+		kafka.ClientOptions(kgo.HeartbeatInterval(100*time.Millisecond)))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	want := produceN(c, "t", 2, "a", 10)
+	j.stepUntil("the first records", func() bool { return j.count() >= 10 })
+	if got := l.degraded(t, j.clock.Now()); len(got) != 0 {
+		t.Fatalf("degraded before the outage: %v", got)
+	}
+	want = append(want, produceN(c, "t", 2, "b", 10)...)
+	j.stepUntil("the second records", func() bool { return j.count() >= 20 })
+
+	c.Close()
+	got := j.stepUntilDegraded(l, "the outage to be reported", func(d map[string]string) bool { return d[brokers] != "" })
+	t.Logf("degraded: %v", got)
+
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir), kfake.Ports(p))
+	want = append(want, produceN(c, "t", 2, "c", 10)...)
+	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
+	j.stepUntil("the records after the outage", func() bool { return j.count() >= 30 })
+	for range 3 { // late duplicates, if any
+		if err := j.step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkOnce(t, j.records(), want)
+	if got := l.degraded(t, j.clock.Now()); len(got) != 0 {
+		t.Errorf("degraded after the recovery: %v", got)
+	}
+}
+
+// TestDirectStreamReportsMissingTopic: a subscribed topic that is deleted
+// is reported degraded ("kafka topic <name>: topic does not exist") until
+// it exists again; the other topic is not.
+func TestDirectStreamReportsMissingTopic(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 1, "u": 1})
+	j := newJob(t, kafka.Subscribe("t", "u"), kafka.Brokers(c.Addrs...), kafka.Group("g"))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	j.stepUntil("the assignment", func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return len(j.batches) > 0 && len(j.batches[len(j.batches)-1].ranges) == 2
+	})
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := adm.DeleteTopics(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	got := j.stepUntilDegraded(l, "the missing topic to be reported", func(d map[string]string) bool { return len(d) > 0 })
+	if want := map[string]string{"kafka topic u": "topic does not exist"}; !maps.Equal(got, want) {
+		t.Errorf("degraded = %v, want %v", got, want)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "u"); err != nil {
+		t.Fatal(err)
+	}
+	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
 }
