@@ -251,7 +251,8 @@ func PollTimeout(d time.Duration) Option {
 
 // RequestTimeout bounds each offset listing and commit. A listing that
 // fails or times out gives empty ranges for that batch (the next batch
-// catches up); default 10s.
+// catches up) and reports the brokers degraded until one succeeds;
+// default 10s.
 func RequestTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
@@ -300,7 +301,8 @@ func MaxBufferedBytes(n int) Option {
 // from the stream stop the context with an error naming them, as Spark
 // does. By default the stream lets them go: batches already generated
 // still read their ranges, later ones leave the partitions out, and the
-// member that now owns them starts from the last committed offsets.
+// member that now owns them starts from the last committed offsets (this
+// stream, if they come back to it, after the last range it generated).
 func FailOnRevokedPartitions() Option {
 	return optionFunc(func(c *config) error { c.failOnRevoke = true; return nil })
 }
