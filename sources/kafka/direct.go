@@ -518,6 +518,7 @@ func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPar
 		d.clearTopicsExcept(nil)
 		return out
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
 	defer cancel()
 	var listed kadm.ListedOffsets
@@ -527,13 +528,21 @@ func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPar
 	} else {
 		listed, err = d.adm.ListEndOffsets(ctx, topics...)
 	}
-	if err != nil && listed == nil {
+	switch {
+	case err != nil && parent.Err() != nil:
+		return out // the context is stopping: not an outage
+	case err != nil && listed == nil:
 		err = d.requestError(ctx, err)
 		d.log.Warn("kafka: listing the latest offsets failed; this batch is empty", "error", err)
 		d.ssc.ReportHealth(d.brokers, err)
 		return out
+	case err != nil: // some brokers answered: their partitions have ranges
+		err = d.requestError(ctx, err)
+		d.log.Warn("kafka: listing the latest offsets failed for some partitions; they are empty in this batch", "error", err)
+		d.ssc.ReportHealth(d.brokers, err)
+	default:
+		d.ssc.ReportHealth(d.brokers, nil)
 	}
-	d.ssc.ReportHealth(d.brokers, nil)
 	failed := map[string][]error{}
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
@@ -551,9 +560,14 @@ func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPar
 		out[TopicPartition{o.Topic, o.Partition}] = o.Offset
 	})
 	for _, t := range topics {
-		d.reportTopic(t, errors.Join(failed[t]...))
+		// A topic whose broker did not answer is not known to be well.
+		if err == nil || len(failed[t]) > 0 {
+			d.reportTopic(t, errors.Join(failed[t]...))
+		}
 	}
-	d.clearTopicsExcept(topics)
+	if err == nil {
+		d.clearTopicsExcept(topics)
+	}
 	return out
 }
 

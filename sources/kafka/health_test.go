@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // silentBroker listens on a loopback port, accepts connections and never
@@ -267,4 +269,48 @@ func TestDirectStreamReportsMissingTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
+}
+
+// TestDirectStreamReportsUnresponsiveBroker: a broker that reads requests
+// and answers none is reported as not answering within RequestTimeout,
+// until it answers again.
+func TestDirectStreamReportsUnresponsiveBroker(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 1})
+	brokers := "kafka brokers " + c.Addrs[0]
+	// A request that got no answer gives up after a second more than its
+	// own timeout rather than franz-go's default 10 s, so the client
+	// recovers sooner once the broker answers again.
+	j := newJob(t, kafka.Assign(kafka.TopicPartition{Topic: "t"}), kafka.Brokers(c.Addrs...), kafka.RequestTimeout(300*time.Millisecond),
+		kafka.ClientOptions(kgo.RequestTimeoutOverhead(time.Second)))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	want := produceN(c, "t", 1, "a", 5)
+	j.stepUntil("the first records", func() bool { return j.count() >= 5 })
+
+	var muted atomic.Bool
+	muted.Store(true)
+	c.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !muted.Load() {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		return nil, nil, true
+	})
+	// The next batch reports it: its offset listing gets no answer.
+	if err := j.step(); err != nil {
+		t.Fatal(err)
+	}
+	got := l.degraded(t, j.clock.Now())
+	if want := map[string]string{brokers: "no answer within 300ms (RequestTimeout)"}; !maps.Equal(got, want) {
+		t.Errorf("degraded = %v, want %v", got, want)
+	}
+	muted.Store(false)
+	want = append(want, produceN(c, "t", 1, "b", 5)...)
+	t0 := time.Now()
+	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
+	j.stepUntil("the records after the outage", func() bool { return j.count() >= 10 })
+	t.Logf("recovered and read after %v", time.Since(t0).Round(time.Millisecond))
+	checkOnce(t, j.records(), want)
 }
