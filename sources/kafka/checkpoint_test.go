@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // byTime is an idempotent sink: each batch time's output replaces what an
@@ -103,4 +105,31 @@ func TestDirectStreamResumesFromCheckpoint(t *testing.T) {
 	}
 	stepUntilCount(t, ssc2, clk2, out, 30)
 	checkOnce(t, out.all(), append(first, second...))
+}
+
+// TestDirectStreamRestoredPositionYieldsToFurtherCommit: a partition whose
+// group commit is past the checkpoint's offset (another copy of the job in
+// the group read on while this one was down) resumes at the commit; the
+// others resume at the checkpoint, even where the group has no commit.
+func TestDirectStreamRestoredPositionYieldsToFurtherCommit(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 2})
+	dir := t.TempDir()
+	out := &byTime{m: map[int64][]string{}}
+	first := produceN(c, "t", 2, "a", 20) // offsets 0-9 of each partition
+	ssc, clk := checkpointedJob(t, c, dir, 0, out)
+	stepUntilCount(t, ssc, clk, out, 20)
+	if err := ssc.Stop(context.Background(), dstream.Hard); err != nil {
+		t.Fatal(err)
+	}
+
+	second := produceN(c, "t", 2, "b", 10) // b-0, b-2, ... at offsets 10-14 of partition 0
+	var os kadm.Offsets
+	os.AddOffset("t", 0, 12, -1)
+	if _, err := kadm.NewClient(c.Client()).CommitOffsets(context.Background(), "g", os); err != nil {
+		t.Fatal(err)
+	}
+	ssc2, clk2 := checkpointedJob(t, c, dir, clk.Now().Sub(time.Unix(0, 0))+5*time.Second, out)
+	stepUntilCount(t, ssc2, clk2, out, 28)
+	want := append(first, slices.DeleteFunc(second, func(v string) bool { return v == "b-0" || v == "b-2" })...)
+	checkOnce(t, out.all(), want)
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +35,13 @@ import (
 // the last successful batch: no record is lost, and a batch that failed is
 // read again.
 type DirectStream struct {
-	s      *dstream.Stream[Record]
-	cfg    config
-	strat  Strategy
-	log    *slog.Logger
-	period time.Duration
+	s       *dstream.Stream[Record]
+	ssc     *dstream.Context
+	cfg     config
+	strat   Strategy
+	log     *slog.Logger
+	period  time.Duration
+	brokers string // the health component of the brokers: "kafka brokers <list>"
 
 	cl      *kgo.Client
 	adm     *kadm.Client
@@ -46,17 +49,25 @@ type DirectStream struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	polling sync.WaitGroup
+	// clientCtx is the context of every franz-go client of the stream;
+	// Stop cancels it (closeClients) once its deadline is up, so that
+	// closing a client never waits for a broker.
+	clientCtx    context.Context
+	closeClients context.CancelFunc
 
-	mu       sync.Mutex
-	parts    map[TopicPartition]*partState
-	seen     map[TopicPartition]bool  // partitions ever assigned, for StartingOffsets
-	restored map[TopicPartition]int64 // next offsets from a checkpoint: they win over everything
-	revoked  []TopicPartition         // since the last batch, for FailOnRevokedPartitions
-	readers  map[TopicPartition]*rangeReader
-	ranges   map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
-	commits  map[TopicPartition]int64
-	commitCb func(map[TopicPartition]int64, error)
-	assigned bool // Assign: partitions resolved and added to the client
+	mu sync.Mutex
+	// parts holds every partition this stream has read, owned or not: a
+	// partition taken away by a rebalance keeps its next offset, where it
+	// resumes if it comes back.
+	parts     map[TopicPartition]*partState
+	restored  map[TopicPartition]int64 // next offsets from a checkpoint
+	unhealthy map[string]bool          // topics reported degraded (reportTopic)
+	revoked   []TopicPartition         // since the last batch, for FailOnRevokedPartitions
+	readers   map[TopicPartition]*rangeReader
+	ranges    map[int64][]OffsetRange // batch time (ns) -> ranges, until the batch is done
+	commits   map[TopicPartition]int64
+	commitCb  func(map[TopicPartition]int64, error)
+	assigned  bool // Assign: partitions resolved and added to the client
 
 	rate atomic.Uint64 // the backpressure rate (float64 bits); 0: none
 }
@@ -86,19 +97,20 @@ var groups struct {
 // dstream.ErrInvalidOption.
 func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *DirectStream {
 	d := &DirectStream{
-		cfg:     defaultConfig(),
-		strat:   strategy,
-		parts:   map[TopicPartition]*partState{},
-		seen:    map[TopicPartition]bool{},
-		ranges:  map[int64][]OffsetRange{},
-		commits: map[TopicPartition]int64{},
-		readers: map[TopicPartition]*rangeReader{},
-		ready:   make(chan struct{}),
+		cfg:       defaultConfig(),
+		strat:     strategy,
+		parts:     map[TopicPartition]*partState{},
+		unhealthy: map[string]bool{},
+		ranges:    map[int64][]OffsetRange{},
+		commits:   map[TopicPartition]int64{},
+		readers:   map[TopicPartition]*rangeReader{},
+		ready:     make(chan struct{}),
 	}
 	d.s = dstream.InputStream[Record](c, "kafkaDirectStream", d)
 	if d.s.Err() != nil {
 		return d
 	}
+	d.ssc = c
 	d.log = c.Logger().With("stream", d.s.Name())
 	d.period = c.BatchInterval()
 	var err error
@@ -129,7 +141,10 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 	}
 	if err != nil {
 		dstream.FailStream(d.s, invalid(err))
+		return d
 	}
+	d.brokers = "kafka brokers " + strings.Join(d.cfg.brokers, ",")
+	d.addStartChecks(c)
 	return d
 }
 
@@ -198,7 +213,8 @@ func (d *DirectStream) queueLocked(ranges []OffsetRange) {
 // Start implements dstream.Input: it creates the franz-go client, which
 // joins the group in the background, and starts fetching.
 func (d *DirectStream) Start(ctx context.Context) error {
-	opts := d.clientOpts()
+	d.clientCtx, d.closeClients = context.WithCancel(context.Background())
+	opts := d.clientOpts(d.clientCtx)
 	switch s := d.strat.(type) {
 	case subscribe:
 		opts = append(opts, kgo.ConsumeTopics(s.topics...))
@@ -219,6 +235,7 @@ func (d *DirectStream) Start(ctx context.Context) error {
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
+		d.closeClients()
 		return fmt.Errorf("kafka: %w", err)
 	}
 	d.cl = cl
@@ -232,17 +249,41 @@ func (d *DirectStream) Start(ctx context.Context) error {
 }
 
 // Stop implements dstream.Input: it commits what completed batches
-// consumed, leaves the group and closes the client.
+// consumed, leaves the group and closes the client, within StopTimeout
+// whether or not the broker answers: a commit or leave still waiting then
+// is abandoned (the next run reads those batches again; the group
+// rebalances after the session timeout).
 func (d *DirectStream) Stop() {
 	if d.cl == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.requestTimeout)
+	start := time.Now()
+	deadline := start.Add(d.cfg.stopTimeout)
+	d.cancel()
+	d.polling.Wait()
+
+	// The commit may wait for a rebalance in progress (franz-go holds
+	// commits during a join) or for a broker that is down: it gets two
+	// thirds of the time, leaving the group the rest.
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(d.cfg.stopTimeout*2/3))
 	d.flushCommits(ctx)
 	cancel()
-	d.cancel()
+	if _, ok := d.strat.(assign); !ok {
+		// Closing the client leaves the group, after waiting, without a
+		// deadline, for a join in progress to end: a join that waits for
+		// a member that died, up to the group's rebalance timeout. Leave
+		// with a deadline instead.
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := d.cl.LeaveGroupContext(ctx)
+		cancel()
+		if err != nil {
+			d.log.Warn("kafka: leaving the group did not finish in time; the group reassigns the partitions after the member's session timeout", "group", d.cfg.group, "stop_timeout", d.cfg.stopTimeout, "error", err)
+		}
+	}
+	// Requests still in flight (a join, a commit retrying, a leave) fail
+	// at once: Close does not wait for them.
+	d.closeClients()
 	d.cl.Close()
-	d.polling.Wait()
 	d.mu.Lock()
 	for _, rr := range d.readers {
 		rr.mu.Lock()
@@ -252,7 +293,7 @@ func (d *DirectStream) Stop() {
 		rr.mu.Unlock()
 	}
 	d.mu.Unlock()
-	d.log.Info("kafka: direct stream stopped")
+	d.log.Info("kafka: direct stream stopped", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // Generate implements dstream.Input: it commits the offsets queued by
@@ -272,6 +313,9 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 	d.revoked = nil
 	var tps []TopicPartition
 	topics := map[string]bool{}
+	for _, t := range strategyTopics(d.strat) {
+		topics[t] = true // listed even with no partition owned: a missing topic is reported
+	}
 	for tp, ps := range d.parts {
 		if ps.owned {
 			tps = append(tps, tp)
@@ -355,10 +399,10 @@ type position struct {
 func (d *DirectStream) SavePosition() ([]byte, error) {
 	p := position{Next: map[string]map[int32]int64{}}
 	d.mu.Lock()
+	// Partitions taken away by a rebalance keep their position too: if
+	// they come back after a restart, they resume there (or at the
+	// group's commit, if another member has read further).
 	for tp, ps := range d.parts {
-		if !ps.owned {
-			continue
-		}
 		if p.Next[tp.Topic] == nil {
 			p.Next[tp.Topic] = map[int32]int64{}
 		}
@@ -378,8 +422,9 @@ func (d *DirectStream) SavePosition() ([]byte, error) {
 }
 
 // RestorePosition implements dstream.Recoverable: partitions start at the
-// checkpoint's offsets, whatever the group committed or StartingOffsets
-// say, so that no batch is read twice or skipped.
+// checkpoint's offsets, whatever StartingOffsets or an older group commit
+// say, so that no batch is read twice or skipped. A group commit further
+// on wins: another copy of the job in the group has read on.
 func (d *DirectStream) RestorePosition(data []byte) error {
 	var p position
 	if err := json.Unmarshal(data, &p); err != nil {
@@ -464,13 +509,16 @@ func (d *DirectStream) SetRateLimit(recordsPerSecond float64) {
 func (d *DirectStream) rateLimit() float64 { return math.Float64frombits(d.rate.Load()) }
 
 // latest lists the end offsets (or last stable offsets) of the topics. A
-// failed listing is logged and leaves partitions out, so their ranges are
-// empty in this batch.
+// failed listing is logged and reported (ReportHealth) and leaves
+// partitions out, so their ranges are empty in this batch; a successful
+// one clears what earlier batches reported.
 func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPartition]int64 {
 	out := map[TopicPartition]int64{}
 	if len(topics) == 0 {
+		d.clearTopicsExcept(nil)
 		return out
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.requestTimeout)
 	defer cancel()
 	var listed kadm.ListedOffsets
@@ -480,18 +528,56 @@ func (d *DirectStream) latest(ctx context.Context, topics []string) map[TopicPar
 	} else {
 		listed, err = d.adm.ListEndOffsets(ctx, topics...)
 	}
-	if err != nil && listed == nil {
+	switch {
+	case err != nil && parent.Err() != nil:
+		return out // the context is stopping: not an outage
+	case err != nil && listed == nil:
+		err = d.requestError(ctx, err)
 		d.log.Warn("kafka: listing the latest offsets failed; this batch is empty", "error", err)
+		d.ssc.ReportHealth(d.brokers, err)
 		return out
+	case err != nil: // some brokers answered: their partitions have ranges
+		err = d.requestError(ctx, err)
+		d.log.Warn("kafka: listing the latest offsets failed for some partitions; they are empty in this batch", "error", err)
+		d.ssc.ReportHealth(d.brokers, err)
+	default:
+		d.ssc.ReportHealth(d.brokers, nil)
 	}
+	failed := map[string][]error{}
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
+			err := topicErr(o.Err)
+			var missing *missingError
+			if o.Partition >= 0 && !errors.As(err, &missing) {
+				err = fmt.Errorf("partition %d: %w", o.Partition, err)
+			}
+			if !slices.ContainsFunc(failed[o.Topic], func(e error) bool { return e.Error() == err.Error() }) {
+				failed[o.Topic] = append(failed[o.Topic], err)
+			}
 			d.log.Warn("kafka: listing the latest offset failed; the partition is empty in this batch", "partition", TopicPartition{o.Topic, o.Partition}.String(), "error", o.Err)
 			return
 		}
 		out[TopicPartition{o.Topic, o.Partition}] = o.Offset
 	})
+	for _, t := range topics {
+		// A topic whose broker did not answer is not known to be well.
+		if err == nil || len(failed[t]) > 0 {
+			d.reportTopic(t, errors.Join(failed[t]...))
+		}
+	}
+	if err == nil {
+		d.clearTopicsExcept(topics)
+	}
 	return out
+}
+
+// requestError is err of a request that ran out of time, or of the
+// client that gave up dialing, made readable.
+func (d *DirectStream) requestError(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("no answer within %v (RequestTimeout)", d.cfg.requestTimeout)
+	}
+	return dialError(err)
 }
 
 // readRange returns the records of r, waiting for the background fetches
@@ -580,13 +666,15 @@ func takeRecords(buf []*kgo.Record, out []Record, next, until int64) ([]Record, 
 	return out, next, i
 }
 
-// clientOpts returns the options every client of the stream starts with.
-func (d *DirectStream) clientOpts() []kgo.Opt {
+// clientOpts returns the options every client of the stream starts with:
+// ctx ends the client's requests (see Stop).
+func (d *DirectStream) clientOpts(ctx context.Context) []kgo.Opt {
 	opts := slices.Clone(d.cfg.clientOpts)
 	opts = append(opts,
 		kgo.SeedBrokers(d.cfg.brokers...),
 		kgo.WithLogger(kgoLogger{d.log}),
 		kgo.KeepControlRecords(),
+		kgo.WithContext(ctx),
 	)
 	if d.cfg.readCommitted {
 		return append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -630,7 +718,7 @@ func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record
 		if rr.cl != nil {
 			rr.cl.Close()
 		}
-		opts := append(d.clientOpts(),
+		opts := append(d.clientOpts(d.clientCtx),
 			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.From)}}))
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -683,8 +771,19 @@ func (d *DirectStream) poll() {
 			return
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				d.log.Warn("kafka: fetch error", "partition", TopicPartition{topic, p}.String(), "error", err)
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			d.log.Warn("kafka: fetch error", "partition", TopicPartition{topic, p}.String(), "error", err)
+			// Cleared by the next batch's successful offset listing.
+			var missing *missingError
+			switch err := topicErr(err); {
+			case topic == "": // the group session, or the client itself
+				d.ssc.ReportHealth(d.brokers, dialError(err))
+			case p < 0 || errors.As(err, &missing):
+				d.reportTopic(topic, err)
+			default:
+				d.reportTopic(topic, fmt.Errorf("partition %d: %w", p, err))
 			}
 		})
 		pause := map[string][]int32{}
@@ -723,9 +822,21 @@ func (d *DirectStream) poll() {
 	}
 }
 
-// onAssigned fixes where newly assigned partitions start: StartingOffsets
-// the first time, else the committed offset, else ResetOffset. It runs
-// before fetching the partitions begins.
+// onAssigned fixes where newly assigned partitions start. A partition
+// this stream has read before (taken away by a rebalance, or lost when the
+// group forgot the member, as after a broker restart) resumes after the
+// last range the stream generated for it: the batches generated before
+// the loss still read their ranges and commit them, so the group's commit
+// lags behind and starting there would read those batches twice. The
+// group's commit wins only when it is further on, which means another
+// member read the partition meanwhile: with several copies of a job in one
+// group, a partition that moves away and back can still be read twice
+// (what the other member read and did not commit, or what this stream's
+// pending batches read again), never skipped; making that exact is
+// scale-out work, not done here. A partition new to the stream starts at
+// the checkpoint's offset (RestorePosition, or the group's commit if
+// further), else StartingOffsets, else the group's commit, else
+// ResetOffset. It runs before fetching the partitions begins.
 func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	if !d.waitReady(ctx) {
 		return nil, ctx.Err()
@@ -735,12 +846,17 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 	for topic, ps := range offsets {
 		for p, o := range ps {
 			tp := TopicPartition{topic, p}
-			at := o.EpochOffset().Offset
-			if r, ok := d.restored[tp]; ok && !d.seen[tp] {
-				at = r
-			} else if s, ok := d.cfg.starting[tp]; ok && !d.seen[tp] {
+			committed := o.EpochOffset().Offset // negative: no commit
+			var at int64
+			if st, ok := d.parts[tp]; ok {
+				at = max(st.next, committed)
+			} else if r, ok := d.restored[tp]; ok {
+				at = max(r, committed)
+			} else if s, ok := d.cfg.starting[tp]; ok {
 				at = s
-			} else if at < 0 {
+			} else if committed >= 0 {
+				at = committed
+			} else {
 				at = d.cfg.reset
 			}
 			want[tp] = at
@@ -754,12 +870,15 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 	out := map[string]map[int32]kgo.Offset{}
 	d.mu.Lock()
 	for tp, at := range exact {
+		if st, ok := d.parts[tp]; ok && st.next > at {
+			at = st.next // a batch generated since the lookup above
+			exact[tp] = at
+		}
 		if out[tp.Topic] == nil {
 			out[tp.Topic] = map[int32]kgo.Offset{}
 		}
 		out[tp.Topic][tp.Partition] = kgo.NewOffset().At(at).WithEpoch(-1)
 		d.parts[tp] = &partState{start: at, next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
-		d.seen[tp] = true
 	}
 	d.mu.Unlock()
 	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
@@ -843,6 +962,9 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 		}
 		if r, ok := d.restored[tp]; ok {
 			want[tp] = r
+			if o, ok := committed.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil && o.At > r {
+				want[tp] = o.At // another reader of the group has gone further
+			}
 		}
 	}
 	exact, err := d.resolve(ctx, want)
@@ -936,7 +1058,9 @@ func (d *DirectStream) flushCommits(ctx context.Context) {
 	d.mu.Unlock()
 
 	err := d.commit(ctx, offsets)
-	if err != nil {
+	if err != nil && d.ctx.Err() != nil {
+		d.log.Warn("kafka: committing offsets at stop failed; the next run reads the batches after the group's last commit again", "group", d.cfg.group, "offsets", fmt.Sprint(offsets), "error", err)
+	} else if err != nil {
 		d.log.Warn("kafka: committing offsets failed; they are committed with the next batch's", "group", d.cfg.group, "error", err)
 		d.mu.Lock()
 		for tp, o := range offsets {

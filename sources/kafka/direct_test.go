@@ -513,6 +513,7 @@ func TestDirectStreamOptions(t *testing.T) {
 		{"bad reset", kafka.Subscribe("t"), []kafka.Option{kafka.Brokers("127.0.0.1:1"), kafka.Group("g"), kafka.ResetOffset(5)}, "neither Earliest nor Latest"},
 		{"bad starting offset", kafka.Subscribe("t"), []kafka.Option{kafka.Brokers("127.0.0.1:1"), kafka.Group("g"), kafka.StartingOffsets(map[kafka.TopicPartition]int64{{Topic: "t"}: -3})}, "invalid offset"},
 		{"zero poll timeout", kafka.Subscribe("t"), []kafka.Option{kafka.Brokers("127.0.0.1:1"), kafka.Group("g"), kafka.PollTimeout(0)}, "PollTimeout"},
+		{"zero stop timeout", kafka.Subscribe("t"), []kafka.Option{kafka.Brokers("127.0.0.1:1"), kafka.Group("g"), kafka.StopTimeout(0)}, "StopTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ssc, err := dstream.NewContext(time.Second, dstream.WithLogger(quiet))

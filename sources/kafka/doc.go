@@ -26,5 +26,18 @@
 // is read again: at-least-once, and exactly-once with idempotent or
 // transactional output. With ManualCommit the job commits itself
 // (CommitAsync, Spark's commitAsync) or keeps the offsets in its own store.
-// The auto-commit of the Kafka client is always off.
+// The auto-commit of the Kafka client is always off. A partition that a
+// rebalance takes away and gives back, or that the group forgets (a
+// broker restart), resumes after the last range the stream generated for
+// it, or at the group's commit if another member has read further, so
+// for a job running as one copy the lagging commit never makes a batch be
+// read twice.
+//
+// Start fails with a *dstream.StartError when no seed broker answers
+// ("kafka brokers <list>: no broker reachable: ...") or a topic named by
+// Subscribe or Assign does not exist ("kafka topic <t>: topic does not
+// exist"). While the job runs, a failed offset listing, a missing topic
+// or a fetch error is reported with dstream.Context.ReportHealth (so it
+// shows in BatchInfo.Degraded) until the next successful listing. Stop
+// takes at most StopTimeout, whether or not the broker answers.
 package kafka

@@ -113,6 +113,7 @@ type config struct {
 	readCommitted  bool
 	pollTimeout    time.Duration
 	requestTimeout time.Duration
+	stopTimeout    time.Duration
 	maxBuffered    int
 	failOnRevoke   bool
 	instanceID     string
@@ -124,6 +125,7 @@ func defaultConfig() config {
 		reset:          Earliest,
 		pollTimeout:    2 * time.Minute,
 		requestTimeout: 10 * time.Second,
+		stopTimeout:    DefaultStopTimeout,
 		maxBuffered:    32 << 20,
 		minRate:        1,
 	}
@@ -249,13 +251,35 @@ func PollTimeout(d time.Duration) Option {
 
 // RequestTimeout bounds each offset listing and commit. A listing that
 // fails or times out gives empty ranges for that batch (the next batch
-// catches up); default 10s.
+// catches up) and reports the brokers degraded until one succeeds;
+// default 10s.
 func RequestTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("RequestTimeout: %v is not positive", d)
 		}
 		c.requestTimeout = d
+		return nil
+	})
+}
+
+// DefaultStopTimeout is how long Stop may take by default (StopTimeout).
+const DefaultStopTimeout = 3 * time.Second
+
+// StopTimeout bounds how long the stream's Stop takes: committing what
+// completed batches consumed (at most two thirds of d), leaving the group
+// (the rest), then closing the client without waiting for the broker.
+// When the broker is down, or a rebalance waits for a member that is gone,
+// the commit or the leave gives up at the deadline: the batches after the
+// group's last commit are read again by the next run (or taken from the
+// checkpoint), and the group rebalances after the session timeout instead
+// of at once. Default DefaultStopTimeout.
+func StopTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("StopTimeout: %v is not positive", d)
+		}
+		c.stopTimeout = d
 		return nil
 	})
 }
@@ -277,7 +301,8 @@ func MaxBufferedBytes(n int) Option {
 // from the stream stop the context with an error naming them, as Spark
 // does. By default the stream lets them go: batches already generated
 // still read their ranges, later ones leave the partitions out, and the
-// member that now owns them starts from the last committed offsets.
+// member that now owns them starts from the last committed offsets (this
+// stream, if they come back to it, after the last range it generated).
 func FailOnRevokedPartitions() Option {
 	return optionFunc(func(c *config) error { c.failOnRevoke = true; return nil })
 }

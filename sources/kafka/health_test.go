@@ -1,0 +1,316 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// silentBroker listens on a loopback port, accepts connections and never
+// answers, and returns its address.
+func silentBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestDirectStreamStartChecks(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 2})
+	silent := silentBroker(t)
+	tp := func(p int32) kafka.TopicPartition { return kafka.TopicPartition{Topic: "t", Partition: p} }
+	for _, tc := range []struct {
+		name     string
+		strategy kafka.Strategy
+		brokers  []string
+		timeout  time.Duration // the start timeout; 0: the default
+		want     string        // Start's error; "": none
+		check    string        // the StartError's Check
+		is       error         // a cause the error wraps
+	}{
+		{name: "reachable", strategy: kafka.Subscribe("t"), brokers: c.Addrs},
+		{name: "one seed of two reachable", strategy: kafka.Subscribe("t"), brokers: []string{"127.0.0.1:1", c.Addrs[0]}},
+		{name: "pattern", strategy: kafka.SubscribePattern(`nothing-.*`), brokers: c.Addrs},
+		{name: "assigned partitions", strategy: kafka.Assign(tp(0), tp(1)), brokers: c.Addrs},
+		{
+			name: "unreachable", strategy: kafka.Subscribe("t"), brokers: []string{"127.0.0.1:1"},
+			check: "kafka brokers 127.0.0.1:1",
+			want:  "kafka brokers 127.0.0.1:1: no broker reachable: dial tcp 127.0.0.1:1: connect: connection refused",
+		},
+		{
+			name: "pattern, unreachable", strategy: kafka.SubscribePattern(`t`), brokers: []string{"127.0.0.1:1"},
+			check: "kafka brokers 127.0.0.1:1",
+			want:  "kafka brokers 127.0.0.1:1: no broker reachable: dial tcp 127.0.0.1:1: connect: connection refused",
+		},
+		{
+			name: "no answer", strategy: kafka.Subscribe("t"), brokers: []string{silent}, timeout: 500 * time.Millisecond,
+			check: "kafka brokers " + silent,
+			want:  "kafka brokers " + silent + ": no answer within 500ms",
+		},
+		{
+			name: "missing topic", strategy: kafka.Subscribe("t", "nope"), brokers: c.Addrs,
+			check: "kafka topic nope", want: "kafka topic nope: topic does not exist", is: kerr.UnknownTopicOrPartition,
+		},
+		{
+			name: "missing assigned topic", strategy: kafka.Assign(tp(0), kafka.TopicPartition{Topic: "nope"}), brokers: c.Addrs,
+			check: "kafka topic nope", want: "kafka topic nope: topic does not exist", is: kerr.UnknownTopicOrPartition,
+		},
+		{
+			name: "missing partition", strategy: kafka.Assign(tp(0), tp(5)), brokers: c.Addrs,
+			check: "kafka topic t", want: "kafka topic t: partition 5 does not exist (the topic has 2)", is: kerr.UnknownTopicOrPartition,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []dstream.Option{dstream.WithLogger(quiet), dstream.WithClock(dstream.NewManualClock(time.UnixMilli(0)))}
+			if tc.timeout > 0 {
+				opts = append(opts, dstream.WithStartTimeout(tc.timeout))
+			}
+			ssc, err := dstream.NewContext(time.Second, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+			ds := kafka.NewDirectStream(ssc, tc.strategy, kafka.Brokers(tc.brokers...), kafka.Group("g"))
+			ds.Stream().Print()
+			start := time.Now()
+			err = ssc.Start()
+			took := time.Since(start)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Start: %v", err)
+				}
+				return
+			}
+			var se *dstream.StartError
+			if !errors.As(err, &se) || se.Check != tc.check || err.Error() != tc.want {
+				t.Fatalf("Start = %v, want a *dstream.StartError %q", err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("Start's error does not wrap %v", tc.is)
+			}
+			if limit := max(tc.timeout, 0) + 2*time.Second; took > limit {
+				t.Errorf("Start took %v, over %v", took, limit)
+			}
+		})
+	}
+}
+
+// batchInfos records the BatchInfo of every completed batch.
+type batchInfos struct {
+	mu  sync.Mutex
+	all map[int64]dstream.BatchInfo
+}
+
+func (l *batchInfos) OnBatchCompleted(b dstream.BatchInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.all == nil {
+		l.all = map[int64]dstream.BatchInfo{}
+	}
+	l.all[b.BatchTime.UnixNano()] = b
+}
+
+// degraded returns the degraded components of the batch at t, by name,
+// waiting for its BatchInfo at most 10 s.
+func (l *batchInfos) degraded(t *testing.T, at time.Time) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		b, ok := l.all[at.UnixNano()]
+		l.mu.Unlock()
+		if ok {
+			out := map[string]string{}
+			for _, d := range b.Degraded {
+				out[d.Component] = d.Err.Error()
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no BatchInfo for the batch at %v", at)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stepUntilDegraded runs batches until cond holds for the degraded
+// components of the last one, and returns them.
+func (j *job) stepUntilDegraded(l *batchInfos, what string, cond func(map[string]string) bool) map[string]string {
+	j.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := j.step(); err != nil {
+			j.t.Fatalf("batch: %v", err)
+		}
+		got := l.degraded(j.t, j.clock.Now())
+		if cond(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			j.t.Fatalf("timed out waiting for %s; degraded: %v", what, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDirectStreamReportsBrokerOutage: while the broker is down, the
+// batches report "kafka brokers <list>" degraded; when it is back on the
+// same port (with its data), the report clears, and every record produced
+// before, during and after is in exactly one batch, although the restarted
+// broker forgot the group's member (its partitions are lost and assigned
+// again).
+func TestDirectStreamReportsBrokerOutage(t *testing.T) {
+	dir := t.TempDir()
+	c := kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir))
+	_, port, err := net.SplitHostPort(c.Addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := "kafka brokers " + c.Addrs[0]
+	j := newJob(t, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g"), kafka.RequestTimeout(500*time.Millisecond),
+		kafka.ClientOptions(kgo.HeartbeatInterval(100*time.Millisecond)))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	want := produceN(c, "t", 2, "a", 10)
+	j.stepUntil("the first records", func() bool { return j.count() >= 10 })
+	if got := l.degraded(t, j.clock.Now()); len(got) != 0 {
+		t.Fatalf("degraded before the outage: %v", got)
+	}
+	want = append(want, produceN(c, "t", 2, "b", 10)...)
+	j.stepUntil("the second records", func() bool { return j.count() >= 20 })
+
+	c.Close()
+	got := j.stepUntilDegraded(l, "the outage to be reported", func(d map[string]string) bool { return d[brokers] != "" })
+	t.Logf("degraded: %v", got)
+
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir), kfake.Ports(p))
+	want = append(want, produceN(c, "t", 2, "c", 10)...)
+	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
+	j.stepUntil("the records after the outage", func() bool { return j.count() >= 30 })
+	for range 3 { // late duplicates, if any
+		if err := j.step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkOnce(t, j.records(), want)
+	if got := l.degraded(t, j.clock.Now()); len(got) != 0 {
+		t.Errorf("degraded after the recovery: %v", got)
+	}
+}
+
+// TestDirectStreamReportsMissingTopic: a subscribed topic that is deleted
+// is reported degraded ("kafka topic <name>: topic does not exist") until
+// it exists again; the other topic is not.
+func TestDirectStreamReportsMissingTopic(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 1, "u": 1})
+	j := newJob(t, kafka.Subscribe("t", "u"), kafka.Brokers(c.Addrs...), kafka.Group("g"))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	j.stepUntil("the assignment", func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return len(j.batches) > 0 && len(j.batches[len(j.batches)-1].ranges) == 2
+	})
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := adm.DeleteTopics(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	got := j.stepUntilDegraded(l, "the missing topic to be reported", func(d map[string]string) bool { return len(d) > 0 })
+	if want := map[string]string{"kafka topic u": "topic does not exist"}; !maps.Equal(got, want) {
+		t.Errorf("degraded = %v, want %v", got, want)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "u"); err != nil {
+		t.Fatal(err)
+	}
+	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
+}
+
+// TestDirectStreamReportsUnresponsiveBroker: a broker that reads requests
+// and answers none is reported as not answering within RequestTimeout,
+// until it answers again.
+func TestDirectStreamReportsUnresponsiveBroker(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 1})
+	brokers := "kafka brokers " + c.Addrs[0]
+	// A request that got no answer gives up after a second more than its
+	// own timeout rather than franz-go's default 10 s, so the client
+	// recovers sooner once the broker answers again.
+	j := newJob(t, kafka.Assign(kafka.TopicPartition{Topic: "t"}), kafka.Brokers(c.Addrs...), kafka.RequestTimeout(300*time.Millisecond),
+		kafka.ClientOptions(kgo.RequestTimeoutOverhead(time.Second)))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	want := produceN(c, "t", 1, "a", 5)
+	j.stepUntil("the first records", func() bool { return j.count() >= 5 })
+
+	var muted atomic.Bool
+	muted.Store(true)
+	c.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !muted.Load() {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		return nil, nil, true
+	})
+	// The next batch reports it: its offset listing gets no answer.
+	if err := j.step(); err != nil {
+		t.Fatal(err)
+	}
+	got := l.degraded(t, j.clock.Now())
+	if want := map[string]string{brokers: "no answer within 300ms (RequestTimeout)"}; !maps.Equal(got, want) {
+		t.Errorf("degraded = %v, want %v", got, want)
+	}
+	muted.Store(false)
+	want = append(want, produceN(c, "t", 1, "b", 5)...)
+	t0 := time.Now()
+	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
+	j.stepUntil("the records after the outage", func() bool { return j.count() >= 10 })
+	t.Logf("recovered and read after %v", time.Since(t0).Round(time.Millisecond))
+	checkOnce(t, j.records(), want)
+}
