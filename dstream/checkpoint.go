@@ -91,7 +91,7 @@ func WithCheckpoint(dir string) Option {
 		if err != nil {
 			return fmt.Errorf("%w: checkpoint directory %q: %w", ErrInvalidOption, dir, err)
 		}
-		c.ckptFS, c.ckptDir, c.ckptURI = fsys, p, dir
+		c.ckptFS, c.ckptDir, c.ckptURI = fsys, p, storage.Redact(dir)
 		return nil
 	})
 }

@@ -47,7 +47,7 @@ type config struct {
 	backpressure        *backpressure // WithBackpressure, WithPIDRateEstimator; nil if neither
 	ckptFS              storage.FS    // the checkpoint directory's storage; nil: no checkpoint
 	ckptDir             string
-	ckptURI             string // the checkpoint directory as given, for messages
+	ckptURI             string // the checkpoint directory as given, password masked, for messages
 	ckptReset           bool   // WithCheckpointReset
 	ckptLockTimeout     time.Duration
 	inMemoryState       bool

@@ -148,7 +148,7 @@ func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 		return &BuildError{Op: "saveAsTextFiles", Err: fmt.Errorf("%w: prefix %q: %w", ErrInvalidOption, prefix, err)}
 	}
 	if s.n.err == nil {
-		s.n.c.AddStartCheck("text output "+prefix, func(ctx context.Context) error {
+		s.n.c.AddStartCheck("text output "+storage.Redact(prefix), func(ctx context.Context) error {
 			return storage.CheckWritable(ctx, fsys, path.Dir(p))
 		})
 	}

@@ -227,6 +227,19 @@ func validScheme(s string) bool {
 	return true
 }
 
+// Redact returns a location for messages and logs: a URI with its
+// password replaced by "xxxxx" (url.URL.Redacted), a plain path as it is.
+func Redact(location string) string {
+	if !isURI(location) {
+		return location
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		return "(a URI that does not parse)"
+	}
+	return u.Redacted()
+}
+
 // Join returns the location of name inside the directory dir, where dir
 // is a plain path or a URI as Open takes them: for a URI, name is added to
 // its path and its query (such as hdfs's ?user=) and fragment are kept,

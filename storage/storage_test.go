@@ -317,3 +317,18 @@ func TestCheckWritable(t *testing.T) {
 		t.Error("CheckWritable of /proc/forbidden succeeded")
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/var/ckpt", "/var/ckpt"},
+		{"relative/dir", "relative/dir"},
+		{"file:///var/ckpt", "file:///var/ckpt"},
+		{"hdfs://nn:8020/ck?user=etl", "hdfs://nn:8020/ck?user=etl"},
+		{"hdfs://etl:secret@nn:8020/ck", "hdfs://etl:xxxxx@nn:8020/ck"},
+		{"hdfs://etl:secret@nn1:8020,nn2:8020/ck", "hdfs://etl:xxxxx@nn1:8020,nn2:8020/ck"},
+	} {
+		if got := storage.Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

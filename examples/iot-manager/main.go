@@ -230,6 +230,7 @@ import (
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -hdfs-out, -checkpoint and -dead-letter
 	"github.com/microbatch-go/microbatch/ui"
 )
@@ -390,14 +391,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if ok, done := ssc.Recovered(); ok {
-		logger.Info("resuming from the checkpoint", "checkpoint", o.checkpoint, "last_batch", done.Format("15:04:05.000"))
+		logger.Info("resuming from the checkpoint", "checkpoint", storage.Redact(o.checkpoint), "last_batch", done.Format("15:04:05.000"))
 	}
 	kuduDesc := "off"
 	if len(o.kuduMasters) > 0 {
 		kuduDesc = o.kuduTable + "@" + strings.Join(o.kuduMasters, ",")
 	}
 	logger.Info("ingesting", "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
-		"batch", o.batch, "hdfs_out", o.hdfsOut, "kudu", kuduDesc)
+		"batch", o.batch, "hdfs_out", storage.Redact(o.hdfsOut), "kudu", kuduDesc)
 	err = cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
 	t := rep.Total()
 	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "events", t.Counts.events, "kudu", t.Counts.kudu, "dead", t.Counts.dead)

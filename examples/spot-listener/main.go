@@ -138,6 +138,7 @@ import (
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -out, -checkpoint and -dead-letter
 	"github.com/microbatch-go/microbatch/ui"
 )
@@ -281,7 +282,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if ok, done := ssc.Recovered(); ok {
-		logger.Info("resuming from the checkpoint", "checkpoint", o.checkpoint, "last_batch", done.Format("15:04:05.000"))
+		logger.Info("resuming from the checkpoint", "checkpoint", storage.Redact(o.checkpoint), "last_batch", done.Format("15:04:05.000"))
 	}
 	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "out", o.out)

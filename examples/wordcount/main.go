@@ -87,6 +87,7 @@ import (
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/sources/socket"
+	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// in -dir, -out and -checkpoint
 	"github.com/microbatch-go/microbatch/ui"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -255,7 +256,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if ok, done := ssc.Recovered(); ok {
-		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", o.checkpoint, done.Format("15:04:05.000"))
+		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", storage.Redact(o.checkpoint), done.Format("15:04:05.000"))
 	}
 
 	return cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {

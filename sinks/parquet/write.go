@@ -90,7 +90,7 @@ func Write[T any](s *dstream.Stream[T], dir string, opts ...Option) error {
 	// The directory must be writable at start (a NameNode that does not
 	// answer, a read-only or forbidden path), not at the first batch
 	// with data.
-	s.Context().AddStartCheck("parquet output "+dir, func(ctx context.Context) error {
+	s.Context().AddStartCheck("parquet output "+storage.Redact(dir), func(ctx context.Context) error {
 		return storage.CheckWritable(ctx, w.fsys, w.root)
 	})
 	return s.ForEachBatch(w.writeBatch)

@@ -87,7 +87,7 @@ func (in *input[T]) configure(dir string, opts []Option, text bool, reader func(
 		return fmt.Errorf("%w: directory pattern %q: %w", dstream.ErrInvalidOption, p, err)
 	}
 	in.fsys, in.pattern, in.read, in.cfg = fsys, p, read, cfg
-	in.component = "file stream " + dir
+	in.component = "file stream " + storage.Redact(dir)
 	// The storage must answer at start; a directory that does not exist
 	// yet is waited for (as in Spark), and reported as degraded.
 	in.c.AddStartCheck(in.component, func(ctx context.Context) error {

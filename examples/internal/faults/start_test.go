@@ -51,6 +51,9 @@ func runs(t *testing.T) int {
 	return 1
 }
 
+// secret is a password given in URIs, which no message may show.
+const secret = "s3cr3t-pw"
+
 // Each dependency unreachable or missing at start: exit status 3 within
 // the start timeout, and one line that names it.
 func TestDependencyMissingAtStart(t *testing.T) {
@@ -86,8 +89,11 @@ func TestDependencyMissingAtStart(t *testing.T) {
 			[]string{"-brokers", broker.Addrs[0], "-hdfs-out", filepath.Join(t.TempDir(), "out"), "-kudu-masters", dead, to},
 			"kudu masters " + dead + ": "},
 		{"iot-manager: NameNode unreachable", iot,
-			[]string{"-brokers", broker.Addrs[0], "-hdfs-out", "hdfs://" + dead + "/iot/events", to},
-			"parquet output hdfs://" + dead + "/iot/events: "},
+			[]string{"-brokers", broker.Addrs[0], "-hdfs-out", "hdfs://iot:" + secret + "@" + dead + "/iot/events", to},
+			"parquet output hdfs://iot:xxxxx@" + dead + "/iot/events: "},
+		{"wordcount: -checkpoint on an unreachable NameNode", wordcount,
+			[]string{"-source", "file", "-dir", in, "-checkpoint", "hdfs://wc:" + secret + "@" + dead + "/ckpt", to},
+			"checkpoint directory hdfs://wc:xxxxx@" + dead + "/ckpt: "},
 		{"spot-listener: -out forbidden", spot,
 			[]string{"-type", "flow", "-brokers", broker.Addrs[0], "-out", "/proc/forbidden/flow", to},
 			"parquet output /proc/forbidden/flow: "},
@@ -110,6 +116,9 @@ func TestDependencyMissingAtStart(t *testing.T) {
 			}
 			if len(lines) != 1 || !strings.Contains(lines[0], ": cannot start: "+tc.want) {
 				t.Errorf("want one line naming %q; stderr:\n%s", tc.want, stderr)
+			}
+			if strings.Contains(stderr, secret) {
+				t.Errorf("the password in a URI was printed:\n%s", stderr)
 			}
 		})
 	}
