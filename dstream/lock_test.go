@@ -2,7 +2,6 @@ package dstream
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,9 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/microbatch-go/microbatch/internal/testtool"
 )
 
 // readLockFile returns the lock file of the checkpoint directory dir.
@@ -211,31 +211,13 @@ func TestCheckpointLockLost(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCheckpointLockUnsupported: on storage that cannot create a file
 // exclusively the job runs without a lock, after one warning.
 func TestCheckpointLockUnsupported(t *testing.T) {
 	dir := t.TempDir()
 	f, uri := newFaultFS(t, dir)
 	f.noExclusive = true
-	var logs syncBuffer
+	var logs testtool.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	j := newWordJob(t, uri, &memLog{}, 0, jobShape{opts: []Option{WithLogger(logger), WithCheckpointLockTimeout(100 * time.Millisecond)}})
 	j.h.start()
@@ -295,7 +277,7 @@ func TestCheckpointLockSecondProcess(t *testing.T) {
 	defer stdin.Close()
 	stdout, err := cmd.StdoutPipe()
 	mustNoErr(t, err, "stdout")
-	var stderr syncBuffer
+	var stderr testtool.Buffer
 	cmd.Stderr = &stderr
 	mustNoErr(t, cmd.Start(), "start the holder")
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()

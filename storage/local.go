@@ -37,19 +37,17 @@ func ctxErr(ctx context.Context, op, name string) error {
 }
 
 func (localFS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
-	if err := ctxErr(ctx, "create", name); err != nil {
-		return nil, err
-	}
-	p := native(name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-		return nil, err
-	}
-	return os.Create(p)
+	return createLocal(ctx, name, os.O_RDWR|os.O_CREATE|os.O_TRUNC) // as os.Create
 }
 
 // CreateExclusive creates name with O_CREATE|O_EXCL, which fails with
 // an error wrapping fs.ErrExist when anything has that name.
 func (localFS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser, error) {
+	return createLocal(ctx, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+}
+
+// createLocal opens name with flag, after making its missing parents.
+func createLocal(ctx context.Context, name string, flag int) (io.WriteCloser, error) {
 	if err := ctxErr(ctx, "create", name); err != nil {
 		return nil, err
 	}
@@ -57,9 +55,9 @@ func (localFS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := os.OpenFile(p, flag, 0o666)
 	if err != nil {
-		return nil, err
+		return nil, err // not a nil *os.File in a non-nil interface
 	}
 	return f, nil
 }

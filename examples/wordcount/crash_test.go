@@ -7,11 +7,9 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,63 +18,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/microbatch-go/microbatch/examples/internal/wcout"
 	"github.com/microbatch-go/microbatch/internal/proctest"
 )
-
-// batchDirs reads the batch directories prefix-<ms> that SaveAsTextFiles
-// wrote (each complete, with _SUCCESS), by batch time in milliseconds.
-func batchDirs(t *testing.T, prefix string, strict bool) map[int64]map[string]int {
-	t.Helper()
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(prefix)) + `-(\d+)$`)
-	entries, err := os.ReadDir(filepath.Dir(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int64]map[string]int{}
-	for _, e := range entries {
-		m := re.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		ms, _ := strconv.ParseInt(m[1], 10, 64)
-		dir := filepath.Join(filepath.Dir(prefix), e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
-			if strict {
-				t.Errorf("%s has no _SUCCESS: %v", dir, err)
-			}
-			continue // being written
-		}
-		counts := map[string]int{}
-		parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
-		for _, p := range parts {
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				word, n, ok := strings.Cut(sc.Text(), "\t")
-				v, err := strconv.Atoi(n)
-				if !ok || err != nil {
-					t.Fatalf("%s: bad line %q", p, sc.Text())
-				}
-				if _, dup := counts[word]; dup {
-					t.Errorf("%s: %q twice in one batch", dir, word)
-				}
-				counts[word] = v
-			}
-			f.Close()
-		}
-		out[ms] = counts
-	}
-	return out
-}
-
-func addInto(dst, src map[string]int) {
-	for w, n := range src {
-		dst[w] += n
-	}
-}
 
 // TestCrashKafkaCheckpoint kills the word count (Kafka input, a 1 s
 // window sliding every batch, running totals, -checkpoint) with SIGKILL at
@@ -169,7 +113,7 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		totals := batchDirs(t, prefix+"-totals", false)
+		totals := wcout.Batches(t, prefix+"-totals", false)
 		if len(totals) > 0 {
 			last := slices.Max(slices.Collect(maps.Keys(totals)))
 			sum := 0
@@ -193,7 +137,7 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 		t.Errorf("the last run did not resume from the checkpoint:\n%s", p.Stderr.String())
 	}
 
-	batches := batchDirs(t, prefix, true)
+	batches := wcout.Batches(t, prefix, true)
 	times := slices.Sorted(maps.Keys(batches))
 	if len(times) < 10 {
 		t.Fatalf("only %d batch directories", len(times))
@@ -207,21 +151,21 @@ func TestCrashKafkaCheckpoint(t *testing.T) {
 	// No word lost, none counted twice.
 	sum := map[string]int{}
 	for _, c := range batches {
-		addInto(sum, c)
+		wcout.AddInto(sum, c)
 	}
 	if !maps.Equal(sum, want) {
 		t.Errorf("the per-batch counts add up to %v,\nthe words produced are %v", sum, want)
 	}
 	// Windows and totals are what the batch counts make them.
-	windows := batchDirs(t, prefix+"-window", true)
-	totals := batchDirs(t, prefix+"-totals", true)
+	windows := wcout.Batches(t, prefix+"-window", true)
+	totals := wcout.Batches(t, prefix+"-totals", true)
 	running := map[string]int{}
 	for _, ts := range times {
-		addInto(running, batches[ts])
+		wcout.AddInto(running, batches[ts])
 		w := map[string]int{}
 		for _, u := range times {
 			if u > ts-1000 && u <= ts {
-				addInto(w, batches[u])
+				wcout.AddInto(w, batches[u])
 			}
 		}
 		for k, v := range w {
@@ -347,8 +291,8 @@ func TestCrashSocketWriteAheadLog(t *testing.T) {
 	for {
 		if srv.ackedCount() == len(srv.lines) {
 			sum := map[string]int{}
-			for _, c := range batchDirs(t, prefix, false) {
-				addInto(sum, c)
+			for _, c := range wcout.Batches(t, prefix, false) {
+				wcout.AddInto(sum, c)
 			}
 			if sum["common"] >= len(srv.lines) {
 				break
@@ -368,8 +312,8 @@ func TestCrashSocketWriteAheadLog(t *testing.T) {
 	}
 
 	sum := map[string]int{}
-	for _, c := range batchDirs(t, prefix, true) {
-		addInto(sum, c)
+	for _, c := range wcout.Batches(t, prefix, true) {
+		wcout.AddInto(sum, c)
 	}
 	missing, twice := 0, 0
 	for i := range srv.lines {

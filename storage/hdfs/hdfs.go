@@ -323,6 +323,23 @@ func begin(ctx context.Context, op, name string) error {
 // The returned writer's Close completes the file; if a Write or Close
 // fails, the file is removed.
 func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
+	return f.create(ctx, name, true)
+}
+
+// CreateExclusive creates the file name and its missing parents, unless
+// a file or directory has that name already: then the error wraps
+// fs.ErrExist (the NameNode's FileAlreadyExistsException, or
+// AlreadyBeingCreatedException for a file another client is writing).
+// The NameNode decides, so of several clients creating the name at once
+// only one succeeds. The writer is the one Create returns.
+func (f *FS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser, error) {
+	return f.create(ctx, name, false)
+}
+
+// create creates the file name, making its missing parents. An existing
+// file is removed and created again with replace; without it the
+// NameNode's refusal is returned, and nothing is removed.
+func (f *FS) create(ctx context.Context, name string, replace bool) (io.WriteCloser, error) {
 	if err := begin(ctx, "create", name); err != nil {
 		return nil, err
 	}
@@ -349,7 +366,7 @@ func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 			if err := f.c.MkdirAll(path.Dir(p), f.opts.DirPerm); err != nil {
 				return nil, wrapErr("create", name, err)
 			}
-		case errors.Is(err, fs.ErrExist): // a file to replace, or one being written
+		case errors.Is(err, fs.ErrExist) && replace: // a file to replace, or one being written
 			fi, serr := f.c.Stat(p)
 			if serr == nil && fi.IsDir() {
 				return nil, &fs.PathError{Op: "create", Path: name, Err: errIsDir}
@@ -358,43 +375,6 @@ func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 				return nil, wrapErr("create", name, err)
 			}
 		default:
-			return nil, wrapErr("create", name, err)
-		}
-	}
-}
-
-// CreateExclusive creates the file name and its missing parents, unless
-// a file or directory has that name already: then the error wraps
-// fs.ErrExist (the NameNode's FileAlreadyExistsException, or
-// AlreadyBeingCreatedException for a file another client is writing).
-// The NameNode decides, so of several clients creating the name at once
-// only one succeeds. The writer is the one Create returns.
-func (f *FS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser, error) {
-	if err := begin(ctx, "create", name); err != nil {
-		return nil, err
-	}
-	p := f.abs(name)
-	d, err := f.defaults()
-	if err != nil {
-		return nil, wrapErr("create", name, err)
-	}
-	replication, blockSize := f.fileSettings(d)
-	for attempt := 0; ; attempt++ {
-		// Without the overwrite flag the NameNode refuses an existing
-		// name itself; nothing is removed here, unlike in Create.
-		fw, err := f.c.CreateFile(p, replication, blockSize, f.opts.FilePerm)
-		if err == nil {
-			w := &writer{f: f, name: name, p: p, fw: fw}
-			if fi, err := f.c.Stat(p); err == nil {
-				w.fileID = fileID(fi)
-			}
-			return w, nil
-		}
-		if attempt > 0 || !errors.Is(err, fs.ErrNotExist) {
-			return nil, wrapErr("create", name, err)
-		}
-		// A missing parent.
-		if err := f.c.MkdirAll(path.Dir(p), f.opts.DirPerm); err != nil {
 			return nil, wrapErr("create", name, err)
 		}
 	}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/testtool"
 )
 
 func TestExitCode(t *testing.T) {
@@ -67,7 +67,7 @@ func TestWatchSignals(t *testing.T) {
 			sigs := make(chan os.Signal, 2)
 			cancelled := make(chan struct{})
 			exited := make(chan int, 1)
-			var out syncBuffer
+			var out testtool.Buffer
 			go watchSignals("cmd", sigs, func() { close(cancelled) }, &out, func(code int) { exited <- code }, tc.limit)
 			sigs <- syscall.SIGTERM
 			<-cancelled // the first signal cancels the run
@@ -89,22 +89,4 @@ func TestWatchSignals(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a strings.Builder safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

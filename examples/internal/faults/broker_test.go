@@ -1,71 +1,17 @@
 package faults
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/microbatch-go/microbatch/examples/internal/wcout"
 	"github.com/microbatch-go/microbatch/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// savedCounts reads the complete batch directories <prefix>-<ms> that
-// wordcount's -out wrote, by batch time.
-func savedCounts(t *testing.T, prefix string) map[int64]map[string]int {
-	t.Helper()
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(prefix)) + `-(\d+)$`)
-	entries, err := os.ReadDir(filepath.Dir(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int64]map[string]int{}
-	for _, e := range entries {
-		m := re.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		dir := filepath.Join(filepath.Dir(prefix), e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
-			continue
-		}
-		ms, _ := strconv.ParseInt(m[1], 10, 64)
-		counts := map[string]int{}
-		parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
-		for _, p := range parts {
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				word, n, _ := strings.Cut(sc.Text(), "\t")
-				v, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("%s: bad line %q", p, sc.Text())
-				}
-				counts[word] += v
-			}
-			f.Close()
-		}
-		out[ms] = counts
-	}
-	return out
-}
-
-// latest returns the counts of the newest batch directory, or nil.
-func latest(all map[int64]map[string]int) map[string]int {
-	var newest int64 = -1
-	for ms := range all {
-		newest = max(newest, ms)
-	}
-	return all[newest]
-}
 
 // startBroker runs devkafka on addr ("127.0.0.1:0" for any port) with its
 // data in dir, and returns the address it listens on.
@@ -120,24 +66,7 @@ func TestBrokerRestartCountsExactlyOnce(t *testing.T) {
 		job.Stop(t, 10*time.Second)
 		broker.Stop(t, 10*time.Second)
 
-		sum := map[string]int{}
-		for _, counts := range savedCounts(t, prefix) {
-			for w, n := range counts {
-				sum[w] += n
-			}
-		}
-		totals := latest(savedCounts(t, prefix+"-totals"))
-		for _, got := range []map[string]int{sum, totals} {
-			if got["common"] != 2*half {
-				t.Errorf("run %d: %q counted %d times, want %d", i+1, "common", got["common"], 2*half)
-			}
-			for j := range 2 * half {
-				if w := fmt.Sprintf("w%d", j); got[w] != 1 {
-					t.Errorf("run %d: %s counted %d times, want once", i+1, w, got[w])
-					break
-				}
-			}
-		}
+		checkCountedOnce(t, fmt.Sprintf("run %d", i+1), prefix, 2*half)
 		if t.Failed() {
 			t.Fatalf("run %d: wordcount's stderr:\n%s", i+1, job.Stderr.String())
 		}
@@ -149,7 +78,7 @@ func waitTotal(t *testing.T, job *proctest.Proc, totals string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if got := latest(savedCounts(t, totals)); got["common"] >= n {
+		if got := wcout.Latest(wcout.Batches(t, totals, false)); got["common"] >= n {
 			return
 		}
 		select {
@@ -159,6 +88,32 @@ func waitTotal(t *testing.T, job *proctest.Proc, totals string, n int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the totals did not reach %d lines within a minute\n%s", n, job.Output())
+		}
+	}
+}
+
+// checkCountedOnce checks what wordcount saved under prefix for lines
+// "w<i> common", i from 0 to n: summed over the batches, and in the
+// newest totals, each w<i> is counted once and common n times.
+func checkCountedOnce(t *testing.T, what, prefix string, n int) {
+	t.Helper()
+	sum := map[string]int{}
+	for _, counts := range wcout.Batches(t, prefix, true) {
+		wcout.AddInto(sum, counts)
+	}
+	totals := wcout.Latest(wcout.Batches(t, prefix+"-totals", true))
+	for _, c := range []struct {
+		name   string
+		counts map[string]int
+	}{{"the batches", sum}, {"the totals", totals}} {
+		if c.counts["common"] != n {
+			t.Errorf("%s: %s count %q %d times, want %d", what, c.name, "common", c.counts["common"], n)
+		}
+		for i := range n {
+			if w := "w" + strconv.Itoa(i); c.counts[w] != 1 {
+				t.Errorf("%s: %s count %s %d times, want once", what, c.name, w, c.counts[w])
+				break
+			}
 		}
 	}
 }

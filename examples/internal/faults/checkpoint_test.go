@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microbatch-go/microbatch/examples/internal/wcout"
 	"github.com/microbatch-go/microbatch/internal/hdfstest"
 	"github.com/microbatch-go/microbatch/internal/proctest"
 )
@@ -223,6 +224,9 @@ func TestCheckpointDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
+		}
 		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
@@ -255,17 +259,17 @@ func TestCheckpointDiskFull(t *testing.T) {
 	// What each published batch holds (a batch run again after the
 	// restart may spread the same words over its part files differently:
 	// the hash seed is per process).
-	published := map[string]map[int64]map[string]int{"batches": savedCounts(t, prefix), "totals": savedCounts(t, prefix+"-totals")}
+	published := map[string]map[int64]map[string]int{"batches": wcout.Batches(t, prefix, false), "totals": wcout.Batches(t, prefix+"-totals", false)}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	again := proctest.Start(t, wordcount, args...)
 	deadline := time.Now().Add(20 * time.Second)
-	for latest(savedCounts(t, prefix+"-totals"))["common"] < 600 {
+	for wcout.Latest(wcout.Batches(t, prefix+"-totals", false))["common"] < 600 {
 		if time.Now().After(deadline) {
-			all := savedCounts(t, prefix+"-totals")
-			l := latest(all)
+			all := wcout.Batches(t, prefix+"-totals", false)
+			l := wcout.Latest(all)
 			t.Fatalf("the restart did not count the second file: %d totals dirs, the latest have common=%d w0=%d w300=%d\n%s", len(all), l["common"], l["w0"], l["w300"], again.Stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -273,7 +277,7 @@ func TestCheckpointDiskFull(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	again.Stop(t, 10*time.Second)
 
-	after := map[string]map[int64]map[string]int{"batches": savedCounts(t, prefix), "totals": savedCounts(t, prefix+"-totals")}
+	after := map[string]map[int64]map[string]int{"batches": wcout.Batches(t, prefix, false), "totals": wcout.Batches(t, prefix+"-totals", false)}
 	for kind, dirs := range published {
 		for ms, counts := range dirs {
 			if got := after[kind][ms]; !maps.Equal(got, counts) {
@@ -281,24 +285,7 @@ func TestCheckpointDiskFull(t *testing.T) {
 			}
 		}
 	}
-	sum := map[string]int{}
-	for _, counts := range savedCounts(t, prefix) {
-		for w, n := range counts {
-			sum[w] += n
-		}
-	}
-	totals := latest(savedCounts(t, prefix+"-totals"))
-	for _, got := range []map[string]int{sum, totals} {
-		if got["common"] != 600 {
-			t.Errorf("common counted %d times, want 600", got["common"])
-		}
-		for i := range 600 {
-			if w := "w" + strconv.Itoa(i); got[w] != 1 {
-				t.Errorf("%s counted %d times, want once", w, got[w])
-				break
-			}
-		}
-	}
+	checkCountedOnce(t, "after the restart", prefix, 600)
 }
 
 const versionOffset = 7 // the low byte of the checkpoint format version, after the 6-byte magic
