@@ -117,6 +117,11 @@ func TestDependencyMissingAtStart(t *testing.T) {
 			if len(lines) != 1 || !strings.Contains(lines[0], ": cannot start: "+tc.want) {
 				t.Errorf("want one line naming %q; stderr:\n%s", tc.want, stderr)
 			}
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.Contains(l, "WARN") || strings.Contains(l, "ERROR") {
+					t.Errorf("a warning or error besides the one line: %s", l)
+				}
+			}
 			if strings.Contains(stderr, secret) {
 				t.Errorf("the password in a URI was printed:\n%s", stderr)
 			}
