@@ -15,8 +15,9 @@
 // Stopping: the first SIGINT or SIGTERM stops the job gracefully (the
 // batches already cut are finished and committed); a stop that has not
 // finished after GracefulStop turns hard (the batch running is abandoned,
-// to be run again after a restart with a checkpoint), and a process that
-// still has not exited after StopLimit exits with status 1. A second signal
+// to be run again after a restart with a checkpoint) and the job exits
+// with status 1, saying so; a process that still has not exited after
+// StopLimit exits with status 1. A second signal
 // exits at once. So a signal always ends the process within StopLimit,
 // inside the 30 s orchestrators wait before SIGKILL.
 package cli

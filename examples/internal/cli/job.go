@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -13,8 +12,9 @@ import (
 )
 
 // RunJob runs ssc until ctx ends or, when duration is positive, for that
-// long, then stops it gracefully; a graceful stop that has not finished
-// after GracefulStop turns hard, so that a signal ends the job promptly.
+// long, then stops it gracefully (bounded by the context's graceful stop
+// timeout: RunFlags sets GracefulStop, so that a signal ends the job
+// promptly; a stop that runs out returns dstream.ErrStopTimeout).
 // When status is not nil it serves the status page on addr first, calls
 // onURL with the page's address, and keeps it up until the job has
 // stopped, not just until the signal that stops it.
@@ -34,33 +34,11 @@ func RunJob(ctx context.Context, ssc *dstream.Context, status *ui.Server, addr s
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	finished := make(chan struct{})
-	defer close(finished)
-	go hardStopAfter(ctx, finished, ssc, GracefulStop)
 	err := ssc.Run(ctx)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil // stopped while starting, as asked
 	}
 	return err
-}
-
-// hardStopAfter stops ssc hard when a graceful stop, begun when ctx ended,
-// has not finished after d.
-func hardStopAfter(ctx context.Context, finished <-chan struct{}, ssc *dstream.Context, d time.Duration) {
-	select {
-	case <-finished:
-		return
-	case <-ctx.Done():
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-finished:
-	case <-timer.C:
-		ssc.Logger().Warn("the graceful stop did not finish in time; stopping hard: the batch under way is abandoned (with a checkpoint it runs again after a restart)",
-			slog.Duration("waited", d))
-		_ = ssc.Stop(context.Background(), dstream.Hard)
-	}
 }
 
 // RunFlags are the flags every streaming example has for its
@@ -97,9 +75,11 @@ func (r RunFlags) Check() error {
 	return nil
 }
 
-// Options returns the context options for the flags.
+// Options returns the context options for the flags, and the graceful
+// stop timeout of the examples, GracefulStop.
 func (r RunFlags) Options() []dstream.Option {
-	opts := []dstream.Option{dstream.WithStartTimeout(r.StartTimeout), dstream.WithMaxOutage(r.MaxOutage)}
+	opts := []dstream.Option{dstream.WithStartTimeout(r.StartTimeout), dstream.WithMaxOutage(r.MaxOutage),
+		dstream.WithGracefulStopTimeout(GracefulStop)}
 	if r.CheckpointReset {
 		opts = append(opts, dstream.WithCheckpointReset())
 	}

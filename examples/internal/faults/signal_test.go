@@ -1,15 +1,21 @@
 package faults
 
 import (
+	"context"
+	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hamba/avro/v2"
 	"github.com/microbatch-go/microbatch/internal/hdfstest"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/internal/kudutest"
 	"github.com/microbatch-go/microbatch/internal/proctest"
+	"github.com/microbatch-go/microbatch/internal/testtool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	_ "github.com/microbatch-go/microbatch/storage/hdfs"
@@ -52,8 +58,46 @@ func produce(t *testing.T, c *kafkatest.Cluster, topic string, stop <-chan struc
 	}()
 }
 
+// produceEvents sends IoT events (metrics, which go to Kudu) to the
+// manager's topic until stop is closed.
+func produceEvents(t *testing.T, c *kafkatest.Cluster, stop <-chan struct{}) {
+	root, ok := testtool.RepoRoot()
+	if !ok {
+		t.Fatal("no repository root")
+	}
+	schema, err := avro.ParseFiles(filepath.Join(root, "examples", "iot-manager", "event.avsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Client(kgo.DefaultProduceTopic("daf-iot-events"))
+	go func() {
+		defer cl.Close()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			data, err := avro.Marshal(schema, map[string]any{
+				"version": int64(1), "id": fmt.Sprintf("e%d", i), "ts": time.Now().UnixMilli(),
+				"temporal_granularity": nil, "event_certainty": 1.0, "event_type_id": int32(0),
+				"event_subtype_id": "temperature", "event_annotation": nil, "source": fmt.Sprintf("sensor-%d", i%5),
+				"location": "", "body": nil, "attributes": map[string]string{"value": "21.5"},
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			cl.Produce(context.Background(), &kgo.Record{Value: data}, nil)
+		}
+	}()
+}
+
 func states(t *testing.T) []state {
 	wordcount := proctest.Build(t, "./examples/wordcount")
+	iot := proctest.Build(t, "./examples/iot-manager")
 	kafkaJob := func(t *testing.T, c *kafkatest.Cluster, extra ...string) *proctest.Proc {
 		stop := make(chan struct{})
 		t.Cleanup(func() { close(stop) })
@@ -80,6 +124,19 @@ func states(t *testing.T) []state {
 			first.Kill(t) // still a member until its session times out
 			p := proctest.Start(t, wordcount, "-source", "kafka", "-brokers", c.Addrs[0], "-topic", "words", "-group", "wc", "-batch", "200ms")
 			time.Sleep(2 * time.Second) // joining: the group waits for the dead member
+			return p
+		}},
+		{"Kudu sink retrying", true, func(t *testing.T) *proctest.Proc {
+			kc := kudutest.New(t)
+			c := kafkatest.New(t, map[string]int32{"daf-iot-events": 2})
+			stop := make(chan struct{})
+			t.Cleanup(func() { close(stop) })
+			produceEvents(t, c, stop)
+			p := proctest.Start(t, iot, "-brokers", c.Addrs[0], "-hdfs-out", filepath.Join(t.TempDir(), "events"),
+				"-kudu-masters", strings.Join(kc.MasterAddrs(), ","), "-batch", "200ms")
+			p.WaitFor(t, p.Stderr, regexp.MustCompile(`(?m)^batch \S+ records=[1-9]`), 30*time.Second)
+			kc.InjectServerTooBusy("Write", 1<<20) // every write is refused and retried
+			time.Sleep(time.Second)
 			return p
 		}},
 		{"HDFS output retrying", true, func(t *testing.T) *proctest.Proc {
@@ -113,7 +170,7 @@ func TestStopPromptly(t *testing.T) {
 				if code != 0 && code != 1 {
 					t.Errorf("run %d: exit status %d\n%s", i+1, code, p.Output())
 				}
-				if !strings.Contains(p.Stderr.String(), "wordcount: terminated: stopping (a second signal exits at once)") {
+				if !strings.Contains(p.Stderr.String(), p.Name+": terminated: stopping (a second signal exits at once)") {
 					t.Errorf("run %d: the stop was not announced\n%s", i+1, p.Output())
 				}
 			}
