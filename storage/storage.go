@@ -43,7 +43,9 @@ import (
 // slash-separated paths in the FS. Errors for names that do not exist
 // satisfy errors.Is(err, fs.ErrNotExist). A method called with a done ctx
 // returns an error wrapping ctx.Err(); the readers and writers it returned
-// earlier are not affected by ctx.
+// earlier are not affected by ctx, except that a writer's Close may stop
+// waiting for the store (HDFS's replication of the last block) once the
+// ctx given to Create is done, failing instead.
 //
 // Implementations must be safe for concurrent use.
 type FS interface {

@@ -320,8 +320,10 @@ func begin(ctx context.Context, op, name string) error {
 }
 
 // Create creates or truncates the file name and its missing parents.
-// The returned writer's Close completes the file; if a Write or Close
-// fails, the file is removed.
+// The returned writer's Close completes the file, waiting while the
+// NameNode still replicates it (up to CloseTimeout, or until ctx is done:
+// a cancelled batch does not wait); if a Write or Close fails, the file is
+// removed.
 func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 	return f.create(ctx, name, true)
 }
@@ -352,7 +354,7 @@ func (f *FS) create(ctx context.Context, name string, replace bool) (io.WriteClo
 	for attempt := 0; ; attempt++ {
 		fw, err := f.c.CreateFile(p, replication, blockSize, f.opts.FilePerm)
 		if err == nil {
-			w := &writer{f: f, name: name, p: p, fw: fw}
+			w := &writer{f: f, name: name, p: p, fw: fw, ctx: ctx}
 			if fi, err := f.c.Stat(p); err == nil {
 				w.fileID = fileID(fi)
 			}
@@ -398,8 +400,9 @@ type writer struct {
 	name   string // as the caller named it, for errors
 	p      string // the absolute path
 	fw     *gohdfs.FileWriter
-	fileID uint64 // the inode id, to remove only this file after a failure
-	err    error  // the first Write error
+	fileID uint64          // the inode id, to remove only this file after a failure
+	ctx    context.Context // Create's: Close stops waiting for the NameNode when it is done
+	err    error           // the first Write error
 	closed bool
 }
 
@@ -448,7 +451,7 @@ func (w *writer) Close() error {
 		w.fw.Close()
 		return w.failed(w.err)
 	}
-	if err := w.f.closeFile(w.fw); err != nil {
+	if err := w.f.closeFile(w.ctx, w.fw); err != nil {
 		return w.failed(wrapErr("close", w.name, err))
 	}
 	return nil
@@ -470,9 +473,9 @@ func (w *writer) failed(err error) error {
 
 // closeFile closes fw, retrying with exponential backoff while the
 // NameNode reports the file still replicating (hdfs.ErrReplicating), for
-// up to CloseTimeout. The client then calls only complete again: the
-// data is already acknowledged.
-func (f *FS) closeFile(fw *gohdfs.FileWriter) error {
+// up to CloseTimeout or until ctx is done. The client then calls only
+// complete again: the data is already acknowledged.
+func (f *FS) closeFile(ctx context.Context, fw *gohdfs.FileWriter) error {
 	deadline := time.Now().Add(f.opts.CloseTimeout)
 	wait := f.opts.CloseBackoff
 	for {
@@ -484,7 +487,11 @@ func (f *FS) closeFile(fw *gohdfs.FileWriter) error {
 			return fmt.Errorf("%w: the NameNode did not complete the file within %v",
 				gohdfs.ErrReplicating, max(f.opts.CloseTimeout, 0))
 		}
-		time.Sleep(wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("%w: stopped waiting for the NameNode to complete the file: %w", gohdfs.ErrReplicating, ctx.Err())
+		}
 		wait = min(2*wait, MaxCloseBackoff)
 	}
 }

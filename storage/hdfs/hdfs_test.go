@@ -687,3 +687,27 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Error("Open with no addresses succeeded")
 	}
 }
+
+// A Close waiting for the NameNode stops when the ctx given to Create is
+// done (a batch stopped hard), instead of waiting for the whole
+// CloseTimeout, and the file is removed.
+func TestDelayedCompleteCancelled(t *testing.T) {
+	c := newCluster(t)
+	f := openFS(t, c, storagehdfs.Options{CloseBackoff: 5 * time.Millisecond, CloseTimeout: time.Hour})
+	c.DelayComplete(1 << 20)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { done <- write(ctx, f, "/stopped", []byte("data")) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, gohdfs.ErrReplicating) {
+			t.Fatalf("error %v, want one wrapping context.Canceled and hdfs.ErrReplicating", err)
+		}
+	case <-time.After(30 * time.Second): // a hang guard: the close timeout is an hour
+		t.Fatal("Close still waiting 30 s after its ctx was cancelled")
+	}
+	if _, err := f.Stat(t.Context(), "/stopped"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the cancelled Close, Stat: %v; want the file removed", err)
+	}
+}

@@ -167,6 +167,9 @@ func TestStopPromptly(t *testing.T) {
 				if took > stopLimit {
 					t.Errorf("run %d: exited %v after SIGTERM; want within %v\n%s", i+1, took, stopLimit, p.Output())
 				}
+				if strings.Contains(p.Stderr.String(), "did not stop within") {
+					t.Errorf("run %d: the job did not stop by itself; the process's last-resort exit ended it\n%s", i+1, p.Output())
+				}
 				if code != 0 && code != 1 {
 					t.Errorf("run %d: exit status %d\n%s", i+1, code, p.Output())
 				}
