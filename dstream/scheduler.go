@@ -173,13 +173,15 @@ func (c *Context) generate(t int64) bool {
 		}
 	}
 	c.lastGen = t
-	info := j.info // the runner owns j once it is queued
-	c.jobs.push(j)
+	// Told before the batch is queued: once queued it may start at once,
+	// and a listener must see it submitted before it starts.
+	info := j.info
 	c.emit(func(l Listener) {
 		if x, ok := l.(BatchSubmittedListener); ok {
 			x.OnBatchSubmitted(info)
 		}
 	})
+	c.jobs.push(j)
 	return true
 }
 
