@@ -39,6 +39,13 @@
 //	-out PREFIX        also save each batch's counts with SaveAsTextFiles, one
 //	                   "word<TAB>count" line per word, under PREFIX-<batch ms>; with
 //	                   -window the windowed counts under PREFIX-window-<ms> too
+//	-out-topic NAME    kafka and demo: also produce each batch's counts to this topic on
+//	                   -brokers (or the demo broker), one record per word: the word as its
+//	                   key, the count in decimal as its value. A record the broker refuses
+//	                   as too large (max.message.bytes) is a dead letter: it is skipped with
+//	                   a WARN line naming the word's size, and the rest of the batch is
+//	                   written. Without -checkpoint, a batch run again after a crash is
+//	                   produced again (at least once)
 //	-duration DURATION stop gracefully after this long; 0 runs until SIGINT or SIGTERM
 //	-checkpoint DIR    checkpoint directory (path or URI): a restarted job resumes where it
 //	                   stopped, with its window and totals, and re-runs unfinished batches;
@@ -78,12 +85,15 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	progresspkg "github.com/microbatch-go/microbatch/examples/internal/progress"
+	kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/sources/socket"
@@ -103,7 +113,7 @@ type options struct {
 	batch, window, slide, duration           time.Duration
 	run                                      cli.RunFlags
 	rate, top                                int
-	out, checkpoint                          string
+	out, outTopic, checkpoint                string
 	totals, ack                              bool
 	ui                                       string
 }
@@ -126,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "rate", 5000, "demo: lines per second the generator produces")
 	fs.IntVar(&o.top, "top", 10, "words printed per batch")
 	fs.StringVar(&o.out, "out", "", "also save each batch's counts under this prefix")
+	fs.StringVar(&o.outTopic, "out-topic", "", "kafka and demo: also produce each batch's counts to this topic, key the word, value the count")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: resume from it after a stop or crash")
 	fs.BoolVar(&o.totals, "totals", false, "also keep running totals since the start, printed and saved under PREFIX-totals")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
@@ -143,6 +154,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-top must not be negative")
 	case o.source == "file" && o.dir == "":
 		return o, cli.Usagef("-source file needs -dir")
+	case o.outTopic != "" && o.source != "kafka" && o.source != "demo":
+		return o, cli.Usagef("-out-topic needs -source kafka or demo, whose brokers it writes to")
 	case o.source == "demo" && o.checkpoint != "":
 		return o, cli.Usagef("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
 	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
@@ -185,6 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var lines *dstream.Stream[string]
+	var brokers []string // of the kafka and demo sources
 	switch o.source {
 	case "socket":
 		var sopts []socket.Option
@@ -195,9 +209,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "file":
 		lines = file.TextStream(ssc, o.dir)
 	case "kafka", "demo":
-		brokers := strings.Split(o.brokers, ",")
+		brokers = strings.Split(o.brokers, ",")
 		if o.source == "demo" {
-			addr, stop, err := startDemo(o.topic, o.rate)
+			addr, stop, err := startDemo(o.topic, o.outTopic, o.rate)
 			if err != nil {
 				return err
 			}
@@ -255,6 +269,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if o.outTopic != "" {
+		if err := produceCounts(batchCounts, o.outTopic, brokers, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+			return err
+		}
+	}
 	if ok, done := ssc.Recovered(); ok {
 		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", storage.Redact(o.checkpoint), done.Format("15:04:05.000"))
 	}
@@ -269,6 +288,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func saveCounts(counts *dstream.Stream[dstream.Pair[string, int]], prefix string) error {
 	lines := dstream.Map(counts, func(p dstream.Pair[string, int]) string { return fmt.Sprintf("%s\t%d", p.Key, p.Value) })
 	return lines.SaveAsTextFiles(prefix, "")
+}
+
+// produceCounts produces every batch's counts to topic, one record per
+// word, keyed by the word. A count whose record is too large for the
+// topic is logged and skipped, so that one hostile word does not stop the
+// job.
+func produceCounts(counts *dstream.Stream[dstream.Pair[string, int]], topic string, brokers []string, log *slog.Logger) error {
+	return kafkasink.Write(counts, topic,
+		kafkasink.Brokers(brokers...),
+		kafkasink.Key(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
+		kafkasink.Value(func(p dstream.Pair[string, int]) ([]byte, error) {
+			return strconv.AppendInt(nil, int64(p.Value), 10), nil
+		}),
+		kafkasink.DeadLetter(func(p dstream.Pair[string, int], err error) {
+			log.Warn("wordcount: dead letter: a count not produced", "topic", topic,
+				"word_bytes", len(p.Key), "word_prefix", prefix(p.Key, 32), "count", p.Value, "err", err)
+		}))
+}
+
+// prefix returns at most n bytes of s, cut at a rune boundary.
+func prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // mostFrequent sorts each batch's counts by count, then word.
@@ -298,11 +345,15 @@ func (p progress) OnBatchCompleted(b dstream.BatchInfo) {
 }
 
 // startDemo starts an in-process Kafka-protocol broker on a loopback port
-// with the topic, and a generator producing lines of 12 words drawn from a
+// with the topic (and outTopic, when not ""), and a generator producing lines of 12 words drawn from a
 // Zipf distribution over a fixed vocabulary at linesPerSecond. stop ends
 // both.
-func startDemo(topic string, linesPerSecond int) (addr string, stop func(), err error) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
+func startDemo(topic, outTopic string, linesPerSecond int) (addr string, stop func(), err error) {
+	topics := []string{topic}
+	if outTopic != "" && outTopic != topic {
+		topics = append(topics, outTopic)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topics...))
 	if err != nil {
 		return "", nil, fmt.Errorf("demo broker: %w", err)
 	}

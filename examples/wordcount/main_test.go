@@ -65,6 +65,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-source", ""}, `-source ""`},
 		{[]string{"-source", "file"}, "-source file needs -dir"},
 		{[]string{"-source", "file", "-dir", ""}, "-source file needs -dir"},
+		{[]string{"-source", "socket", "-out-topic", "counts"}, "-out-topic needs -source kafka or demo"},
 		{[]string{"extra"}, "unexpected arguments [extra]"},
 		{[]string{"-source", "file", "-dir", dir, "extra", "args"}, "unexpected arguments [extra args]"},
 		{[]string{"-batch", "200ms", "--", "-duration", "1s"}, "unexpected arguments"},
