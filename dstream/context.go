@@ -74,6 +74,7 @@ type Context struct {
 	buildErrs []error
 	opCounts  map[string]int
 	checks    []startCheck // AddStartCheck
+	reserved  map[string]bool // Reserve
 	health    health
 	zero      int64 // zero time (ns): the first batch is at zero + interval
 
@@ -213,6 +214,25 @@ func (c *Context) buildableLocked() error {
 		return ErrContextStopped
 	}
 	return nil
+}
+
+// Reserve claims name in this context for one user, such as a Kafka
+// consumer group for one direct stream, and reports whether it was free:
+// false means another user of this context reserved it before. Connectors
+// use it to refuse two streams of one job sharing what must not be
+// shared; names are the connector's to choose (prefix them with the
+// package name). Reservations last as long as the context.
+func (c *Context) Reserve(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reserved[name] {
+		return false
+	}
+	if c.reserved == nil {
+		c.reserved = map[string]bool{}
+	}
+	c.reserved[name] = true
+	return true
 }
 
 // The process-wide active context (Spark's StreamingContext.getActive).

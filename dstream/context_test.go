@@ -482,3 +482,30 @@ func TestAddingStreamsWhileRunning(t *testing.T) {
 		t.Fatalf("window at 10 s = %v, want [8 9 10]", got)
 	}
 }
+
+// Reserve hands a name to its first user only, per context.
+func TestReserve(t *testing.T) {
+	a, err := NewContext(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewContext(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		c    *Context
+		name string
+		want bool
+	}{
+		{a, "kafka group g", true},
+		{a, "kafka group g", false},
+		{a, "kafka group h", true},
+		{b, "kafka group g", true}, // another context: its own names
+		{b, "kafka group g", false},
+	} {
+		if got := step.c.Reserve(step.name); got != step.want {
+			t.Errorf("Reserve(%q) = %v, want %v", step.name, got, step.want)
+		}
+	}
+}
