@@ -73,7 +73,7 @@ type Context struct {
 	inputs    []*node
 	buildErrs []error
 	opCounts  map[string]int
-	checks    []startCheck // AddStartCheck
+	checks    []startCheck    // AddStartCheck
 	reserved  map[string]bool // Reserve
 	health    health
 	zero      int64 // zero time (ns): the first batch is at zero + interval
