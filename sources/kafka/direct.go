@@ -84,13 +84,6 @@ type partState struct {
 	notify  chan struct{} // a token when records were added
 }
 
-// groups tracks the consumer groups of the direct streams of each
-// context, so that two streams cannot share one.
-var groups struct {
-	sync.Mutex
-	m map[*dstream.Context]map[string]bool
-}
-
 // NewDirectStream returns a direct stream of c reading the partitions
 // chosen by strategy. Invalid options make Err, every output operation on
 // Stream and Context.Start return an error wrapping
@@ -125,19 +118,10 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 	if err == nil {
 		err = d.cfg.validate(strategy)
 	}
-	if err == nil && d.cfg.group != "" {
-		groups.Lock()
-		if groups.m == nil {
-			groups.m = map[*dstream.Context]map[string]bool{}
-		}
-		if groups.m[c] == nil {
-			groups.m[c] = map[string]bool{}
-		}
-		if groups.m[c][d.cfg.group] {
-			err = fmt.Errorf("group %q is used by another direct stream of this context; use a group per stream", d.cfg.group)
-		}
-		groups.m[c][d.cfg.group] = true
-		groups.Unlock()
+	// Two direct streams of one context cannot share a consumer group:
+	// the context keeps the groups its streams reserved.
+	if err == nil && d.cfg.group != "" && !c.Reserve("kafka consumer group "+d.cfg.group) {
+		err = fmt.Errorf("group %q is used by another direct stream of this context; use a group per stream", d.cfg.group)
 	}
 	if err != nil {
 		dstream.FailStream(d.s, invalid(err))

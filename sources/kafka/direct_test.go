@@ -547,6 +547,21 @@ func TestDirectStreamGroupPerStream(t *testing.T) {
 	}
 }
 
+// TestDirectStreamGroupPerContext: the group-per-stream rule is per
+// context, so two contexts of one process may each read with one group.
+func TestDirectStreamGroupPerContext(t *testing.T) {
+	for i := range 2 {
+		ssc, err := dstream.NewContext(time.Second, dstream.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := kafka.NewDirectStream(ssc, kafka.Subscribe("a"), kafka.Brokers("127.0.0.1:1"), kafka.Group("g-per-context"))
+		if err := ds.Err(); err != nil {
+			t.Fatalf("stream of context %d: Err = %v", i, err)
+		}
+	}
+}
+
 func TestDirectStreamSubscribeStartingOffsetsOverrideCommitted(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 2})
 	produceN(c, "t", 2, "a", 20) // partition p holds a-(p + 2k) at offset k
