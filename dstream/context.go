@@ -74,6 +74,7 @@ type Context struct {
 	buildErrs []error
 	opCounts  map[string]int
 	checks    []startCheck    // AddStartCheck
+	sinks     []sinkLifecycle // the Outputs of WriteTo, opened at Start
 	reserved  map[string]bool // Reserve
 	health    health
 	zero      int64 // zero time (ns): the first batch is at zero + interval
@@ -351,11 +352,19 @@ func (c *Context) start(ctx context.Context) error {
 
 	c.runCtx, c.cancelRun = context.WithCancel(context.Background())
 	c.drainCtx, c.drain = context.WithCancel(c.runCtx)
+	for _, o := range c.sinks {
+		if err := o.open(c.runCtx); err != nil {
+			c.closeSinks()
+			c.cancelRun()
+			return c.failStartLocked(err)
+		}
+	}
 	for i, d := range c.directs {
 		if err := d.start(c.runCtx); err != nil {
 			for _, started := range c.directs[:i] {
 				started.stop()
 			}
+			c.closeSinks()
 			c.cancelRun()
 			return c.failStartLocked(err)
 		}
@@ -369,6 +378,7 @@ func (c *Context) start(ctx context.Context) error {
 			for _, d := range c.directs {
 				d.stop()
 			}
+			c.closeSinks()
 			c.cancelRun()
 			return c.failStartLocked(err)
 		}
@@ -612,6 +622,7 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	for i := len(c.directs) - 1; i >= 0; i-- {
 		c.directs[i].stop()
 	}
+	c.closeSinks()
 	// Release the lock and deregister before waking the waiters: once
 	// Stop or AwaitTermination returns, another context may start.
 	if c.ckpt != nil {
@@ -630,6 +641,13 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 	})
 	c.log.Debug("dstream: stopped", "error", err)
 	return stopErr
+}
+
+// closeSinks closes the outputs that were opened, in reverse order.
+func (c *Context) closeSinks() {
+	for i := len(c.sinks) - 1; i >= 0; i-- {
+		c.sinks[i].close()
+	}
 }
 
 // awaitDrain waits for the generator and the runner to finish every batch

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -13,6 +14,10 @@ import (
 type run struct {
 	ctx context.Context
 	c   *Context
+	// rejected counts the records rejected by the output operation
+	// running (Partition.Reject); the scheduler reads and resets it after
+	// each one.
+	rejected atomic.Int64
 }
 
 // opError attaches the operator name to an error from a user function or a

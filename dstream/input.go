@@ -62,6 +62,10 @@ type InputBatch[T any] struct {
 	// Descriptor describes the batch for checkpoints (offset ranges, file
 	// names) so that a Recoverable input can Rebuild it after a restart.
 	Descriptor []byte
+	// Sources, when not nil, says what each partition holds (one entry per
+	// partition, such as a Kafka offset range), for the Lineage that
+	// outputs see.
+	Sources []any
 }
 
 // Recoverable is implemented by inputs whose batches can be rebuilt after
@@ -232,7 +236,16 @@ func (d *directInput[T]) read(r *run, t int64) (plan[T], error) {
 		d.counts[t] = n
 		d.mu.Unlock()
 	}
-	return dataPlan(data), nil
+	pp := dataPlan(data)
+	name := d.s.n.name
+	pp.lin = func(p int) []Lineage {
+		l := Lineage{Input: name, Partition: p}
+		if p < len(b.Sources) {
+			l.Source = b.Sources[p]
+		}
+		return []Lineage{l}
+	}
+	return pp, nil
 }
 
 // recordsRead returns how many records the batch at t held, once read.

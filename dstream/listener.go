@@ -172,6 +172,9 @@ type OutputOperationInfo struct {
 	StartTime time.Time // when it started
 	EndTime   time.Time // when it ended; zero while running
 	Err       error     // its error, or nil
+	// Rejected is how many records the operation's Output rejected to
+	// the dead letters (Partition.Reject).
+	Rejected int64
 }
 
 // Duration is how long the operation ran; zero while it runs.

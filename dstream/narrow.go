@@ -23,7 +23,7 @@ func narrow[T, U any](op string, s *Stream[T], fnNil bool, wrap func(run func(in
 		if err != nil || !pp.ok {
 			return plan[U]{}, err
 		}
-		return plan[U]{ok: true, parts: pp.parts, run: wrap(pp.run)}, nil
+		return plan[U]{ok: true, parts: pp.parts, run: wrap(pp.run), lin: pp.lin}, nil
 	}
 	return out
 }
@@ -249,6 +249,12 @@ func (s *Stream[T]) Union(others ...*Stream[T]) *Stream[T] {
 		return plan[T]{ok: true, parts: parts, run: func(p int, yield func(T) bool) bool {
 			w := which[p]
 			return plans[w[0]].run(w[1], yield)
+		}, lin: func(p int) []Lineage {
+			w := which[p]
+			if l := plans[w[0]].lin; l != nil {
+				return l(w[1])
+			}
+			return nil
 		}}, nil
 	}
 	return out

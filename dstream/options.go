@@ -53,8 +53,9 @@ type config struct {
 	inMemoryState       bool
 	wal                 bool
 	codec               Codec
-	startTimeout        time.Duration // WithStartTimeout
-	maxOutage           time.Duration // WithMaxOutage; 0: wait
+	startTimeout        time.Duration    // WithStartTimeout
+	maxOutage           time.Duration    // WithMaxOutage; 0: wait
+	deadLetters         func(DeadLetter) // WithDeadLetterHandler; nil: log
 }
 
 func defaultConfig(interval time.Duration) config {

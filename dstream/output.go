@@ -51,44 +51,72 @@ func (s *Stream[T]) fprint(w io.Writer, n int, op string) error {
 	if n < 0 {
 		return &BuildError{Op: op, Err: fmt.Errorf("%w: print count %d is negative", ErrInvalidOption, n)}
 	}
-	return s.n.c.addOutputFor(s.n, op, func(r *run, t int64) error {
-		pp, err := s.get(r, t)
-		if err != nil || !pp.ok {
-			return err
+	return s.WriteTo(&printOutput[T]{w: w, n: n}, WriteSpec[T]{Name: op})
+}
+
+// printOutput is the Output of Print: each partition keeps its first n+1
+// elements (computing no more of it), and the commit prints the first n+1
+// in partition order, which is what Spark's take(n+1) returns.
+type printOutput[T any] struct {
+	w io.Writer // nil: os.Stdout at each batch
+	n int
+}
+
+func (o *printOutput[T]) Open(context.Context) error { return nil }
+func (o *printOutput[T]) Close() error               { return nil }
+
+func (o *printOutput[T]) Begin(_ context.Context, b OutputBatch) (BatchWriter[T], error) {
+	return &printBatch[T]{o: o, t: b.Time, parts: make([][]T, b.Partitions)}, nil
+}
+
+type printBatch[T any] struct {
+	o     *printOutput[T]
+	t     time.Time
+	parts [][]T
+}
+
+func (b *printBatch[T]) WritePartition(_ context.Context, p *Partition[T]) error {
+	var first []T
+	for x := range p.Records() {
+		if len(first) == b.o.n+1 {
+			break
 		}
-		first := take(pp, n+1)
-		var buf bytes.Buffer
-		buf.WriteString(printRule + "\n")
-		fmt.Fprintf(&buf, "Time: %d ms\n", timeOf(t).UnixMilli())
-		buf.WriteString(printRule + "\n")
-		for i, x := range first {
-			if i == n {
+		first = append(first, x)
+	}
+	b.parts[p.Index] = first
+	return nil
+}
+
+func (b *printBatch[T]) Abort(context.Context, error) {}
+
+func (b *printBatch[T]) Commit(context.Context) error {
+	n := b.o.n
+	var buf bytes.Buffer
+	buf.WriteString(printRule + "\n")
+	fmt.Fprintf(&buf, "Time: %d ms\n", b.t.UnixMilli())
+	buf.WriteString(printRule + "\n")
+	shown := 0
+	for _, part := range b.parts {
+		for _, x := range part {
+			if shown == n {
 				buf.WriteString("...\n")
+				shown++
 				break
 			}
 			fmt.Fprintln(&buf, x)
+			shown++
 		}
-		buf.WriteString("\n")
-		out := w
-		if out == nil {
-			out = os.Stdout
+		if shown > n {
+			break
 		}
-		_, err = out.Write(buf.Bytes())
-		return err
-	})
-}
-
-// take returns up to n elements from the start of the plan, computing
-// partitions one after another only until it has them (Spark's take).
-func take[T any](pp plan[T], n int) []T {
-	var out []T
-	for p := 0; p < pp.parts && len(out) < n; p++ {
-		pp.run(p, func(x T) bool {
-			out = append(out, x)
-			return len(out) < n
-		})
 	}
-	return out
+	buf.WriteString("\n")
+	out := b.o.w
+	if out == nil {
+		out = os.Stdout
+	}
+	_, err := out.Write(buf.Bytes())
+	return err
 }
 
 // ForEachBatch registers an output operation that calls f with every batch
@@ -152,47 +180,62 @@ func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 			return storage.CheckWritable(ctx, fsys, path.Dir(p))
 		})
 	}
-	return s.n.c.addOutputFor(s.n, "saveAsTextFiles", func(r *run, t int64) error {
-		pp, err := s.get(r, t)
-		if err != nil || !pp.ok {
-			return err
+	return s.WriteTo(&textOutput[T]{fsys: fsys, prefix: p, suffix: suffix}, WriteSpec[T]{Name: "saveAsTextFiles"})
+}
+
+// textOutput is the Output of SaveAsTextFiles.
+type textOutput[T any] struct {
+	fsys           storage.FS
+	prefix, suffix string
+}
+
+func (o *textOutput[T]) Open(context.Context) error { return nil }
+func (o *textOutput[T]) Close() error               { return nil }
+
+// Begin makes the batch's directory and removes its _SUCCESS marker
+// first, so that a reader never takes a directory being rewritten for
+// complete.
+func (o *textOutput[T]) Begin(ctx context.Context, b OutputBatch) (BatchWriter[T], error) {
+	dir := BatchFileName(o.prefix, o.suffix, b.Time)
+	if err := o.fsys.MkdirAll(ctx, dir); err != nil {
+		return nil, err
+	}
+	if err := o.fsys.Remove(ctx, path.Join(dir, "_SUCCESS")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return &textBatch[T]{fsys: o.fsys, dir: dir, parts: b.Partitions}, nil
+}
+
+type textBatch[T any] struct {
+	fsys  storage.FS
+	dir   string
+	parts int
+}
+
+func (b *textBatch[T]) WritePartition(ctx context.Context, p *Partition[T]) error {
+	return storage.WriteFileAtomic(ctx, b.fsys, path.Join(b.dir, fmt.Sprintf("part-%05d", p.Index)), func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		for x := range p.Records() {
+			if _, err := fmt.Fprintln(bw, x); err != nil {
+				return err
+			}
 		}
-		return writeTextDir(r, fsys, BatchFileName(p, suffix, timeOf(t)), pp)
+		return bw.Flush()
 	})
 }
 
-func writeTextDir[T any](r *run, fsys storage.FS, dir string, pp plan[T]) error {
-	ctx := r.ctx
-	if err := fsys.MkdirAll(ctx, dir); err != nil {
+// Commit removes parts left by an earlier write of the batch with more
+// partitions, then writes _SUCCESS.
+func (b *textBatch[T]) Commit(ctx context.Context) error {
+	if err := removeExtraParts(ctx, b.fsys, b.dir, b.parts); err != nil {
 		return err
 	}
-	// The _SUCCESS marker goes first so that a reader never takes a
-	// directory being rewritten for complete.
-	if err := fsys.Remove(ctx, path.Join(dir, "_SUCCESS")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	err := r.parallel("saveAsTextFiles", pp.parts, func(p int) error {
-		return storage.WriteFileAtomic(ctx, fsys, path.Join(dir, fmt.Sprintf("part-%05d", p)), func(w io.Writer) error {
-			bw := bufio.NewWriterSize(w, 64<<10)
-			var werr error
-			pp.run(p, func(x T) bool {
-				_, werr = fmt.Fprintln(bw, x)
-				return werr == nil
-			})
-			if werr != nil {
-				return werr
-			}
-			return bw.Flush()
-		})
-	})
-	if err != nil {
-		return err
-	}
-	if err := removeExtraParts(ctx, fsys, dir, pp.parts); err != nil {
-		return err
-	}
-	return storage.WriteFileAtomic(ctx, fsys, path.Join(dir, "_SUCCESS"), func(io.Writer) error { return nil })
+	return storage.WriteFileAtomic(ctx, b.fsys, path.Join(b.dir, "_SUCCESS"), func(io.Writer) error { return nil })
 }
+
+// Abort leaves the parts written: without _SUCCESS the directory is not
+// complete, and the batch run again replaces them.
+func (b *textBatch[T]) Abort(context.Context, error) {}
 
 // removeExtraParts removes part files numbered n or more, left by an
 // earlier write of the same batch with more partitions.

@@ -324,6 +324,7 @@ func (c *Context) runBatch(j *job) error {
 		})
 		err := safely(func() error { return o.run(r, t) })
 		oi.EndTime = clk.Now()
+		oi.Rejected = r.rejected.Swap(0)
 		if err != nil {
 			oi.Err = err
 			batchErr = &BatchError{Time: timeOf(t), Op: o.name, Err: err}

@@ -83,6 +83,8 @@ type Stream[T any] struct {
 
 	mu   sync.Mutex
 	kept map[int64]*Batch[T] // materialized batches; nil value = no batch at that time
+	// lins is the lineage of kept batches that have one.
+	lins map[int64]func(p int) []Lineage
 
 	// The latest batch of a stateful stream (see getStateful): unless the
 	// stream keeps batches, its plan reads the operator's state and is
@@ -284,9 +286,12 @@ func (s *Stream[T]) get(r *run, t int64) (plan[T], error) {
 	}
 	s.mu.Lock()
 	b, done := s.kept[t]
+	lin := s.lins[t]
 	s.mu.Unlock()
 	if done {
-		return batchPlan(b), nil
+		pp := batchPlan(b)
+		pp.lin = lin
+		return pp, nil
 	}
 	p, err := s.compute(r, t)
 	if err != nil {
@@ -301,8 +306,16 @@ func (s *Stream[T]) get(r *run, t int64) (plan[T], error) {
 	}
 	s.mu.Lock()
 	s.kept[t] = b
+	if p.lin != nil {
+		if s.lins == nil {
+			s.lins = map[int64]func(int) []Lineage{}
+		}
+		s.lins[t] = p.lin
+	}
 	s.mu.Unlock()
-	return batchPlan(b), nil
+	pp := batchPlan(b)
+	pp.lin = p.lin
+	return pp, nil
 }
 
 // getStateful is get for a stream that carries state from batch to batch.
@@ -351,6 +364,7 @@ func (s *Stream[T]) forget(upTo int64) {
 	for t := range s.kept {
 		if t <= upTo {
 			delete(s.kept, t)
+			delete(s.lins, t)
 		}
 	}
 	s.mu.Unlock()
@@ -437,6 +451,9 @@ type plan[T any] struct {
 	run func(p int, yield func(T) bool) bool
 	// data is set when the batch is already materialized.
 	data [][]T
+	// lin, when not nil, returns the input partitions partition p came
+	// from (Partition.Lineage).
+	lin func(p int) []Lineage
 }
 
 // dataPlan is the plan over materialized partitions.

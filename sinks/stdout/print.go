@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -120,43 +121,106 @@ func MaxBytes(n int) Option {
 //
 // preceded by the Label, if any, with a line "[<batch time> ms] ... N
 // more" when MaxRecords cuts the batch short. Empty batches print nothing.
-// The whole batch is computed, as for any ForEachBatch, even when only its
-// first records are shown.
+// Every partition is computed to the end, to count what is not shown, but
+// only the records shown are formatted. It is New and Stream.WriteTo.
 // It returns the stream's build error, or a *dstream.BuildError wrapping
 // dstream.ErrInvalidOption for an invalid option. A failed write fails
 // the batch.
 func Print[T any](s *dstream.Stream[T], opts ...Option) error {
+	out, err := New[T](opts...)
+	if err != nil {
+		return &dstream.BuildError{Op: "stdout.Print", Err: err}
+	}
+	return s.WriteTo(out, dstream.WriteSpec[T]{Name: "stdout.Print"})
+}
+
+// Sink is the dstream.Output of Print.
+type Sink[T any] struct {
+	cfg config
+}
+
+// New returns the Output that Print registers, for Stream.WriteTo.
+func New[T any](opts ...Option) (*Sink[T], error) {
 	cfg := config{w: os.Stdout, max: DefaultMaxRecords}
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		if err := o(&cfg); err != nil {
-			return &dstream.BuildError{Op: "stdout.Print", Err: err}
+			return nil, err
 		}
 	}
-	return s.ForEachBatch(func(_ context.Context, b *dstream.Batch[T]) error {
-		var buf bytes.Buffer
-		formatBatch(&cfg, &buf, b)
-		if buf.Len() == 0 {
-			return nil
-		}
-		_, err := cfg.w.Write(buf.Bytes())
-		return err
-	})
+	return &Sink[T]{cfg: cfg}, nil
 }
 
-// formatBatch writes the lines of one batch to buf.
-func formatBatch[T any](c *config, buf *bytes.Buffer, b *dstream.Batch[T]) {
-	total := b.Len()
+// String names the sink in listener events.
+func (s *Sink[T]) String() string { return "stdout.Print" }
+
+// Open does nothing: standard output is always there.
+func (s *Sink[T]) Open(context.Context) error { return nil }
+
+// Close does nothing.
+func (s *Sink[T]) Close() error { return nil }
+
+// Begin starts a batch.
+func (s *Sink[T]) Begin(_ context.Context, b dstream.OutputBatch) (dstream.BatchWriter[T], error) {
+	return &batch[T]{cfg: &s.cfg, t: b.Time, parts: make([]partLines, b.Partitions)}, nil
+}
+
+// batch collects the lines of one batch, written at Commit in partition
+// order.
+type batch[T any] struct {
+	cfg   *config
+	t     time.Time
+	parts []partLines
+}
+
+// partLines are the formatted first records of one partition and its
+// record count.
+type partLines struct {
+	lines []string
+	n     int
+}
+
+func (b *batch[T]) WritePartition(_ context.Context, p *dstream.Partition[T]) error {
+	var pl partLines
+	for x := range p.Records() {
+		if b.cfg.max < 0 || len(pl.lines) < b.cfg.max {
+			pl.lines = append(pl.lines, sanitize(b.cfg.record(x)))
+		}
+		pl.n++
+	}
+	b.parts[p.Index] = pl
+	return nil
+}
+
+func (b *batch[T]) Abort(context.Context, error) {}
+
+func (b *batch[T]) Commit(context.Context) error {
+	var buf bytes.Buffer
+	b.format(&buf)
+	if buf.Len() == 0 {
+		return nil
+	}
+	_, err := b.cfg.w.Write(buf.Bytes())
+	return err
+}
+
+// format writes the lines of the batch to buf.
+func (b *batch[T]) format(buf *bytes.Buffer) {
+	c := b.cfg
+	total := 0
+	for _, pl := range b.parts {
+		total += pl.n
+	}
 	if total == 0 {
 		return
 	}
 	var when string
 	if c.timeLayout != "" {
-		when = b.Time.UTC().Format(c.timeLayout)
+		when = b.t.UTC().Format(c.timeLayout)
 	} else {
-		when = strconv.FormatInt(b.Time.UnixMilli(), 10) + " ms"
+		when = strconv.FormatInt(b.t.UnixMilli(), 10) + " ms"
 	}
 	prefix := "["
 	if c.label != "" {
@@ -164,8 +228,8 @@ func formatBatch[T any](c *config, buf *bytes.Buffer, b *dstream.Batch[T]) {
 	}
 	prefix += when
 	shown := 0
-	for p, part := range b.Partitions {
-		for _, x := range part {
+	for p, pl := range b.parts {
+		for _, line := range pl.lines {
 			if c.max >= 0 && shown >= c.max {
 				break
 			}
@@ -173,7 +237,7 @@ func formatBatch[T any](c *config, buf *bytes.Buffer, b *dstream.Batch[T]) {
 			buf.WriteString(" p")
 			buf.WriteString(strconv.Itoa(p))
 			buf.WriteString("] ")
-			buf.WriteString(sanitize(c.record(x)))
+			buf.WriteString(line)
 			buf.WriteByte('\n')
 			shown++
 		}
