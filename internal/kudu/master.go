@@ -32,7 +32,7 @@ func (c *Client) masterLeader(ctx context.Context, attempt int) (string, error) 
 			break
 		}
 	}
-	return "", fmt.Errorf("kudu: no leader master among %v: %w", c.masters, lastErr)
+	return "", errorf("no leader master among %v: %w", c.masters, lastErr)
 }
 
 // RaftPeerPB.Role LEADER (src/kudu/consensus/metadata.proto).
@@ -71,7 +71,7 @@ func (c *Client) findLeader(ctx context.Context) (string, error) {
 			return r.addr, nil
 		}
 		if r.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", r.addr, r.err))
+			errs = append(errs, fmt.Errorf("%s: %w", r.addr, unprefixed(r.err)))
 		}
 	}
 	if len(errs) == 0 {
@@ -124,7 +124,7 @@ func (c *Client) masterCall(ctx context.Context, method string, req []byte, feat
 	for attempt := 0; attempt < c.cfg.maxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := c.backoff(ctx, attempt-1); err != nil {
-				return nil, fmt.Errorf("kudu: %s: %w (last error: %v)", method, err, lastErr)
+				return nil, errorf("%s: %w (last error: %v)", method, err, lastErr)
 			}
 		}
 		leader, err := c.masterLeader(ctx, attempt)
@@ -138,7 +138,7 @@ func (c *Client) masterCall(ctx context.Context, method string, req []byte, feat
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("kudu: %s: %w", method, ctx.Err())
+				return nil, errorf("%s: %w", method, ctx.Err())
 			}
 			if retryableCallErr(err) {
 				if errors.Is(err, ErrConnectionClosed) {
@@ -147,11 +147,11 @@ func (c *Client) masterCall(ctx context.Context, method string, req []byte, feat
 				lastErr = err
 				continue
 			}
-			return nil, fmt.Errorf("kudu: %s: %w", method, err)
+			return nil, errorf("%s: %w", method, err)
 		}
 		merr, err := responseMasterError(body)
 		if err != nil {
-			return nil, fmt.Errorf("kudu: %s response: %w", method, err)
+			return nil, errorf("%s response: %w", method, err)
 		}
 		if merr != nil {
 			switch merr.Code {
@@ -167,7 +167,7 @@ func (c *Client) masterCall(ctx context.Context, method string, req []byte, feat
 		}
 		return body, nil
 	}
-	return nil, fmt.Errorf("kudu: %s: giving up after %d attempts: %w", method, c.cfg.maxAttempts, lastErr)
+	return nil, errorf("%s: giving up after %d attempts: %w", method, c.cfg.maxAttempts, lastErr)
 }
 
 // responseMasterError extracts the MasterErrorPB in field 1, if any.

@@ -87,7 +87,7 @@ func (c *Client) Table(ctx context.Context, name string) (*Table, error) {
 	}
 	t, err := parseTableSchema(body)
 	if err != nil {
-		return nil, fmt.Errorf("kudu: table %q: %w", name, err)
+		return nil, errorf("table %q: %w", name, err)
 	}
 	t.client = c
 	if t.name == "" {
@@ -243,7 +243,7 @@ func (c *Client) waitCreateTable(ctx context.Context, id, name string) error {
 			return err
 		}
 		if err := c.backoff(ctx, min(attempt, 6)); err != nil {
-			return fmt.Errorf("kudu: waiting for table %q: %w", name, err)
+			return errorf("waiting for table %q: %w", name, err)
 		}
 	}
 }
