@@ -3,7 +3,45 @@ package kudu
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
+
+// errPrefix begins the message of every error of this package, once: an
+// error that wraps or quotes another of them cuts it from the inner
+// message (errorf, unprefixed).
+const errPrefix = "kudu: "
+
+// errorf is fmt.Errorf with errPrefix put before format and cut from the
+// messages of the error arguments. Those stay wrapped (%w), so errors.Is
+// and errors.As see them.
+func errorf(format string, args ...any) error {
+	a := make([]any, len(args))
+	for i, arg := range args {
+		if err, ok := arg.(error); ok {
+			arg = unprefixed(err)
+		}
+		a[i] = arg
+	}
+	return fmt.Errorf(errPrefix+format, a...)
+}
+
+// unprefixed returns err with errPrefix cut from the start of its message,
+// for a message that has the prefix already: err itself when its message
+// does not start with it (or err is nil), otherwise an error that unwraps
+// to err.
+func unprefixed(err error) error {
+	if err == nil || !strings.HasPrefix(err.Error(), errPrefix) {
+		return err
+	}
+	return trimmedError{err}
+}
+
+// trimmedError is an error without errPrefix in its message.
+type trimmedError struct{ err error }
+
+func (e trimmedError) Error() string { return strings.TrimPrefix(e.err.Error(), errPrefix) }
+
+func (e trimmedError) Unwrap() error { return e.err }
 
 // StatusCode is AppStatusPB.ErrorCode (src/kudu/common/wire_protocol.proto).
 type StatusCode int32
@@ -217,7 +255,7 @@ type RowError struct {
 
 // Error implements error.
 func (e RowError) Error() string {
-	return fmt.Sprintf("kudu: operation %d: %v", e.Index, e.Err)
+	return fmt.Sprintf("kudu: operation %d: %v", e.Index, unprefixed(e.Err))
 }
 
 // Unwrap returns Err.

@@ -3,7 +3,6 @@ package kudu
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -102,7 +101,7 @@ func (t *Table) locate(ctx context.Context, key []byte) (*tabletLoc, error) {
 	}
 	locs, err := parseTableLocations(body, timeNow())
 	if err != nil {
-		return nil, fmt.Errorf("kudu: GetTableLocations response: %w", err)
+		return nil, errorf("GetTableLocations response: %w", err)
 	}
 	t.locs.insert(locs)
 	for _, l := range locs {

@@ -409,7 +409,7 @@ func dialConn(ctx context.Context, addr string, cfg connConfig) (*conn, error) {
 	}
 	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConnectionClosed, err) // err names addr
+		return nil, fmt.Errorf("%w: %w", ErrConnectionClosed, unprefixed(err)) // err names addr
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -423,9 +423,9 @@ func dialConn(ctx context.Context, addr string, cfg connConfig) (*conn, error) {
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil && !errors.Is(err, ErrUnsupportedSecurity) {
-			return nil, fmt.Errorf("kudu: negotiating with %s: %w", addr, ctx.Err())
+			return nil, errorf("negotiating with %s: %w", addr, ctx.Err())
 		}
-		return nil, fmt.Errorf("kudu: negotiating with %s: %w", addr, err)
+		return nil, errorf("negotiating with %s: %w", addr, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &conn{
@@ -537,7 +537,7 @@ func readNegotiate(r io.Reader) (*negotiatePB, error) {
 	if errors.As(err, &re) {
 		if re.Code == RPCFatalUnauthorized || re.Code == RPCFatalInvalidAuthenticationToken ||
 			re.Code == RPCFatalInvalidJWT {
-			return nil, fmt.Errorf("%w: %w", ErrUnsupportedSecurity, re)
+			return nil, fmt.Errorf("%w: %w", ErrUnsupportedSecurity, unprefixed(re))
 		}
 		return nil, re
 	}
@@ -588,7 +588,7 @@ func (c *conn) fail(err error) {
 		c.mu.Unlock()
 		return
 	}
-	c.err = fmt.Errorf("%w: %s: %w", ErrConnectionClosed, c.addr, err)
+	c.err = fmt.Errorf("%w: %s: %w", ErrConnectionClosed, c.addr, unprefixed(err))
 	pending := c.pending
 	c.pending = nil
 	close(c.done)

@@ -112,7 +112,7 @@ func (a *applier) group(ctx context.Context, idxs []int) (map[string]*tabletGrou
 			continue
 		}
 		if err != nil {
-			a.fail(fmt.Errorf("kudu: locating %d operations: %w", len(idxs)-n, err))
+			a.fail(errorf("locating %d operations: %w", len(idxs)-n, err))
 			break
 		}
 		g := groups[loc.id]
@@ -182,7 +182,7 @@ func (a *applier) writeChunk(ctx context.Context, loc *tabletLoc, idxs []int, at
 	for ; attempt < c.cfg.maxAttempts; attempt++ {
 		if lastErr != nil {
 			if err := c.backoff(ctx, attempt-1); err != nil {
-				return false, attempt, fmt.Errorf("kudu: tablet %s: %w (last error: %v)", loc.id, err, lastErr)
+				return false, attempt, errorf("tablet %s: %w (last error: %v)", loc.id, err, lastErr)
 			}
 			c.refreshRequestID(rid)
 			if loc.leader == "" || a.t.locs.lookup(a.keys[idxs[0]], timeNow()) != loc {
@@ -208,7 +208,7 @@ func (a *applier) writeChunk(ctx context.Context, loc *tabletLoc, idxs []int, at
 		body, err := a.send(ctx, loc.leader, req, rid)
 		if err != nil {
 			if ctx.Err() != nil {
-				return false, attempt, fmt.Errorf("kudu: tablet %s: %w", loc.id, ctx.Err())
+				return false, attempt, errorf("tablet %s: %w", loc.id, ctx.Err())
 			}
 			var re *RPCError
 			switch {
@@ -221,14 +221,14 @@ func (a *applier) writeChunk(ctx context.Context, loc *tabletLoc, idxs []int, at
 			case errors.Is(err, ErrConnectionClosed):
 				a.t.locs.invalidate(loc.id)
 			default:
-				return false, attempt, fmt.Errorf("kudu: tablet %s: %w", loc.id, err)
+				return false, attempt, errorf("tablet %s: %w", loc.id, err)
 			}
 			lastErr = err
 			continue
 		}
 		resp, err := parseWriteResponse(body)
 		if err != nil {
-			return false, attempt, fmt.Errorf("kudu: tablet %s: write response: %w", loc.id, err)
+			return false, attempt, errorf("tablet %s: write response: %w", loc.id, err)
 		}
 		if resp.err != nil {
 			resp.err.TabletID = loc.id
@@ -246,7 +246,7 @@ func (a *applier) writeChunk(ctx context.Context, loc *tabletLoc, idxs []int, at
 		}
 		for _, pe := range resp.rowErrors {
 			if pe.index < 0 || pe.index >= len(idxs) {
-				return false, attempt, fmt.Errorf("kudu: tablet %s: %w", loc.id, malformed("row_index %d of %d rows", pe.index, len(idxs)))
+				return false, attempt, errorf("tablet %s: %w", loc.id, malformed("row_index %d of %d rows", pe.index, len(idxs)))
 			}
 			a.rowError(idxs[pe.index], pe.status)
 		}
@@ -255,7 +255,7 @@ func (a *applier) writeChunk(ctx context.Context, loc *tabletLoc, idxs []int, at
 	if lastErr == nil {
 		lastErr = errors.New("retries exhausted while rerouting")
 	}
-	return false, attempt, fmt.Errorf("kudu: tablet %s: giving up after %d attempts: %w", loc.id, c.cfg.maxAttempts, lastErr)
+	return false, attempt, errorf("tablet %s: giving up after %d attempts: %w", loc.id, c.cfg.maxAttempts, lastErr)
 }
 
 // send makes one Write call, holding a concurrency slot.

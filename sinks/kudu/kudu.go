@@ -315,7 +315,7 @@ func (w *writer[T]) write(ctx context.Context, b *dstream.Batch[T]) error {
 			w.dead(records[i], err)
 			return
 		}
-		failed = append(failed, fmt.Sprintf("record %d: %v", i, err))
+		failed = append(failed, fmt.Sprintf("record %d: %v", i, clientErr{err}))
 	}
 	for i, rec := range records {
 		op, err := w.operation(tbl, rec)
@@ -328,7 +328,7 @@ func (w *writer[T]) write(ctx context.Context, b *dstream.Batch[T]) error {
 	}
 	rowErrs, err := cl.Apply(ctx, tbl, ops)
 	if err != nil {
-		return fmt.Errorf("kudu: writing %d rows to %s: %w", len(ops), w.table, err)
+		return fmt.Errorf("kudu: writing %d rows to %s: %w", len(ops), w.table, clientErr{err})
 	}
 	for _, re := range rowErrs {
 		reject(idx[re.Index], re.Err)
@@ -339,6 +339,15 @@ func (w *writer[T]) write(ctx context.Context, b *dstream.Batch[T]) error {
 	}
 	return nil
 }
+
+// clientErr is an error of the Kudu client, or of a row, for a message of
+// the sink that starts with "kudu: " already: its own "kudu: " prefix is
+// cut. It unwraps to the error.
+type clientErr struct{ err error }
+
+func (e clientErr) Error() string { return strings.TrimPrefix(e.err.Error(), "kudu: ") }
+
+func (e clientErr) Unwrap() error { return e.err }
 
 // operation builds the row operation of one record.
 func (w *writer[T]) operation(tbl *kudu.Table, rec T) (*kudu.Operation, error) {

@@ -395,3 +395,47 @@ func TestSinkStartCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkErrorsNameKuduOnce checks that the sink's errors, which quote
+// the client's, name "kudu:" once.
+func TestSinkErrorsNameKuduOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T) error // the batch error
+		want string
+	}{
+		{"a row rejected by the client", func(t *testing.T) error {
+			c := kudutest.New(t)
+			j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+			b := events(0, 5)
+			long := strings.Repeat("x", 70<<10)
+			b[2].Tag = &long
+			return j.batch(b)
+		}, "kudu: 1 of 5 rows rejected by events (give a DeadLetter to set them aside): record 2: invalid row: "},
+		{"the cluster gone", func(t *testing.T) error {
+			c := kudutest.New(t)
+			j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")),
+				kudusink.Timeout(300*time.Millisecond))
+			b := events(0, 5)
+			for i := range b {
+				b[i].Source = "sensor-0" // one tablet, one error
+			}
+			if err := j.batch(b[:1]); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			return j.batch(b)
+		}, "kudu: writing 5 rows to events: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run(t)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if n := strings.Count(msg, "kudu:"); n != 1 || !strings.Contains(msg, tc.want) {
+				t.Errorf("batch error %q names kudu: %d times; want once, in %q", msg, n, tc.want)
+			}
+		})
+	}
+}
