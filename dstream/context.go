@@ -56,7 +56,9 @@ const (
 // Build the graph (input streams, transformations, output operations),
 // then Start it, or Run it until a context.Context is cancelled. A Context
 // moves from StateInitialized to StateActive to StateStopped and cannot be
-// restarted. At most one Context is active in a process at a time.
+// restarted. Contexts are independent: several can run in one process
+// (unlike Spark's one active StreamingContext per JVM), each with its own
+// graph, scheduler, clock and checkpoint directory.
 type Context struct {
 	interval time.Duration
 	cfg      config
@@ -236,35 +238,6 @@ func (c *Context) Reserve(name string) bool {
 	return true
 }
 
-// The process-wide active context (Spark's StreamingContext.getActive).
-var active struct {
-	sync.Mutex
-	c *Context
-}
-
-// Active returns the context that is currently active in this process, or
-// nil.
-func Active() *Context {
-	active.Lock()
-	defer active.Unlock()
-	return active.c
-}
-
-// ActiveOrCreate returns the active context if there is one, and otherwise
-// the context made by create (not started).
-func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
-	active.Lock()
-	c := active.c
-	active.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	if create == nil {
-		return nil, fmt.Errorf("ActiveOrCreate: %w", ErrNilFunc)
-	}
-	return create()
-}
-
 // Start validates the graph and starts the receivers and the batch
 // scheduler. The first batch is at the first multiple of the batch interval
 // after now.
@@ -274,7 +247,7 @@ func ActiveOrCreate(create func() (*Context, error)) (*Context, error) {
 //
 // Start returns the graph's build errors, ErrNoOutputOperations,
 // ErrDuplicateName, ErrContextStopped for a stopped context,
-// ErrAnotherContextActive, ErrCheckpointLocked (a *CheckpointLockedError
+// ErrCheckpointLocked (a *CheckpointLockedError
 // naming the job that holds the checkpoint directory) or
 // ErrCheckpointUnusable, which leave the context initialized and the
 // checkpoint directory as it was, a *StartError for a dependency that a
@@ -311,21 +284,12 @@ func (c *Context) start(ctx context.Context) error {
 		c.mu.Unlock()
 		return err
 	}
-	active.Lock()
-	if active.c != nil && active.c != c {
-		active.Unlock()
-		c.mu.Unlock()
-		return ErrAnotherContextActive
-	}
-	active.c = c
-	active.Unlock()
 	if c.ckpt != nil {
 		// The checkpoint is read with the directory locked, so that no
 		// other job writes it meanwhile. A failure leaves the context
 		// initialized and the directory as it was.
 		if err := c.ckpt.open(); err != nil {
 			c.ckpt.releaseLock()
-			c.deactivate()
 			c.mu.Unlock()
 			return err
 		}
@@ -410,26 +374,16 @@ func (c *Context) start(ctx context.Context) error {
 	return nil
 }
 
-// failStartLocked ends a Start that failed after the context became the
-// active one: the context is stopped. It unlocks c.mu and returns err.
+// failStartLocked ends a Start that failed after the graph was
+// validated: the context is stopped. It unlocks c.mu and returns err.
 func (c *Context) failStartLocked(err error) error {
 	if c.ckpt != nil {
 		c.ckpt.releaseLock()
 	}
-	c.deactivate()
 	c.state = StateStopped
 	c.terminateLocked()
 	c.mu.Unlock()
 	return err
-}
-
-// deactivate ends c's turn as the process's active context.
-func (c *Context) deactivate() {
-	active.Lock()
-	if active.c == c {
-		active.c = nil
-	}
-	active.Unlock()
 }
 
 // validateLocked checks the graph before Start.
@@ -623,12 +577,11 @@ func (c *Context) shutdown(ctx context.Context, mode StopMode) error {
 		c.directs[i].stop()
 	}
 	c.closeSinks()
-	// Release the lock and deregister before waking the waiters: once
-	// Stop or AwaitTermination returns, another context may start.
+	// Release the lock before waking the waiters: once Stop or
+	// AwaitTermination returns, another context may take the directory.
 	if c.ckpt != nil {
 		c.ckpt.releaseLock()
 	}
-	c.deactivate()
 	c.mu.Lock()
 	c.state = StateStopped
 	c.terminateLocked()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -215,43 +216,63 @@ func TestStopBeforeStart(t *testing.T) {
 	}
 }
 
-// Pin (section 0): at most one active context (getActive,
-// getActiveOrCreate).
-func TestAtMostOneActiveContext(t *testing.T) {
-	if Active() != nil {
-		t.Fatal("a context is active before the test")
+// Deliberate difference from Spark (one active StreamingContext per
+// JVM): two contexts run at once in one process, each with its own graph,
+// clock, state and output, and stopping one leaves the other running.
+func TestTwoContextsRunAtOnce(t *testing.T) {
+	t.Parallel()
+	type job struct {
+		h      *harness
+		q      *Queue[string]
+		totals map[int64][]Pair[string, int]
+		mu     sync.Mutex
 	}
-	a := newHarness(t, time.Second)
-	mustNoErr(t, QueueStream(a.ssc, NewQueue[int]()).Print(), "Print")
-	b := newHarness(t, time.Second)
-	mustNoErr(t, QueueStream(b.ssc, NewQueue[int]()).Print(), "Print")
-
-	created := 0
-	create := func() (*Context, error) { created++; return b.ssc, nil }
-	if got, err := ActiveOrCreate(create); got != b.ssc || err != nil || created != 1 {
-		t.Fatalf("ActiveOrCreate with none active = %p, %v (created %d); want b, nil, 1", got, err, created)
+	jobs := make([]*job, 2)
+	for i := range jobs {
+		j := &job{h: newHarness(t, time.Second), q: NewQueue[string](), totals: map[int64][]Pair[string, int]{}}
+		words := QueueStream(j.h.ssc, j.q)
+		totals := UpdateStateByKey(Map(words, func(w string) Pair[string, int] { return KV(w, 1) }),
+			func(vs []int, old *int) (int, bool) {
+				n := len(vs)
+				if old != nil {
+					n += *old
+				}
+				return n, true
+			})
+		mustNoErr(t, totals.ForEachBatch(func(_ context.Context, b *Batch[Pair[string, int]]) error {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			j.totals[b.Time.UnixMilli()] = sortedPairs(b.Collect())
+			return nil
+		}), "ForEachBatch")
+		jobs[i] = j
 	}
-
-	a.start()
-	if Active() != a.ssc {
-		t.Fatal("Active() is not the started context")
+	for _, j := range jobs {
+		j.h.start()
 	}
-	if got, err := ActiveOrCreate(create); got != a.ssc || err != nil || created != 1 {
-		t.Fatalf("ActiveOrCreate with a active = %p, %v (created %d); want a, nil, 1", got, err, created)
+	jobs[0].q.Push([]string{"a", "b", "a"})
+	jobs[1].q.Push([]string{"x"})
+	for _, j := range jobs {
+		j.h.step()
 	}
-	if err := b.ssc.Start(); !errors.Is(err, ErrAnotherContextActive) {
-		t.Fatalf("second context Start = %v, want ErrAnotherContextActive", err)
+	jobs[0].q.Push([]string{"a"})
+	jobs[1].q.Push([]string{"x", "y"})
+	jobs[0].h.step()
+	mustNoErr(t, jobs[0].h.ssc.Stop(context.Background(), Graceful), "Stop job 0")
+	jobs[1].h.step() // job 1 runs on after job 0 stopped
+	if st := jobs[1].h.ssc.State(); st != StateActive {
+		t.Fatalf("job 1 is %v after job 0 stopped", st)
 	}
-	if s := b.ssc.State(); s != StateInitialized {
-		t.Fatalf("refused context state = %v, want INITIALIZED", s)
+	want := []map[int64][]Pair[string, int]{
+		{1000: {KV("a", 2), KV("b", 1)}, 2000: {KV("a", 3), KV("b", 1)}},
+		{1000: {KV("x", 1)}, 2000: {KV("x", 2), KV("y", 1)}},
 	}
-	mustNoErr(t, a.ssc.Stop(context.Background(), Hard), "Stop a")
-	if Active() != nil {
-		t.Fatal("Active() after stop is not nil")
-	}
-	mustNoErr(t, b.ssc.Start(), "Start b after a stopped")
-	if Active() != b.ssc {
-		t.Fatal("Active() is not b")
+	for i, j := range jobs {
+		j.mu.Lock()
+		if fmt.Sprint(j.totals) != fmt.Sprint(want[i]) {
+			t.Errorf("job %d totals = %v, want %v", i, j.totals, want[i])
+		}
+		j.mu.Unlock()
 	}
 }
 

@@ -16,11 +16,6 @@ var (
 	// or when a stream or output operation is added to it.
 	ErrContextStopped = errors.New("dstream: context has been stopped and cannot be restarted")
 
-	// ErrAnotherContextActive is returned by Start when another Context in
-	// this process is active. Like Spark, at most one context runs at a time;
-	// see Active.
-	ErrAnotherContextActive = errors.New("dstream: another context is active in this process; stop it first")
-
 	// ErrNoOutputOperations is returned by Start when no output operation
 	// (Print, ForEachBatch, SaveAsTextFiles, ...) was registered: a job
 	// without outputs would compute nothing.

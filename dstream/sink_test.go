@@ -16,8 +16,8 @@ import (
 // recOutput is an Output that records every call.
 type recOutput[T any] struct {
 	mu       sync.Mutex
-	calls    []string             // "open", "begin <ms>", "commit <ms>", "abort <ms>", "close"
-	parts    map[int64][][]T      // batch ms -> partition -> records, once committed
+	calls    []string              // "open", "begin <ms>", "commit <ms>", "abort <ms>", "close"
+	parts    map[int64][][]T       // batch ms -> partition -> records, once committed
 	lineage  map[int64][][]Lineage // batch ms -> partition -> lineage
 	openErr  error
 	failPart func(ms int64, p int) error // error of WritePartition
