@@ -332,6 +332,7 @@ func (d *DirectStream) batchOf(t time.Time, ranges []OffsetRange) (*dstream.Inpu
 		Records:    n,
 		Metadata:   map[string]any{"offsets": slices.Clone(ranges)},
 		Descriptor: desc,
+		Sources:    sources(ranges),
 		Read: func(ctx context.Context, p int) ([]Record, error) {
 			return d.readRange(ctx, ranges[p])
 		},
@@ -373,4 +374,14 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		lv = slog.LevelError
 	}
 	k.l.Log(context.Background(), lv, "kafka client: "+msg, keyvals...)
+}
+
+// sources are the Lineage sources of a batch's partitions: partition p
+// holds ranges[p].
+func sources(ranges []OffsetRange) []any {
+	out := make([]any, len(ranges))
+	for i, r := range ranges {
+		out[i] = r
+	}
+	return out
 }
