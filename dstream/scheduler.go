@@ -7,6 +7,20 @@ import (
 	"sync"
 )
 
+// scheduler is the part of a Context that generates a batch every
+// interval and runs the batches one after another.
+type scheduler struct {
+	zero       int64 // zero time (ns): the first batch is at zero + interval
+	jobs       jobQueue
+	genDone    chan struct{}
+	runDone    chan struct{}
+	lastGen    int64 // the latest generated batch (generator goroutine)
+	batchMu    sync.Mutex
+	batchCond  *sync.Cond
+	lastDone   int64 // time of the last completed batch (ns)
+	terminated bool  // no more batches will complete
+}
+
 // job is one generated batch waiting to run.
 type job struct {
 	t    int64
