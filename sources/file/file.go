@@ -2,7 +2,8 @@
 // directories, like Spark Streaming's textFileStream, fileStream and
 // binaryRecordsStream. It has no receiver: every batch it lists the
 // directories and the batch holds the new files, one partition per file,
-// read in parallel when the batch runs.
+// read in parallel when the batch runs. Each partition's
+// dstream.Lineage source is the storage.FileInfo of its file.
 //
 //	lines := file.TextStream(ssc, "hdfs://namenode:8020/logs/*/in")
 //	words := dstream.FlatMap(lines, strings.Fields)

@@ -60,8 +60,10 @@ func (in *input[T]) Rebuild(_ time.Time, desc []byte) (*dstream.InputBatch[T], e
 // batchOf is the batch that reads files, one partition each.
 func (in *input[T]) batchOf(files []storage.FileInfo) (*dstream.InputBatch[T], error) {
 	paths := make([]string, len(files))
+	sources := make([]any, len(files))
 	for i, f := range files {
 		paths[i] = f.Path
+		sources[i] = f // a partition's Lineage source: the file it reads
 	}
 	desc, err := json.Marshal(files)
 	if err != nil {
@@ -72,6 +74,7 @@ func (in *input[T]) batchOf(files []storage.FileInfo) (*dstream.InputBatch[T], e
 		Records:    -1,
 		Metadata:   map[string]any{"files": paths},
 		Descriptor: desc,
+		Sources:    sources,
 	}
 	if len(files) == 0 {
 		b.Records = 0
