@@ -162,6 +162,20 @@ func TestRun2(t *testing.T) {
 		[][]dstream.Pair[string, string]{{dstream.KV("k", "v")}, {dstream.KV("k", "w")}},
 		join)
 	dstreamtest.EqualUnordered(t, gotJoin, [][]joined{{dstream.KV("k", dstream.KV(1, "v"))}, {}})
+
+	// Both inputs resume from the checkpoint: totals over the union.
+	totals := func(a, b *dstream.Stream[string]) *dstream.Stream[dstream.Pair[string, int]] {
+		return runningTotals(a.Union(b))
+	}
+	a, b := [][]string{{"x"}, {"y"}, {"x"}}, [][]string{{"y"}, {}, {"y"}, {"x"}}
+	want := dstreamtest.Run2(t, a, b, totals)
+	dstreamtest.EqualUnordered(t, want, [][]dstream.Pair[string, int]{
+		{dstream.KV("x", 1), dstream.KV("y", 1)},
+		{dstream.KV("x", 1), dstream.KV("y", 2)},
+		{dstream.KV("x", 2), dstream.KV("y", 3)},
+		{dstream.KV("x", 3), dstream.KV("y", 3)},
+	})
+	dstreamtest.EqualUnordered(t, dstreamtest.Run2(t, a, b, totals, dstreamtest.RestartAfter(2, dstream.Hard)), want)
 }
 
 // runningTotals is a stateful job, the same in every run of a test.
@@ -192,14 +206,15 @@ func TestRestartAfter(t *testing.T) {
 		{dstream.KV("a", 3), dstream.KV("b", 2), dstream.KV("c", 2)},
 	})
 	for _, tc := range []struct {
+		name string
 		mode dstream.StopMode
 		// batch times (ms) whose output each context computed
 		first, second []int64
 	}{
-		{dstream.Graceful, []int64{1000, 2000, 3000}, []int64{4000, 5000, 6000}},
-		{dstream.Hard, []int64{1000, 2000, 3000}, []int64{3000, 4000, 5000, 6000}},
+		{"graceful stop", dstream.Graceful, []int64{1000, 2000, 3000}, []int64{4000, 5000, 6000}},
+		{"hard stop", dstream.Hard, []int64{1000, 2000, 3000}, []int64{3000, 4000, 5000, 6000}},
 	} {
-		t.Run(fmt.Sprint(tc.mode), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var seen [][]int64 // per context
 			f := func(lines *dstream.Stream[string]) *dstream.Stream[dstream.Pair[string, int]] {
