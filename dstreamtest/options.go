@@ -88,15 +88,15 @@ func InputPartitions(n int) Option {
 	})
 }
 
-// RestartAfter stops the job after batch k (counted from 1), with mode,
-// and runs the remaining batches in a new context built by the same
-// stream function on the same checkpoint directory, which resumes from
-// the checkpoint: the way to test that a stateful job recovers. With
-// dstream.Graceful the context saves a final checkpoint as it stops; with
-// dstream.Hard it stops as if the process died after batch k, so the
-// restarted job recomputes its state from the last state checkpoint and
-// runs batch k again (its output replaces the first run's). k must be
-// less than the number of batches.
+// RestartAfter stops the job once its first k batches have completed,
+// with mode, and runs the remaining batches in a new context built by
+// the same stream function on the same checkpoint directory, which
+// resumes from the checkpoint: the way to test that a stateful job
+// recovers. With dstream.Graceful the context saves a final checkpoint as
+// it stops; with dstream.Hard it stops as if the process died, so the new
+// context recomputes the state from the last state checkpoint and runs
+// batch k-1 (from 0, the last before the stop) again, its output
+// replacing the first one. k must be less than the number of batches.
 func RestartAfter(k int, mode dstream.StopMode) Option {
 	return optionFunc(func(c *config) error {
 		if k < 1 {
@@ -111,8 +111,9 @@ func RestartAfter(k int, mode dstream.StopMode) Option {
 }
 
 // ContextOptions adds options to the dstream.Context of the run, after
-// the harness's own (a manual clock, a checkpoint directory, a quiet
-// logger, DefaultParallelism), so dstream.WithParallelism or
+// the harness's own (a manual clock, a checkpoint directory, a logger
+// that writes the engine's warnings to the test's log,
+// DefaultParallelism), so dstream.WithParallelism or
 // dstream.WithStateCodec here take effect. Do not give WithClock or
 // WithCheckpoint: the harness drives its own clock and directory.
 func ContextOptions(opts ...dstream.Option) Option {

@@ -16,8 +16,8 @@ import (
 // epoch + (i+1)*interval.
 func epoch() time.Time { return time.UnixMilli(0) }
 
-// Run runs the stream function f over inputs, one slice per batch, and
-// returns the output stream's elements per batch time: out[i] holds what
+// Run runs the stream function f over inputs, one slice per batch (nil
+// or empty for an empty batch), and returns the output stream's elements per batch time: out[i] holds what
 // the stream produced at batch i (from 0), at (i+1)×interval since the
 // Unix epoch, in partition order, which for wide operations (by key,
 // joins, state) is not defined; see EqualUnordered. An empty batch gives

@@ -15,9 +15,9 @@ func NoState[S any]() *dstream.State[S] {
 	return dstream.NewState(zero, false, false)
 }
 
-// TimingOutState returns the state of a key whose state, value, timed
-// out: the function's last call for the key, with no value, where
-// IsTimingOut reports true and Update and Remove are errors.
+// TimingOutState returns the state of a key that timed out with value as
+// its state, for the function's last call for the key, which has no
+// value: IsTimingOut reports true, and Update and Remove are errors.
 func TimingOutState[S any](value S) *dstream.State[S] {
 	return dstream.NewState(value, true, true)
 }
