@@ -46,6 +46,7 @@ func stateInput() [][]string {
 // RDD"): every key's state is output every batch, also without new
 // values, and an initial state seeds the first batch.
 func TestSparkUpdateStateByKey(t *testing.T) {
+	t.Parallel()
 	t.Run("updateStateByKey", func(t *testing.T) {
 		got := dstreamtest.Run(t, stateInput(), func(s *dstream.Stream[string]) *dstream.Stream[wc] {
 			return dstream.UpdateStateByKey(words(s), sumState)
@@ -81,6 +82,7 @@ func TestSparkUpdateStateByKey(t *testing.T) {
 // which updateStateByKey treats alike: every key is updated with no
 // values.
 func TestSparkUpdateStateByKeyObjectLifecycle(t *testing.T) {
+	t.Parallel()
 	type object struct{ Counter, ExpireCounter int }
 	update := func(values []int, state *object) (object, bool) {
 		var obj object
@@ -147,6 +149,7 @@ func runningCount(st *dstream.State[int], v dstream.Optional[int]) int {
 // function is called only for the keys with data in the batch, its
 // results are the stream, and the snapshots hold every key's state.
 func TestSparkMapWithState(t *testing.T) {
+	t.Parallel()
 	runningStates := [][]wc{
 		{},
 		{kv("a", 1)},
@@ -249,6 +252,7 @@ func TestSparkMapWithState(t *testing.T) {
 // happen exactly at batch 9 (10 s): c's last data was at 1 s, b's at 2 s,
 // a's at 10 s.
 func TestSparkMapWithStateTimeout(t *testing.T) {
+	t.Parallel()
 	input := [][]string{{"a", "b", "c"}, {"a", "b"}, {"a"}, {}, {}}
 	for len(input) < 20 {
 		input = append(input, []string{"a"})
@@ -288,6 +292,7 @@ func TestSparkMapWithStateTimeout(t *testing.T) {
 // operation"): its state checkpointed every 2 batches, the job stopped
 // after 7 of 10 batches and restarted from the checkpoint counts on.
 func TestSparkRecoveryUpdateStateByKey(t *testing.T) {
+	t.Parallel()
 	input := make([][]string, 10)
 	want := make([][]wc, 10)
 	for i := range input {
@@ -310,6 +315,7 @@ func TestSparkRecoveryUpdateStateByKey(t *testing.T) {
 // state snapshots of a running count checkpointed every 3 batches, the
 // job stopped after 3 of 7 batches and restarted from the checkpoint.
 func TestSparkRecoveryMapWithState(t *testing.T) {
+	t.Parallel()
 	snapshots := func(s *dstream.Stream[string]) *dstream.Stream[wc] {
 		ms := dstream.MapWithState(words(s), dstream.StateSpec[string, int, int, int]{
 			Func: func(_ time.Time, _ string, v dstream.Optional[int], st *dstream.State[int]) (int, bool) {

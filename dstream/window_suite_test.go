@@ -52,6 +52,7 @@ func slides[T any](every int, windows [][]T) [][]T {
 // window at t holds the batches in (t-length, t], in order; it is
 // partial near the start and emits only on its slide.
 func TestSparkWindow(t *testing.T) {
+	t.Parallel()
 	input := [][]int{{0}, {1}, {2}, {3}, {4}, {5}}
 	for _, tc := range []struct {
 		name          string
@@ -105,6 +106,7 @@ func bigInput() [][]wc {
 // the same as without an inverse. Spark runs the filtered form on the big
 // test only; here it runs on every case, with that same expectation.
 func TestSparkReduceByKeyAndWindow(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name          string
 		input         [][]wc
@@ -204,6 +206,7 @@ func TestSparkReduceByKeyAndWindow(t *testing.T) {
 // values as sets; here they are compared as sorted lists, which also
 // pins how often each value occurs.
 func TestSparkGroupByKeyAndWindow(t *testing.T) {
+	t.Parallel()
 	type group = dstream.Pair[string, string]
 	g := func(k string, vs ...int) group { return dstream.KV(k, fmt.Sprint(vs)) }
 	want := [][]group{
@@ -235,6 +238,7 @@ func TestSparkGroupByKeyAndWindow(t *testing.T) {
 // "countByWindow"): counted incrementally, 0 included once elements have
 // left the window.
 func TestSparkCountByWindow(t *testing.T) {
+	t.Parallel()
 	got := dstreamtest.Run(t, [][]int{{1}, {1}, {1, 2}, {0}, {}, {}}, func(s *dstream.Stream[int]) *dstream.Stream[int64] {
 		return s.CountByWindow(2*time.Second, time.Second)
 	})
@@ -244,6 +248,7 @@ func TestSparkCountByWindow(t *testing.T) {
 // TestSparkCountByValueAndWindow pins CountByValueAndWindow
 // (WindowOperationsSuite "countByValueAndWindow").
 func TestSparkCountByValueAndWindow(t *testing.T) {
+	t.Parallel()
 	type count = dstream.Pair[string, int64]
 	got := dstreamtest.Run(t, [][]string{{"a"}, {"b", "b"}, {"a", "b"}}, func(s *dstream.Stream[string]) *dstream.Stream[count] {
 		return dstream.CountByValueAndWindow(s, 2*time.Second, time.Second)
@@ -262,6 +267,7 @@ func TestSparkCountByValueAndWindow(t *testing.T) {
 // if it had not stopped. After a hard stop the state is recomputed from
 // its checkpoint at batch 6 and batch 7 runs again.
 func TestSparkRecoveryInvertibleWindow(t *testing.T) {
+	t.Parallel()
 	const n, w = 10, 4
 	input := make([][]string, n)
 	for i := range input {

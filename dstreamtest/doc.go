@@ -32,6 +32,6 @@
 // from NewState, NoState or TimingOutState, and read what it did with
 // ReadState.
 //
-// The engine runs one context per process at a time: tests that call Run
-// or Run2 must not call t.Parallel (tests of state functions may).
+// Every Run has its own context, clock and checkpoint directory, and
+// contexts share nothing, so tests that call Run may call t.Parallel.
 package dstreamtest

@@ -3,7 +3,6 @@ package dstreamtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -31,9 +30,6 @@ func epoch() time.Time { return time.UnixMilli(0) }
 // Run fails the test with a message when f's stream is invalid, when the
 // job fails (a panic in a user function, an output error, a checkpoint
 // that cannot be written) and when a wait runs out (Timeout).
-//
-// The engine allows one active context per process, so tests that call
-// Run must not run in parallel with other tests that start a context.
 func Run[In, Out any](t testing.TB, inputs [][]In, f func(*dstream.Stream[In]) *dstream.Stream[Out], opts ...Option) [][]Out {
 	t.Helper()
 	cfg := setup(t, "Run", opts, len(inputs))
@@ -168,10 +164,7 @@ func (r *runner[Out]) start(done int) *job {
 	case <-time.After(r.cfg.timeout):
 		t.Fatalf("dstreamtest: the job did not start within %v", r.cfg.timeout)
 	}
-	switch {
-	case errors.Is(err, dstream.ErrAnotherContextActive):
-		t.Fatalf("dstreamtest: starting the job: %v: a process runs one context at a time, so tests that run jobs must not run in parallel (t.Parallel) with each other or with tests that start a context", err)
-	case err != nil:
+	if err != nil {
 		t.Fatalf("dstreamtest: starting the job: %v", err)
 	}
 	return &job{c: c, clock: clk, last: done}
