@@ -22,12 +22,13 @@ const dstreamPkg = "github.com/microbatch-go/microbatch/dstream"
 // Go string otherwise (shortened to maxBytes when it is positive),
 // dstream.Pair prints as (key,value) and dstream.Optional as Some(v) or
 // None, wherever they are nested, and pointers print what they point to
-// at any depth.
-func formatValue(x any, maxBytes int) string {
+// at any depth. types caches, by reflect.Type, whether a type needs the
+// walk (see mayHoldBytes); each sink has its own.
+func formatValue(x any, maxBytes int, types *sync.Map) string {
 	if x == nil {
 		return "<nil>"
 	}
-	p := printer{maxBytes: maxBytes}
+	p := printer{maxBytes: maxBytes, types: types}
 	p.value(reflect.ValueOf(x), 0)
 	return p.b.String()
 }
@@ -35,6 +36,7 @@ func formatValue(x any, maxBytes int) string {
 type printer struct {
 	b        strings.Builder
 	maxBytes int
+	types    *sync.Map // reflect.Type -> bool: mayHoldBytes
 }
 
 var (
@@ -71,7 +73,7 @@ func (p *printer) value(v reflect.Value, depth int) {
 		p.b.WriteByte(')')
 		return
 	}
-	if v.CanInterface() && (hasMethods(t) || !mayHoldBytes(t)) {
+	if v.CanInterface() && (hasMethods(t) || !p.mayHoldBytes(t)) {
 		// fmt calls the value's own String, Error or Format method, and
 		// formats everything else as usual.
 		fmt.Fprintf(&p.b, "%+v", v.Interface())
@@ -116,6 +118,7 @@ func (p *printer) value(v reflect.Value, depth int) {
 		for iter.Next() {
 			var kp, vp printer
 			kp.maxBytes, vp.maxBytes = p.maxBytes, p.maxBytes
+			kp.types, vp.types = p.types, p.types
 			kp.value(iter.Key(), depth+1)
 			vp.value(iter.Value(), depth+1)
 			es = append(es, entry{kp.b.String(), vp.b.String()})
@@ -243,18 +246,15 @@ func hasMethods(t reflect.Type) bool {
 	return t.Implements(stringerType) || t.Implements(errorType) || t.Implements(formatterType)
 }
 
-// holdsBytes caches mayHoldBytes by type.
-var holdsBytes sync.Map // reflect.Type -> bool
-
 // mayHoldBytes reports whether values of t may contain a byte slice or
 // array, or a dstream Pair or Optional, that fmt would print differently
 // from formatValue: then formatValue walks the value itself.
-func mayHoldBytes(t reflect.Type) bool {
-	if v, ok := holdsBytes.Load(t); ok {
+func (p *printer) mayHoldBytes(t reflect.Type) bool {
+	if v, ok := p.types.Load(t); ok {
 		return v.(bool)
 	}
 	r := scanType(t, map[reflect.Type]bool{})
-	holdsBytes.Store(t, r)
+	p.types.Store(t, r)
 	return r
 }
 

@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -45,6 +46,7 @@ type config struct {
 	label      string
 	timeLayout string
 	maxBytes   int
+	types      *sync.Map // formatValue's cache of types
 }
 
 // Writer sets where the lines go. Default: os.Stdout. Each batch is
@@ -141,7 +143,7 @@ type Sink[T any] struct {
 
 // New returns the Output that Print registers, for Stream.WriteTo.
 func New[T any](opts ...Option) (*Sink[T], error) {
-	cfg := config{w: os.Stdout, max: DefaultMaxRecords}
+	cfg := config{w: os.Stdout, max: DefaultMaxRecords, types: &sync.Map{}}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -254,9 +256,9 @@ func (c *config) record(x any) string {
 		if err == nil {
 			return string(data)
 		}
-		return formatValue(x, c.maxBytes) + " (JSON: " + err.Error() + ")"
+		return formatValue(x, c.maxBytes, c.types) + " (JSON: " + err.Error() + ")"
 	}
-	return formatValue(x, c.maxBytes)
+	return formatValue(x, c.maxBytes, c.types)
 }
 
 // sanitize keeps s on one line and free of terminal control sequences:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,18 +155,18 @@ func TestFormatValue(t *testing.T) {
 		{"stringer", ts, "2024-01-02 03:04:05 +0000 UTC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := formatValue(tc.x, 0); got != tc.want {
+			if got := formatValue(tc.x, 0, &sync.Map{}); got != tc.want {
 				t.Errorf("formatValue = %q, want %q", got, tc.want)
 			}
 		})
 	}
-	if got := formatValue(cyc, 0); !strings.HasPrefix(got, "&{Next:&{Next:") || !strings.Contains(got, "...") || !strings.HasSuffix(got, "V:1}") {
+	if got := formatValue(cyc, 0, &sync.Map{}); !strings.HasPrefix(got, "&{Next:&{Next:") || !strings.Contains(got, "...") || !strings.HasSuffix(got, "V:1}") {
 		t.Errorf("cycle: %q", got)
 	}
-	if got := formatValue([]byte("abcdefgh"), 3); got != "abc...(+5 bytes)" {
+	if got := formatValue([]byte("abcdefgh"), 3, &sync.Map{}); got != "abc...(+5 bytes)" {
 		t.Errorf("MaxBytes: %q", got)
 	}
-	if got := formatValue([]byte("ééé"), 3); got != "é...(+4 bytes)" {
+	if got := formatValue([]byte("ééé"), 3, &sync.Map{}); got != "é...(+4 bytes)" {
 		t.Errorf("MaxBytes cutting a character: %q", got)
 	}
 }
