@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kudu"
 	"github.com/microbatch-go/microbatch/internal/kudutest"
 	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
 )
@@ -319,6 +323,98 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// outputListener adapts a function to dstream.OutputOperationCompletedListener.
+type outputListener func(dstream.OutputOperationInfo)
+
+func (f outputListener) OnOutputOperationCompleted(o dstream.OutputOperationInfo) { f(o) }
+
+// The rejected rows of a batch are counted in its
+// OutputOperationInfo.Rejected and reach the context's dead-letter
+// handler with the record, its partition and the reason.
+func TestSinkRejectedCounted(t *testing.T) {
+	c := kudutest.New(t)
+	var mu sync.Mutex
+	var rejected []int64
+	var letters []dstream.DeadLetter
+	handler := dstream.WithDeadLetterHandler(func(d dstream.DeadLetter) { mu.Lock(); letters = append(letters, d); mu.Unlock() })
+	j := startJob(t, []dstream.Option{handler}, func(s *dstream.Stream[Event]) error {
+		s.Context().AddListener(outputListener(func(o dstream.OutputOperationInfo) {
+			mu.Lock()
+			rejected = append(rejected, o.Rejected)
+			mu.Unlock()
+		}))
+		return kudusink.Write(s, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	})
+	b := events(0, 20) // two partitions of 10
+	long := strings.Repeat("x", 70<<10)
+	b[3].Tag, b[12].Tag = &long, &long
+	if err := j.batch(b); err != nil {
+		t.Fatal(err)
+	}
+	next := events(20, 10)
+	if err := j.batch(next); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(rejected, []int64{2, 0}) {
+		t.Errorf("Rejected per batch = %v, want [2 0]", rejected)
+	}
+	slices.SortFunc(letters, func(a, b dstream.DeadLetter) int { return a.Partition - b.Partition })
+	name := "kudu events@" + strings.Join(c.MasterAddrs(), ",")
+	if len(letters) != 2 {
+		t.Fatalf("dead letters %+v, want 2", letters)
+	}
+	for i, want := range []struct {
+		e    Event
+		part int
+	}{{b[3], 0}, {b[12], 1}} {
+		d := letters[i]
+		e, ok := d.Record.(Event)
+		if !ok || key(e.Source, e.TS, e.MetricID) != key(want.e.Source, want.e.TS, want.e.MetricID) || d.Partition != want.part ||
+			d.Output != name || d.BatchTime.UnixMilli() != 1000 || !errors.Is(d.Err, kudu.ErrInvalidRow) {
+			t.Errorf("dead letter %d = %+v, want record %v of partition %d of %s, an invalid row", i, d, want.e, want.part, name)
+		}
+	}
+	want := append(append(append([]Event{}, b[:3]...), b[4:12]...), b[13:]...)
+	checkStored(t, c, "events", append(want, next...))
+}
+
+// A partition larger than a chunk (MaxBatchBytes) is applied chunk after
+// chunk, and each row rejected in a later chunk is handed back with its
+// own record.
+func TestSinkChunks(t *testing.T) {
+	c := kudutest.New(t)
+	var mu sync.Mutex
+	var dead []string
+	j := newJobDead(t, c.MasterAddrs(), "events", kudusink.StructTags[Event](), func(e Event, err error) {
+		mu.Lock()
+		dead = append(dead, key(e.Source, e.TS, e.MetricID))
+		mu.Unlock()
+	}, kudusink.CreateIfMissing(kudusink.Hash(2, "source")), kudusink.MaxBatchBytes(4<<10))
+	b := events(0, 600)
+	long := strings.Repeat("x", 70<<10)
+	b[5].Tag, b[450].Tag, b[599].Tag = &long, &long, &long
+	before := c.Stats().Calls["Write"]
+	if err := j.batchOf(b); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().Calls["Write"] - before; n < 10 {
+		t.Errorf("%d Write calls for about 36 KB of rows in 4 KiB chunks, want at least 10", n)
+	}
+	mu.Lock()
+	got := slices.Clone(dead)
+	mu.Unlock()
+	slices.Sort(got)
+	wantDead := []string{key(b[5].Source, b[5].TS, b[5].MetricID), key(b[450].Source, b[450].TS, b[450].MetricID), key(b[599].Source, b[599].TS, b[599].MetricID)}
+	slices.Sort(wantDead)
+	if !slices.Equal(got, wantDead) {
+		t.Errorf("dead letters %q, want %q", got, wantDead)
+	}
+	want := append(append(append([]Event{}, b[:5]...), b[6:450]...), b[451:599]...)
+	checkStored(t, c, "events", want)
+}
+
 func TestSinkOptions(t *testing.T) {
 	masters := []string{"127.0.0.1:1"}
 	cols := func(Event) (map[string]any, error) { return nil, nil }
@@ -358,6 +454,57 @@ func TestSinkOptions(t *testing.T) {
 				t.Errorf("Write = %v, want a BuildError wrapping ErrInvalidOption mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A callback typed by another record type than the stream's does not
+// compile: the MapColumns function (given to WriteMapped or New) and the
+// dead-letter function, which used to be options checked at Write.
+func TestWrongTypesDoNotCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the compiler")
+	}
+	src, err := os.ReadFile("testdata/wrongtype/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{} // line -> the wrong callback's mark
+	for i, line := range strings.Split(string(src), "\n") {
+		if _, mark, ok := strings.Cut(line, "// WANT "); ok {
+			want[i+1] = mark
+		}
+	}
+	if len(want) != 3 {
+		t.Fatalf("%d WANT lines in testdata/wrongtype/main.go, want 3", len(want))
+	}
+	cmd := exec.Command("go", "build", "-o", os.DevNull, "./testdata/wrongtype")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("testdata/wrongtype compiled:\n%s", out)
+	}
+	errs := map[int]string{} // line -> compiler error
+	for _, l := range strings.Split(string(out), "\n") {
+		_, rest, ok := strings.Cut(l, "main.go:")
+		if !ok {
+			continue
+		}
+		lineNo, msg, _ := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(lineNo)
+		if err != nil {
+			continue
+		}
+		errs[n] += msg
+	}
+	for line, mark := range want {
+		msg := errs[line]
+		mismatch := strings.Contains(msg, "cannot use") || strings.Contains(msg, "does not match") || strings.Contains(msg, "mismatch")
+		if !mismatch || !strings.Contains(msg, "string") {
+			t.Errorf("line %d (%s): compiler error %q, want a type mismatch naming the callback of strings; output:\n%s", line, mark, msg, out)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("errors on lines %v, want on the WANT lines only; output:\n%s", slices.Sorted(maps.Keys(errs)), out)
 	}
 }
 
