@@ -127,8 +127,8 @@ type rejects struct {
 	dead []deadLetter
 }
 
-// kudu is the Kudu sink's DeadLetter function: a row the client or the
-// server rejected.
+// kudu is the DeadLetter function of the Kudu output's WriteSpec: a row
+// the client or the server rejected.
 func (r *rejects) kudu(k KuduEvent, err error) {
 	r.add(k.from.deadLetter(k.ID, "kudu: rejected: "+err.Error()))
 }
@@ -207,11 +207,15 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 			func(r result) KuduEvent { return r.ev.kudu })
 		kopts := append([]kudusink.Option{
 			kudusink.CreateIfMissing(kudusink.Hash(cfg.kuduBuckets, "source")),
-			kudusink.DeadLetter(krej.kudu),
 		}, cfg.kudu...)
-		if err := kudusink.Write(rows, cfg.kuduMasters, cfg.kuduTable, kopts...); err != nil {
+		sink, err := kudusink.New(cfg.kuduMasters, cfg.kuduTable, kudusink.StructTags[KuduEvent](), kopts...)
+		if err != nil {
 			return fmt.Errorf("kudu: %w", err)
 		}
+		if err := rows.WriteTo(sink, dstream.WriteSpec[KuduEvent]{DeadLetter: krej.kudu}); err != nil {
+			return fmt.Errorf("kudu: %w", err)
+		}
+		rows.Context().AddStartCheck(sink.StartCheck())
 	}
 
 	var rejectedDir storage.FS

@@ -1,37 +1,10 @@
-// Package kudusink writes streams to Apache Kudu tables, with the
-// project's own pure-Go Kudu write client (internal/kudu).
-//
-// Each batch's records become Kudu row operations, UPSERT by default, so a
-// batch run again after a failure leaves no duplicates. Rows go straight
-// to the tablet leaders that hold them, in batches per tablet. A row Kudu
-// rejects (a duplicate INSERT, a string over the cell size limit, a null
-// key) does not fail the batch when a DeadLetter function is given: the
-// record and its error go there and the other rows land.
-//
-//	err := kudusink.Write(events, []string{"kudu-master:7051"}, "events",
-//		kudusink.CreateIfMissing(kudusink.Hash(8, "source")),
-//		kudusink.DeadLetter(func(e Event, err error) { dead.Add(e, err) }))
-//
-// Columns come from struct tags, `kudu:"name"`, `kudu:"name,key"` for
-// primary-key columns (in field order) and `kudu:"-"` to skip a field;
-// pointer fields are nullable. Go types map to Kudu types: int8–int64,
-// bool, float32 (FLOAT), float64 (DOUBLE), string (STRING), []byte
-// (BINARY), time.Time (UNIXTIME_MICROS, or DATE with `kudu:"name,date"`).
-// Or give a Columns function that returns each record's values by column
-// name.
-//
-// The client speaks Kudu's RPC protocol with SASL PLAIN and no TLS; it
-// refuses servers that require TLS or Kerberos. It has been tested against
-// the protocol test server in internal/kudutest and Kudu's own golden
-// vectors, not against a real cluster (KUDU_MASTERS runs the tests against
-// one).
 package kudusink
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +25,8 @@ const (
 	Delete
 )
 
-// Option configures Write.
+// Option configures New, Write and WriteMapped: the settings that do not
+// depend on the record type.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
@@ -65,8 +39,6 @@ type config struct {
 	timeout       time.Duration
 	maxBatchBytes int
 	create        *createSpec
-	deadLetter    any // func(T, error)
-	columns       any // func(T) (map[string]any, error)
 }
 
 type createSpec struct {
@@ -93,7 +65,9 @@ func Credentials(user, password string) Option {
 	return optionFunc(func(c *config) error { c.user, c.pass = user, password; return nil })
 }
 
-// Timeout bounds each batch's writes, retries included. Default 30 s.
+// Timeout bounds each call to Kudu, retries included: finding the leader
+// master and the table, and writing each chunk of a partition's rows.
+// Default 30 s.
 func Timeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
@@ -104,7 +78,8 @@ func Timeout(d time.Duration) Option {
 	})
 }
 
-// MaxBatchBytes caps the bytes of row data in one write request. Default
+// MaxBatchBytes caps the bytes of row data in one write request, and the
+// estimated row data of the chunks a partition is applied in. Default
 // 7 MiB; at most 49 MiB (Kudu refuses messages over 50 MiB).
 func MaxBatchBytes(n int) Option {
 	return optionFunc(func(c *config) error {
@@ -128,9 +103,10 @@ func Hash(buckets int32, columns ...string) Partitioning {
 	return Partitioning{HashColumns: columns, Buckets: buckets}
 }
 
-// CreateIfMissing creates the table at the first batch when it does not
-// exist, with the columns of the record type's struct tags and the given
-// hash partitioning (no range partitioning).
+// CreateIfMissing creates the table when it does not exist (at the
+// start-up check, or at the first batch with rows), with the columns of
+// the record type's struct tags, key columns first, and the given hash
+// partitioning (no range partitioning). It needs the StructTags mapping.
 func CreateIfMissing(p Partitioning) Option {
 	return optionFunc(func(c *config) error {
 		if len(p.HashColumns) == 0 || p.Buckets < 2 {
@@ -141,203 +117,288 @@ func CreateIfMissing(p Partitioning) Option {
 	})
 }
 
-// DeadLetter receives every record Kudu or the client rejects, with the
-// reason; the other rows of the batch land and the batch goes on. Without
-// it, a rejected row fails the batch (and so the job) with an error naming
-// it.
-func DeadLetter[T any](f func(record T, err error)) Option {
-	return optionFunc(func(c *config) error {
-		if f == nil {
-			return errors.New("DeadLetter: nil function")
-		}
-		c.deadLetter = f
-		return nil
-	})
-}
+// chunkRows bounds the rows of one chunk of a partition, besides
+// MaxBatchBytes: it bounds the memory of many small rows.
+const chunkRows = 1 << 15
 
-// Columns maps each record to its column values by name (nil for NULL),
-// instead of struct tags.
-func Columns[T any](f func(T) (map[string]any, error)) Option {
-	return optionFunc(func(c *config) error {
-		if f == nil {
-			return errors.New("Columns: nil function")
-		}
-		c.columns = f
-		return nil
-	})
-}
-
-// Write adds an output operation that writes every batch of s to the
-// Kudu table. masters are the Kudu masters, host:port (port 7051 by
-// default); the leader is found among them.
+// Write registers an output operation that writes every batch of s to
+// the Kudu table, its records mapped to columns by their struct tags
+// (StructTags). masters are the Kudu masters, host:port (port 7051 by
+// default); the leader is found among them. It is New, Stream.WriteTo and
+// the sink's StartCheck. It returns the stream's build error, or a
+// *dstream.BuildError wrapping dstream.ErrInvalidOption for an invalid
+// setting or a record type without columns.
 func Write[T any](s *dstream.Stream[T], masters []string, table string, opts ...Option) error {
+	return register(s, "kudu.Write", masters, table, StructTags[T](), opts)
+}
+
+// WriteMapped is Write with the records mapped to columns by m, which
+// MapColumns or StructTags returns: m's record type must be s's.
+func WriteMapped[T any](s *dstream.Stream[T], masters []string, table string, m Mapping[T], opts ...Option) error {
+	return register(s, "kudu.WriteMapped", masters, table, m, opts)
+}
+
+func register[T any](s *dstream.Stream[T], op string, masters []string, table string, m Mapping[T], opts []Option) error {
 	if s == nil {
-		return &dstream.BuildError{Op: "kudu.Write", Err: dstream.ErrNilStream}
+		return &dstream.BuildError{Op: op, Err: dstream.ErrNilStream}
 	}
+	out, err := New(masters, table, m, opts...)
+	if err != nil {
+		return &dstream.BuildError{Op: op, Err: err}
+	}
+	if err := s.WriteTo(out); err != nil {
+		return err
+	}
+	// The masters must answer and the table exist (or be created) at
+	// start, not at the first batch with data.
+	s.Context().AddStartCheck(out.StartCheck())
+	return nil
+}
+
+// Sink is the dstream.Output that writes records of type T to a Kudu
+// table (see the package documentation for what it guarantees). New
+// returns it.
+type Sink[T any] struct {
+	cfg     config
+	masters []string
+	table   string
+	mapper  *mapper // the struct tags, or nil with a MapColumns function
+	values  func(T) (map[string]any, error)
+
+	mu     sync.Mutex
+	cl     *kudu.Client
+	tbl    *kudu.Table
+	closed bool
+}
+
+// New returns the sink that writes to the Kudu table through the masters
+// (host:port, port 7051 by default), each record mapped to a row by m:
+// StructTags[T]() or MapColumns(f), which sets T. Register it with
+// Stream.WriteTo, and its start-up check with
+// Context.AddStartCheck(sink.StartCheck()); Write and WriteMapped do both.
+// An invalid setting, or a record type without columns for StructTags, is
+// an error wrapping dstream.ErrInvalidOption.
+func New[T any](masters []string, table string, m Mapping[T], opts ...Option) (*Sink[T], error) {
 	cfg := config{timeout: 30 * time.Second}
-	bad := func(err error) error {
-		return &dstream.BuildError{Op: "kudu.Write", Err: fmt.Errorf("%w: %w", dstream.ErrInvalidOption, err)}
-	}
+	bad := func(err error) error { return fmt.Errorf("%w: %w", dstream.ErrInvalidOption, err) }
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		if err := o.apply(&cfg); err != nil {
-			return bad(err)
+			return nil, bad(err)
 		}
 	}
 	if len(masters) == 0 || table == "" {
-		return bad(errors.New("kudu: give the masters and the table"))
+		return nil, bad(errors.New("kudu: give the masters and the table"))
 	}
-	w := &writer[T]{cfg: cfg, masters: masters, table: table}
-	if cfg.deadLetter != nil {
-		f, ok := cfg.deadLetter.(func(T, error))
-		if !ok {
-			return bad(fmt.Errorf("DeadLetter takes func(%v, error), got %T", reflect.TypeFor[T](), cfg.deadLetter))
-		}
-		w.dead = f
-	}
-	if cfg.columns != nil {
-		f, ok := cfg.columns.(func(T) (map[string]any, error))
-		if !ok {
-			return bad(fmt.Errorf("Columns takes func(%v) (map[string]any, error), got %T", reflect.TypeFor[T](), cfg.columns))
-		}
-		w.values = f
-	} else {
-		m, err := mapperFor[T]()
+	s := &Sink[T]{cfg: cfg, masters: slices.Clone(masters), table: table}
+	switch {
+	case m.nilFunc:
+		return nil, bad(errors.New("MapColumns: nil function"))
+	case m.columns != nil:
+		s.values = m.columns
+	default:
+		mp, err := mapperFor[T]()
 		if err != nil {
-			return bad(err)
+			return nil, bad(err)
 		}
-		w.mapper = m
-		w.values = func(rec T) (map[string]any, error) { return m.values(rec) }
+		s.mapper = mp
+		s.values = func(rec T) (map[string]any, error) { return mp.values(rec) }
 	}
-	if cfg.create != nil && w.mapper == nil {
-		return bad(errors.New("CreateIfMissing needs the columns of struct tags, not a Columns function"))
+	if cfg.create != nil && s.mapper == nil {
+		return nil, bad(errors.New("CreateIfMissing needs the columns of struct tags, not a MapColumns function"))
 	}
-	s.Context().AddListener(w)
-	// The masters must answer and the table exist (or be created) at
-	// start, not at the first batch with data.
-	s.Context().AddStartCheck("kudu masters "+strings.Join(masters, ","), func(ctx context.Context) error {
-		_, _, err := w.open(ctx)
+	return s, nil
+}
+
+// String names the sink in listener events: "kudu <table>@<masters>".
+func (s *Sink[T]) String() string {
+	return "kudu " + s.table + "@" + strings.Join(s.masters, ",")
+}
+
+// StartCheck returns the sink's start-up check, for
+// Context.AddStartCheck: its name is "kudu masters <masters>", and it
+// checks that the masters answer and the table exists, creating it with
+// CreateIfMissing, with a client of its own that it closes.
+func (s *Sink[T]) StartCheck() (name string, check func(ctx context.Context) error) {
+	return "kudu masters " + strings.Join(s.masters, ","), func(ctx context.Context) error {
+		cl, err := s.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		_, err = s.openTable(ctx, cl)
 		return err
-	})
-	return s.ForEachBatch(w.write)
-}
-
-// writer is one Write output operation.
-type writer[T any] struct {
-	cfg     config
-	masters []string
-	table   string
-	mapper  *mapper
-	values  func(T) (map[string]any, error)
-	dead    func(T, error)
-
-	mu  sync.Mutex
-	cl  *kudu.Client
-	tbl *kudu.Table
-}
-
-// OnStreamingStopped implements dstream.StreamingStoppedListener: the
-// client is closed with the context.
-func (w *writer[T]) OnStreamingStopped(error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.cl != nil {
-		_ = w.cl.Close()
-		w.cl, w.tbl = nil, nil
 	}
 }
 
-// open connects and finds (or creates) the table, once.
-func (w *writer[T]) open(ctx context.Context) (*kudu.Client, *kudu.Table, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.tbl != nil {
-		return w.cl, w.tbl, nil
+// Open does not block: the client connects at the first batch with rows
+// (StartCheck checks the cluster at start).
+func (s *Sink[T]) Open(context.Context) error {
+	s.mu.Lock()
+	s.closed = false
+	s.mu.Unlock()
+	return nil
+}
+
+// Close closes the client.
+func (s *Sink[T]) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var err error
+	if s.cl != nil {
+		err = s.cl.Close()
+		s.cl, s.tbl = nil, nil
 	}
-	if w.cl == nil {
-		opts := []kudu.Option{kudu.WithTimeout(w.cfg.timeout)}
-		if w.cfg.user != "" {
-			opts = append(opts, kudu.WithUser(w.cfg.user), kudu.WithPassword(w.cfg.pass))
+	return err
+}
+
+// Begin starts writing a batch: it holds no state of its own, each
+// partition is written as it comes.
+func (s *Sink[T]) Begin(context.Context, dstream.OutputBatch) (dstream.BatchWriter[T], error) {
+	return batchWriter[T]{s}, nil
+}
+
+// batchWriter writes the partitions of one batch.
+type batchWriter[T any] struct{ s *Sink[T] }
+
+// WritePartition maps the partition's records to row operations as they
+// are computed and applies them in chunks, handing the rejected ones to
+// p.Reject.
+func (b batchWriter[T]) WritePartition(ctx context.Context, p *dstream.Partition[T]) error {
+	s := b.s
+	var (
+		cl   *kudu.Client
+		tbl  *kudu.Table
+		ops  []*kudu.Operation
+		recs []T // ops[i] is of recs[i]
+		size int // the estimated row data of ops
+	)
+	maxBytes := s.cfg.maxBatchBytes
+	if maxBytes == 0 {
+		maxBytes = kudu.DefaultMaxBatchBytes
+	}
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
 		}
-		if w.cfg.maxBatchBytes > 0 {
-			opts = append(opts, kudu.WithMaxBatchBytes(w.cfg.maxBatchBytes))
-		}
-		cl, err := kudu.Open(ctx, w.masters, opts...)
+		rowErrs, err := cl.Apply(ctx, tbl, ops)
 		if err != nil {
-			return nil, nil, err // it names the masters
+			// The batch fails and is written again: its rows are not
+			// rejected.
+			return fmt.Errorf("kudu: writing %d rows to %s: %w", len(ops), s.table, clientErr{err})
 		}
-		w.cl = cl
+		for _, re := range rowErrs {
+			p.Reject(recs[re.Index], re.Err)
+		}
+		clear(ops)
+		clear(recs)
+		ops, recs, size = ops[:0], recs[:0], 0
+		return nil
 	}
-	tbl, err := w.cl.Table(ctx, w.table)
-	if errors.Is(err, kudu.ErrTableNotFound) && w.cfg.create != nil {
-		tbl, err = w.createTable(ctx)
+	for rec := range p.Records() {
+		if tbl == nil {
+			var err error
+			if cl, tbl, err = s.open(ctx); err != nil {
+				return err
+			}
+		}
+		op, n, err := s.operation(tbl, rec)
+		if err != nil {
+			p.Reject(rec, err)
+			continue
+		}
+		ops, recs, size = append(ops, op), append(recs, rec), size+n
+		if size >= maxBytes || len(ops) >= chunkRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// Commit has nothing to do: every partition applied its rows.
+func (b batchWriter[T]) Commit(context.Context) error { return nil }
+
+// Abort has nothing to undo: the rows applied stay, and a batch written
+// again upserts them again.
+func (b batchWriter[T]) Abort(context.Context, error) {}
+
+// connect returns a new client of the cluster.
+func (s *Sink[T]) connect(ctx context.Context) (*kudu.Client, error) {
+	opts := []kudu.Option{kudu.WithTimeout(s.cfg.timeout)}
+	if s.cfg.user != "" {
+		opts = append(opts, kudu.WithUser(s.cfg.user), kudu.WithPassword(s.cfg.pass))
+	}
+	if s.cfg.maxBatchBytes > 0 {
+		opts = append(opts, kudu.WithMaxBatchBytes(s.cfg.maxBatchBytes))
+	}
+	return kudu.Open(ctx, s.masters, opts...) // its errors name the masters
+}
+
+// openTable finds (or creates) the table, and checks that it has the
+// columns of the struct tags.
+func (s *Sink[T]) openTable(ctx context.Context, cl *kudu.Client) (*kudu.Table, error) {
+	tbl, err := cl.Table(ctx, s.table)
+	if errors.Is(err, kudu.ErrTableNotFound) && s.cfg.create != nil {
+		tbl, err = s.createTable(ctx, cl)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("table %s: %w", w.table, err)
+		return nil, fmt.Errorf("table %s: %w", s.table, err)
 	}
-	w.tbl = tbl
-	return w.cl, w.tbl, nil
+	if s.mapper != nil {
+		// Rejecting every row would hide a table that does not match
+		// the record type.
+		for _, c := range s.mapper.columns {
+			if tbl.Schema().ColumnIndex(c.Name) < 0 {
+				return nil, fmt.Errorf("table %s has no column %q, of the struct tags of %v", s.table, c.Name, s.mapper.typ)
+			}
+		}
+	}
+	return tbl, nil
 }
 
-func (w *writer[T]) createTable(ctx context.Context) (*kudu.Table, error) {
-	schema, err := kudu.NewSchema(w.mapper.columns)
+// open returns the sink's client and table, connecting and opening them
+// once.
+func (s *Sink[T]) open(ctx context.Context) (*kudu.Client, *kudu.Table, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, fmt.Errorf("kudu: writing to %s: %w", s.table, kudu.ErrClosed)
+	}
+	if s.tbl != nil {
+		return s.cl, s.tbl, nil
+	}
+	if s.cl == nil {
+		cl, err := s.connect(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.cl = cl
+	}
+	tbl, err := s.openTable(ctx, s.cl)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.tbl = tbl
+	return s.cl, s.tbl, nil
+}
+
+func (s *Sink[T]) createTable(ctx context.Context, cl *kudu.Client) (*kudu.Table, error) {
+	schema, err := kudu.NewSchema(s.mapper.columns)
 	if err != nil {
 		return nil, err
 	}
-	spec := w.cfg.create
+	spec := s.cfg.create
 	ps := kudu.PartitionSchema{Hash: []kudu.HashSchema{{Columns: spec.hashCols, NumBuckets: spec.buckets}}}
-	tbl, err := w.cl.CreateTable(ctx, w.table, schema, ps, &kudu.CreateTableOptions{NumReplicas: spec.replicas})
+	tbl, err := cl.CreateTable(ctx, s.table, schema, ps, &kudu.CreateTableOptions{NumReplicas: spec.replicas})
 	if errors.Is(err, kudu.ErrTableExists) { // another writer was first
-		return w.cl.Table(ctx, w.table)
+		return cl.Table(ctx, s.table)
 	}
 	return tbl, err
-}
-
-// write sends one batch.
-func (w *writer[T]) write(ctx context.Context, b *dstream.Batch[T]) error {
-	records := b.Collect()
-	if len(records) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.timeout)
-	defer cancel()
-	cl, tbl, err := w.open(ctx)
-	if err != nil {
-		return err
-	}
-	ops := make([]*kudu.Operation, 0, len(records))
-	idx := make([]int, 0, len(records)) // op -> record
-	var failed []string
-	reject := func(i int, err error) {
-		if w.dead != nil {
-			w.dead(records[i], err)
-			return
-		}
-		failed = append(failed, fmt.Sprintf("record %d: %v", i, clientErr{err}))
-	}
-	for i, rec := range records {
-		op, err := w.operation(tbl, rec)
-		if err != nil {
-			reject(i, err)
-			continue
-		}
-		ops = append(ops, op)
-		idx = append(idx, i)
-	}
-	rowErrs, err := cl.Apply(ctx, tbl, ops)
-	if err != nil {
-		return fmt.Errorf("kudu: writing %d rows to %s: %w", len(ops), w.table, clientErr{err})
-	}
-	for _, re := range rowErrs {
-		reject(idx[re.Index], re.Err)
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("kudu: %d of %d rows rejected by %s (give a DeadLetter to set them aside): %s",
-			len(failed), len(records), w.table, strings.Join(failed[:min(len(failed), 5)], "; "))
-	}
-	return nil
 }
 
 // clientErr is an error of the Kudu client, or of a row, for a message of
@@ -349,10 +410,11 @@ func (e clientErr) Error() string { return strings.TrimPrefix(e.err.Error(), "ku
 
 func (e clientErr) Unwrap() error { return e.err }
 
-// operation builds the row operation of one record.
-func (w *writer[T]) operation(tbl *kudu.Table, rec T) (*kudu.Operation, error) {
+// operation builds the row operation of one record, and estimates its row
+// data in bytes.
+func (s *Sink[T]) operation(tbl *kudu.Table, rec T) (*kudu.Operation, int, error) {
 	var op *kudu.Operation
-	switch w.cfg.op {
+	switch s.cfg.op {
 	case Insert:
 		op = tbl.NewInsert()
 	case InsertIgnore:
@@ -364,27 +426,36 @@ func (w *writer[T]) operation(tbl *kudu.Table, rec T) (*kudu.Operation, error) {
 	default:
 		op = tbl.NewUpsert()
 	}
-	vals, err := w.values(rec)
+	vals, err := s.values(rec)
 	if err != nil {
-		return nil, fmt.Errorf("mapping the record to columns: %w", err)
+		return nil, 0, fmt.Errorf("mapping the record to columns: %w", err)
 	}
 	schema := tbl.Schema()
+	size := 1 + 2*((schema.NumColumns()+7)/8) // the op byte and the bitmaps
 	for name, v := range vals {
 		i := schema.ColumnIndex(name)
 		if i < 0 {
-			return nil, fmt.Errorf("no column %q in table %s", name, w.table)
+			return nil, 0, fmt.Errorf("no column %q in table %s", name, s.table)
 		}
-		if w.cfg.op == Delete && !schema.Column(i).Key {
+		if s.cfg.op == Delete && !schema.Column(i).Key {
 			continue // a delete names the key only
 		}
-		if v == nil {
+		switch v := v.(type) {
+		case nil:
 			err = op.SetNull(name)
-		} else {
+		case string:
 			err = op.Set(name, v)
+			size += 16 + len(v)
+		case []byte:
+			err = op.Set(name, v)
+			size += 16 + len(v)
+		default:
+			err = op.Set(name, v)
+			size += 8
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return op, nil
+	return op, size, nil
 }

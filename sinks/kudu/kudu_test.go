@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kudu"
 	"github.com/microbatch-go/microbatch/internal/kudutest"
 	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
 )
@@ -45,14 +49,38 @@ func newJob(t *testing.T, masters []string, table string, opts ...kudusink.Optio
 
 func newJobB(t testing.TB, masters []string, table string, opts ...kudusink.Option) *job {
 	t.Helper()
+	return startJob(t, nil, func(s *dstream.Stream[Event]) error { return kudusink.Write(s, masters, table, opts...) })
+}
+
+// newJobDead is newJob with the rejected records handed to dead.
+func newJobDead(t *testing.T, masters []string, table string, m kudusink.Mapping[Event], dead func(Event, error), opts ...kudusink.Option) *job {
+	t.Helper()
+	return startJob(t, nil, func(s *dstream.Stream[Event]) error {
+		sink, err := kudusink.New(masters, table, m, opts...)
+		if err != nil {
+			return err
+		}
+		if err := s.WriteTo(sink, dstream.WriteSpec[Event]{DeadLetter: dead}); err != nil {
+			return err
+		}
+		s.Context().AddStartCheck(sink.StartCheck())
+		return nil
+	})
+}
+
+// startJob starts a context on a manual clock, with the context options
+// ctxOpts besides the test's, whose queue stream register writes out.
+func startJob(t testing.TB, ctxOpts []dstream.Option, register func(*dstream.Stream[Event]) error) *job {
+	t.Helper()
 	clk := dstream.NewManualClock(time.UnixMilli(0))
-	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet), dstream.WithParallelism(2))
+	ssc, err := dstream.NewContext(time.Second,
+		append([]dstream.Option{dstream.WithClock(clk), dstream.WithLogger(quiet), dstream.WithParallelism(2)}, ctxOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
 	q := dstream.NewQueue[Event]()
-	if err := kudusink.Write(dstream.QueueStream(ssc, q), masters, table, opts...); err != nil {
+	if err := register(dstream.QueueStream(ssc, q)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ssc.Start(); err != nil {
@@ -61,9 +89,21 @@ func newJobB(t testing.TB, masters []string, table string, opts ...kudusink.Opti
 	return &job{t: t, ssc: ssc, clk: clk, q: q}
 }
 
-// batch runs one batch of events and returns its error.
+// batch runs one batch of events, split into the context's parallelism
+// of partitions, and returns its error.
 func (j *job) batch(events []Event) error {
 	j.q.Push(events)
+	return j.step()
+}
+
+// batchOf runs one batch of the partitions parts and returns its error.
+func (j *job) batchOf(parts ...[]Event) error {
+	j.q.PushPartitions(parts)
+	return j.step()
+}
+
+// step runs the next batch and returns its error.
+func (j *job) step() error {
 	j.clk.Advance(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -203,12 +243,11 @@ func TestSinkRejectedRowsGoToDeadLetter(t *testing.T) {
 	c := kudutest.New(t)
 	var mu sync.Mutex
 	var dead []string
-	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(4, "source")),
-		kudusink.DeadLetter(func(e Event, err error) {
-			mu.Lock()
-			dead = append(dead, fmt.Sprintf("%s: %v", e.Source, err))
-			mu.Unlock()
-		}))
+	j := newJobDead(t, c.MasterAddrs(), "events", kudusink.StructTags[Event](), func(e Event, err error) {
+		mu.Lock()
+		dead = append(dead, fmt.Sprintf("%s: %v", e.Source, err))
+		mu.Unlock()
+	}, kudusink.CreateIfMissing(kudusink.Hash(4, "source")))
 	b := events(0, 50)
 	long := strings.Repeat("x", 70<<10)
 	b[10].Tag = &long                          // over Kudu's 64 KiB cell limit
@@ -241,39 +280,231 @@ func TestSinkRejectedRowsGoToDeadLetter(t *testing.T) {
 	}
 }
 
-// Without a dead letter, a rejected row fails the batch with a clear error.
-func TestSinkRejectedRowFailsBatchWithoutDeadLetter(t *testing.T) {
+// Without a DeadLetter function, a rejected row goes to the context's
+// dead-letter handler, by default a WARN line naming the sink and the
+// reason (it used to fail the batch); the other rows land and the batch
+// succeeds.
+func TestSinkRejectedRowWithoutDeadLetterIsLogged(t *testing.T) {
 	c := kudutest.New(t)
-	j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	var logBuf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
+	j := startJob(t, []dstream.Option{dstream.WithLogger(logger)}, func(s *dstream.Stream[Event]) error {
+		return kudusink.Write(s, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	})
 	b := events(0, 5)
 	long := strings.Repeat("x", 70<<10)
 	b[2].Tag = &long
-	err := j.batch(b)
-	if err == nil || !strings.Contains(err.Error(), "1 of 5 rows rejected") {
-		t.Fatalf("batch error = %v, want one naming the rejected row", err)
+	if err := j.batch(b); err != nil {
+		t.Fatalf("the batch failed instead of rejecting the row: %v", err)
+	}
+	checkStored(t, c, "events", append(b[:2:2], b[3:]...))
+	log := logBuf.String()
+	want := `level=WARN msg="dstream: record rejected by output" output="kudu events@` + strings.Join(c.MasterAddrs(), ",") + `" stream=queueStream#1 batch_ms=1000 partition=1 reason="kudu: invalid row: column \"tag\" value of 71680 bytes exceeds the cell size limit`
+	if n := strings.Count(log, "record rejected"); n != 1 || !strings.Contains(log, want) {
+		t.Errorf("want one line %s; log:\n%s", want, log)
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// outputListener adapts a function to dstream.OutputOperationCompletedListener.
+type outputListener func(dstream.OutputOperationInfo)
+
+func (f outputListener) OnOutputOperationCompleted(o dstream.OutputOperationInfo) { f(o) }
+
+// The rejected rows of a batch are counted in its
+// OutputOperationInfo.Rejected and reach the context's dead-letter
+// handler with the record, its partition and the reason.
+func TestSinkRejectedCounted(t *testing.T) {
+	c := kudutest.New(t)
+	var mu sync.Mutex
+	var rejected []int64
+	var letters []dstream.DeadLetter
+	handler := dstream.WithDeadLetterHandler(func(d dstream.DeadLetter) { mu.Lock(); letters = append(letters, d); mu.Unlock() })
+	j := startJob(t, []dstream.Option{handler}, func(s *dstream.Stream[Event]) error {
+		s.Context().AddListener(outputListener(func(o dstream.OutputOperationInfo) {
+			mu.Lock()
+			rejected = append(rejected, o.Rejected)
+			mu.Unlock()
+		}))
+		return kudusink.Write(s, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	})
+	b := events(0, 20) // two partitions of 10
+	long := strings.Repeat("x", 70<<10)
+	b[3].Tag, b[12].Tag = &long, &long
+	if err := j.batch(b); err != nil {
+		t.Fatal(err)
+	}
+	next := events(20, 10)
+	if err := j.batch(next); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(rejected, []int64{2, 0}) {
+		t.Errorf("Rejected per batch = %v, want [2 0]", rejected)
+	}
+	slices.SortFunc(letters, func(a, b dstream.DeadLetter) int { return a.Partition - b.Partition })
+	name := "kudu events@" + strings.Join(c.MasterAddrs(), ",")
+	if len(letters) != 2 {
+		t.Fatalf("dead letters %+v, want 2", letters)
+	}
+	for i, want := range []struct {
+		e    Event
+		part int
+	}{{b[3], 0}, {b[12], 1}} {
+		d := letters[i]
+		e, ok := d.Record.(Event)
+		if !ok || key(e.Source, e.TS, e.MetricID) != key(want.e.Source, want.e.TS, want.e.MetricID) || d.Partition != want.part ||
+			d.Output != name || d.BatchTime.UnixMilli() != 1000 || !errors.Is(d.Err, kudu.ErrInvalidRow) {
+			t.Errorf("dead letter %d = %+v, want record %v of partition %d of %s, an invalid row", i, d, want.e, want.part, name)
+		}
+	}
+	want := append(append(append([]Event{}, b[:3]...), b[4:12]...), b[13:]...)
+	checkStored(t, c, "events", append(want, next...))
+}
+
+// A partition larger than a chunk (MaxBatchBytes) is applied chunk after
+// chunk, and each row rejected in a later chunk is handed back with its
+// own record.
+func TestSinkChunks(t *testing.T) {
+	c := kudutest.New(t)
+	var mu sync.Mutex
+	var dead []string
+	j := newJobDead(t, c.MasterAddrs(), "events", kudusink.StructTags[Event](), func(e Event, err error) {
+		mu.Lock()
+		dead = append(dead, key(e.Source, e.TS, e.MetricID))
+		mu.Unlock()
+	}, kudusink.CreateIfMissing(kudusink.Hash(2, "source")), kudusink.MaxBatchBytes(4<<10))
+	b := events(0, 600)
+	long := strings.Repeat("x", 70<<10)
+	b[5].Tag, b[450].Tag, b[599].Tag = &long, &long, &long
+	before := c.Stats().Calls["Write"]
+	if err := j.batchOf(b); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().Calls["Write"] - before; n < 10 {
+		t.Errorf("%d Write calls for about 36 KB of rows in 4 KiB chunks, want at least 10", n)
+	}
+	mu.Lock()
+	got := slices.Clone(dead)
+	mu.Unlock()
+	slices.Sort(got)
+	wantDead := []string{key(b[5].Source, b[5].TS, b[5].MetricID), key(b[450].Source, b[450].TS, b[450].MetricID), key(b[599].Source, b[599].TS, b[599].MetricID)}
+	slices.Sort(wantDead)
+	if !slices.Equal(got, wantDead) {
+		t.Errorf("dead letters %q, want %q", got, wantDead)
+	}
+	want := append(append(append([]Event{}, b[:5]...), b[6:450]...), b[451:599]...)
+	checkStored(t, c, "events", want)
+}
+
 func TestSinkOptions(t *testing.T) {
+	masters := []string{"127.0.0.1:1"}
+	cols := func(Event) (map[string]any, error) { return nil, nil }
 	for _, tc := range []struct {
-		name string
-		opts []kudusink.Option
-		want string
+		name  string
+		write func(ssc *dstream.Context) error
+		want  string
 	}{
-		{"bad buckets", []kudusink.Option{kudusink.CreateIfMissing(kudusink.Hash(1, "source"))}, "buckets"},
-		{"bad batch bytes", []kudusink.Option{kudusink.MaxBatchBytes(60 << 20)}, "MaxBatchBytes"},
-		{"wrong dead letter type", []kudusink.Option{kudusink.DeadLetter(func(string, error) {})}, "DeadLetter takes"},
+		{"bad buckets", func(ssc *dstream.Context) error {
+			return kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), masters, "t", kudusink.CreateIfMissing(kudusink.Hash(1, "source")))
+		}, "buckets"},
+		{"bad batch bytes", func(ssc *dstream.Context) error {
+			return kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), masters, "t", kudusink.MaxBatchBytes(60<<20))
+		}, "MaxBatchBytes"},
+		{"no table", func(ssc *dstream.Context) error {
+			return kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), masters, "")
+		}, "give the masters and the table"},
+		{"nil MapColumns", func(ssc *dstream.Context) error {
+			return kudusink.WriteMapped(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), masters, "t", kudusink.MapColumns[Event](nil))
+		}, "MapColumns: nil function"},
+		{"CreateIfMissing with MapColumns", func(ssc *dstream.Context) error {
+			return kudusink.WriteMapped(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), masters, "t", kudusink.MapColumns(cols),
+				kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+		}, "CreateIfMissing needs the columns of struct tags"},
+		{"struct tags of a string", func(ssc *dstream.Context) error {
+			return kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[string]()), masters, "t")
+		}, "string is not a struct: give a MapColumns function"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ssc, err := dstream.NewContext(time.Second, dstream.WithLogger(quiet))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), []string{"127.0.0.1:1"}, "t", tc.opts...)
-			if !errors.Is(err, dstream.ErrInvalidOption) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Write = %v, want ErrInvalidOption mentioning %q", err, tc.want)
+			err = tc.write(ssc)
+			var be *dstream.BuildError
+			if !errors.Is(err, dstream.ErrInvalidOption) || !errors.As(err, &be) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Write = %v, want a BuildError wrapping ErrInvalidOption mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A callback typed by another record type than the stream's does not
+// compile: the MapColumns function (given to WriteMapped or New) and the
+// dead-letter function, which used to be options checked at Write.
+func TestWrongTypesDoNotCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the compiler")
+	}
+	src, err := os.ReadFile("testdata/wrongtype/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{} // line -> the wrong callback's mark
+	for i, line := range strings.Split(string(src), "\n") {
+		if _, mark, ok := strings.Cut(line, "// WANT "); ok {
+			want[i+1] = mark
+		}
+	}
+	if len(want) != 3 {
+		t.Fatalf("%d WANT lines in testdata/wrongtype/main.go, want 3", len(want))
+	}
+	cmd := exec.Command("go", "build", "-o", os.DevNull, "./testdata/wrongtype")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("testdata/wrongtype compiled:\n%s", out)
+	}
+	errs := map[int]string{} // line -> compiler error
+	for _, l := range strings.Split(string(out), "\n") {
+		_, rest, ok := strings.Cut(l, "main.go:")
+		if !ok {
+			continue
+		}
+		lineNo, msg, _ := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(lineNo)
+		if err != nil {
+			continue
+		}
+		errs[n] += msg
+	}
+	for line, mark := range want {
+		msg := errs[line]
+		mismatch := strings.Contains(msg, "cannot use") || strings.Contains(msg, "does not match") || strings.Contains(msg, "mismatch")
+		if !mismatch || !strings.Contains(msg, "string") {
+			t.Errorf("line %d (%s): compiler error %q, want a type mismatch naming the callback of strings; output:\n%s", line, mark, msg, out)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("errors on lines %v, want on the WANT lines only; output:\n%s", slices.Sorted(maps.Keys(errs)), out)
 	}
 }
 
@@ -299,7 +530,7 @@ func TestRealCluster(t *testing.T) {
 	}
 }
 
-// A null in a key column, given by a Columns function, is reported for
+// A null in a key column, given by a MapColumns function, is reported for
 // that row; the rest land.
 func TestSinkNullKeyGoesToDeadLetter(t *testing.T) {
 	c := kudutest.New(t)
@@ -335,7 +566,7 @@ func TestSinkNullKeyGoesToDeadLetter(t *testing.T) {
 }
 
 // newJobColumns replaces job j's context with one whose sink maps rows
-// with a Columns function.
+// with a MapColumns function.
 func newJobColumns(t *testing.T, masters []string, cols func(Event) (map[string]any, error), dead func(Event, error), j *job) *job {
 	t.Helper()
 	if err := j.ssc.Stop(context.Background(), dstream.Graceful); err != nil {
@@ -348,9 +579,15 @@ func newJobColumns(t *testing.T, masters []string, cols func(Event) (map[string]
 	}
 	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
 	q := dstream.NewQueue[Event]()
-	if err := kudusink.Write(dstream.QueueStream(ssc, q), masters, "events", kudusink.Columns(cols), kudusink.DeadLetter(dead)); err != nil {
+	s := dstream.QueueStream(ssc, q)
+	sink, err := kudusink.New(masters, "events", kudusink.MapColumns(cols))
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.WriteTo(sink, dstream.WriteSpec[Event]{DeadLetter: dead}); err != nil {
+		t.Fatal(err)
+	}
+	ssc.AddStartCheck(sink.StartCheck())
 	if err := ssc.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -397,21 +634,36 @@ func TestSinkStartCheck(t *testing.T) {
 }
 
 // TestSinkErrorsNameKuduOnce checks that the sink's errors, which quote
-// the client's, name "kudu:" once.
+// the client's, name "kudu:" once: a batch's error, and the reason of a
+// rejected row (which used to fail the batch).
 func TestSinkErrorsNameKuduOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		run  func(t *testing.T) error // the batch error
+		run  func(t *testing.T) error // the batch error, or the rejection's reason
 		want string
 	}{
 		{"a row rejected by the client", func(t *testing.T) error {
 			c := kudutest.New(t)
-			j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+			var reasons []error
+			var mu sync.Mutex
+			j := newJobDead(t, c.MasterAddrs(), "events", kudusink.StructTags[Event](), func(_ Event, err error) {
+				mu.Lock()
+				reasons = append(reasons, err)
+				mu.Unlock()
+			}, kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
 			b := events(0, 5)
 			long := strings.Repeat("x", 70<<10)
 			b[2].Tag = &long
-			return j.batch(b)
-		}, "kudu: 1 of 5 rows rejected by events (give a DeadLetter to set them aside): record 2: invalid row: "},
+			if err := j.batch(b); err != nil {
+				t.Fatalf("the batch failed instead of rejecting the row: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(reasons) != 1 {
+				t.Fatalf("%d rows rejected, want 1: %v", len(reasons), reasons)
+			}
+			return reasons[0]
+		}, `kudu: invalid row: column "tag" value of 71680 bytes exceeds the cell size limit`},
 		{"the cluster gone", func(t *testing.T) error {
 			c := kudutest.New(t)
 			j := newJob(t, c.MasterAddrs(), "events", kudusink.CreateIfMissing(kudusink.Hash(2, "source")),
@@ -424,7 +676,7 @@ func TestSinkErrorsNameKuduOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.Close()
-			return j.batch(b)
+			return j.batchOf(b) // one partition, written in one chunk
 		}, "kudu: writing 5 rows to events: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,8 +686,44 @@ func TestSinkErrorsNameKuduOnce(t *testing.T) {
 			}
 			msg := err.Error()
 			if n := strings.Count(msg, "kudu:"); n != 1 || !strings.Contains(msg, tc.want) {
-				t.Errorf("batch error %q names kudu: %d times; want once, in %q", msg, n, tc.want)
+				t.Errorf("error %q names kudu: %d times; want once, in %q", msg, n, tc.want)
 			}
 		})
+	}
+}
+
+// A table that lacks a column of the struct tags fails the start-up check
+// (and would fail the batch) instead of rejecting every row.
+func TestSinkTableLacksColumn(t *testing.T) {
+	c := kudutest.New(t)
+	type narrow struct {
+		Source string `kudu:"source,key"`
+		Value  float64
+	}
+	start := func(register func(ssc *dstream.Context) error) error {
+		ssc, err := dstream.NewContext(time.Second, dstream.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ssc.Stop(context.Background(), dstream.Hard)
+		if err := register(ssc); err != nil {
+			t.Fatal(err)
+		}
+		return ssc.Start()
+	}
+	// The start-up check creates the table with the columns of narrow.
+	if err := start(func(ssc *dstream.Context) error {
+		return kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[narrow]()), c.MasterAddrs(), "events",
+			kudusink.CreateIfMissing(kudusink.Hash(2, "source")))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := start(func(ssc *dstream.Context) error {
+		return kudusink.Write(dstream.QueueStream(ssc, dstream.NewQueue[Event]()), c.MasterAddrs(), "events")
+	})
+	want := "kudu masters " + strings.Join(c.MasterAddrs(), ",") + `: table events has no column "ts", of the struct tags of kudusink_test.Event`
+	var se *dstream.StartError
+	if !errors.As(err, &se) || err.Error() != want {
+		t.Fatalf("Start = %v; want a *StartError %q", err, want)
 	}
 }

@@ -9,8 +9,31 @@ import (
 	"github.com/microbatch-go/microbatch/internal/kudu"
 )
 
+// Mapping says how the records of type T become Kudu rows: by their
+// struct tags (StructTags) or by a function (MapColumns). Pass it to New
+// or WriteMapped, whose record type it sets, so that a mapping of another
+// type does not compile. The zero Mapping maps by struct tags.
+type Mapping[T any] struct {
+	columns func(T) (map[string]any, error) // nil: the struct tags
+	nilFunc bool                            // MapColumns(nil), refused by New
+}
+
+// StructTags maps the records by the struct tags of T (see the package
+// documentation); Write uses it. T must be a struct type with columns,
+// which New checks.
+func StructTags[T any]() Mapping[T] { return Mapping[T]{} }
+
+// MapColumns maps each record to its column values by name (nil for
+// NULL) with f, instead of struct tags; an error of f rejects the record.
+// The columns f names must be in the table, which must exist
+// (CreateIfMissing needs StructTags).
+func MapColumns[T any](f func(T) (map[string]any, error)) Mapping[T] {
+	return Mapping[T]{columns: f, nilFunc: f == nil}
+}
+
 // mapper maps the fields of a struct type to Kudu columns by their tags.
 type mapper struct {
+	typ     reflect.Type
 	fields  []mappedField
 	columns []kudu.Column // key columns first, for CreateIfMissing
 }
@@ -29,9 +52,9 @@ var timeType = reflect.TypeFor[time.Time]()
 func mapperFor[T any]() (*mapper, error) {
 	t := reflect.TypeFor[T]()
 	if t.Kind() != reflect.Struct {
-		return nil, fmt.Errorf("kudu: %v is not a struct: give a Columns function", t)
+		return nil, fmt.Errorf("kudu: %v is not a struct: give a MapColumns function", t)
 	}
-	m := &mapper{}
+	m := &mapper{typ: t}
 	var keys, rest []kudu.Column
 	for _, f := range reflect.VisibleFields(t) {
 		if !f.IsExported() || f.Anonymous {

@@ -1,0 +1,88 @@
+// Package kudusink writes streams to Apache Kudu tables, with the
+// project's own pure-Go Kudu write client (internal/kudu).
+//
+// The sink is a dstream.Output. Write registers it for a stream whose
+// records map to columns by their struct tags, WriteMapped for records
+// mapped by a function; both add the sink's start-up check (the masters
+// answer, the table exists or is created):
+//
+//	err := kudusink.Write(events, []string{"kudu-master:7051"}, "events",
+//		kudusink.CreateIfMissing(kudusink.Hash(8, "source")))
+//
+// New returns the sink for Stream.WriteTo, to give a typed dead-letter
+// function or a name in a dstream.WriteSpec; the start-up check is then
+// registered with StartCheck:
+//
+//	sink, err := kudusink.New([]string{"kudu-master:7051"}, "events", kudusink.StructTags[Event](),
+//		kudusink.CreateIfMissing(kudusink.Hash(8, "source")))
+//	...
+//	err = events.WriteTo(sink, dstream.WriteSpec[Event]{DeadLetter: func(e Event, err error) { dead.Add(e, err) }})
+//	...
+//	events.Context().AddStartCheck(sink.StartCheck())
+//
+// # Columns
+//
+// Columns come from struct tags (StructTags, used by Write),
+// `kudu:"name"`, `kudu:"name,key"` for primary-key columns (in field
+// order) and `kudu:"-"` to skip a field; pointer fields are nullable. Go
+// types map to Kudu types: int8–int64, bool, float32 (FLOAT), float64
+// (DOUBLE), string (STRING), []byte (BINARY), time.Time (UNIXTIME_MICROS,
+// or DATE with `kudu:"name,date"`). Or MapColumns gives a function that
+// returns each record's values by column name. Either is a Mapping[T] of
+// the stream's record type T: a function of another type does not
+// compile.
+//
+// # Guarantee
+//
+// Each record becomes a row operation, UPSERT by default. Each partition
+// of a batch is written as the engine computes it: its rows are applied
+// in chunks of at most MaxBatchBytes of row data (and 32,768 rows), one
+// chunk after the other, each sent to the tablet leaders that hold its
+// rows. Nothing is staged and Kudu has no multi-row transaction here:
+// Commit has nothing left to do and Abort nothing to undo, so a batch that
+// fails (a partition's write failed after the client's retries) may leave
+// some of its rows in the table, visible to readers, until it is written
+// again.
+//
+// UPSERT makes writes idempotent by primary key: a batch written again,
+// by a job restarted from its checkpoint or after the source delivered
+// its records again, upserts the same rows with the same values, so the
+// table ends as if the batch had been written once (at-least-once writes,
+// exactly-once effect). The rows of one partition are applied in their
+// order; the partitions of a batch are written concurrently, so when two
+// partitions of one batch hold rows with the same key, either may be the
+// one stored (partition the stream by key when it matters). With the
+// other operations: InsertIgnore is idempotent too; Update applies the
+// same change again; Insert rejects the rows a replay writes again
+// (ALREADY_PRESENT) and Delete the rows already deleted (NOT_FOUND), as
+// dead letters.
+//
+// # Rejected rows
+//
+// A record that cannot become a row, or whose row Kudu refuses, is handed
+// to the job's dead letters with dstream.Partition.Reject, and the other
+// rows of the batch land: the record goes to the WriteSpec's DeadLetter
+// function or, without one, to the context's dead-letter handler
+// (dstream.WithDeadLetterHandler; by default a WARN line), and is counted
+// in the batch's dstream.OutputOperationInfo.Rejected. The reasons are the
+// errors: the mapping function's, wrapped as "mapping the record to
+// columns: ..."; a column the table lacks ("no column ..."); a value of
+// the wrong type for its column; a row the client refuses before sending
+// it (a string or binary value over Kudu's 64 KiB cell limit, a null or
+// missing key column: "invalid row: ..."); and a row a tablet server
+// refuses (a duplicate INSERT, say), with the server's status.
+//
+// A rejected row is a property of its record: failing the batch for it
+// would fail every replay of the batch too, so there is no option to. A
+// configuration error that would reject every row fails instead: a
+// column of the struct tags that the table lacks fails the start-up check
+// and the batch. A write that fails as a whole (the cluster unreachable
+// after the client's retries) fails the batch, which a restarted job
+// writes again.
+//
+// The client speaks Kudu's RPC protocol with SASL PLAIN and no TLS; it
+// refuses servers that require TLS or Kerberos. It has been tested against
+// the protocol test server in internal/kudutest and Kudu's own golden
+// vectors, not against a real cluster (KUDU_MASTERS runs the tests against
+// one).
+package kudusink
