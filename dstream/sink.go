@@ -233,7 +233,7 @@ func (w *outputWriter[T]) write(r *run, t int64) error {
 	if bw == nil {
 		return fmt.Errorf("begin: %w: the output returned no BatchWriter", ErrInvalidOption)
 	}
-	err = r.parallel(w.name, pp.parts, func(p int) error {
+	err = r.parallel("write", pp.parts, func(p int) error {
 		part := &Partition[T]{
 			Index:   p,
 			records: func(yield func(T) bool) { pp.run(p, yield) },

@@ -130,7 +130,7 @@ type rejects struct {
 // kudu is the DeadLetter function of the Kudu output's WriteSpec: a row
 // the client or the server rejected.
 func (r *rejects) kudu(k KuduEvent, err error) {
-	r.add(k.from.deadLetter(k.ID, "kudu: rejected: "+err.Error()))
+	r.add(k.from.deadLetter(k.ID, "kudu: rejected: "+strings.TrimPrefix(err.Error(), "kudu: ")))
 }
 
 // parquet is the Parquet sink's DeadLetter function: an event whose
