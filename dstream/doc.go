@@ -104,8 +104,9 @@
 // saved batches, updateStateByKey and mapWithState semantics (including
 // when timeouts fire), window boundaries, and the listener events and
 // BatchInfo delays. Where it differs it says so in the doc comment: a
-// union or join with a stream that has no batch at some time treats it as
-// empty instead of failing, listener events are delivered for every batch
+// union, join or transform with a stream that has no batch at some time
+// treats it as empty (or, over one stream, has no batch) instead of
+// failing, listener events are delivered for every batch
 // time, and inverse windows shorter than their slide are computed
 // correctly.
 package dstream

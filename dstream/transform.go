@@ -7,6 +7,12 @@ package dstream
 // every batch). f must not modify its input; it may return its input's
 // partitions unchanged. A nil result is an empty batch; an error fails
 // the batch.
+//
+// When s has no batch at some time (an idle QueueStream, an Input whose
+// Generate returned nil, UpdateStateByKey before its first data), f is not
+// called and the result has no batch at that time either, as for every
+// operator over one stream. Spark fails the job there instead; see
+// TransformWith.
 func Transform[T, U any](s *Stream[T], f func(*Batch[T]) (*Batch[U], error)) *Stream[U] {
 	out := newStream[U]("transform", s.node())
 	if !checkFunc(out, f == nil) {
@@ -31,8 +37,15 @@ func Transform[T, U any](s *Stream[T], f func(*Batch[T]) (*Batch[U], error)) *St
 
 // TransformWith returns a stream of f applied to the batches of a and b for
 // the same time, like Spark's transformWith. A stream without a batch at
-// that time is passed as an empty batch; when neither has one there is no
-// batch. The streams must have the same slide.
+// that time is passed as an empty batch (with the batch time); when
+// neither has one, f is not called and there is no batch. The streams
+// must have the same slide, so both have batch times at the same times.
+//
+// Spark fails the job when a parent has no batch ("Couldn't generate RDD
+// from parent at time ..."), a guard its own inputs never trip since they
+// always produce an RDD, if empty. Here having no batch is what an idle
+// input does, so it is not an error: like Union and the joins,
+// TransformWith treats it as empty.
 func TransformWith[T, U, W any](a *Stream[T], b *Stream[U], f func(*Batch[T], *Batch[U]) (*Batch[W], error)) *Stream[W] {
 	out := newStream[W]("transformWith", a.node(), b.node())
 	if !checkFunc(out, f == nil) {
