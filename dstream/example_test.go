@@ -210,6 +210,38 @@ func ExampleTransform() {
 	// 3
 }
 
+// TransformN combines the batches of several streams for the same time;
+// here it reports each stream's size and the largest element of all. The
+// third queue is idle, so its stream has no batch and f gets an empty one.
+func ExampleTransformN() {
+	ssc, clk := newExampleContext()
+	var streams []*dstream.Stream[int]
+	for _, xs := range [][]int{{3, 1}, {7}, nil} {
+		q := dstream.NewQueue[int]()
+		if xs != nil {
+			q.Push(xs)
+		}
+		streams = append(streams, dstream.QueueStream(ssc, q))
+	}
+	summary := dstream.TransformN(streams, func(batches []*dstream.Batch[int]) (*dstream.Batch[string], error) {
+		var sizes []int
+		var all []int
+		for _, b := range batches {
+			sizes = append(sizes, b.Len())
+			all = append(all, b.Collect()...)
+		}
+		line := fmt.Sprintf("sizes %v max %d", sizes, slices.Max(all))
+		return &dstream.Batch[string]{Partitions: [][]string{{line}}}, nil
+	})
+	summary.ForEachBatch(func(_ context.Context, b *dstream.Batch[string]) error {
+		fmt.Println(b.Time.UnixMilli(), b.Collect()[0])
+		return nil
+	})
+	runBatches(ssc, clk, 2) // no stream has a batch at 2000 ms: no output
+	// Output:
+	// 1000 sizes [2 1 0] max 7
+}
+
 // A window of 3 batches sliding by 1: each output holds the last three
 // batches, partial at the start.
 func ExampleStream_Window() {
