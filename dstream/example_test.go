@@ -306,6 +306,30 @@ func ExampleUpdateStateByKey() {
 	// 3000 [(a,3) (b,5)]
 }
 
+// UpdateStateByKeyWithTime also gets the batch time and the key: here
+// each user's state is the time of their last click, and a user idle for
+// two seconds is dropped.
+func ExampleUpdateStateByKeyWithTime() {
+	ssc, clk := newExampleContext(dstream.WithInMemoryState()) // state in memory only; real jobs use WithCheckpoint
+	q := dstream.NewQueue[dstream.Pair[string, string]]()
+	q.Push([]dstream.Pair[string, string]{dstream.KV("ann", "/home"), dstream.KV("bob", "/cart")})
+	q.Push([]dstream.Pair[string, string]{dstream.KV("ann", "/pay")})
+	lastClick := dstream.UpdateStateByKeyWithTime(dstream.QueueStream(ssc, q),
+		func(t time.Time, user string, clicks []string, last *time.Time) (time.Time, bool) {
+			if len(clicks) > 0 {
+				return t, true
+			}
+			return *last, t.Sub(*last) < 2*time.Second
+		})
+	printSorted(dstream.MapValues(lastClick, func(t time.Time) int64 { return t.UnixMilli() }))
+	runBatches(ssc, clk, 4)
+	// Output:
+	// 1000 [(ann,1000) (bob,1000)]
+	// 2000 [(ann,2000) (bob,1000)]
+	// 3000 [(ann,2000)]
+	// 4000 []
+}
+
 // MapWithState emits a running count per element and keeps the state of
 // the keys with data only.
 func ExampleMapWithState() {

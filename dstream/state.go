@@ -26,8 +26,35 @@ func (ks *keyedState[K, S]) reset(n int) {
 // returns the new state and whether to keep it: false deletes the key.
 // With no state yet and no batch from s there is no output batch.
 //
-// Options: Partitions, InitialState.
+// Options: Partitions, InitialState, StateCodec.
 func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func(values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
+	var f func(time.Time, K, []V, *S) (S, bool)
+	if update != nil {
+		f = func(_ time.Time, _ K, values []V, state *S) (S, bool) { return update(values, state) }
+	}
+	return updateStateByKey(s, f, opts)
+}
+
+// UpdateStateByKeyWithTime is UpdateStateByKey with an update function
+// that also receives the batch time and the key, like Spark's
+// updateStateByKey with a (Time, K, Seq[V], Option[S]) function: use it
+// to stamp the state with the time of a key's last data, or to expire keys
+// by age. update is called as in UpdateStateByKey, for every key with new
+// values or a state, every batch; t is the time of the batch being
+// computed, also when the state is recomputed for past batches after a
+// restart from a checkpoint, never the time of the call.
+//
+// It is the same operator as UpdateStateByKey: its default name is
+// "updateStateByKey#n" and it saves the same state in checkpoints, so a
+// job may switch from one to the other and keep its state.
+//
+// Options: Partitions, InitialState, StateCodec.
+func UpdateStateByKeyWithTime[K comparable, V, S any](s *Stream[Pair[K, V]], update func(t time.Time, key K, values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
+	return updateStateByKey(s, update, opts)
+}
+
+// updateStateByKey is UpdateStateByKey with the time-aware function.
+func updateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func(t time.Time, key K, values []V, state *S) (S, bool), opts []OpOption) *Stream[Pair[K, S]] {
 	out := newStream[Pair[K, S]]("updateStateByKey", s.node())
 	if !checkFunc(out, update == nil) {
 		return out
@@ -72,6 +99,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 				return plan[Pair[K, S]]{}, err
 			}
 		}
+		bt := timeOf(t)
 		err = r.parallel(out.n.name, part.n, func(j int) error {
 			m := st.parts[j]
 			var g []Pair[K, []V]
@@ -86,7 +114,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 				if had {
 					p = &prev
 				}
-				if ns, keep := update(kv.Value, p); keep {
+				if ns, keep := update(bt, kv.Key, kv.Value, p); keep {
 					m[kv.Key] = ns
 				} else {
 					delete(m, kv.Key)
@@ -96,7 +124,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 				if _, ok := fresh[k]; ok {
 					continue
 				}
-				if ns, keep := update(nil, &prev); keep {
+				if ns, keep := update(bt, k, nil, &prev); keep {
 					m[k] = ns
 				} else {
 					delete(m, k)
