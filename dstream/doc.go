@@ -35,8 +35,8 @@
 // are fused: a chain of them runs as one loop per partition, with no
 // intermediate slices, goroutines or channels per record. Wide operations
 // (ReduceByKey, GroupByKey, joins, CountByValue) combine values within each
-// input partition, hash keys into output partitions and merge them in
-// parallel. Batches run one at a time, in order; their output operations
+// input partition, hash keys into output partitions (or place them with a
+// Partitioner given with PartitionBy) and merge them in parallel. Batches run one at a time, in order; their output operations
 // run in definition order. A batch that is still running when the next one
 // is due delays it, which BatchInfo reports as scheduling delay.
 //

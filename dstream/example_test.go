@@ -165,6 +165,40 @@ func ExampleReduceByKey() {
 	// 1000 [(a,4) (b,2)]
 }
 
+// alphabetHalves is a Partitioner that puts words before "n" in
+// partition 0 and the rest in partition 1.
+type alphabetHalves struct{}
+
+func (alphabetHalves) NumPartitions() int { return 2 }
+
+func (alphabetHalves) Partition(word string) int {
+	if word < "n" {
+		return 0
+	}
+	return 1
+}
+
+// PartitionBy places the keys of a keyed operator with a Partitioner
+// instead of hashing them: here by range.
+func ExamplePartitionBy() {
+	ssc, clk := newExampleContext()
+	q := dstream.NewQueue[dstream.Pair[string, int]]()
+	q.Push([]dstream.Pair[string, int]{dstream.KV("pear", 1), dstream.KV("apple", 2), dstream.KV("zucchini", 3), dstream.KV("apple", 4)})
+	sums := dstream.ReduceByKey(dstream.QueueStream(ssc, q), func(a, b int) int { return a + b }, dstream.PartitionBy[string](alphabetHalves{}))
+	sums.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
+		for j, p := range b.Partitions {
+			p = slices.Clone(p)
+			slices.SortFunc(p, func(x, y dstream.Pair[string, int]) int { return cmp.Compare(x.Key, y.Key) })
+			fmt.Println("partition", j, p)
+		}
+		return nil
+	})
+	runBatches(ssc, clk, 1)
+	// Output:
+	// partition 0 [(apple,6)]
+	// partition 1 [(pear,1) (zucchini,3)]
+}
+
 func ExampleGroupByKey() {
 	ssc, clk := newExampleContext()
 	q := dstream.NewQueue[dstream.Pair[string, int]]()
