@@ -108,7 +108,12 @@ func (k *keyedStore[K, S, W]) load(codec Codec, data []byte, last int64) error {
 	k.st.reset(k.part.n)
 	for _, w := range in {
 		key, v := k.dec(w)
-		k.st.parts[k.part.of(key)][key] = v
+		j, err := k.part.index(key)
+		if err != nil {
+			k.st.parts = nil
+			return fmt.Errorf("restoring the state: %w", err)
+		}
+		k.st.parts[j][key] = v
 	}
 	k.st.last = last
 	return nil

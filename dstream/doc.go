@@ -35,8 +35,8 @@
 // are fused: a chain of them runs as one loop per partition, with no
 // intermediate slices, goroutines or channels per record. Wide operations
 // (ReduceByKey, GroupByKey, joins, CountByValue) combine values within each
-// input partition, hash keys into output partitions and merge them in
-// parallel. Batches run one at a time, in order; their output operations
+// input partition, hash keys into output partitions (or place them with a
+// Partitioner given with PartitionBy) and merge them in parallel. Batches run one at a time, in order; their output operations
 // run in definition order. A batch that is still running when the next one
 // is due delays it, which BatchInfo reports as scheduling delay.
 //
@@ -104,8 +104,9 @@
 // saved batches, updateStateByKey and mapWithState semantics (including
 // when timeouts fire), window boundaries, and the listener events and
 // BatchInfo delays. Where it differs it says so in the doc comment: a
-// union or join with a stream that has no batch at some time treats it as
-// empty instead of failing, listener events are delivered for every batch
+// union, join or transform with a stream that has no batch at some time
+// treats it as empty (or, over one stream, has no batch) instead of
+// failing, listener events are delivered for every batch
 // time, and inverse windows shorter than their slide are computed
 // correctly.
 package dstream

@@ -54,6 +54,11 @@ var (
 	// that is out of range or does not apply to the operator.
 	ErrInvalidOption = errors.New("dstream: invalid option")
 
+	// ErrPartitionOutOfRange fails a batch in which a Partitioner given
+	// with PartitionBy (or StateSpec.Partitioner) placed a key outside
+	// [0, NumPartitions()).
+	ErrPartitionOutOfRange = errors.New("dstream: partitioner returned a partition out of range")
+
 	// ErrDuplicateName is returned by Start when two streams were given the
 	// same name with Named.
 	ErrDuplicateName = errors.New("dstream: duplicate stream name")

@@ -165,6 +165,40 @@ func ExampleReduceByKey() {
 	// 1000 [(a,4) (b,2)]
 }
 
+// alphabetHalves is a Partitioner that puts words before "n" in
+// partition 0 and the rest in partition 1.
+type alphabetHalves struct{}
+
+func (alphabetHalves) NumPartitions() int { return 2 }
+
+func (alphabetHalves) Partition(word string) int {
+	if word < "n" {
+		return 0
+	}
+	return 1
+}
+
+// PartitionBy places the keys of a keyed operator with a Partitioner
+// instead of hashing them: here by range.
+func ExamplePartitionBy() {
+	ssc, clk := newExampleContext()
+	q := dstream.NewQueue[dstream.Pair[string, int]]()
+	q.Push([]dstream.Pair[string, int]{dstream.KV("pear", 1), dstream.KV("apple", 2), dstream.KV("zucchini", 3), dstream.KV("apple", 4)})
+	sums := dstream.ReduceByKey(dstream.QueueStream(ssc, q), func(a, b int) int { return a + b }, dstream.PartitionBy[string](alphabetHalves{}))
+	sums.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
+		for j, p := range b.Partitions {
+			p = slices.Clone(p)
+			slices.SortFunc(p, func(x, y dstream.Pair[string, int]) int { return cmp.Compare(x.Key, y.Key) })
+			fmt.Println("partition", j, p)
+		}
+		return nil
+	})
+	runBatches(ssc, clk, 1)
+	// Output:
+	// partition 0 [(apple,6)]
+	// partition 1 [(pear,1) (zucchini,3)]
+}
+
 func ExampleGroupByKey() {
 	ssc, clk := newExampleContext()
 	q := dstream.NewQueue[dstream.Pair[string, int]]()
@@ -208,6 +242,38 @@ func ExampleTransform() {
 	// 1
 	// 2
 	// 3
+}
+
+// TransformN combines the batches of several streams for the same time;
+// here it reports each stream's size and the largest element of all. The
+// third queue is idle, so its stream has no batch and f gets an empty one.
+func ExampleTransformN() {
+	ssc, clk := newExampleContext()
+	var streams []*dstream.Stream[int]
+	for _, xs := range [][]int{{3, 1}, {7}, nil} {
+		q := dstream.NewQueue[int]()
+		if xs != nil {
+			q.Push(xs)
+		}
+		streams = append(streams, dstream.QueueStream(ssc, q))
+	}
+	summary := dstream.TransformN(streams, func(batches []*dstream.Batch[int]) (*dstream.Batch[string], error) {
+		var sizes []int
+		var all []int
+		for _, b := range batches {
+			sizes = append(sizes, b.Len())
+			all = append(all, b.Collect()...)
+		}
+		line := fmt.Sprintf("sizes %v max %d", sizes, slices.Max(all))
+		return &dstream.Batch[string]{Partitions: [][]string{{line}}}, nil
+	})
+	summary.ForEachBatch(func(_ context.Context, b *dstream.Batch[string]) error {
+		fmt.Println(b.Time.UnixMilli(), b.Collect()[0])
+		return nil
+	})
+	runBatches(ssc, clk, 2) // no stream has a batch at 2000 ms: no output
+	// Output:
+	// 1000 sizes [2 1 0] max 7
 }
 
 // A window of 3 batches sliding by 1: each output holds the last three
@@ -272,6 +338,30 @@ func ExampleUpdateStateByKey() {
 	// 1000 [(a,1) (b,5)]
 	// 2000 [(a,3) (b,5)]
 	// 3000 [(a,3) (b,5)]
+}
+
+// UpdateStateByKeyWithTime also gets the batch time and the key: here
+// each user's state is the time of their last click, and a user idle for
+// two seconds is dropped.
+func ExampleUpdateStateByKeyWithTime() {
+	ssc, clk := newExampleContext(dstream.WithInMemoryState()) // state in memory only; real jobs use WithCheckpoint
+	q := dstream.NewQueue[dstream.Pair[string, string]]()
+	q.Push([]dstream.Pair[string, string]{dstream.KV("ann", "/home"), dstream.KV("bob", "/cart")})
+	q.Push([]dstream.Pair[string, string]{dstream.KV("ann", "/pay")})
+	lastClick := dstream.UpdateStateByKeyWithTime(dstream.QueueStream(ssc, q),
+		func(t time.Time, user string, clicks []string, last *time.Time) (time.Time, bool) {
+			if len(clicks) > 0 {
+				return t, true
+			}
+			return *last, t.Sub(*last) < 2*time.Second
+		})
+	printSorted(dstream.MapValues(lastClick, func(t time.Time) int64 { return t.UnixMilli() }))
+	runBatches(ssc, clk, 4)
+	// Output:
+	// 1000 [(ann,1000) (bob,1000)]
+	// 2000 [(ann,2000) (bob,1000)]
+	// 3000 [(ann,2000)]
+	// 4000 []
 }
 
 // MapWithState emits a running count per element and keeps the state of

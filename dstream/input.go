@@ -179,7 +179,10 @@ func (d *directInput[T]) queue(t int64, b *InputBatch[T]) (InputInfo, func(error
 	c := d.s.n.c
 	d.mu.Lock()
 	d.pending[t] = b
-	if b.Descriptor != nil {
+	if b.Descriptor != nil && c.ckpt != nil {
+		// Only checkpoints use descriptions, and they drop the old ones
+		// (ckptSave); without a checkpoint directory they would pile up,
+		// one per batch, for as long as the job runs.
 		d.descs[t] = b.Descriptor
 	}
 	d.mu.Unlock()

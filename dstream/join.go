@@ -94,7 +94,7 @@ func cogrouped[K comparable, V, W, O any](op string, a *Stream[Pair[K, V]], b *S
 // Cogroup returns a stream with one pair per key found in either stream's
 // batch for the same time, holding the key's values from each side (an
 // empty slice for a side without the key). The streams must have the same
-// slide. Options: Partitions.
+// slide. Options: Partitions or PartitionBy.
 func Cogroup[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]], opts ...OpOption) *Stream[Pair[K, Pair[[]V, []W]]] {
 	return cogrouped("cogroup", a, b, opts, func(g group[K, V, W], yield func(Pair[K, Pair[[]V, []W]]) bool) bool {
 		l, r := g.left, g.right
@@ -110,7 +110,7 @@ func Cogroup[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]
 
 // Join returns the inner join of the two streams' batches for the same
 // time: a pair (k, (v, w)) for every v and w of a key found on both sides.
-// Options: Partitions.
+// Options: Partitions or PartitionBy.
 func Join[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]], opts ...OpOption) *Stream[Pair[K, Pair[V, W]]] {
 	return cogrouped("join", a, b, opts, func(g group[K, V, W], yield func(Pair[K, Pair[V, W]]) bool) bool {
 		for _, v := range g.left {
@@ -125,7 +125,7 @@ func Join[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]], 
 }
 
 // LeftOuterJoin returns (k, (v, Some(w))) for keys on both sides and
-// (k, (v, None)) for keys only in a. Options: Partitions.
+// (k, (v, None)) for keys only in a. Options: Partitions or PartitionBy.
 func LeftOuterJoin[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]], opts ...OpOption) *Stream[Pair[K, Pair[V, Optional[W]]]] {
 	return cogrouped("leftOuterJoin", a, b, opts, func(g group[K, V, W], yield func(Pair[K, Pair[V, Optional[W]]]) bool) bool {
 		for _, v := range g.left {
@@ -146,7 +146,7 @@ func LeftOuterJoin[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair
 }
 
 // RightOuterJoin returns (k, (Some(v), w)) for keys on both sides and
-// (k, (None, w)) for keys only in b. Options: Partitions.
+// (k, (None, w)) for keys only in b. Options: Partitions or PartitionBy.
 func RightOuterJoin[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]], opts ...OpOption) *Stream[Pair[K, Pair[Optional[V], W]]] {
 	return cogrouped("rightOuterJoin", a, b, opts, func(g group[K, V, W], yield func(Pair[K, Pair[Optional[V], W]]) bool) bool {
 		for _, w := range g.right {
@@ -168,7 +168,7 @@ func RightOuterJoin[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pai
 
 // FullOuterJoin returns (k, (Some(v), Some(w))) for keys on both sides,
 // (k, (Some(v), None)) for keys only in a and (k, (None, Some(w))) for
-// keys only in b. Options: Partitions.
+// keys only in b. Options: Partitions or PartitionBy.
 func FullOuterJoin[K comparable, V, W any](a *Stream[Pair[K, V]], b *Stream[Pair[K, W]], opts ...OpOption) *Stream[Pair[K, Pair[Optional[V], Optional[W]]]] {
 	type out = Pair[K, Pair[Optional[V], Optional[W]]]
 	return cogrouped("fullOuterJoin", a, b, opts, func(g group[K, V, W], yield func(out) bool) bool {

@@ -221,6 +221,7 @@ type OpOption interface {
 
 type opConfig struct {
 	partitions   int
+	partitioner  any // Partitioner[K], checked by the operator
 	initialState any // []Pair[K, S], checked by the operator
 	filter       any // func(Pair[K, V]) bool, checked by the operator
 	codec        Codec
@@ -232,8 +233,9 @@ type opOptionFunc func(*opConfig)
 func (f opOptionFunc) applyOp(c *opConfig) { f(c) }
 
 // Partitions sets the number of output partitions of a shuffle (the
-// by-key operations, joins, state and windowed reductions). Default: the
-// context's parallelism.
+// by-key operations, joins, state and windowed reductions), into which
+// keys are hashed. Default: the context's parallelism. PartitionBy places
+// keys with a Partitioner instead.
 func Partitions(n int) OpOption {
 	return opOptionFunc(func(c *opConfig) {
 		if n < 1 {
@@ -286,6 +288,9 @@ func opOptions(c *Context, opts []OpOption, allowState, allowFilter bool) (opCon
 	}
 	if cfg.filter != nil && !allowFilter {
 		return cfg, fmt.Errorf("%w: WindowFilter applies only to ReduceByKeyAndWindow with an inverse function", ErrInvalidOption)
+	}
+	if cfg.partitioner != nil && cfg.partitions != 0 {
+		return cfg, fmt.Errorf("%w: Partitions and PartitionBy both given; the Partitioner sets the number of partitions", ErrInvalidOption)
 	}
 	if cfg.partitions == 0 && c != nil {
 		cfg.partitions = c.cfg.parallelism

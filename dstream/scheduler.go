@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // scheduler is the part of a Context that generates a batch every
@@ -41,6 +42,11 @@ type jobQueue struct {
 	items  []*job
 	closed bool
 	signal chan struct{} // has a token when items or closed changed
+
+	// current is the time of the batch the runner is computing, or
+	// computed last (ns; 0 before the first). Slice computes no later
+	// batch: its input has not been taken yet.
+	current atomic.Int64
 }
 
 func (q *jobQueue) init() {
@@ -228,6 +234,7 @@ func (c *Context) regenerateJob(t int64) *job {
 func (c *Context) runCatchUp(times []int64) error {
 	r := &run{ctx: c.runCtx, c: c}
 	for _, t := range times {
+		c.jobs.current.Store(t)
 		for _, n := range c.forced {
 			if !n.stateful || !n.validTime(t) {
 				continue // inputs are read only as the state needs them
@@ -277,6 +284,7 @@ func (c *Context) runLoop() {
 			}
 			continue
 		}
+		c.jobs.current.Store(j.t)
 		err := c.runBatch(j)
 		for _, f := range j.done {
 			f(err)

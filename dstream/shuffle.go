@@ -5,12 +5,14 @@ import (
 	"sync/atomic"
 )
 
-// partitioner assigns keys to n partitions by hash. All shuffles of a
-// context share its seed, so equal keys land in equal partition numbers in
-// every stream with the same partition count; windows and joins rely on it.
+// partitioner assigns keys to n partitions by hash, or with the user's
+// Partitioner (PartitionBy). All shuffles of a context share its seed, so
+// equal keys land in equal partition numbers in every stream with the
+// same partition count; windows and joins rely on it.
 type partitioner[K comparable] struct {
-	n    int
-	seed maphash.Seed
+	n      int
+	seed   maphash.Seed
+	custom Partitioner[K] // nil: by hash
 }
 
 func newPartitioner[K comparable](c *Context, n int) partitioner[K] {
@@ -18,16 +20,23 @@ func newPartitioner[K comparable](c *Context, n int) partitioner[K] {
 }
 
 // shufflePartitioner returns the partitioner a shuffle's options ask for
-// (Partitions, and no other option). An invalid option marks n invalid.
+// (Partitions or PartitionBy, and no other option). An invalid option
+// marks n invalid.
 func shufflePartitioner[K comparable](n *node, opts []OpOption) (partitioner[K], bool) {
 	cfg, err := opOptions(n.c, opts, false, false)
+	var part partitioner[K]
+	if err == nil {
+		part, err = keyPartitioner[K](n.c, cfg)
+	}
 	if err != nil {
 		n.fail(err)
 		return partitioner[K]{}, false
 	}
-	return newPartitioner[K](n.c, cfg.partitions), true
+	return part, true
 }
 
+// of returns the hash partition of k; a custom partitioner's keys are
+// placed with index.
 func (p partitioner[K]) of(k K) int {
 	if p.n == 1 {
 		return 0
@@ -62,10 +71,14 @@ func (t *table[K, C]) pairs() []Pair[K, C] {
 	return out
 }
 
-// split distributes the entries over the partitioner's partitions.
-func (t *table[K, C]) split(part partitioner[K]) [][]Pair[K, C] {
+// split distributes the entries over the partitioner's partitions. Only
+// a custom partitioner can fail, with a key out of range.
+func (t *table[K, C]) split(part partitioner[K]) ([][]Pair[K, C], error) {
+	if part.custom != nil {
+		return t.splitCustom(part)
+	}
 	if part.n == 1 {
-		return [][]Pair[K, C]{t.pairs()}
+		return [][]Pair[K, C]{t.pairs()}, nil
 	}
 	where := make([]int32, len(t.keys))
 	counts := make([]int, part.n)
@@ -74,9 +87,30 @@ func (t *table[K, C]) split(part partitioner[K]) [][]Pair[K, C] {
 		where[i] = int32(j)
 		counts[j]++
 	}
-	out := make([][]Pair[K, C], part.n)
-	for j, n := range counts {
-		out[j] = make([]Pair[K, C], 0, n)
+	return t.place(part.n, where, counts), nil
+}
+
+// splitCustom is split for a custom partitioner.
+func (t *table[K, C]) splitCustom(part partitioner[K]) ([][]Pair[K, C], error) {
+	where := make([]int32, len(t.keys))
+	counts := make([]int, part.n)
+	for i, k := range t.keys {
+		j := part.custom.Partition(k)
+		if j < 0 || j >= part.n {
+			return nil, part.outOfRange(k, j)
+		}
+		where[i] = int32(j)
+		counts[j]++
+	}
+	return t.place(part.n, where, counts), nil
+}
+
+// place builds the n partitions: entry i goes to where[i], and partition
+// j gets counts[j] entries.
+func (t *table[K, C]) place(n int, where []int32, counts []int) [][]Pair[K, C] {
+	out := make([][]Pair[K, C], n)
+	for j, c := range counts {
+		out[j] = make([]Pair[K, C], 0, c)
 	}
 	for i, k := range t.keys {
 		j := where[i]
@@ -131,7 +165,10 @@ func shuffle[K comparable, V, C any](r *run, op string, pp plan[Pair[K, V]], par
 			}
 			return true
 		})
-		buckets[p] = tab.split(part)
+		var err error
+		if buckets[p], err = tab.split(part); err != nil {
+			return err
+		}
 		for n := int64(len(tab.keys)); ; {
 			m := most.Load()
 			if n <= m || most.CompareAndSwap(m, n) {
@@ -191,7 +228,11 @@ func shuffled[K comparable, V, C any](op string, s *Stream[Pair[K, V]], fnNil bo
 	if !ok {
 		return out
 	}
-	comb := cb()
+	return shuffleWith(out, s, part, cb())
+}
+
+// shuffleWith makes out the shuffle of s into part's partitions.
+func shuffleWith[K comparable, V, C any](out *Stream[Pair[K, C]], s *Stream[Pair[K, V]], part partitioner[K], comb combiner[V, C]) *Stream[Pair[K, C]] {
 	hint := &sizeHint{}
 	out.compute = func(r *run, t int64) (plan[Pair[K, C]], error) {
 		pp, err := s.get(r, t)
@@ -212,17 +253,29 @@ func identity[V any](v V) V { return v }
 // ReduceByKey returns a stream with one pair per key of each batch, its
 // values combined with f, which must be associative and commutative.
 // Values are combined within each partition before the shuffle.
-// Options: Partitions.
+// Options: Partitions or PartitionBy.
 func ReduceByKey[K comparable, V any](s *Stream[Pair[K, V]], f func(V, V) V, opts ...OpOption) *Stream[Pair[K, V]] {
 	return shuffled("reduceByKey", s, f == nil, opts, func() combiner[V, V] {
 		return combiner[V, V]{create: identity[V], mergeValue: f, mergeCombiners: f}
 	})
 }
 
+// reduceByKeyWith is ReduceByKey into the partitions of part, which the
+// caller built: the inverse window reads the partitions of its input by
+// the partitioner of its state.
+func reduceByKeyWith[K comparable, V any](s *Stream[Pair[K, V]], f func(V, V) V, part partitioner[K]) *Stream[Pair[K, V]] {
+	out := newStream[Pair[K, V]]("reduceByKey", s.node())
+	if !checkFunc(out, f == nil) {
+		return out
+	}
+	return shuffleWith(out, s, part, combiner[V, V]{create: identity[V], mergeValue: f, mergeCombiners: f})
+}
+
 // CombineByKey returns a stream with one pair per key of each batch: the
 // first value of a key in a partition makes a combiner with create, later
 // ones are added with mergeValue, and the combiners of different
-// partitions are merged with mergeCombiners. Options: Partitions.
+// partitions are merged with mergeCombiners. Options: Partitions or
+// PartitionBy.
 func CombineByKey[K comparable, V, C any](s *Stream[Pair[K, V]], create func(V) C, mergeValue func(C, V) C, mergeCombiners func(C, C) C, opts ...OpOption) *Stream[Pair[K, C]] {
 	return shuffled("combineByKey", s, create == nil || mergeValue == nil || mergeCombiners == nil, opts, func() combiner[V, C] {
 		return combiner[V, C]{create: create, mergeValue: mergeValue, mergeCombiners: mergeCombiners}
@@ -240,13 +293,14 @@ func groupCombiner[V any]() combiner[V, []V] {
 }
 
 // GroupByKey returns a stream with one pair per key of each batch holding
-// all the key's values. Options: Partitions.
+// all the key's values. Options: Partitions or PartitionBy.
 func GroupByKey[K comparable, V any](s *Stream[Pair[K, V]], opts ...OpOption) *Stream[Pair[K, []V]] {
 	return shuffled("groupByKey", s, false, opts, groupCombiner[V])
 }
 
 // CountByValue returns a stream with one pair (x, n) per distinct element
-// x of each batch, n being how often x occurs. Options: Partitions.
+// x of each batch, n being how often x occurs. Options: Partitions or
+// PartitionBy.
 func CountByValue[T comparable](s *Stream[T], opts ...OpOption) *Stream[Pair[T, int64]] {
 	ones := Map(s, func(x T) Pair[T, int64] { return Pair[T, int64]{x, 1} })
 	return shuffled("countByValue", ones, false, opts, func() combiner[int64, int64] {

@@ -26,8 +26,35 @@ func (ks *keyedState[K, S]) reset(n int) {
 // returns the new state and whether to keep it: false deletes the key.
 // With no state yet and no batch from s there is no output batch.
 //
-// Options: Partitions, InitialState.
+// Options: Partitions or PartitionBy, InitialState, StateCodec.
 func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func(values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
+	var f func(time.Time, K, []V, *S) (S, bool)
+	if update != nil {
+		f = func(_ time.Time, _ K, values []V, state *S) (S, bool) { return update(values, state) }
+	}
+	return updateStateByKey(s, f, opts)
+}
+
+// UpdateStateByKeyWithTime is UpdateStateByKey with an update function
+// that also receives the batch time and the key, like Spark's
+// updateStateByKey with a (Time, K, Seq[V], Option[S]) function: use it
+// to stamp the state with the time of a key's last data, or to expire keys
+// by age. update is called as in UpdateStateByKey, for every key with new
+// values or a state, every batch; t is the time of the batch being
+// computed, also when the state is recomputed for past batches after a
+// restart from a checkpoint, never the time of the call.
+//
+// It is the same operator as UpdateStateByKey: its default name is
+// "updateStateByKey#n" and it saves the same state in checkpoints, so a
+// job may switch from one to the other and keep its state.
+//
+// Options: Partitions or PartitionBy, InitialState, StateCodec.
+func UpdateStateByKeyWithTime[K comparable, V, S any](s *Stream[Pair[K, V]], update func(t time.Time, key K, values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
+	return updateStateByKey(s, update, opts)
+}
+
+// updateStateByKey is UpdateStateByKey with the time-aware function.
+func updateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func(t time.Time, key K, values []V, state *S) (S, bool), opts []OpOption) *Stream[Pair[K, S]] {
 	out := newStream[Pair[K, S]]("updateStateByKey", s.node())
 	if !checkFunc(out, update == nil) {
 		return out
@@ -41,13 +68,16 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 			err = fmt.Errorf("%w: InitialState takes %T, got %T", ErrInvalidOption, initial, cfg.initialState)
 		}
 	}
+	var part partitioner[K]
+	if err == nil {
+		part, err = keyPartitioner[K](c, cfg)
+	}
 	if err != nil {
 		out.n.fail(err)
 		return out
 	}
 	out.n.markStateful(defaultStateCheckpoint(out.n.slide))
 
-	part := newPartitioner[K](c, cfg.partitions)
 	st := &keyedState[K, S]{}
 	out.n.store, out.n.codec = pairStore(st, part), cfg.codec
 	out.compute = func(r *run, t int64) (plan[Pair[K, S]], error) {
@@ -63,7 +93,12 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 			}
 			st.reset(part.n)
 			for _, kv := range initial {
-				st.parts[part.of(kv.Key)][kv.Key] = kv.Value
+				j, err := part.index(kv.Key)
+				if err != nil {
+					st.parts = nil
+					return plan[Pair[K, S]]{}, fmt.Errorf("initial state: %w", err)
+				}
+				st.parts[j][kv.Key] = kv.Value
 			}
 		}
 		var groups [][]Pair[K, []V]
@@ -72,6 +107,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 				return plan[Pair[K, S]]{}, err
 			}
 		}
+		bt := timeOf(t)
 		err = r.parallel(out.n.name, part.n, func(j int) error {
 			m := st.parts[j]
 			var g []Pair[K, []V]
@@ -86,7 +122,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 				if had {
 					p = &prev
 				}
-				if ns, keep := update(kv.Value, p); keep {
+				if ns, keep := update(bt, kv.Key, kv.Value, p); keep {
 					m[kv.Key] = ns
 				} else {
 					delete(m, kv.Key)
@@ -96,7 +132,7 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 				if _, ok := fresh[k]; ok {
 					continue
 				}
-				if ns, keep := update(nil, &prev); keep {
+				if ns, keep := update(bt, k, nil, &prev); keep {
 					m[k] = ns
 				} else {
 					delete(m, k)
@@ -197,9 +233,12 @@ type StateSpec[K comparable, V, S, M any] struct {
 	Func func(t time.Time, key K, value Optional[V], state *State[S]) (out M, ok bool)
 	// InitialState seeds the state of some keys before the first batch.
 	InitialState []Pair[K, S]
-	// Partitions is the number of state partitions; 0 means the context's
-	// parallelism.
+	// Partitions is the number of state partitions, into which keys are
+	// hashed; 0 means the context's parallelism.
 	Partitions int
+	// Partitioner, if not nil, places the keys instead of hashing them
+	// (see Partitioner); Partitions must then be 0.
+	Partitioner Partitioner[K]
 	// Codec encodes the state in checkpoints, as []StateRecord[K, S];
 	// nil means the context's (GobCodec unless WithStateCodec).
 	Codec Codec
@@ -254,14 +293,25 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 	case spec.Timeout < 0 || spec.Timeout%time.Millisecond != 0:
 		out.n.fail(fmt.Errorf("%w: StateSpec.Timeout %v must be zero or a positive whole number of milliseconds", ErrInvalidDuration, spec.Timeout))
 		return ms
+	case spec.Partitions != 0 && spec.Partitioner != nil:
+		out.n.fail(fmt.Errorf("%w: StateSpec has both Partitions and a Partitioner; the Partitioner sets the number of partitions", ErrInvalidOption))
+		return ms
 	}
 	nparts := spec.Partitions
 	if nparts == 0 {
 		nparts = c.cfg.parallelism
 	}
+	part := newPartitioner[K](c, nparts)
+	if spec.Partitioner != nil {
+		var err error
+		if part, err = customPartitioner(spec.Partitioner); err != nil {
+			out.n.fail(err)
+			return ms
+		}
+		nparts = part.n
+	}
 	out.n.markStateful(10 * out.n.slide)
 
-	part := newPartitioner[K](c, nparts)
 	st := ms.state
 	out.n.store = &keyedStore[K, stateEntry[S], StateRecord[K, S]]{
 		st:   st,
@@ -279,7 +329,12 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 		if st.parts == nil {
 			st.reset(nparts)
 			for _, kv := range spec.InitialState {
-				st.parts[part.of(kv.Key)][kv.Key] = stateEntry[S]{kv.Value, t}
+				j, err := part.index(kv.Key)
+				if err != nil {
+					st.parts = nil
+					return plan[M]{}, fmt.Errorf("initial state: %w", err)
+				}
+				st.parts[j][kv.Key] = stateEntry[S]{kv.Value, t}
 			}
 		}
 		var buckets [][][]Pair[K, V]
@@ -352,6 +407,20 @@ func partitionPlan[K comparable, V any](r *run, op string, pp plan[Pair[K, V]], 
 	buckets := make([][][]Pair[K, V], pp.parts)
 	err := r.parallel(op, pp.parts, func(p int) error {
 		b := make([][]Pair[K, V], part.n)
+		if part.custom != nil {
+			var err error
+			pp.run(p, func(kv Pair[K, V]) bool {
+				j := part.custom.Partition(kv.Key)
+				if j < 0 || j >= part.n {
+					err = part.outOfRange(kv.Key, j)
+					return false
+				}
+				b[j] = append(b[j], kv)
+				return true
+			})
+			buckets[p] = b
+			return err
+		}
 		pp.run(p, func(kv Pair[K, V]) bool {
 			j := part.of(kv.Key)
 			b[j] = append(b[j], kv)

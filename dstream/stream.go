@@ -412,18 +412,40 @@ func (s *Stream[T]) sliceRange(r *run, from, to int64) ([]*Batch[T], error) {
 }
 
 // Slice returns the stream's batches with times in [from, to] (inclusive,
-// both floored to the stream's slide grid), computing those it does not
-// keep. Call it from an output operation or a Transform function, where
-// the batches it reaches are still remembered (see WithRemember).
+// both floored to the stream's slide grid), in time order, like Spark's
+// DStream.slice. Call it from an output operation or a Transform
+// function, during a batch. A time without a batch is left out:
+//
+//   - No time at or before the zero time has a batch (nothing ran before
+//     Start), as in Spark.
+//   - No time after the batch being computed (or the last one computed,
+//     when called from elsewhere) has one: its input has not been taken
+//     yet, so it is not computed, nor remembered as empty.
+//   - A batch the stream keeps is returned as computed. Streams keep
+//     their batches for their remember duration: WithRemember, and at
+//     least what their windows and state need.
+//   - An older batch is computed again from the stream's parents, as far
+//     as they keep theirs (a stream's parents keep their batches at least
+//     as long as it does). An input has no batch older than it keeps,
+//     unless a checkpoint still describes it: a Recoverable Input then
+//     rebuilds it, a receiver with the write-ahead log reads it from the
+//     log. A stateful stream (UpdateStateByKey, MapWithState, an inverse
+//     window) never computes a past batch again.
+//
+// So a Slice that must reach back further than the stream's windows and
+// state do needs WithRemember. Slice a stream that an output operation
+// depends on: the engine keeps batches, and takes input, only for those.
+// Slice returns ErrNotStarted before Start.
 func (s *Stream[T]) Slice(from, to time.Time) ([]*Batch[T], error) {
 	if err := s.Err(); err != nil {
 		return nil, err
 	}
-	r, err := s.n.c.sliceRun()
+	c := s.n.c
+	r, err := c.sliceRun()
 	if err != nil {
 		return nil, err
 	}
-	return s.sliceRange(r, from.UnixNano(), to.UnixNano())
+	return s.sliceRange(r, from.UnixNano(), min(to.UnixNano(), c.jobs.current.Load()))
 }
 
 // floorTo floors t to the grid zero + k*step.

@@ -172,8 +172,8 @@ func foldBatches[T any](bs []*Batch[T], f func(T, T) T) (T, bool) {
 // (as (k, 0) for sums) unless the WindowFilter option drops it.
 //
 // Length and slide must be positive multiples of the slide of s; slide 0
-// means the slide of s. Options: Partitions, WindowFilter (inverse form
-// only).
+// means the slide of s. Options: Partitions or PartitionBy, WindowFilter
+// (inverse form only).
 func ReduceByKeyAndWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V) V, length, slide time.Duration, opts ...OpOption) *Stream[Pair[K, V]] {
 	if inv == nil {
 		if _, err := opOptions(nil, opts, false, false); err != nil {
@@ -199,10 +199,16 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 			cfgErr = fmt.Errorf("%w: WindowFilter takes func(%T) bool, got %T", ErrInvalidOption, Pair[K, V]{}, cfg.filter)
 		}
 	}
-	if cfgErr != nil {
-		cfg.partitions = 1
+	// The window reads partition j of its input's batches into partition
+	// j of its state: both use one partitioner.
+	part := partitioner[K]{n: 1}
+	if cfgErr == nil && c != nil {
+		part, cfgErr = keyPartitioner[K](c, cfg)
 	}
-	reduced := ReduceByKey(s, f, Partitions(cfg.partitions))
+	if cfgErr != nil && c != nil {
+		part = newPartitioner[K](c, 1)
+	}
+	reduced := reduceByKeyWith(s, f, part)
 	out := newStream[Pair[K, V]]("reduceByKeyAndWindow", reduced.node())
 	if !checkFunc(out, f == nil || inv == nil) {
 		return out
@@ -217,9 +223,9 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 	}
 	out.n.markStateful(defaultStateCheckpoint(sl))
 
-	nparts := cfg.partitions
+	nparts := part.n
 	st := &keyedState[K, V]{} // the value of every key in the last window
-	out.n.store, out.n.codec = pairStore(st, newPartitioner[K](c, nparts)), cfg.codec
+	out.n.store, out.n.codec = pairStore(st, part), cfg.codec
 	out.compute = func(r *run, t int64) (plan[Pair[K, V]], error) {
 		olds, news, err := windowDelta(r, reduced, t, l, sl)
 		if err != nil {
@@ -324,7 +330,7 @@ func reduceSlices[K comparable, V any](batches []*Batch[Pair[K, V]], j int, f fu
 // CountByValueAndWindow returns a stream with one pair (x, n) per distinct
 // element x of each window, n being how often x occurs in the window. It
 // counts incrementally (Spark's inverse form with a filter), so elements
-// whose count falls to zero disappear. Options: Partitions.
+// whose count falls to zero disappear. Options: Partitions or PartitionBy.
 func CountByValueAndWindow[T comparable](s *Stream[T], length, slide time.Duration, opts ...OpOption) *Stream[Pair[T, int64]] {
 	ones := Map(s, func(x T) Pair[T, int64] { return Pair[T, int64]{x, 1} })
 	opts = append(opts[:len(opts):len(opts)], WindowFilter(func(p Pair[T, int64]) bool { return p.Value != 0 }))
@@ -332,7 +338,8 @@ func CountByValueAndWindow[T comparable](s *Stream[T], length, slide time.Durati
 }
 
 // GroupByKeyAndWindow returns a stream with one pair per key of each
-// window, holding all the key's values in the window. Options: Partitions.
+// window, holding all the key's values in the window. Options: Partitions
+// or PartitionBy.
 func GroupByKeyAndWindow[K comparable, V any](s *Stream[Pair[K, V]], length, slide time.Duration, opts ...OpOption) *Stream[Pair[K, []V]] {
 	grouped := GroupByKey(s, opts...).Window(length, slide)
 	return CombineByKey(grouped,
