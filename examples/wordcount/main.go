@@ -295,16 +295,20 @@ func saveCounts(counts *dstream.Stream[dstream.Pair[string, int]], prefix string
 // topic is logged and skipped, so that one hostile word does not stop the
 // job.
 func produceCounts(counts *dstream.Stream[dstream.Pair[string, int]], topic string, brokers []string, log *slog.Logger) error {
-	return kafkasink.Write(counts, topic,
-		kafkasink.Brokers(brokers...),
-		kafkasink.Key(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
-		kafkasink.Value(func(p dstream.Pair[string, int]) ([]byte, error) {
+	out, err := kafkasink.New(topic,
+		kafkasink.Encode(func(p dstream.Pair[string, int]) ([]byte, error) {
 			return strconv.AppendInt(nil, int64(p.Value), 10), nil
-		}),
-		kafkasink.DeadLetter(func(p dstream.Pair[string, int], err error) {
+		}).WithKey(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
+		kafkasink.Brokers(brokers...), kafkasink.Logger(counts.Context().Logger()))
+	if err != nil {
+		return err
+	}
+	return counts.WriteTo(out, dstream.WriteSpec[dstream.Pair[string, int]]{
+		DeadLetter: func(p dstream.Pair[string, int], err error) {
 			log.Warn("wordcount: dead letter: a count not produced", "topic", topic,
 				"word_bytes", len(p.Key), "word_prefix", prefix(p.Key, 32), "count", p.Value, "err", err)
-		}))
+		},
+	})
 }
 
 // prefix returns at most n bytes of s, cut at a rune boundary.

@@ -19,7 +19,9 @@ import (
 // A word too long for the output topic's max.message.bytes is a poison
 // record for -out-topic: its count is dead-lettered with a WARN line, the
 // other counts of its batch are produced, and the job goes on and exits 0.
-// Without the dead letter the batch fails and the job stops with status 1.
+// (The sink rejects it to the WriteSpec's DeadLetter, which logs the line;
+// with kafkasink.FailOnPoison the batch would fail and the job stop with
+// status 1.)
 func TestCLIKafkaOutputPoisonRecord(t *testing.T) {
 	wordcount, _ := buildBinaries(t)
 	c := kafkatest.New(t, map[string]int32{"words": 2, "counts": 2})

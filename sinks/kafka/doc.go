@@ -5,28 +5,70 @@
 //
 //	import kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 //
-//	err := kafkasink.Write(counts, "word-counts",
-//		kafkasink.Brokers("localhost:9092"),
-//		kafkasink.Value(func(p dstream.Pair[string, int]) ([]byte, error) { return json.Marshal(p) }))
+//	// Element types with a default encoding ([]byte, string, kafka.Record,
+//	// pairs of string and []byte):
+//	err := kafkasink.Write(lines, "lines", kafkasink.Brokers("localhost:9092"))
 //
-// Write is an output operation: every batch, it produces the batch's
-// elements as records and waits until Kafka has acknowledged each of them
-// with acks=all. The producer is idempotent (franz-go's default), so its
-// own retries never duplicate a record.
+//	// Any other element type, with an Encoder of that type:
+//	err = kafkasink.WriteEncoded(counts, "word-counts",
+//		kafkasink.Encode(func(p dstream.Pair[string, int]) ([]byte, error) { return json.Marshal(p) }).
+//			WithKey(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
+//		kafkasink.Brokers("localhost:9092"))
+//
+// The sink is a dstream.Output (New returns it, for Stream.WriteTo with a
+// WriteSpec of one's own); Write and WriteEncoded register it. The
+// functions that take the stream's elements (the record's value, key,
+// headers and topic) are an Encoder of the element type, and the
+// dead-letter function is the WriteSpec's, so a function written for
+// another element type does not compile; the other settings are Options.
+//
+// Every batch, the sink produces the batch's elements as records,
+// partitions concurrently and each partition's records in order, and
+// waits until Kafka has acknowledged each of them with acks=all before
+// the batch completes. The producer is idempotent (franz-go's default),
+// so its own retries never duplicate a record.
+//
+// # Guarantees
+//
+// The sink is neither idempotent by name nor an upsert: Kafka gives each
+// record a new offset, and a record produced twice is in the topic twice
+// (the idempotent producer only keeps the client's own retries from
+// duplicating). So a replayed batch is produced again in full. Without
+// Transactional the sink is at-least-once: every record of a completed
+// batch but the poison ones it rejected is in the topic, and those of a
+// replayed batch are in it twice. With Transactional it
+// is transactional: each batch's records are committed together with the
+// source's offsets, which makes a Kafka-to-Kafka job exactly-once for
+// read_committed consumers, because a batch whose transaction committed
+// is never replayed.
 //
 // # At-least-once
 //
-// A record that cannot be encoded or is not acknowledged fails the batch,
-// which stops the context. The Kafka direct stream commits a batch's
-// offsets only after all of its output operations succeeded, so a
-// restarted job reads the failed batch again and writes it again: no
-// record is lost, and records of a batch that failed after part of it was
-// written appear twice. An element whose Value fails, and one whose
-// record is too large for the client or the topic (MESSAGE_TOO_LARGE),
-// can go to a DeadLetter function instead, and the batch goes on: a
-// poison record does not stop the job. The other records of a record
-// batch that the broker refused with a too-large one are produced again
-// and written once (see Write).
+// A record that Kafka does not acknowledge fails the batch, which stops
+// the context. The Kafka direct stream commits a batch's offsets only
+// after all of its output operations succeeded, so a restarted job reads
+// the failed batch again and writes it again: no record is lost, and the
+// records of a batch that failed after part of it was written appear
+// twice. A batch that a restarted job replays from a checkpoint directory
+// is produced again likewise, even if it had been written in full.
+//
+// A poison record does not stop the job: an element that the Encoder
+// cannot encode (its value function returns an error, or it has no
+// topic: ErrNoTopic) and one whose record is too large alone (it fails
+// with MESSAGE_TOO_LARGE on its own, larger than the client's
+// ProducerBatchMaxBytes or, in a record batch of its own, than the
+// topic's max.message.bytes; the error wraps kerr.MessageTooLarge and
+// names its size and both limits) is not written but rejected to the
+// job's dead letters with a *RecordError saying why, through
+// dstream.Partition.Reject: to the WriteSpec's DeadLetter function, else
+// to the context's dead-letter handler (dstream.WithDeadLetterHandler),
+// which by default logs a WARN line; it is counted in
+// OutputOperationInfo.Rejected, and the rest of the batch is written. The
+// other records of a record batch that the broker refused with a
+// too-large one are produced again and written once (see Write). With
+// FailOnPoison a poison record fails the batch instead, for jobs where a
+// record left out is worse than a stopped job. A record that Kafka
+// refuses for another reason always fails the batch.
 //
 // # Exactly-once, with transactions
 //
@@ -36,9 +78,16 @@
 // to the transaction for the source's consumer group, and commits. If
 // anything fails, the transaction is aborted and the batch fails: a
 // consumer reading with read_committed isolation never sees its records,
-// and the group's offsets do not move. A job reading a Kafka topic with a
-// direct stream and writing through a transactional sink so writes each
-// input record exactly once, across failures and restarts:
+// and the group's offsets do not move. The restarted job reads the batch
+// again from the group's offsets and writes it again in a new
+// transaction: a replayed batch's records are visible once, from the
+// transaction that commits, and a batch whose transaction committed is
+// not replayed, since its offsets were committed with it. A
+// job reading a Kafka topic with a direct stream and writing through a
+// transactional sink so writes each input record exactly once, across
+// failures and restarts (a poison record rejected to the dead letters is
+// in the dead letters, not in the output, and its offset is committed
+// with the rest: use FailOnPoison to stop at it instead):
 //
 //	ks := kafka.NewDirectStream(ssc, kafka.Subscribe("in"),
 //		kafka.Brokers(brokers...), kafka.Group("etl"), kafka.ManualCommit())
@@ -55,7 +104,8 @@
 //   - On restart the stream must start from the group's committed offsets:
 //     no StartingOffsets, and no checkpoint directory, whose saved
 //     position wins over the group's and whose pending batches are run
-//     again after their transaction may have committed.
+//     again after their transaction may have committed (and would then be
+//     written twice).
 //   - The sink's stream must follow the direct stream batch by batch
 //     (maps, filters, shuffles within the batch), not through windows or
 //     state.
@@ -68,9 +118,9 @@
 //
 // A group member that restarts waits for transactions that hold its
 // group's offsets to end before it reads them (KIP-447 stable offsets;
-// franz-go's group consumer always asks for them). The sink's producer,
-// created at the first batch, aborts the transaction its predecessor left
-// open, so the wait is short. A transaction that runs longer than the
+// franz-go's group consumer always asks for them). The sink's producer
+// initializes its producer ID at the first batch, which aborts the
+// transaction its predecessor left open, so the wait is short. A transaction that runs longer than the
 // producer's transaction timeout (franz-go's default is 40s) is aborted by
 // the broker and its batch fails: raise it with
 // ClientOptions(kgo.TransactionTimeout(d)) for long batches.

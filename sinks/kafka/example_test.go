@@ -15,7 +15,9 @@ import (
 )
 
 // A word count written to Kafka as JSON, keyed by word: at-least-once.
-func ExampleWrite() {
+// The Encoder's functions take the stream's element type, so a function
+// written for another type does not compile.
+func ExampleWriteEncoded() {
 	ssc, err := dstream.NewContext(10 * time.Second)
 	if err != nil {
 		log.Fatal(err)
@@ -26,10 +28,10 @@ func ExampleWrite() {
 	counts := dstream.ReduceByKey(
 		dstream.Map(words, func(w string) dstream.Pair[string, int] { return dstream.KV(w, 1) }),
 		func(a, b int) int { return a + b })
-	err = kafkasink.Write(counts, "word-counts",
-		kafkasink.Brokers(brokers...),
-		kafkasink.Key(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
-		kafkasink.Value(func(p dstream.Pair[string, int]) ([]byte, error) { return json.Marshal(p.Value) }))
+	err = kafkasink.WriteEncoded(counts, "word-counts",
+		kafkasink.Encode(func(p dstream.Pair[string, int]) ([]byte, error) { return json.Marshal(p.Value) }).
+			WithKey(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
+		kafkasink.Brokers(brokers...))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -64,6 +66,35 @@ func ExampleTransactional() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := ssc.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A sink registered with its own dead-letter function: the records the
+// sink rejects (an element its Encoder cannot encode, a record too large
+// for the topic) are logged with the element's ID, and the rest of each
+// batch is written.
+func ExampleNew() {
+	ssc, err := dstream.NewContext(time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	type event struct {
+		ID   string
+		Body map[string]any
+	}
+	events := dstream.QueueStream(ssc, dstream.NewQueue[event]())
+	out, err := kafkasink.New("events",
+		kafkasink.Encode(func(e event) ([]byte, error) { return json.Marshal(e.Body) }).
+			WithKey(func(e event) []byte { return []byte(e.ID) }),
+		kafkasink.Brokers("localhost:9092"), kafkasink.Logger(ssc.Logger()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = events.WriteTo(out, dstream.WriteSpec[event]{DeadLetter: func(e event, err error) {
+		ssc.Logger().Warn("event not produced", "id", e.ID, "error", err)
+	}})
+	if err != nil {
 		log.Fatal(err)
 	}
 }

@@ -39,6 +39,52 @@ func newQueueJob[T any](t *testing.T, topic string, opts ...Option) *queueJob[T]
 	return j
 }
 
+// newEncodedJob is newQueueJob with WriteEncoded.
+func newEncodedJob[T any](t *testing.T, topic string, enc Encoder[T], opts ...Option) *queueJob[T] {
+	t.Helper()
+	j := newContextJob[T](t)
+	if err := WriteEncoded(dstream.QueueStream(j.ssc, j.q), topic, enc, opts...); err != nil {
+		t.Fatalf("WriteEncoded: %v", err)
+	}
+	return j
+}
+
+// writeTo registers New(topic, enc, opts...) on the job's queue stream
+// with spec, and returns the sink; an error fails the test.
+func (j *queueJob[T]) writeTo(topic string, enc Encoder[T], spec dstream.WriteSpec[T], opts ...Option) *Sink[T] {
+	j.t.Helper()
+	out, err := New(topic, enc, opts...)
+	if err != nil {
+		j.t.Fatalf("New: %v", err)
+	}
+	if err := dstream.QueueStream(j.ssc, j.q).WriteTo(out, spec); err != nil {
+		j.t.Fatalf("WriteTo: %v", err)
+	}
+	return out
+}
+
+// rejectedCounts returns a function that returns the Rejected count of
+// each output operation completed so far, in order.
+func rejectedCounts(ssc *dstream.Context) func() []int64 {
+	var mu sync.Mutex
+	var counts []int64
+	ssc.AddListener(outputListener(func(o dstream.OutputOperationInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts = append(counts, o.Rejected)
+	}))
+	return func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(counts)
+	}
+}
+
+// outputListener adapts a function to dstream.OutputOperationCompletedListener.
+type outputListener func(dstream.OutputOperationInfo)
+
+func (f outputListener) OnOutputOperationCompleted(o dstream.OutputOperationInfo) { f(o) }
+
 func newContextJob[T any](t *testing.T) *queueJob[T] {
 	t.Helper()
 	return newLoggedContextJob[T](t, quiet)

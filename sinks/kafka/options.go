@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,10 +14,9 @@ import (
 // acknowledged, retries included, before the batch fails (DeliveryTimeout).
 const DefaultDeliveryTimeout = 2 * time.Minute
 
-// Option configures Write. Options that take a function of the stream's
-// element type (Key, Value, Headers, TopicFunc, DeadLetter) are generic
-// in it, so their type parameter is inferred from the function; Write
-// checks that it is the stream's element type.
+// Option configures New, Write and WriteEncoded with a setting that does
+// not depend on the stream's element type; what does (the record's
+// value, key, headers and topic) is an Encoder.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
@@ -26,15 +25,12 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	brokers         []string
-	key             any // func(T) []byte
-	value           any // func(T) ([]byte, error)
-	headers         any // func(T) []kgo.RecordHeader
-	topicFn         any // func(T) string
-	deadLetter      any // func(T, error)
 	partitioner     kgo.Partitioner
 	noIdempotence   bool
+	failOnPoison    bool
 	deliveryTimeout time.Duration
 	clientOpts      []kgo.Opt
+	log             *slog.Logger
 
 	txn    bool
 	txnID  string
@@ -60,46 +56,6 @@ func Brokers(addrs ...string) Option {
 	})
 }
 
-// Key sets each record's key. By default records have no key, except for
-// the element types that have a default encoding (see Write).
-func Key[T any](f func(T) []byte) Option {
-	return funcOption("Key", f, func(c *config) { c.key = f })
-}
-
-// Value sets how an element becomes a record's value; a nil value is a
-// tombstone. An error fails the batch with a *RecordError naming the
-// element's position, unless DeadLetter takes the element. Required unless
-// the element type has a default encoding (see Write).
-func Value[T any](f func(T) ([]byte, error)) Option {
-	return funcOption("Value", f, func(c *config) { c.value = f })
-}
-
-// Headers sets each record's headers.
-func Headers[T any](f func(T) []kgo.RecordHeader) Option {
-	return funcOption("Headers", f, func(c *config) { c.headers = f })
-}
-
-// TopicFunc chooses each record's topic; an empty result means Write's
-// topic, and an element with neither is an encoding error.
-func TopicFunc[T any](f func(T) string) Option {
-	return funcOption("TopicFunc", f, func(c *config) { c.topicFn = f })
-}
-
-// DeadLetter hands f the elements that cannot be written, with a
-// *RecordError saying why, instead of failing the batch: the batch goes
-// on without them. They are the elements that cannot be encoded (Value
-// returned an error, or no topic) and those whose record is too large: a
-// record that fails with MESSAGE_TOO_LARGE on its own, larger than the
-// client's ProducerBatchMaxBytes or, in a record batch of its own, than
-// the topic's max.message.bytes (its error wraps kerr.MessageTooLarge
-// and names its size and both limits; see Write for the other records of
-// its batch). f may be called concurrently from several partitions, and
-// must not block for long. An element that Kafka refuses for another
-// reason still fails the batch.
-func DeadLetter[T any](f func(elem T, err error)) Option {
-	return funcOption("DeadLetter", f, func(c *config) { c.deadLetter = f })
-}
-
 // Partitioner sets the franz-go partitioner that picks each record's
 // partition (kgo.RecordPartitioner). The default is franz-go's: records
 // with a key go to the partition the key hashes to, as with Kafka's Java
@@ -120,6 +76,36 @@ func Partitioner(p kgo.Partitioner) Option {
 // (IDEMPOTENT_WRITE before Kafka 3.0). Not allowed with Transactional.
 func DisableIdempotence() Option {
 	return optionFunc(func(c *config) error { c.noIdempotence = true; return nil })
+}
+
+// FailOnPoison makes a poison record fail the batch with its
+// *RecordError instead of being rejected to the job's dead letters
+// (dstream.Partition.Reject, the default), which writes the rest of the
+// batch. A poison record is one whose element cannot be encoded (the
+// Encoder's value function returned an error, or it has no topic) or
+// whose record is too large alone (see Write). The batch's other records
+// that were already acknowledged stay written, except with Transactional,
+// where the failed batch's transaction is aborted and the source's
+// offsets are not committed: use it when a record must never be skipped,
+// for example a transactional job whose output must hold every input
+// record, where a rejected record would otherwise be left out of a
+// committed transaction for good. The job then stops at the poison
+// record, and runs into it again when restarted.
+func FailOnPoison() Option {
+	return optionFunc(func(c *config) error { c.failOnPoison = true; return nil })
+}
+
+// Logger sets the logger of the sink's warnings and of the franz-go
+// client's warnings and errors. Write and WriteEncoded use the stream's
+// context's logger unless this says otherwise; New uses slog.Default().
+func Logger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return errors.New("Logger: nil logger")
+		}
+		c.log = l
+		return nil
+	})
 }
 
 // DeliveryTimeout bounds how long the records of a batch may take to be
@@ -185,30 +171,4 @@ type testHooks struct {
 
 func withHooks(h *testHooks) Option {
 	return optionFunc(func(c *config) error { c.hooks = h; return nil })
-}
-
-// funcOption is an option holding a function of the element type.
-func funcOption(name string, f any, set func(*config)) Option {
-	return optionFunc(func(c *config) error {
-		if reflect.ValueOf(f).IsNil() {
-			return fmt.Errorf("%s: nil function", name)
-		}
-		set(c)
-		return nil
-	})
-}
-
-// typed returns f as a function of type F, or an error naming the option
-// when f is of another type: the option was written for elements of
-// another type than the stream's.
-func typed[F any](name string, f any) (F, error) {
-	var zero F
-	if f == nil {
-		return zero, nil
-	}
-	g, ok := f.(F)
-	if !ok {
-		return zero, fmt.Errorf("%s: the function is a %T, but the stream's elements need a %v", name, f, reflect.TypeFor[F]())
-	}
-	return g, nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/sources/kafka"
@@ -17,77 +18,222 @@ import (
 )
 
 // Write registers an output operation that produces every element of each
-// batch of s as a Kafka record to topic (or to the topic TopicFunc
-// chooses), and waits until Kafka has acknowledged all of them (acks=all)
-// before the batch completes. The first record that cannot be encoded or
-// is not acknowledged fails the batch with a *RecordError, which stops
-// the context; a Kafka source then does not commit the batch's offsets,
-// so a restarted job writes it again (at-least-once), unless the sink is
-// Transactional.
+// batch of s as a Kafka record to topic, with the default encoding of the
+// element type, and waits until Kafka has acknowledged all of them
+// (acks=all) before the batch completes. It is New with an empty Encoder
+// and Stream.WriteTo; WriteEncoded takes an Encoder, for other element
+// types or to set keys, headers or topics.
 //
 // Elements of type []byte, string, kafka.Record and dstream.Pair with a
 // key and a value each of type string or []byte have a default encoding:
 // the bytes are the value, or the pair's key and value are the record's;
 // a kafka.Record gives its key, value, headers and timestamp (not its
-// topic or partition). Key, Value and Headers replace parts of it. Other
-// element types need Value.
+// topic or partition). Other element types need WriteEncoded.
 //
 // The records of one batch partition are produced in order, partitions
-// concurrently (at most the context's parallelism at once), so the
-// records of one partition keep their order in each Kafka partition they
-// go to. Brokers is required.
+// concurrently (as the context's parallelism allows), so the records of
+// one partition keep their order in each Kafka partition they go to.
+// Brokers is required. A record that Kafka does not acknowledge fails the
+// batch with a *RecordError, which stops the context; a Kafka source
+// then does not commit the batch's offsets, so a restarted job writes it
+// again (at-least-once), unless the sink is Transactional.
+//
+// A poison record does not stop the job: an element that cannot be
+// encoded, and one whose record is too large alone, is rejected to the
+// job's dead letters (dstream.Partition.Reject: the WriteSpec's
+// DeadLetter, else the context's dead-letter handler, which logs it) with
+// a *RecordError saying why, counted in OutputOperationInfo.Rejected, and
+// the rest of the batch is written; FailOnPoison makes it fail the batch
+// instead.
 //
 // A record too large for the client (ProducerBatchMaxBytes) fails alone;
 // the broker refuses a whole record batch over the topic's
 // max.message.bytes, and franz-go then fails every record it holds for
 // that Kafka partition, most of which may be fine. The sink produces the
 // records that failed so again, in halves, halving those that fail
-// again, until the records too large alone are known: those go to the
-// DeadLetter function, or fail the batch with an error naming their size
-// and the limits; the others are written, after the records of their
-// batch that did not fail, so their order is not kept. A refused record
-// was not written, so with the idempotent producer (the default) every
-// record is written once; with Transactional the records produced again
-// are in the batch's transaction and a dead-lettered record is not, and
+// again, until the records too large alone are known: those are poison
+// records, with an error naming their size and the limits (it wraps
+// kerr.MessageTooLarge); the others are written, after the records of
+// their batch that did not fail, so their order is not kept. A refused
+// record was not written, so with the idempotent producer (the default)
+// every record is written once; with Transactional the records produced
+// again are in the batch's transaction and a rejected record is not, and
 // the rest commits. A client whose ProducerBatchMaxBytes is above the
 // topic's max.message.bytes makes record batches that the broker refuses
 // whole: keep it below (ClientOptions), or every such batch is produced
 // again this way.
 //
 // Write returns the stream's build error, or a *dstream.BuildError
-// wrapping dstream.ErrInvalidOption for invalid options. The franz-go
-// client is created at the first batch and closed when the context stops.
+// wrapping dstream.ErrInvalidOption for invalid options, and for an
+// element type without a default encoding. The sink logs to the stream's
+// context's logger unless Logger says otherwise.
 func Write[T any](s *dstream.Stream[T], topic string, opts ...Option) error {
+	return register(s, "kafkasink.Write", topic, Encoder[T]{}, opts)
+}
+
+// WriteEncoded is Write with an Encoder, which sets the records' values
+// (required unless the element type has a default encoding) and may set
+// their keys, headers and topics: an element whose Encoder chooses no
+// topic goes to topic, which may then be "". For example:
+//
+//	err := kafkasink.WriteEncoded(events, "events",
+//		kafkasink.Encode(func(e Event) ([]byte, error) { return json.Marshal(e) }).
+//			WithKey(func(e Event) []byte { return []byte(e.User) }),
+//		kafkasink.Brokers(brokers...))
+func WriteEncoded[T any](s *dstream.Stream[T], topic string, enc Encoder[T], opts ...Option) error {
+	return register(s, "kafkasink.WriteEncoded", topic, enc, opts)
+}
+
+func register[T any](s *dstream.Stream[T], op, topic string, enc Encoder[T], opts []Option) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
+	out, err := New(topic, enc, append([]Option{Logger(s.Context().Logger())}, opts...)...)
+	if err != nil {
+		return &dstream.BuildError{Op: op, Err: err}
+	}
+	return s.WriteTo(out, dstream.WriteSpec[T]{Name: out.String()})
+}
+
+// Sink is the dstream.Output of Write and WriteEncoded, for
+// Stream.WriteTo: it produces each batch's records to Kafka.
+//
+// Open creates the franz-go client, which connects when the first batch
+// is written; Begin starts a batch (with Transactional, it makes sure of
+// the producer ID, which fences an earlier producer with the same
+// transactional ID, and begins the transaction); WritePartition encodes
+// the partition's records as they are computed and hands them to the
+// client, in order; Commit waits until every record is acknowledged,
+// produces again the records refused as too large, and, with
+// Transactional, adds the source's offsets and commits the transaction;
+// Abort waits for the records in flight (within the delivery timeout, at
+// most 30 seconds, and not after a hard stop) and aborts the
+// transaction. Close closes the client. A Sink serves one Stream.WriteTo.
+type Sink[T any] struct {
+	cfg   config
+	topic string
+	enc   encoder[T]
+	log   *slog.Logger
+	txn   *txnState // nil unless Transactional
+
+	mu       sync.Mutex
+	cl       *kgo.Client
+	pidReady bool // with Transactional, cl has its producer ID
+	closed   bool
+}
+
+// New returns a Sink that produces the elements of a stream of T to
+// topic, encoded by enc (the zero Encoder is the element type's default
+// encoding; see Write), for Stream.WriteTo. Write and WriteEncoded are New
+// and WriteTo. It returns an error wrapping dstream.ErrInvalidOption for
+// invalid options. Without Logger, the sink logs to slog.Default().
+func New[T any](topic string, enc Encoder[T], opts ...Option) (*Sink[T], error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		if err := o.apply(&cfg); err != nil {
-			return invalid(err)
+			return nil, invalid(err)
 		}
 	}
-	w, err := newWriter[T](s.Context(), topic, &cfg)
+	if len(cfg.brokers) == 0 {
+		return nil, invalid(errors.New("no brokers: use Brokers"))
+	}
+	if cfg.txn && cfg.noIdempotence {
+		return nil, invalid(errors.New("Transactional needs the idempotent producer: drop DisableIdempotence"))
+	}
+	e, err := newEncoder(topic, enc)
 	if err != nil {
-		return invalid(err)
+		return nil, invalid(err)
 	}
-	if err := s.ForEachBatch(w.write); err != nil {
-		return err
+	log := cfg.log
+	if log == nil {
+		log = slog.Default()
 	}
-	s.Context().AddListener(w)
-	return nil
+	s := &Sink[T]{cfg: cfg, topic: topic, enc: e, log: log.With("sink", "kafka", "topic", topic)}
+	if cfg.txn {
+		s.txn = newTxnState(cfg.txnID, cfg.source)
+	}
+	return s, nil
 }
 
 func invalid(err error) error {
-	return &dstream.BuildError{Op: "kafkasink.Write", Err: fmt.Errorf("%w: kafkasink: %w", dstream.ErrInvalidOption, err)}
+	return fmt.Errorf("%w: kafkasink: %w", dstream.ErrInvalidOption, err)
+}
+
+// String names the sink in listener events: "kafka <topic>", or "kafka"
+// when each record's topic comes from the Encoder alone.
+func (s *Sink[T]) String() string {
+	if s.topic == "" {
+		return "kafka"
+	}
+	return "kafka " + s.topic
+}
+
+// Open creates the franz-go client. It does not connect: the client
+// connects to the brokers when the first batch is written (with
+// Transactional, at the first Begin, which initializes the producer ID).
+// An invalid client option fails it.
+func (s *Sink[T]) Open(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cl != nil {
+		return nil
+	}
+	cl, err := s.newClient()
+	if err != nil {
+		return fmt.Errorf("kafkasink: %w", err)
+	}
+	s.cl, s.pidReady, s.closed = cl, false, false
+	return nil
+}
+
+// Close closes the client, once the context has stopped and no batch
+// runs. Records of a failed batch still buffered fail.
+func (s *Sink[T]) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.cl != nil {
+		s.cl.Close()
+		s.cl = nil
+	}
+	return nil
+}
+
+// Begin starts writing a batch; with Transactional, it begins the
+// batch's transaction.
+func (s *Sink[T]) Begin(ctx context.Context, ob dstream.OutputBatch) (dstream.BatchWriter[T], error) {
+	// With Transactional, the client's producer ID is made sure of even
+	// for an empty batch: it fences an earlier producer and aborts what
+	// it left open, which the source's group members wait for when the
+	// transaction holds offsets (KIP-447 stable offsets).
+	cl, err := s.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The delivery timeout is the batch's, not franz-go's per record
+	// (kgo.RecordDeliveryTimeout), which counts from the record's
+	// timestamp and so fails at once records that keep an old one, such
+	// as a kafka.Record's.
+	bctx, cancel := context.WithTimeout(ctx, s.cfg.deliveryTimeout)
+	b := &batch[T]{s: s, cl: cl, t: ob.Time, ctx: bctx, cancel: cancel}
+	if s.txn != nil {
+		b.offsets = s.txn.offsets(ob.Time)
+		if err := cl.BeginTransaction(); err != nil {
+			cancel()
+			s.discard(cl)
+			return nil, fmt.Errorf("kafkasink: beginning a transaction: %w", err)
+		}
+	}
+	return b, nil
 }
 
 // RecordError reports an element of a batch that was not written: it
 // could not be encoded (Op "encode"), or Kafka did not acknowledge its
-// record (Op "produce").
+// record (Op "produce"). It is the reason given to the dead letters, and
+// the error of a batch that failed on a record.
 type RecordError struct {
 	Partition int    // the batch partition holding the element
 	Index     int    // the element's position in that partition, from 0
@@ -96,6 +242,7 @@ type RecordError struct {
 	Err       error  // the cause
 }
 
+// Error says which element failed, where and why.
 func (e *RecordError) Error() string {
 	if e.Op == "produce" {
 		return fmt.Sprintf("kafkasink: element %d of partition %d: producing to %s: %v", e.Index, e.Partition, e.Topic, e.Err)
@@ -114,130 +261,222 @@ func (e *RecordError) before(o *RecordError) bool {
 	return e.Index < o.Index
 }
 
-// errNoTopic is the encoding error of an element with no topic.
-var errNoTopic = errors.New("no topic: TopicFunc returned \"\" and Write has no topic")
+// batch is the BatchWriter of one batch.
+type batch[T any] struct {
+	s       *Sink[T]
+	cl      *kgo.Client
+	t       time.Time
+	ctx     context.Context // the records' context: the batch's, with the delivery timeout
+	cancel  context.CancelFunc
+	offsets map[kafka.TopicPartition]int64 // with Transactional, the source's offsets to commit
 
-// writer is one Write's output operation.
-type writer[T any] struct {
-	cfg         *config
-	enc         encoder[T]
-	deadLetter  func(T, error)
-	log         *slog.Logger
-	parallelism int
-	txn         *txnState // nil unless Transactional
+	produced atomic.Int64   // records handed to the client
+	acked    atomic.Int64   // records acknowledged
+	failed   atomic.Bool    // first is set
+	pending  sync.WaitGroup // records handed to the client, until their promise runs
 
-	mu     sync.Mutex
-	cl     *kgo.Client
-	closed bool // the context has stopped
+	mu    sync.Mutex
+	first *RecordError  // the first record, by position, that failed the batch
+	large []tooLarge[T] // records that failed as too large
 }
 
-func newWriter[T any](c *dstream.Context, topic string, cfg *config) (*writer[T], error) {
-	if len(cfg.brokers) == 0 {
-		return nil, errors.New("no brokers: use Brokers")
+// WritePartition encodes the partition's records as they are computed
+// and hands them to the client, in order. franz-go buffers a bounded
+// number of records (kgo.MaxBufferedRecords) and blocks past it, so a
+// partition is never held whole. The acknowledgements are waited for in
+// Commit.
+func (b *batch[T]) WritePartition(ctx context.Context, p *dstream.Partition[T]) error {
+	i := 0
+	for x := range p.Records() {
+		if b.failed.Load() {
+			return b.err() // another record failed the batch: stop producing
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		idx := i
+		i++
+		rec, err := b.s.enc.record(x)
+		if err != nil {
+			re := &RecordError{Partition: p.Index, Index: idx, Op: "encode", Err: err}
+			if b.s.cfg.failOnPoison {
+				b.fail(re)
+				return re
+			}
+			p.Reject(x, re)
+			continue
+		}
+		b.pending.Add(1)
+		b.produced.Add(1)
+		b.cl.Produce(b.ctx, rec, func(r *kgo.Record, err error) {
+			defer b.pending.Done()
+			switch {
+			case err == nil:
+				b.acked.Add(1)
+			case isTooLarge(err):
+				b.mu.Lock()
+				b.large = append(b.large, tooLarge[T]{p: p, part: p.Index, index: idx, elem: x, rec: r, err: err})
+				b.mu.Unlock()
+			default:
+				b.fail(&RecordError{Partition: p.Index, Index: idx, Op: "produce", Topic: r.Topic, Err: err})
+			}
+		})
 	}
-	if cfg.txn && cfg.noIdempotence {
-		return nil, errors.New("Transactional needs the idempotent producer: drop DisableIdempotence")
-	}
-	enc, err := newEncoder[T](topic, cfg)
-	if err != nil {
-		return nil, err
-	}
-	dl, err := typed[func(T, error)]("DeadLetter", cfg.deadLetter)
-	if err != nil {
-		return nil, err
-	}
-	w := &writer[T]{
-		cfg:         cfg,
-		enc:         enc,
-		deadLetter:  dl,
-		log:         c.Logger().With("sink", "kafka", "topic", topic),
-		parallelism: max(c.Parallelism(), 1),
-	}
-	if cfg.txn {
-		w.txn = newTxnState(cfg.txnID, cfg.source)
-	}
-	return w, nil
+	return nil
 }
 
-// write is the output operation: it writes one batch.
-func (w *writer[T]) write(ctx context.Context, b *dstream.Batch[T]) error {
-	if w.txn != nil {
-		return w.writeTxn(ctx, b)
+// fail records e as the batch's error if it is the first by position.
+func (b *batch[T]) fail(e *RecordError) {
+	b.mu.Lock()
+	if b.first == nil || e.before(b.first) {
+		b.first = e
 	}
-	if b.Len() == 0 {
+	b.mu.Unlock()
+	b.failed.Store(true)
+}
+
+// err returns the batch's error so far, or nil.
+func (b *batch[T]) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first == nil {
 		return nil
 	}
-	cl, err := w.client(ctx)
-	if err != nil {
+	return b.first
+}
+
+// Commit waits for every record to be acknowledged and produces again
+// those refused as too large; with Transactional, it then commits the
+// transaction with the source's offsets, or aborts it if that fails.
+func (b *batch[T]) Commit(ctx context.Context) error {
+	defer b.cancel()
+	if b.s.txn != nil {
+		return b.commitTxn(ctx)
+	}
+	return b.settle(ctx)
+}
+
+// Abort waits for the records in flight, at most until the delivery
+// timeout or endTimeout and not after a hard stop, so that the batch's
+// records are settled, and aborts the transaction of a Transactional
+// sink.
+func (b *batch[T]) Abort(ctx context.Context, _ error) {
+	defer b.cancel()
+	wctx, cancel := context.WithTimeout(b.ctx, endTimeout)
+	_ = b.wait(ctx, wctx)
+	cancel()
+	if b.s.txn != nil {
+		b.s.abortTxn(ctx, b.cl, b.acked.Load() > 0, false)
+	}
+}
+
+// wait waits until every record handed to the client is acknowledged or
+// failed, or until wctx is done; ctx tells a hard stop from a timeout.
+func (b *batch[T]) wait(ctx, wctx context.Context) error {
+	// With the idempotent producer, franz-go answers the promise of a
+	// record in flight only once the broker has (it must know which
+	// sequence numbers the broker saw), whatever the record's context
+	// says; a hard stop does not wait for that: the records are left to
+	// the client.
+	acks := make(chan struct{})
+	go func() {
+		b.pending.Wait()
+		close(acks)
+	}()
+	select {
+	case <-acks:
+		return nil
+	case <-wctx.Done():
+		if ctx.Err() != nil {
+			return fmt.Errorf("kafkasink: waiting for acknowledgements: %w", ctx.Err())
+		}
+		return fmt.Errorf("kafkasink: records not acknowledged within the delivery timeout (%v): %w", b.s.cfg.deliveryTimeout, wctx.Err())
+	}
+}
+
+// settle waits for every record, produces again those that failed as too
+// large (see retryTooLarge), and returns the error of the first element
+// (by position) that failed.
+func (b *batch[T]) settle(ctx context.Context) error {
+	if err := b.wait(ctx, b.ctx); err != nil {
 		return err
 	}
-	_, err = w.produce(ctx, cl, b)
-	return err
-}
-
-// OnStreamingStopped implements dstream.StreamingStoppedListener: it
-// closes the client once the context has stopped, when no batch runs.
-func (w *writer[T]) OnStreamingStopped(error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.closed = true
-	if w.cl != nil {
-		w.cl.Close()
-		w.cl = nil
-	}
-}
-
-// client returns the writer's client, creating it (and, for transactions,
-// its producer ID, which fences older producers with the same
-// transactional ID and aborts what they left open) at the first batch.
-func (w *writer[T]) client(ctx context.Context) (*kgo.Client, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return nil, dstream.ErrContextStopped
-	}
-	if w.cl != nil {
-		return w.cl, nil
-	}
-	cl, err := w.newClient()
-	if err != nil {
-		return nil, fmt.Errorf("kafkasink: %w", err)
-	}
-	if w.txn != nil {
-		if _, _, err := cl.ProducerID(ctx); err != nil {
-			cl.Close()
-			return nil, fmt.Errorf("kafkasink: initializing the transactional producer %q: %w", w.cfg.txnID, err)
+	b.mu.Lock()
+	first, large := b.first, b.large
+	b.mu.Unlock()
+	if first == nil && len(large) > 0 {
+		n, err := b.s.retryTooLarge(b.ctx, b.cl, large)
+		b.acked.Add(n)
+		if err != nil {
+			var re *RecordError
+			if !errors.As(err, &re) {
+				return err
+			}
+			first = re
 		}
 	}
-	w.cl = cl
-	return cl, nil
+	if first == nil {
+		return nil
+	}
+	if ctx.Err() == nil && errors.Is(first.Err, context.DeadlineExceeded) {
+		first.Err = fmt.Errorf("not acknowledged within the delivery timeout (%v): %w", b.s.cfg.deliveryTimeout, first.Err)
+	}
+	return first
+}
+
+// client returns the sink's client, creating it if an earlier batch
+// discarded it, and, for transactions, making sure of its producer ID,
+// which fences older producers with the same transactional ID and aborts
+// what they left open.
+func (s *Sink[T]) client(ctx context.Context) (*kgo.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, dstream.ErrContextStopped
+	}
+	if s.cl == nil {
+		cl, err := s.newClient()
+		if err != nil {
+			return nil, fmt.Errorf("kafkasink: %w", err)
+		}
+		s.cl, s.pidReady = cl, false
+	}
+	if s.txn != nil && !s.pidReady {
+		if _, _, err := s.cl.ProducerID(ctx); err != nil {
+			s.cl.Close()
+			s.cl = nil
+			return nil, fmt.Errorf("kafkasink: initializing the transactional producer %q: %w", s.cfg.txnID, err)
+		}
+		s.pidReady = true
+	}
+	return s.cl, nil
 }
 
 // discard drops a client whose transaction state is unknown after an
 // error; the next batch creates a new one, whose producer ID fences it.
-func (w *writer[T]) discard(cl *kgo.Client) {
-	w.mu.Lock()
-	if w.cl == cl {
-		w.cl = nil
+func (s *Sink[T]) discard(cl *kgo.Client) {
+	s.mu.Lock()
+	if s.cl == cl {
+		s.cl = nil
 	}
-	w.mu.Unlock()
+	s.mu.Unlock()
 	cl.Close()
 }
 
 // abandon forgets the client without closing it (a test hook).
-func (w *writer[T]) abandon(cl *kgo.Client) {
-	w.mu.Lock()
-	if w.cl == cl {
-		w.cl = nil
+func (s *Sink[T]) abandon(cl *kgo.Client) {
+	s.mu.Lock()
+	if s.cl == cl {
+		s.cl = nil
 	}
-	w.mu.Unlock()
+	s.mu.Unlock()
 }
 
-func (w *writer[T]) newClient() (*kgo.Client, error) {
-	cfg := w.cfg
+func (s *Sink[T]) newClient() (*kgo.Client, error) {
+	cfg := &s.cfg
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.brokers...),
-		kgo.WithLogger(kgoLogger{w.log}),
+		kgo.WithLogger(kgoLogger{s.log}),
 	}
 	if cfg.partitioner != nil {
 		opts = append(opts, kgo.RecordPartitioner(cfg.partitioner))
@@ -292,218 +531,6 @@ func txnVersionsCapped(vs *kversion.Versions) bool {
 		}
 	}
 	return true
-}
-
-// produce produces every element of b and waits for all of them to be
-// acknowledged. Records that fail as too large are produced again (see
-// retryTooLarge). It returns how many were acknowledged, and the error of
-// the first element (by position) that failed.
-func (w *writer[T]) produce(ctx context.Context, cl *kgo.Client, b *dstream.Batch[T]) (int64, error) {
-	var (
-		acked   atomic.Int64
-		failed  atomic.Bool
-		mu      sync.Mutex
-		first   *RecordError
-		large   []tooLarge[T]  // records that failed as too large
-		pending sync.WaitGroup // records produced, until their promise runs
-		workers sync.WaitGroup
-	)
-	fail := func(e *RecordError) {
-		failed.Store(true)
-		mu.Lock()
-		if first == nil || e.before(first) {
-			first = e
-		}
-		mu.Unlock()
-	}
-	// The delivery timeout is the batch's, not franz-go's per record
-	// (kgo.RecordDeliveryTimeout), which counts from the record's
-	// timestamp and so fails at once records that keep an old one, such
-	// as a kafka.Record's.
-	pctx, cancel := context.WithTimeout(ctx, w.cfg.deliveryTimeout)
-	defer cancel()
-	sem := make(chan struct{}, w.parallelism)
-	for p, part := range b.Partitions {
-		if len(part) == 0 {
-			continue
-		}
-		sem <- struct{}{}
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			defer func() { <-sem }()
-			i := 0
-			defer func() {
-				if r := recover(); r != nil {
-					fail(&RecordError{Partition: p, Index: i, Op: "encode", Err: fmt.Errorf("panic: %v", r)})
-				}
-			}()
-			for ; i < len(part); i++ {
-				if failed.Load() {
-					return
-				}
-				x := part[i]
-				rec, err := w.enc.record(x)
-				if err != nil {
-					re := &RecordError{Partition: p, Index: i, Op: "encode", Err: err}
-					if w.deadLetter != nil {
-						w.deadLetter(x, re)
-						continue
-					}
-					fail(re)
-					return
-				}
-				pending.Add(1)
-				idx := i
-				cl.Produce(pctx, rec, func(r *kgo.Record, err error) {
-					defer pending.Done()
-					switch {
-					case err == nil:
-						acked.Add(1)
-					case isTooLarge(err):
-						mu.Lock()
-						large = append(large, tooLarge[T]{part: p, index: idx, elem: x, rec: r, err: err})
-						mu.Unlock()
-					default:
-						fail(&RecordError{Partition: p, Index: idx, Op: "produce", Topic: r.Topic, Err: err})
-					}
-				})
-			}
-		}()
-	}
-	workers.Wait()
-	// With the idempotent producer, franz-go answers the promise of a
-	// record in flight only once the broker has (it must know which
-	// sequence numbers the broker saw), whatever ctx says; a hard stop
-	// does not wait for that: the records are left to the client.
-	acks := make(chan struct{})
-	go func() {
-		pending.Wait()
-		close(acks)
-	}()
-	select {
-	case <-acks:
-	case <-pctx.Done():
-		if ctx.Err() != nil {
-			return acked.Load(), fmt.Errorf("kafkasink: waiting for acknowledgements: %w", ctx.Err())
-		}
-		return acked.Load(), fmt.Errorf("kafkasink: records not acknowledged within the delivery timeout (%v): %w", w.cfg.deliveryTimeout, pctx.Err())
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if first == nil && len(large) > 0 {
-		n, err := w.retryTooLarge(pctx, cl, large)
-		acked.Add(n)
-		if err != nil {
-			var re *RecordError
-			if !errors.As(err, &re) {
-				return acked.Load(), err
-			}
-			first = re
-		}
-	}
-	if first == nil {
-		return acked.Load(), nil
-	}
-	if ctx.Err() == nil && errors.Is(first.Err, context.DeadlineExceeded) {
-		first.Err = fmt.Errorf("not acknowledged within the delivery timeout (%v): %w", w.cfg.deliveryTimeout, first.Err)
-	}
-	return acked.Load(), first
-}
-
-// encoder turns elements into records.
-type encoder[T any] struct {
-	topic   string
-	base    func(T, *kgo.Record) // the default encoding of T, if any
-	topicFn func(T) string
-	key     func(T) []byte
-	value   func(T) ([]byte, error)
-	headers func(T) []kgo.RecordHeader
-}
-
-func newEncoder[T any](topic string, cfg *config) (encoder[T], error) {
-	e := encoder[T]{topic: topic, base: defaultEncoding[T]()}
-	var err error
-	if e.topicFn, err = typed[func(T) string]("TopicFunc", cfg.topicFn); err != nil {
-		return e, err
-	}
-	if e.key, err = typed[func(T) []byte]("Key", cfg.key); err != nil {
-		return e, err
-	}
-	if e.value, err = typed[func(T) ([]byte, error)]("Value", cfg.value); err != nil {
-		return e, err
-	}
-	if e.headers, err = typed[func(T) []kgo.RecordHeader]("Headers", cfg.headers); err != nil {
-		return e, err
-	}
-	if e.base == nil && e.value == nil {
-		var zero T
-		return e, fmt.Errorf("elements of type %T have no default encoding: use Value", zero)
-	}
-	if topic == "" && e.topicFn == nil {
-		return e, errors.New("no topic: give Write a topic, or use TopicFunc")
-	}
-	return e, nil
-}
-
-// record returns the record of x.
-func (e *encoder[T]) record(x T) (*kgo.Record, error) {
-	r := &kgo.Record{Topic: e.topic}
-	if e.base != nil {
-		e.base(x, r)
-	}
-	if e.topicFn != nil {
-		if t := e.topicFn(x); t != "" {
-			r.Topic = t
-		}
-	}
-	if r.Topic == "" {
-		return nil, errNoTopic
-	}
-	if e.key != nil {
-		r.Key = e.key(x)
-	}
-	if e.headers != nil {
-		r.Headers = e.headers(x)
-	}
-	if e.value != nil {
-		v, err := e.value(x)
-		if err != nil {
-			return nil, err
-		}
-		r.Value = v
-	}
-	return r, nil
-}
-
-// defaultEncoding returns how elements of type T fill a record when they
-// have a natural encoding, and nil otherwise.
-func defaultEncoding[T any]() func(T, *kgo.Record) {
-	var f any
-	switch any(*new(T)).(type) {
-	case []byte:
-		f = func(x []byte, r *kgo.Record) { r.Value = x }
-	case string:
-		f = func(x string, r *kgo.Record) { r.Value = []byte(x) }
-	case kafka.Record:
-		f = func(x kafka.Record, r *kgo.Record) {
-			r.Key, r.Value, r.Timestamp = x.Key, x.Value, x.Timestamp
-			for _, h := range x.Headers {
-				r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-			}
-		}
-	case dstream.Pair[[]byte, []byte]:
-		f = func(x dstream.Pair[[]byte, []byte], r *kgo.Record) { r.Key, r.Value = x.Key, x.Value }
-	case dstream.Pair[string, string]:
-		f = func(x dstream.Pair[string, string], r *kgo.Record) { r.Key, r.Value = []byte(x.Key), []byte(x.Value) }
-	case dstream.Pair[string, []byte]:
-		f = func(x dstream.Pair[string, []byte], r *kgo.Record) { r.Key, r.Value = []byte(x.Key), x.Value }
-	case dstream.Pair[[]byte, string]:
-		f = func(x dstream.Pair[[]byte, string], r *kgo.Record) { r.Key, r.Value = x.Key, []byte(x.Value) }
-	default:
-		return nil
-	}
-	return f.(func(T, *kgo.Record))
 }
 
 // kgoLogger sends franz-go's warnings and errors to the context's logger.

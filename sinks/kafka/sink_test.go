@@ -27,17 +27,17 @@ type event struct {
 
 func TestWriteRecordsWithKeysValuesHeadersAndTopics(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"events": 3, "alerts": 1})
-	j := newQueueJob[event](t, "events",
+	j := newEncodedJob(t, "events",
+		Encode(func(e event) ([]byte, error) { return fmt.Appendf(nil, "%s:%d", e.Kind, e.Count), nil }).
+			WithKey(func(e event) []byte { return []byte(e.User) }).
+			WithHeaders(func(e event) []kgo.RecordHeader { return []kgo.RecordHeader{{Key: "kind", Value: []byte(e.Kind)}} }).
+			WithTopic(func(e event) string {
+				if e.Kind == "alert" {
+					return "alerts"
+				}
+				return "" // the default topic
+			}),
 		Brokers(c.Addrs...),
-		Key(func(e event) []byte { return []byte(e.User) }),
-		Value(func(e event) ([]byte, error) { return fmt.Appendf(nil, "%s:%d", e.Kind, e.Count), nil }),
-		Headers(func(e event) []kgo.RecordHeader { return []kgo.RecordHeader{{Key: "kind", Value: []byte(e.Kind)}} }),
-		TopicFunc(func(e event) string {
-			if e.Kind == "alert" {
-				return "alerts"
-			}
-			return "" // the default topic
-		}),
 	)
 	j.q.PushPartitions([][]event{
 		{{"ann", "click", 1}, {"bob", "click", 2}},
@@ -139,9 +139,10 @@ func TestWriteDefaultEncodings(t *testing.T) {
 			return Write(pushed(ssc, r), "t", Brokers(b...))
 		}, "k", "v"},
 		{"override", func(ssc *dstream.Context, b []string) error {
-			return Write(pushed(ssc, dstream.KV("k", "v")), "t", Brokers(b...),
-				Key(func(p dstream.Pair[string, string]) []byte { return []byte(p.Key + "!") }),
-				Value(func(p dstream.Pair[string, string]) ([]byte, error) { return []byte(p.Value + "!"), nil }))
+			return WriteEncoded(pushed(ssc, dstream.KV("k", "v")), "t",
+				Encode(func(p dstream.Pair[string, string]) ([]byte, error) { return []byte(p.Value + "!"), nil }).
+					WithKey(func(p dstream.Pair[string, string]) []byte { return []byte(p.Key + "!") }),
+				Brokers(b...))
 		}, "k!", "v!"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,17 +182,22 @@ func TestWriteOptionErrors(t *testing.T) {
 	events := dstream.QueueStream(ssc, dstream.NewQueue[event]())
 	strs := dstream.QueueStream(ssc, dstream.NewQueue[string]())
 	b := Brokers("127.0.0.1:1")
-	val := Value(func(e event) ([]byte, error) { return nil, nil })
+	val := Encode(func(e event) ([]byte, error) { return nil, nil })
+	// A function of another element type than the stream's does not
+	// compile: see TestWrongTypesDoNotCompile.
 	for _, tc := range []struct {
 		name string
 		err  error
 		want string
 	}{
 		{"no brokers", Write(strs, "t"), "no brokers"},
-		{"no value", Write(events, "t", b), "no default encoding: use Value"},
-		{"value of another type", Write(strs, "t", b, val), "Value: the function is a func(kafkasink.event) ([]uint8, error)"},
-		{"key of another type", Write(events, "t", b, val, Key(func(string) []byte { return nil })), "Key: the function is a func(string) []uint8"},
-		{"nil function", Write(events, "t", b, Value[event](nil)), "Value: nil function"},
+		{"no value", Write(events, "t", b), "no default encoding: use WriteEncoded with Encode"},
+		{"no value, encoded", WriteEncoded(events, "t", Encoder[event]{}.WithKey(func(event) []byte { return nil }), b), "no default encoding"},
+		{"nil function", WriteEncoded(events, "t", Encode[event](nil), b), "Encode: nil function"},
+		{"nil key function", WriteEncoded(events, "t", val.WithKey(nil), b), "WithKey: nil function"},
+		{"nil headers function", WriteEncoded(events, "t", val.WithHeaders(nil), b), "WithHeaders: nil function"},
+		{"nil topic function", WriteEncoded(events, "t", val.WithTopic(nil), b), "WithTopic: nil function"},
+		{"nil logger", Write(strs, "t", b, Logger(nil)), "nil logger"},
 		{"no topic", Write(strs, "", b), "no topic"},
 		{"empty broker", Write(strs, "t", Brokers("")), "empty address"},
 		{"txn without idempotence", Write(strs, "t", b, DisableIdempotence(), Transactional("x", nil)), "idempotent"},
@@ -206,9 +212,13 @@ func TestWriteOptionErrors(t *testing.T) {
 			t.Errorf("%s: Write = %v, want a BuildError wrapping ErrInvalidOption mentioning %q", tc.name, tc.err, tc.want)
 		}
 	}
-	// A TopicFunc alone is enough.
-	if err := Write(strs, "", b, TopicFunc(func(s string) string { return s })); err != nil {
-		t.Errorf("Write with TopicFunc and no topic: %v", err)
+	// A topic function alone is enough.
+	if err := WriteEncoded(strs, "", Encoder[string]{}.WithTopic(func(s string) string { return s }), b); err != nil {
+		t.Errorf("WriteEncoded with WithTopic and no topic: %v", err)
+	}
+	// New reports the same errors, without a BuildError.
+	if _, err := New("t", Encoder[event]{}, b); !errors.Is(err, dstream.ErrInvalidOption) || !strings.Contains(err.Error(), "no default encoding") {
+		t.Errorf("New without an encoding = %v", err)
 	}
 	var nilStream *dstream.Stream[string]
 	if err := Write(nilStream, "t", b); !errors.Is(err, dstream.ErrNilStream) {
@@ -270,16 +280,18 @@ func TestWriteUnacknowledgedRecordFailsBatch(t *testing.T) {
 	}
 }
 
+// With FailOnPoison, an element that cannot be encoded fails the batch.
 func TestWriteValueErrorFailsBatchNamingTheElement(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 1})
 	boom := errors.New("cannot encode")
-	j := newQueueJob[string](t, "t", Brokers(c.Addrs...),
-		Value(func(s string) ([]byte, error) {
+	j := newEncodedJob(t, "t",
+		Encode(func(s string) ([]byte, error) {
 			if s == "bad" {
 				return nil, boom
 			}
 			return []byte(s), nil
-		}))
+		}),
+		Brokers(c.Addrs...), FailOnPoison())
 	j.q.PushPartitions([][]string{{"a", "b"}, {"c", "bad", "d"}})
 	j.start()
 	err := j.step()
@@ -292,25 +304,33 @@ func TestWriteValueErrorFailsBatchNamingTheElement(t *testing.T) {
 	}
 }
 
+// Elements that cannot be encoded are rejected to the WriteSpec's
+// DeadLetter, counted, and the rest of the batch is written.
 func TestWriteDeadLetter(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 1})
 	var mu sync.Mutex
 	dead := map[string]error{}
-	j := newQueueJob[string](t, "t", Brokers(c.Addrs...),
-		Value(func(s string) ([]byte, error) {
+	j := newContextJob[string](t)
+	j.writeTo("t",
+		Encode(func(s string) ([]byte, error) {
 			if strings.HasPrefix(s, "bad") {
 				return nil, errors.New("invalid " + s)
 			}
 			return []byte(s), nil
 		}),
-		DeadLetter(func(s string, err error) {
+		dstream.WriteSpec[string]{DeadLetter: func(s string, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			dead[s] = err
-		}))
+		}},
+		Brokers(c.Addrs...))
+	rejected := rejectedCounts(j.ssc)
 	j.q.PushPartitions([][]string{{"a", "bad1", "b"}, {"bad2", "c"}})
 	j.start()
 	j.mustStep()
+	if got := rejected(); !slices.Equal(got, []int64{2}) {
+		t.Errorf("OutputOperationInfo.Rejected = %v, want [2]", got)
+	}
 	if got := values(readTopic(t, c, "t", false)); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"a", "b", "c"}) {
 		t.Errorf("written: %v, want a b c", got)
 	}
@@ -332,21 +352,22 @@ func TestWriteNoTopicIsDeadLettered(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 1})
 	var dead []string
 	var mu sync.Mutex
-	j := newQueueJob[string](t, "",
-		Brokers(c.Addrs...),
-		TopicFunc(func(s string) string {
+	j := newContextJob[string](t)
+	j.writeTo("",
+		Encoder[string]{}.WithTopic(func(s string) string {
 			if s == "nowhere" {
 				return ""
 			}
 			return "t"
 		}),
-		DeadLetter(func(s string, err error) {
+		dstream.WriteSpec[string]{DeadLetter: func(s string, err error) {
 			mu.Lock()
 			defer mu.Unlock()
-			if errors.Is(err, errNoTopic) {
+			if errors.Is(err, ErrNoTopic) {
 				dead = append(dead, s)
 			}
-		}))
+		}},
+		Brokers(c.Addrs...))
 	j.q.Push([]string{"x", "nowhere"})
 	j.start()
 	j.mustStep()
@@ -360,8 +381,7 @@ func TestWriteNoTopicIsDeadLettered(t *testing.T) {
 
 func TestWritePanicFailsBatch(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 1})
-	j := newQueueJob[string](t, "t", Brokers(c.Addrs...),
-		Value(func(s string) ([]byte, error) { panic("oops " + s) }))
+	j := newEncodedJob(t, "t", Encode(func(s string) ([]byte, error) { panic("oops " + s) }), Brokers(c.Addrs...))
 	j.q.Push([]string{"x"})
 	j.start()
 	if err := j.step(); err == nil || !strings.Contains(err.Error(), "panic: oops x") {

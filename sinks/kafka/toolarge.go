@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,7 +19,8 @@ import (
 // from franz-go (a record larger than a batch may be) or from the broker
 // (a record batch larger than the topic's max.message.bytes).
 type tooLarge[T any] struct {
-	part, index int // the element's batch partition and position in it
+	p           *dstream.Partition[T] // the batch partition, to reject the element
+	part, index int                   // the element's batch partition and position in it
 	elem        T
 	rec         *kgo.Record
 	err         error // the last error
@@ -44,11 +46,11 @@ func isTooLarge(err error) bool { return errors.Is(err, kerr.MessageTooLarge) }
 // and, with the idempotent producer, refuses the batches after it as out
 // of sequence. So producing it again writes it once, in the transaction
 // of a Transactional sink.
-func (w *writer[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []tooLarge[T]) (int64, error) {
+func (s *Sink[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []tooLarge[T]) (int64, error) {
 	slices.SortFunc(failed, func(a, b tooLarge[T]) int {
 		return cmp.Or(cmp.Compare(a.part, b.part), cmp.Compare(a.index, b.index))
 	})
-	w.log.Warn("kafkasink: records failed as too large; producing them again to find the ones too large alone",
+	s.log.Warn("kafkasink: records failed as too large; producing them again to find the ones too large alone",
 		"records", len(failed), "first_error", failed[0].err)
 	limits := map[string]string{} // topic -> its limits, for messages
 	var acked int64
@@ -56,7 +58,7 @@ func (w *writer[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []
 	for len(queue) > 0 {
 		group := queue[0]
 		queue = queue[1:]
-		again, n, err := w.produceGroup(ctx, cl, group)
+		again, n, err := s.produceGroup(ctx, cl, group)
 		acked += n
 		if err != nil {
 			return acked, err
@@ -68,11 +70,11 @@ func (w *writer[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []
 			queue = append(halves(again), queue...)
 			continue
 		}
-		re := w.tooLargeError(ctx, cl, again[0], limits)
-		if w.deadLetter == nil {
+		re := s.tooLargeError(ctx, cl, again[0], limits)
+		if s.cfg.failOnPoison {
 			return acked, re
 		}
-		w.deadLetter(again[0].elem, re)
+		again[0].p.Reject(again[0].elem, re)
 	}
 	return acked, nil
 }
@@ -90,7 +92,7 @@ func halves[T any](records []tooLarge[T]) [][]tooLarge[T] {
 // produceGroup produces the records of group again and waits for them.
 // It returns those that failed as too large again, how many were
 // acknowledged, and the error of the first that failed otherwise.
-func (w *writer[T]) produceGroup(ctx context.Context, cl *kgo.Client, group []tooLarge[T]) ([]tooLarge[T], int64, error) {
+func (s *Sink[T]) produceGroup(ctx context.Context, cl *kgo.Client, group []tooLarge[T]) ([]tooLarge[T], int64, error) {
 	errs := make([]error, len(group))
 	var pending sync.WaitGroup
 	pending.Add(len(group))
@@ -146,7 +148,7 @@ func recordSize(r *kgo.Record) int {
 
 // tooLargeError is the error of a record that failed alone as too large:
 // its size, and the limits it is over, the client's and the topic's.
-func (w *writer[T]) tooLargeError(ctx context.Context, cl *kgo.Client, g tooLarge[T], limits map[string]string) *RecordError {
+func (s *Sink[T]) tooLargeError(ctx context.Context, cl *kgo.Client, g tooLarge[T], limits map[string]string) *RecordError {
 	topic := g.rec.Topic
 	limit, ok := limits[topic]
 	if !ok {

@@ -97,8 +97,9 @@ var sinkModes = []struct {
 	{"not idempotent", func(string) []Option { return []Option{DisableIdempotence()} }, false},
 }
 
-// A record too large for the client or for the topic goes to the dead
-// letter with an error naming its size and the limits; every other
+// A record too large for the client or for the topic is rejected to the
+// dead letters with an error naming its size and the limits, and counted
+// in OutputOperationInfo.Rejected; every other
 // record of its batch, including those the broker refused with it, is in
 // the topic exactly once (committed, with Transactional), and the next
 // batch is written.
@@ -118,20 +119,22 @@ func TestWriteTooLargeRecordIsDeadLettered(t *testing.T) {
 					// One record batch for the whole batch, so that the
 					// broker refuses normal records with the big one.
 					ClientOptions(kgo.ProducerLinger(50 * time.Millisecond)),
-					DeadLetter(func(s string, err error) {
-						mu.Lock()
-						defer mu.Unlock()
-						dead[s] = append(dead[s], err)
-					})}, mode.opts(t.Name())...)
-				if err := Write(dstream.QueueStream(j.ssc, j.q), "t", opts...); err != nil {
-					t.Fatal(err)
-				}
+					Logger(j.ssc.Logger())}, mode.opts(t.Name())...)
+				j.writeTo("t", Encoder[string]{}, dstream.WriteSpec[string]{DeadLetter: func(s string, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					dead[s] = append(dead[s], err)
+				}}, opts...)
+				rejected := rejectedCounts(j.ssc)
 				first := slices.Insert(normal(0, 150), 70, tc.big)
 				j.q.PushPartitions([][]string{first, normal(150, 300)})
 				j.q.Push(normal(300, 350))
 				j.start()
 				j.mustStep()
 				j.mustStep()
+				if got := rejected(); !slices.Equal(got, []int64{1, 0}) {
+					t.Errorf("OutputOperationInfo.Rejected per batch = %v, want [1 0]", got)
+				}
 
 				got := map[string]int{}
 				for _, v := range values(readTopic(t, c, "t", mode.committed)) {
@@ -173,10 +176,10 @@ func TestWriteTooLargeRecordIsDeadLettered(t *testing.T) {
 	}
 }
 
-// Without a dead letter, a record too large fails the batch with an
-// error naming its size and the limits; with Transactional, nothing of
-// the batch is committed.
-func TestWriteTooLargeRecordFailsBatchWithoutDeadLetter(t *testing.T) {
+// With FailOnPoison, a record too large fails the batch with an error
+// naming its size and the limits; with Transactional, nothing of the
+// batch is committed.
+func TestWriteTooLargeRecordFailsBatchWithFailOnPoison(t *testing.T) {
 	for _, mode := range sinkModes[:2] {
 		for _, tc := range tooLargeCases() {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
@@ -184,7 +187,7 @@ func TestWriteTooLargeRecordFailsBatchWithoutDeadLetter(t *testing.T) {
 				if tc.topicLimit != "" {
 					setTopicConfig(t, c, "t", "max.message.bytes", tc.topicLimit)
 				}
-				opts := append([]Option{Brokers(c.Addrs...), ClientOptions(kgo.ProducerLinger(50 * time.Millisecond))}, mode.opts(t.Name())...)
+				opts := append([]Option{Brokers(c.Addrs...), ClientOptions(kgo.ProducerLinger(50 * time.Millisecond)), FailOnPoison()}, mode.opts(t.Name())...)
 				j := newQueueJob[string](t, "t", opts...)
 				j.q.PushPartitions([][]string{slices.Insert(normal(0, 40), 20, tc.big)})
 				j.start()

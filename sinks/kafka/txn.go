@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -156,67 +155,63 @@ func (t *txnState) done(offsets map[kafka.TopicPartition]int64) {
 // context meanwhile, so that the outcome is known.
 const endTimeout = 30 * time.Second
 
-// writeTxn writes a batch in a transaction, with the source's offsets.
-func (w *writer[T]) writeTxn(ctx context.Context, b *dstream.Batch[T]) error {
-	// The client is created even for an empty batch: its producer ID
-	// fences an earlier producer and aborts what it left open, which
-	// the source's group members wait for when the transaction holds
-	// offsets (KIP-447 stable offsets).
-	cl, err := w.client(ctx)
-	if err != nil {
+// commitTxn ends the batch's transaction: once its records are settled
+// (see settle) and flushed, it adds the source's offsets and commits, or
+// aborts if anything failed.
+func (b *batch[T]) commitTxn(ctx context.Context) error {
+	s, cl := b.s, b.cl
+	err := b.settle(ctx)
+	if err == nil && b.produced.Load() == 0 && len(b.offsets) == 0 {
+		// Nothing to commit: franz-go ends the empty transaction
+		// without a request.
+		if err = s.commitTxn(ctx, cl, false, false); err != nil {
+			s.discard(cl)
+		}
 		return err
 	}
-	offsets := w.txn.offsets(b.Time)
-	if b.Len() == 0 && len(offsets) == 0 {
-		return nil
-	}
-	if err := cl.BeginTransaction(); err != nil {
-		w.discard(cl)
-		return fmt.Errorf("kafkasink: beginning a transaction: %w", err)
-	}
-	acked, err := w.produce(ctx, cl, b)
 	if err == nil {
 		if ferr := cl.Flush(ctx); ferr != nil {
 			err = fmt.Errorf("kafkasink: flushing the transaction's records: %w", ferr)
 		}
 	}
 	offsetsAdded := false
-	if err == nil && len(offsets) > 0 {
+	if err == nil && len(b.offsets) > 0 {
 		offsetsAdded = true
-		err = w.txn.addOffsets(ctx, cl, offsets)
+		err = s.txn.addOffsets(ctx, cl, b.offsets)
 	}
-	if h := w.cfg.hooks; err == nil && h != nil {
-		if h.abandon != nil && h.abandon(b.Time, cl) {
-			w.abandon(cl)
+	if h := s.cfg.hooks; err == nil && h != nil {
+		if h.abandon != nil && h.abandon(b.t, cl) {
+			s.abandon(cl)
 			return errors.New("kafkasink: test: transaction abandoned")
 		}
 		if h.beforeCommit != nil {
-			err = h.beforeCommit(ctx, b.Time)
+			err = h.beforeCommit(ctx, b.t)
 		}
 	}
 	if err == nil {
 		err = ctx.Err() // a hard stop aborts rather than commits
 	}
+	produced := b.acked.Load() > 0
 	if err == nil {
-		if err = w.commitTxn(ctx, cl, acked > 0, offsetsAdded); err == nil {
-			w.txn.done(offsets)
+		if err = s.commitTxn(ctx, cl, produced, offsetsAdded); err == nil {
+			s.txn.done(b.offsets)
 			return nil
 		}
 	}
-	w.abortTxn(ctx, cl, acked > 0, offsetsAdded)
+	s.abortTxn(ctx, cl, produced, offsetsAdded)
 	return err
 }
 
 // commitTxn commits the open transaction. franz-go ends a transaction it
 // produced records in; one that only holds offsets the sink ends itself.
-func (w *writer[T]) commitTxn(ctx context.Context, cl *kgo.Client, produced, offsetsAdded bool) error {
+func (s *Sink[T]) commitTxn(ctx context.Context, cl *kgo.Client, produced, offsetsAdded bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafkasink: committing the transaction: %w", err)
 	}
 	if !produced && offsetsAdded {
-		if err := w.txn.end(ctx, cl, true); err != nil {
+		if err := s.txn.end(ctx, cl, true); err != nil {
 			return fmt.Errorf("kafkasink: committing the transaction: %w", err)
 		}
 	}
@@ -226,7 +221,7 @@ func (w *writer[T]) commitTxn(ctx context.Context, cl *kgo.Client, produced, off
 // abortTxn aborts the open transaction, even if ctx is done. If that
 // fails, the client is discarded: the next batch's client fences it and
 // its open transaction is aborted then.
-func (w *writer[T]) abortTxn(ctx context.Context, cl *kgo.Client, produced, offsetsAdded bool) {
+func (s *Sink[T]) abortTxn(ctx context.Context, cl *kgo.Client, produced, offsetsAdded bool) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
 	err := cl.AbortBufferedRecords(actx)
@@ -234,13 +229,13 @@ func (w *writer[T]) abortTxn(ctx context.Context, cl *kgo.Client, produced, offs
 		err = errors.Join(err, eerr)
 	}
 	if offsetsAdded && !produced {
-		if eerr := w.txn.end(actx, cl, false); eerr != nil {
+		if eerr := s.txn.end(actx, cl, false); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 	}
 	if err != nil {
-		w.log.Warn("kafkasink: aborting the transaction failed; the next producer with this transactional ID aborts it", "transactional_id", w.txn.id, "error", err)
-		w.discard(cl)
+		s.log.Warn("kafkasink: aborting the transaction failed; the next producer with this transactional ID aborts it", "transactional_id", s.txn.id, "error", err)
+		s.discard(cl)
 	}
 }
 

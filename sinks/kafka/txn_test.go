@@ -61,8 +61,8 @@ func testTransactionalCommits(t *testing.T, opts ...kfake.Opt) {
 	src.set(3000, rng("in", 0, 9, 12), rng("in", 1, 3, 4)) // no output: the transaction holds only offsets
 	src.set(4000, rng("in", 0, 12, 12), rng("in", 1, 4, 6))
 	src.set(5000, rng("in", 0, 12, 12), rng("in", 1, 6, 6)) // nothing at all: no transaction
-	j := newQueueJob[string](t, "out", Brokers(c.Addrs...), Transactional("txn-a", src),
-		Key(func(s string) []byte { return []byte("k-" + s) }))
+	j := newEncodedJob(t, "out", Encoder[string]{}.WithKey(func(s string) []byte { return []byte("k-" + s) }),
+		Brokers(c.Addrs...), Transactional("txn-a", src))
 	j.q.PushPartitions([][]string{{"a", "b"}, {"c"}})
 	j.q.PushPartitions([][]string{{"d"}})
 	j.q.Push([]string{})
@@ -106,19 +106,21 @@ func TestTransactionalAborts(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		second   [][]string // the batch that fails
+		enc      func(fail *bool) Encoder[string]
 		failOpts func(fail *bool) []Option
 		want     error
 	}{
 		{"value error after half the batch", [][]string{{"x1", "x2", "x3", "x4"}, {"y1", "y2", "bad"}},
-			func(fail *bool) []Option {
-				return []Option{Value(func(s string) ([]byte, error) {
+			func(fail *bool) Encoder[string] {
+				return Encode(func(s string) ([]byte, error) {
 					if s == "bad" && *fail {
 						return nil, errors.New("cannot encode bad")
 					}
 					return []byte(s), nil
-				})}
-			}, nil},
-		{"error before commit", [][]string{{"x1", "x2"}, {"y1"}},
+				})
+			},
+			func(*bool) []Option { return []Option{FailOnPoison()} }, nil},
+		{"error before commit", [][]string{{"x1", "x2"}, {"y1"}}, nil,
 			func(fail *bool) []Option {
 				return []Option{withHooks(&testHooks{beforeCommit: func(_ context.Context, t time.Time) error {
 					if *fail && t.UnixMilli() == 2000 {
@@ -127,7 +129,7 @@ func TestTransactionalAborts(t *testing.T) {
 					return nil
 				}})}
 			}, boom},
-		{"error before committing only offsets", [][]string{},
+		{"error before committing only offsets", [][]string{}, nil,
 			func(fail *bool) []Option {
 				return []Option{withHooks(&testHooks{beforeCommit: func(_ context.Context, t time.Time) error {
 					if *fail && t.UnixMilli() == 2000 {
@@ -144,7 +146,11 @@ func TestTransactionalAborts(t *testing.T) {
 			src.set(2000, rng("in", 0, 2, 7), rng("in", 1, 2, 4))
 			fail := true
 			opts := append([]Option{Brokers(c.Addrs...), Transactional("txn-b", src)}, tc.failOpts(&fail)...)
-			j := newQueueJob[string](t, "out", opts...)
+			var enc Encoder[string]
+			if tc.enc != nil {
+				enc = tc.enc(&fail)
+			}
+			j := newEncodedJob(t, "out", enc, opts...)
 			j.q.Push([]string{"a", "b"})
 			j.q.PushPartitions(tc.second)
 			j.start()
@@ -170,7 +176,7 @@ func TestTransactionalAborts(t *testing.T) {
 			// A new job (same transactional ID) runs the batch again.
 			fail = false
 			_ = j.ssc.Stop(context.Background(), dstream.Hard) // it stopped when the batch failed: wait for that
-			j2 := newQueueJob[string](t, "out", opts...)
+			j2 := newEncodedJob(t, "out", enc, opts...)
 			src.set(1000, rng("in", 0, 2, 7), rng("in", 1, 2, 4))
 			j2.q.PushPartitions(tc.second)
 			j2.start()
@@ -236,8 +242,8 @@ func TestTransactionalCapsUserMaxVersions(t *testing.T) {
 	j.mustStep()
 	checkValues(t, "read_committed", readTopic(t, c, "out", true), "a")
 	checkCommitted(t, c, "g", "in", map[int32]int64{0: 1})
-	w := &writer[string]{cfg: &config{brokers: c.Addrs, txn: true, txnID: "x", clientOpts: []kgo.Opt{kgo.MaxVersions(kversion.Stable())}}, log: quiet}
-	cl, err := w.newClient()
+	s := &Sink[string]{cfg: config{brokers: c.Addrs, txn: true, txnID: "x", clientOpts: []kgo.Opt{kgo.MaxVersions(kversion.Stable())}}, log: quiet}
+	cl, err := s.newClient()
 	if err != nil {
 		t.Fatal(err)
 	}
