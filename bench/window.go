@@ -43,8 +43,7 @@ func oursWindow(spec benchkit.Spec) (benchkit.Result, error) {
 	defer job.stop()
 	q := dstream.NewQueue[string]()
 	pairs := dstream.Map(dstream.FlatMap(dstream.QueueStream(job.ssc, q), strings.Fields), wordPair)
-	counts := dstream.ReduceByKeyAndWindow(pairs, add, sub, time.Duration(spec.Window)*time.Second, time.Second,
-		dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 }))
+	counts := dstream.ReduceByKeyAndWindow(pairs, add, sub, time.Duration(spec.Window)*time.Second, time.Second).WithStateFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 })
 	var total, distinct int
 	if err := counts.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
 		total, distinct = 0, b.Len()

@@ -267,8 +267,7 @@ func BenchmarkReduceByKeyAndWindowInverse(b *testing.B) {
 			keys := make([]int, len(windows))
 			for i, window := range windows {
 				counts := ReduceByKeyAndWindow(in, func(a, c int) int { return a + c }, func(a, c int) int { return a - c },
-					time.Duration(window)*time.Second, time.Second,
-					WindowFilter(func(p Pair[string, int]) bool { return p.Value != 0 }))
+					time.Duration(window)*time.Second, time.Second).WithStateFilter(func(p Pair[string, int]) bool { return p.Value != 0 })
 				compute := counts.compute
 				counts.compute = func(r *run, t int64) (plan[Pair[string, int]], error) {
 					start := time.Now()

@@ -154,8 +154,7 @@ func newWordJob(t *testing.T, dir string, log *memLog, clockAt time.Duration, sh
 		j.totals = collect(t, tot)
 	}
 	if shape.window {
-		j.window = collect(t, ReduceByKeyAndWindow(pairs, add, sub, 5*time.Second, time.Second,
-			WindowFilter(func(p Pair[string, int]) bool { return p.Value != 0 })).Named("window"))
+		j.window = collect(t, ReduceByKeyAndWindow(pairs, add, sub, 5*time.Second, time.Second).WithStateFilter(func(p Pair[string, int]) bool { return p.Value != 0 }).Named("window"))
 	}
 	if shape.blockAt > 0 {
 		if err := counts.ForEachBatch(func(ctx context.Context, b *Batch[Pair[string, int]]) error {

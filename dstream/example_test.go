@@ -306,8 +306,7 @@ func ExampleReduceByKeyAndWindow() {
 	q.Push([]dstream.Pair[string, int]{dstream.KV("a", 1)})
 	add := func(x, y int) int { return x + y }
 	sub := func(x, y int) int { return x - y }
-	counts := dstream.ReduceByKeyAndWindow(dstream.QueueStream(ssc, q), add, sub, 2*time.Second, time.Second,
-		dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value > 0 }))
+	counts := dstream.ReduceByKeyAndWindow(dstream.QueueStream(ssc, q), add, sub, 2*time.Second, time.Second).WithStateFilter(func(p dstream.Pair[string, int]) bool { return p.Value > 0 })
 	printSorted(counts)
 	runBatches(ssc, clk, 3)
 	// Output:

@@ -454,7 +454,7 @@ func TestBuildErrors(t *testing.T) {
 		{"repartition 0", func(s *Stream[kv]) error { return s.Repartition(0).Err() }, ErrInvalidOption},
 		{"partitions 0", func(s *Stream[kv]) error { return ReduceByKey(s, add, Partitions(0)).Err() }, ErrInvalidOption},
 		{"initial state on reduceByKey", func(s *Stream[kv]) error {
-			return ReduceByKey(s, add, InitialState([]kv{KV("a", 1)})).Err()
+			return ReduceByKey(s, add).WithInitialState([]kv{KV("a", 1)}).Err()
 		}, ErrInvalidOption},
 		{"negative print count", func(s *Stream[kv]) error { return s.PrintN(-1) }, ErrInvalidOption},
 		{"nil print writer", func(s *Stream[kv]) error { return s.Fprint(nil, 1) }, ErrInvalidOption},

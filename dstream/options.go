@@ -212,20 +212,20 @@ func checkMillis(what string, d time.Duration) error {
 }
 
 // OpOption configures one operator: the number of output partitions of a
-// shuffle, the initial state of UpdateStateByKey, the filter of an inverse
-// window. An option that does not apply to the operator it is given to
-// makes a BuildError.
+// shuffle or its Partitioner, the codec of its state. An option that does
+// not apply to the operator it is given to makes a BuildError. Settings
+// typed by the operator's keys and values are methods of the stream it
+// returns, so that the compiler checks them: Stream.WithInitialState,
+// Stream.WithStateFilter.
 type OpOption interface {
 	applyOp(*opConfig)
 }
 
 type opConfig struct {
-	partitions   int
-	partitioner  any // Partitioner[K], checked by the operator
-	initialState any // []Pair[K, S], checked by the operator
-	filter       any // func(Pair[K, V]) bool, checked by the operator
-	codec        Codec
-	errs         []error
+	partitions  int
+	partitioner any // Partitioner[K], checked by the operator
+	codec       Codec
+	errs        []error
 }
 
 type opOptionFunc func(*opConfig)
@@ -246,30 +246,10 @@ func Partitions(n int) OpOption {
 	})
 }
 
-// InitialState seeds UpdateStateByKey with state for some keys, as if it
-// had been computed before the first batch. Its types must match the
-// operator's key and state types.
-func InitialState[K comparable, S any](pairs []Pair[K, S]) OpOption {
-	return opOptionFunc(func(c *opConfig) { c.initialState = pairs })
-}
-
-// WindowFilter keeps only the pairs for which keep returns true in the
-// output of the inverse form of ReduceByKeyAndWindow: use it to drop keys
-// whose value fell back to zero. Its types must match the operator's.
-func WindowFilter[K comparable, V any](keep func(Pair[K, V]) bool) OpOption {
-	return opOptionFunc(func(c *opConfig) {
-		if keep == nil {
-			c.errs = append(c.errs, fmt.Errorf("%w: WindowFilter", ErrNilFunc))
-			return
-		}
-		c.filter = keep
-	})
-}
-
 // opOptions applies opts and reports an error for any option the operator
 // does not accept. allowState and allowFilter say which typed options the
 // operator accepts.
-func opOptions(c *Context, opts []OpOption, allowState, allowFilter bool) (opConfig, error) {
+func opOptions(c *Context, opts []OpOption, stateful bool) (opConfig, error) {
 	var cfg opConfig
 	for _, o := range opts {
 		if o == nil {
@@ -280,14 +260,8 @@ func opOptions(c *Context, opts []OpOption, allowState, allowFilter bool) (opCon
 	if len(cfg.errs) > 0 {
 		return cfg, cfg.errs[0]
 	}
-	if cfg.initialState != nil && !allowState {
-		return cfg, fmt.Errorf("%w: InitialState does not apply to this operation", ErrInvalidOption)
-	}
-	if cfg.codec != nil && !allowState && !allowFilter {
+	if cfg.codec != nil && !stateful {
 		return cfg, fmt.Errorf("%w: StateCodec applies only to stateful operators", ErrInvalidOption)
-	}
-	if cfg.filter != nil && !allowFilter {
-		return cfg, fmt.Errorf("%w: WindowFilter applies only to ReduceByKeyAndWindow with an inverse function", ErrInvalidOption)
 	}
 	if cfg.partitioner != nil && cfg.partitions != 0 {
 		return cfg, fmt.Errorf("%w: Partitions and PartitionBy both given; the Partitioner sets the number of partitions", ErrInvalidOption)

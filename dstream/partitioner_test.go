@@ -165,7 +165,7 @@ func TestPartitionByPlacesKeys(t *testing.T) {
 		return n, true
 	}
 	check(placement(t, "UpdateStateByKey", func(o OpOption) *Stream[kv] {
-		return UpdateStateByKey(a, sum, o, InitialState([]kv{KV(100, 1), KV(101, 2)}))
+		return UpdateStateByKey(a, sum, o).WithInitialState([]kv{KV(100, 1), KV(101, 2)})
 	}, pk, func(p kv) string { return show(p) }))
 	check(placement(t, "UpdateStateByKeyWithTime", func(o OpOption) *Stream[kv] {
 		return UpdateStateByKeyWithTime(a, func(_ time.Time, _ int, vs []int, s *int) (int, bool) { return sum(vs, s) }, o)
@@ -235,7 +235,7 @@ func TestPartitionByOutOfRange(t *testing.T) {
 				}}).Stream
 			}, []kv{KV(2, 1), KV(7, 1)}},
 			{"UpdateStateByKey initial state", func(s *Stream[kv], p Partitioner[int]) *Stream[kv] {
-				return UpdateStateByKey(s, func(vs []int, st *int) (int, bool) { return len(vs), true }, PartitionBy(p), InitialState([]kv{KV(7, 0)}))
+				return UpdateStateByKey(s, func(vs []int, st *int) (int, bool) { return len(vs), true }, PartitionBy(p)).WithInitialState([]kv{KV(7, 0)})
 			}, []kv{KV(1, 1)}},
 			{"MapWithState initial state", func(s *Stream[kv], p Partitioner[int]) *Stream[kv] {
 				return MapWithState(s, StateSpec[int, int, int, kv]{Partitioner: p, InitialState: []kv{KV(7, 0)}, Func: func(_ time.Time, k int, v Optional[int], _ *State[int]) (kv, bool) {

@@ -23,7 +23,7 @@ func newPartitioner[K comparable](c *Context, n int) partitioner[K] {
 // (Partitions or PartitionBy, and no other option). An invalid option
 // marks n invalid.
 func shufflePartitioner[K comparable](n *node, opts []OpOption) (partitioner[K], bool) {
-	cfg, err := opOptions(n.c, opts, false, false)
+	cfg, err := opOptions(n.c, opts, false)
 	var part partitioner[K]
 	if err == nil {
 		part, err = keyPartitioner[K](n.c, cfg)

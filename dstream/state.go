@@ -26,7 +26,8 @@ func (ks *keyedState[K, S]) reset(n int) {
 // returns the new state and whether to keep it: false deletes the key.
 // With no state yet and no batch from s there is no output batch.
 //
-// Options: Partitions or PartitionBy, InitialState, StateCodec.
+// Options: Partitions or PartitionBy, StateCodec; seed the state with
+// WithInitialState on the returned stream.
 func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func(values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
 	var f func(time.Time, K, []V, *S) (S, bool)
 	if update != nil {
@@ -48,7 +49,8 @@ func UpdateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 // "updateStateByKey#n" and it saves the same state in checkpoints, so a
 // job may switch from one to the other and keep its state.
 //
-// Options: Partitions or PartitionBy, InitialState, StateCodec.
+// Options: Partitions or PartitionBy, StateCodec; seed the state with
+// WithInitialState on the returned stream.
 func UpdateStateByKeyWithTime[K comparable, V, S any](s *Stream[Pair[K, V]], update func(t time.Time, key K, values []V, state *S) (S, bool), opts ...OpOption) *Stream[Pair[K, S]] {
 	return updateStateByKey(s, update, opts)
 }
@@ -60,14 +62,9 @@ func updateStateByKey[K comparable, V, S any](s *Stream[Pair[K, V]], update func
 		return out
 	}
 	c := out.n.c
-	cfg, err := opOptions(c, opts, true, false)
-	var initial []Pair[K, S]
-	if err == nil && cfg.initialState != nil {
-		var ok bool
-		if initial, ok = cfg.initialState.([]Pair[K, S]); !ok {
-			err = fmt.Errorf("%w: InitialState takes %T, got %T", ErrInvalidOption, initial, cfg.initialState)
-		}
-	}
+	cfg, err := opOptions(c, opts, true)
+	var initial []Pair[K, S] // WithInitialState
+	out.hooks = &streamHooks[Pair[K, S]]{initial: func(pairs []Pair[K, S]) { initial = pairs }}
 	var part partitioner[K]
 	if err == nil {
 		part, err = keyPartitioner[K](c, cfg)

@@ -62,7 +62,7 @@ func TestSparkUpdateStateByKey(t *testing.T) {
 	})
 	t.Run("simple with initial value", func(t *testing.T) {
 		got := dstreamtest.Run(t, stateInput(), func(s *dstream.Stream[string]) *dstream.Stream[wc] {
-			return dstream.UpdateStateByKey(words(s), sumState, dstream.InitialState([]wc{kv("a", 1), kv("c", 2)}))
+			return dstream.UpdateStateByKey(words(s), sumState).WithInitialState([]wc{kv("a", 1), kv("c", 2)})
 		})
 		dstreamtest.EqualUnordered(t, got, [][]wc{
 			{kv("a", 2), kv("c", 2)},

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/microbatch-go/microbatch/internal/testtool"
 )
 
 // ---------------------------------------------------------------------------
@@ -302,10 +304,11 @@ func TestUpdateStateByKeyScript(t *testing.T) {
 	}
 	initial := []Pair[string, stAcc]{KV("a", stAcc{"a", 10}), KV("z", stAcc{"z", 1})}
 	for _, tc := range []struct {
-		name  string
-		drop  func([]stTag, *stAcc) bool
-		opts  []OpOption
-		steps []usbkStep
+		name    string
+		drop    func([]stTag, *stAcc) bool
+		opts    []OpOption
+		initial []Pair[string, stAcc] // WithInitialState
+		steps   []usbkStep
 	}{
 		{
 			name: "called for every key every batch, with empty values",
@@ -361,8 +364,8 @@ func TestUpdateStateByKeyScript(t *testing.T) {
 			},
 		},
 		{
-			name: "InitialState seeds the state at the first batch",
-			opts: []OpOption{InitialState(initial)},
+			name:    "InitialState seeds the state at the first batch",
+			initial: initial,
 			steps: []usbkStep{
 				{in: "a1 b2", calls: []string{"a[1]/10", "b[2]/-", "z[]/1"}, state: []string{"a=11", "b=2", "z=1"}},
 				{in: stNoBatch, calls: []string{"a[]/11", "b[]/2", "z[]/1"}, state: []string{"a=11", "b=2", "z=1"}},
@@ -371,8 +374,8 @@ func TestUpdateStateByKeyScript(t *testing.T) {
 		{
 			// As Spark's StateDStream: the initial state is used with the
 			// first input batch; before it there is no output.
-			name: "InitialState waits for the first input batch",
-			opts: []OpOption{InitialState(initial)},
+			name:    "InitialState waits for the first input batch",
+			initial: initial,
 			steps: []usbkStep{
 				{in: stNoBatch, calls: none, noBatch: true},
 				{in: "b2", calls: []string{"a[]/10", "b[2]/-", "z[]/1"}, state: []string{"a=10", "b=2", "z=1"}},
@@ -380,9 +383,9 @@ func TestUpdateStateByKeyScript(t *testing.T) {
 			},
 		},
 		{
-			name: "InitialState key deleted by keep=false",
-			drop: dropZero,
-			opts: []OpOption{InitialState(initial)},
+			name:    "InitialState key deleted by keep=false",
+			drop:    dropZero,
+			initial: initial,
 			steps: []usbkStep{
 				{in: "a0", calls: []string{"a[0]/10", "z[]/1"}, state: []string{"z=1"}},
 				{in: "a5", calls: []string{"a[5]/-", "z[]/1"}, state: []string{"a=5", "z=1"}},
@@ -394,6 +397,9 @@ func TestUpdateStateByKeyScript(t *testing.T) {
 			q := NewQueue[Pair[string, stTag]]()
 			rec := &usbkRec{}
 			st := UpdateStateByKey(QueueStream(h.ssc, q), stSumUpdate(rec, tc.drop), tc.opts...)
+			if tc.initial != nil {
+				st = st.WithInitialState(tc.initial)
+			}
 			mustNoErr(t, st.Err(), "UpdateStateByKey")
 			out := collect(t, st)
 			h.start()
@@ -463,8 +469,9 @@ func TestUpdateStateByKeyPartitions(t *testing.T) {
 	}
 }
 
-// Pin (updateStateByKey options): a nil update function, an InitialState of
-// the wrong types, WindowFilter and a bad Partitions are BuildErrors
+// Pin (updateStateByKey options): a nil update function, WithStateFilter
+// and a bad Partitions are BuildErrors (an initial state of the wrong
+// types does not compile: testdata/wrongtype)
 // (ErrNilFunc / ErrInvalidOption) carried by the stream, returned by its
 // output operations and by Start; nothing panics.
 func TestUpdateStateByKeyBuildErrors(t *testing.T) {
@@ -478,17 +485,8 @@ func TestUpdateStateByKeyBuildErrors(t *testing.T) {
 			var f func([]stTag, *stAcc) (stAcc, bool)
 			return UpdateStateByKey(s, f)
 		}, ErrNilFunc},
-		{"InitialState with the wrong key type", func(s *Stream[Pair[string, stTag]]) *Stream[Pair[string, stAcc]] {
-			return UpdateStateByKey(s, sum, InitialState([]Pair[int, stAcc]{KV(1, stAcc{})}))
-		}, ErrInvalidOption},
-		{"InitialState with the wrong state type", func(s *Stream[Pair[string, stTag]]) *Stream[Pair[string, stAcc]] {
-			return UpdateStateByKey(s, sum, InitialState([]Pair[string, int]{KV("a", 1)}))
-		}, ErrInvalidOption},
-		{"InitialState with the value type as state", func(s *Stream[Pair[string, stTag]]) *Stream[Pair[string, stAcc]] {
-			return UpdateStateByKey(s, sum, InitialState([]Pair[string, stTag]{KV("a", stTag{"a", 1})}))
-		}, ErrInvalidOption},
-		{"WindowFilter", func(s *Stream[Pair[string, stTag]]) *Stream[Pair[string, stAcc]] {
-			return UpdateStateByKey(s, sum, WindowFilter(func(Pair[string, stAcc]) bool { return true }))
+		{"WithStateFilter", func(s *Stream[Pair[string, stTag]]) *Stream[Pair[string, stAcc]] {
+			return UpdateStateByKey(s, sum).WithStateFilter(func(Pair[string, stAcc]) bool { return true })
 		}, ErrInvalidOption},
 		{"Partitions(0)", func(s *Stream[Pair[string, stTag]]) *Stream[Pair[string, stAcc]] {
 			return UpdateStateByKey(s, sum, Partitions(0))
@@ -1370,5 +1368,29 @@ func TestStatefulStreamSliceDoesNotRecompute(t *testing.T) {
 				t.Fatalf("total after %d batches = %v, want (k,%d)", batches, got, batches)
 			}
 		})
+	}
+}
+
+// An initial state or a state filter of other types than the stream's
+// does not compile.
+func TestWrongTypesDoNotCompile(t *testing.T) {
+	testtool.MustNotCompile(t, "testdata/wrongtype", "int64")
+}
+
+// WithInitialState after Start, and on a stream that takes none, are
+// build errors.
+func TestWithInitialStateMisuse(t *testing.T) {
+	h := newHarness(t, time.Second)
+	in := QueueStream(h.ssc, NewQueue[Pair[string, int]]())
+	sum := func(vs []int, st *int) (int, bool) { return len(vs), true }
+	if err := ReduceByKey(in, func(a, b int) int { return a + b }).WithInitialState([]Pair[string, int]{KV("a", 1)}).Err(); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("WithInitialState on ReduceByKey: Err = %v, want ErrInvalidOption", err)
+	}
+	h = newHarness(t, time.Second)
+	st := UpdateStateByKey(QueueStream(h.ssc, NewQueue[Pair[string, int]]()), sum)
+	mustNoErr(t, st.Print(), "Print")
+	h.start()
+	if err := st.WithInitialState([]Pair[string, int]{KV("a", 1)}).Err(); !errors.Is(err, ErrContextStarted) {
+		t.Errorf("WithInitialState after Start: Err = %v, want ErrContextStarted", err)
 	}
 }

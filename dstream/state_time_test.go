@@ -45,7 +45,7 @@ func TestUpdateStateByKeyWithTime(t *testing.T) {
 			n += v
 		}
 		return n, n < 100 // a total of 100 or more deletes the key
-	}, Partitions(2), InitialState([]Pair[string, int]{KV("seed", 7)}))
+	}, Partitions(2)).WithInitialState([]Pair[string, int]{KV("seed", 7)})
 	k := collect(t, totals)
 	if got := totals.Name(); got != "updateStateByKey#1" {
 		t.Errorf("default name %q, want updateStateByKey#1 (the same operator as UpdateStateByKey)", got)
@@ -94,7 +94,7 @@ func TestUpdateStateByKeyWithTime(t *testing.T) {
 }
 
 // UpdateStateByKeyWithTime validates like UpdateStateByKey: a nil
-// function or a mistyped InitialState is a *BuildError.
+// function or WithStateFilter is a *BuildError.
 func TestUpdateStateByKeyWithTimeBuildErrors(t *testing.T) {
 	h := newHarness(t, time.Second)
 	in := QueueStream(h.ssc, NewQueue[Pair[string, int]]())
@@ -103,10 +103,7 @@ func TestUpdateStateByKeyWithTimeBuildErrors(t *testing.T) {
 		t.Errorf("nil function: Err = %v, want a *BuildError for ErrNilFunc", err)
 	}
 	f := func(time.Time, string, []int, *int) (int, bool) { return 0, true }
-	if err := UpdateStateByKeyWithTime(in, f, InitialState([]Pair[int, int]{KV(1, 1)})).Err(); !errors.Is(err, ErrInvalidOption) || !errors.As(err, &be) {
-		t.Errorf("InitialState of other types: Err = %v, want a *BuildError for ErrInvalidOption", err)
-	}
-	if err := UpdateStateByKeyWithTime(in, f, WindowFilter(func(Pair[string, int]) bool { return true })).Err(); !errors.Is(err, ErrInvalidOption) {
+	if err := UpdateStateByKeyWithTime(in, f).WithStateFilter(func(Pair[string, int]) bool { return true }).Err(); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("WindowFilter: Err = %v, want ErrInvalidOption", err)
 	}
 }

@@ -91,6 +91,75 @@ type Stream[T any] struct {
 	// valid until the next batch is computed.
 	live     plan[T]
 	liveTime int64
+
+	// hooks set the operator's typed settings (WithInitialState,
+	// WithStateFilter); nil for operators that have none.
+	hooks *streamHooks[T]
+}
+
+// streamHooks are the typed settings an operator accepts after it is
+// built; a nil function means it does not accept that one.
+type streamHooks[T any] struct {
+	initial func([]T)          // UpdateStateByKey
+	filter  func(func(T) bool) // ReduceByKeyAndWindow with an inverse
+}
+
+// WithInitialState seeds an UpdateStateByKey or UpdateStateByKeyWithTime
+// stream with state for some keys, as if it had been computed before the
+// first batch (Spark's initialRDD). The pairs have the stream's own type,
+// (key, state), so a mismatch does not compile. On another kind of stream,
+// or once the context has started, it makes a *BuildError that Err, every
+// output operation and Start report. It returns s.
+func (s *Stream[T]) WithInitialState(pairs []T) *Stream[T] {
+	return s.configure("WithInitialState", "UpdateStateByKey", func(h *streamHooks[T]) bool {
+		if h.initial == nil {
+			return false
+		}
+		h.initial(pairs)
+		return true
+	})
+}
+
+// WithStateFilter keeps, in a ReduceByKeyAndWindow stream with an inverse
+// function, only the pairs for which keep returns true, both in its output
+// and in the window's state (Spark's filterFunc): use it to drop keys whose
+// value fell back to zero. keep takes the stream's own element type, so a
+// mismatch does not compile. On another kind of stream (the form without
+// an inverse keeps no state to filter: use Filter), with a nil keep, or
+// once the context has started, it makes a *BuildError. It returns s.
+func (s *Stream[T]) WithStateFilter(keep func(T) bool) *Stream[T] {
+	if s != nil && keep == nil {
+		s.n.fail(fmt.Errorf("WithStateFilter: %w", ErrNilFunc))
+		return s
+	}
+	return s.configure("WithStateFilter", "ReduceByKeyAndWindow with an inverse function", func(h *streamHooks[T]) bool {
+		if h.filter == nil {
+			return false
+		}
+		h.filter(keep)
+		return true
+	})
+}
+
+// configure applies a typed setting through the stream's hooks, or marks
+// the stream invalid when it does not take it or can no longer change.
+func (s *Stream[T]) configure(method, takers string, set func(*streamHooks[T]) bool) *Stream[T] {
+	if s == nil || s.n.err != nil {
+		return s
+	}
+	if c := s.n.c; c != nil {
+		c.mu.Lock()
+		err := c.buildableLocked()
+		c.mu.Unlock()
+		if err != nil {
+			s.n.fail(fmt.Errorf("%s: %w", method, err))
+			return s
+		}
+	}
+	if s.hooks == nil || !set(s.hooks) {
+		s.n.fail(fmt.Errorf("%w: %s applies only to %s, not to %s", ErrInvalidOption, method, takers, s.n.op))
+	}
+	return s
 }
 
 // Err returns the error that made the stream invalid, or nil.

@@ -169,14 +169,14 @@ func foldBatches[T any](bs []*Batch[T], f func(T, T) T) (T, bool) {
 // one: v = inv(previous, reduce(batches that left)), then f(v, reduce(batches
 // that entered)), so the cost per slide does not grow with the window's
 // length. A key whose value returns to the zero value stays in the output
-// (as (k, 0) for sums) unless the WindowFilter option drops it.
+// (as (k, 0) for sums) unless the returned stream's WithStateFilter drops
+// it (inverse form only).
 //
 // Length and slide must be positive multiples of the slide of s; slide 0
-// means the slide of s. Options: Partitions or PartitionBy, WindowFilter
-// (inverse form only).
+// means the slide of s. Options: Partitions or PartitionBy.
 func ReduceByKeyAndWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V) V, length, slide time.Duration, opts ...OpOption) *Stream[Pair[K, V]] {
 	if inv == nil {
-		if _, err := opOptions(nil, opts, false, false); err != nil {
+		if _, err := opOptions(nil, opts, false); err != nil {
 			out := newStream[Pair[K, V]]("reduceByKeyAndWindow", s.node())
 			out.n.fail(err)
 			return out
@@ -191,14 +191,8 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 	if s != nil {
 		c = s.n.c
 	}
-	cfg, cfgErr := opOptions(c, opts, false, true)
-	var keep func(Pair[K, V]) bool
-	if cfgErr == nil && cfg.filter != nil {
-		var ok bool
-		if keep, ok = cfg.filter.(func(Pair[K, V]) bool); !ok {
-			cfgErr = fmt.Errorf("%w: WindowFilter takes func(%T) bool, got %T", ErrInvalidOption, Pair[K, V]{}, cfg.filter)
-		}
-	}
+	cfg, cfgErr := opOptions(c, opts, true)
+	var keep func(Pair[K, V]) bool // WithStateFilter
 	// The window reads partition j of its input's batches into partition
 	// j of its state: both use one partitioner.
 	part := partitioner[K]{n: 1}
@@ -217,6 +211,7 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 		out.n.fail(cfgErr)
 		return out
 	}
+	out.hooks = &streamHooks[Pair[K, V]]{filter: func(f func(Pair[K, V]) bool) { keep = f }}
 	l, sl, ok := windowed(out.n, reduced.n, length, slide)
 	if !ok {
 		return out
@@ -246,7 +241,7 @@ func reducedWindow[K comparable, V any](s *Stream[Pair[K, V]], f, inv func(V, V)
 				if v, ok := m[k]; ok {
 					m[k] = inv(v, oldAgg.vals[i])
 				} else if _, ok := newAgg.idx[k]; !ok {
-					return fmt.Errorf("key %v has neither a value in the previous window nor new values (did a WindowFilter drop a key that still had values in the window?)", k)
+					return fmt.Errorf("key %v has neither a value in the previous window nor new values (did a WithStateFilter drop a key that still had values in the window?)", k)
 				}
 			}
 			for i, k := range newAgg.keys {
@@ -333,8 +328,8 @@ func reduceSlices[K comparable, V any](batches []*Batch[Pair[K, V]], j int, f fu
 // whose count falls to zero disappear. Options: Partitions or PartitionBy.
 func CountByValueAndWindow[T comparable](s *Stream[T], length, slide time.Duration, opts ...OpOption) *Stream[Pair[T, int64]] {
 	ones := Map(s, func(x T) Pair[T, int64] { return Pair[T, int64]{x, 1} })
-	opts = append(opts[:len(opts):len(opts)], WindowFilter(func(p Pair[T, int64]) bool { return p.Value != 0 }))
-	return ReduceByKeyAndWindow(ones, addInt64, subInt64, length, slide, opts...)
+	return ReduceByKeyAndWindow(ones, addInt64, subInt64, length, slide, opts...).
+		WithStateFilter(func(p Pair[T, int64]) bool { return p.Value != 0 })
 }
 
 // GroupByKeyAndWindow returns a stream with one pair per key of each

@@ -176,7 +176,7 @@ func TestSparkReduceByKeyAndWindow(t *testing.T) {
 			length, slide = 2*time.Second, time.Second // Spark's defaults in the suite
 		}
 		every := int(slide / time.Second)
-		nonZero := dstream.WindowFilter(func(p wc) bool { return p.Value != 0 })
+		nonZero := func(p wc) bool { return p.Value != 0 }
 		for _, variant := range []struct {
 			name string
 			op   func(*dstream.Stream[wc]) *dstream.Stream[wc]
@@ -189,7 +189,7 @@ func TestSparkReduceByKeyAndWindow(t *testing.T) {
 				return dstream.ReduceByKeyAndWindow(s, plus, minus, length, slide)
 			}, tc.wantInv},
 			{"with inverse and filter", func(s *dstream.Stream[wc]) *dstream.Stream[wc] {
-				return dstream.ReduceByKeyAndWindow(s, plus, minus, length, slide, nonZero)
+				return dstream.ReduceByKeyAndWindow(s, plus, minus, length, slide).WithStateFilter(nonZero)
 			}, tc.want},
 		} {
 			t.Run(tc.name+"/"+variant.name, func(t *testing.T) {

@@ -253,7 +253,7 @@ func winOps() []winOp {
 			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, ps), add, sub, l, sl))
 		}},
 		{"ReduceByKeyAndWindow_inv_filter_partitions", func(c *Context, ps, l, sl time.Duration) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, ps), add, sub, l, sl, Partitions(3), WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, ps), add, sub, l, sl, Partitions(3)).WithStateFilter(nonZero))
 		}},
 		{"CountByValueAndWindow", func(c *Context, ps, l, sl time.Duration) winBuilt {
 			return winBuiltOf(CountByValueAndWindow(winIntSource(c, ps), l, sl))
@@ -391,24 +391,16 @@ func TestWindowBuildErrorsFuncsAndOptions(t *testing.T) {
 			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), nil, sub, 2*second, second))
 		}, ErrNilFunc},
 		{"ReduceByKeyAndWindow_nil_f_with_filter", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), nil, sub, 2*second, second, WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), nil, sub, 2*second, second).WithStateFilter(nonZero))
 		}, ErrNilFunc},
 		{"WindowFilter_nil_func", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second, WindowFilter[string, int](nil)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second).WithStateFilter(nil))
 		}, ErrNilFunc},
-		{"WindowFilter_value_type_mismatch", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second,
-				WindowFilter(func(p Pair[string, int64]) bool { return p.Value != 0 })))
-		}, ErrInvalidOption},
-		{"WindowFilter_key_type_mismatch", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second,
-				WindowFilter(func(p Pair[int, int]) bool { return p.Value != 0 })))
-		}, ErrInvalidOption},
 		{"WindowFilter_on_non_inverse_form", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second, WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second).WithStateFilter(nonZero))
 		}, ErrInvalidOption},
 		{"WindowFilter_on_non_inverse_form_with_valid_partitions", func(c *Context) winBuilt {
-			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second, Partitions(2), WindowFilter(nonZero)))
+			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, nil, 2*second, second, Partitions(2)).WithStateFilter(nonZero))
 		}, ErrInvalidOption},
 		{"ReduceByKeyAndWindow_inv_partitions_0", func(c *Context) winBuilt {
 			return winBuiltOf(ReduceByKeyAndWindow(winPairSource(c, second), add, sub, 2*second, second, Partitions(0)))
@@ -422,8 +414,8 @@ func TestWindowBuildErrorsFuncsAndOptions(t *testing.T) {
 		{"GroupByKeyAndWindow_partitions_0", func(c *Context) winBuilt {
 			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, second), 2*second, second, Partitions(0)))
 		}, ErrInvalidOption},
-		{"GroupByKeyAndWindow_WindowFilter", func(c *Context) winBuilt {
-			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, second), 2*second, second, WindowFilter(nonZero)))
+		{"GroupByKeyAndWindow_WithStateFilter", func(c *Context) winBuilt {
+			return winBuiltOf(GroupByKeyAndWindow(winPairSource(c, second), 2*second, second).WithStateFilter(func(Pair[string, []int]) bool { return true }))
 		}, ErrInvalidOption},
 	}
 	for _, c := range cases {
@@ -441,7 +433,7 @@ func TestWindowBuildErrorsFuncsAndOptions(t *testing.T) {
 
 func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 	// Pin: keys that reach the zero value stay as (k, 0) unless the
-	// WindowFilter drops them; with WindowFilter(value != 0) they vanish.
+	// WithStateFilter drops them; with WithStateFilter(value != 0) they vanish.
 	// The non-inverse form never has them. Hand-computed, window 3s/slide
 	// 1s and window 4s/slide 2s, on one queue stream.
 	type kv = Pair[string, int]
@@ -477,7 +469,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {"a": 0, "b": 0, "c": 0},
 		}},
 		{"len3s_slide1s_filter", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, sub, 3*second, second, WindowFilter(nonZero))
+			return ReduceByKeyAndWindow(s, add, sub, 3*second, second).WithStateFilter(nonZero)
 		}, map[int64]m{
 			1000:  {"a": 2, "b": 1},
 			2000:  {"a": 2, "b": 2},
@@ -514,7 +506,7 @@ func TestReduceByKeyAndWindowInverseZeroKeys(t *testing.T) {
 			10000: {"a": 0, "b": 0, "c": 0},
 		}},
 		{"len4s_slide2s_filter_3_partitions", func(s *Stream[kv]) *Stream[kv] {
-			return ReduceByKeyAndWindow(s, add, sub, 4*second, 2*second, Partitions(3), WindowFilter(nonZero))
+			return ReduceByKeyAndWindow(s, add, sub, 4*second, 2*second, Partitions(3)).WithStateFilter(nonZero)
 		}, map[int64]m{
 			2000:  {"a": 2, "b": 2},
 			4000:  {"a": 2, "b": 2, "c": 2},
@@ -665,7 +657,7 @@ func TestReduceByKeyAndWindowInverseMatchesBruteForce(t *testing.T) {
 			nonZero := func(p kv) bool { return p.Value != 0 }
 			nonInv := ReduceByKeyAndWindow(s, add, nil, L, sc.slideArg, parts)
 			inv := ReduceByKeyAndWindow(s, add, sub, L, sc.slideArg, parts)
-			invF := ReduceByKeyAndWindow(s, add, sub, L, sc.slideArg, parts, WindowFilter(nonZero))
+			invF := ReduceByKeyAndWindow(s, add, sub, L, sc.slideArg, parts).WithStateFilter(nonZero)
 			counts := CountByValueAndWindow(Map(s, func(p kv) string { return p.Key }), L, sc.slideArg, parts)
 			groups := GroupByKeyAndWindow(s, L, sc.slideArg, parts)
 			for _, e := range []error{nonInv.Err(), inv.Err(), invF.Err(), counts.Err(), groups.Err()} {
@@ -1172,7 +1164,7 @@ func TestInverseWindowShorterThanSlide(t *testing.T) {
 			map[int64]map[string]int{2000: {"b": 1}, 4000: {"c": 1}, 6000: {"a": 1}}},
 		{"ReduceByKeyAndWindow_inverse", ReduceByKeyAndWindow(sk, add, sub, second, 2*second),
 			map[int64]map[string]int{2000: {"b": 1}, 4000: {"b": 0, "c": 1}, 6000: {"a": 1, "b": 0, "c": 0}}},
-		{"ReduceByKeyAndWindow_inverse_filter", ReduceByKeyAndWindow(sk, add, sub, second, 2*second, WindowFilter(nonZero)),
+		{"ReduceByKeyAndWindow_inverse_filter", ReduceByKeyAndWindow(sk, add, sub, second, 2*second).WithStateFilter(nonZero),
 			map[int64]map[string]int{2000: {"b": 1}, 4000: {"c": 1}, 6000: {"a": 1}}},
 	}
 	intCases := []struct {

@@ -233,8 +233,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	batchCounts := dstream.ReduceByKey(pairs, add)
 	counts := batchCounts // what is printed: per batch, or the window
 	if o.window > 0 {
-		counts = dstream.ReduceByKeyAndWindow(pairs, add, func(a, b int) int { return a - b }, o.window, o.slide,
-			dstream.WindowFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 })).Named("windowCounts")
+		counts = dstream.ReduceByKeyAndWindow(pairs, add, func(a, b int) int { return a - b }, o.window, o.slide).WithStateFilter(func(p dstream.Pair[string, int]) bool { return p.Value != 0 }).Named("windowCounts")
 		if o.out != "" {
 			if err := saveCounts(counts, o.out+"-window"); err != nil {
 				return err
