@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/internal/kudu"
 	"github.com/microbatch-go/microbatch/internal/kudutest"
+	"github.com/microbatch-go/microbatch/internal/testtool"
 	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
 )
 
@@ -461,51 +459,7 @@ func TestSinkOptions(t *testing.T) {
 // compile: the MapColumns function (given to WriteMapped or New) and the
 // dead-letter function, which used to be options checked at Write.
 func TestWrongTypesDoNotCompile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the compiler")
-	}
-	src, err := os.ReadFile("testdata/wrongtype/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int]string{} // line -> the wrong callback's mark
-	for i, line := range strings.Split(string(src), "\n") {
-		if _, mark, ok := strings.Cut(line, "// WANT "); ok {
-			want[i+1] = mark
-		}
-	}
-	if len(want) != 3 {
-		t.Fatalf("%d WANT lines in testdata/wrongtype/main.go, want 3", len(want))
-	}
-	cmd := exec.Command("go", "build", "-o", os.DevNull, "./testdata/wrongtype")
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("testdata/wrongtype compiled:\n%s", out)
-	}
-	errs := map[int]string{} // line -> compiler error
-	for _, l := range strings.Split(string(out), "\n") {
-		_, rest, ok := strings.Cut(l, "main.go:")
-		if !ok {
-			continue
-		}
-		lineNo, msg, _ := strings.Cut(rest, ":")
-		n, err := strconv.Atoi(lineNo)
-		if err != nil {
-			continue
-		}
-		errs[n] += msg
-	}
-	for line, mark := range want {
-		msg := errs[line]
-		mismatch := strings.Contains(msg, "cannot use") || strings.Contains(msg, "does not match") || strings.Contains(msg, "mismatch")
-		if !mismatch || !strings.Contains(msg, "string") {
-			t.Errorf("line %d (%s): compiler error %q, want a type mismatch naming the callback of strings; output:\n%s", line, mark, msg, out)
-		}
-	}
-	if len(errs) != len(want) {
-		t.Errorf("errors on lines %v, want on the WANT lines only; output:\n%s", slices.Sorted(maps.Keys(errs)), out)
-	}
+	testtool.MustNotCompile(t, "testdata/wrongtype", "string")
 }
 
 // TestRealCluster runs the upsert test against a real Kudu cluster when

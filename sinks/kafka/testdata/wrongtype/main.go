@@ -1,4 +1,4 @@
-// Command wrongtype must not compile: each line marked "wrong:" hands a
+// Command wrongtype must not compile: each line marked "WANT" hands a
 // callback typed for another element type than the stream's to what
 // builds or registers a Kafka sink (the callbacks that the sink's options
 // took as untyped functions, checked only when the job was built, before
@@ -23,14 +23,14 @@ func main() {
 	b := kafkasink.Brokers("localhost:9092")
 	value := kafkasink.Encode(func(s string) ([]byte, error) { return []byte(s), nil })
 
-	_ = kafkasink.WriteEncoded(strs, "t", kafkasink.Encode(func(e event) ([]byte, error) { return nil, nil }), b) // wrong: Value
-	_ = kafkasink.WriteEncoded(strs, "t", value.WithKey(func(e event) []byte { return nil }), b)                  // wrong: Key
-	_ = kafkasink.WriteEncoded(strs, "t", value.WithHeaders(func(e event) []kgo.RecordHeader { return nil }), b)  // wrong: Headers
-	_ = kafkasink.WriteEncoded(strs, "", value.WithTopic(func(e event) string { return "" }), b)                  // wrong: TopicFunc
-	_ = kafkasink.Write(strs, "t", b, kafkasink.Encode(func(e event) ([]byte, error) { return nil, nil }))        // wrong: Encoder as an Option
+	_ = kafkasink.WriteEncoded(strs, "t", kafkasink.Encode(func(e event) ([]byte, error) { return nil, nil }), b) // WANT Value
+	_ = kafkasink.WriteEncoded(strs, "t", value.WithKey(func(e event) []byte { return nil }), b)                  // WANT Key
+	_ = kafkasink.WriteEncoded(strs, "t", value.WithHeaders(func(e event) []kgo.RecordHeader { return nil }), b)  // WANT Headers
+	_ = kafkasink.WriteEncoded(strs, "", value.WithTopic(func(e event) string { return "" }), b)                  // WANT TopicFunc
+	_ = kafkasink.Write(strs, "t", b, kafkasink.Encode(func(e event) ([]byte, error) { return nil, nil }))        // WANT Encoder as an Option
 
 	out, _ := kafkasink.New("t", value, b)
-	_ = strs.WriteTo(out, dstream.WriteSpec[string]{DeadLetter: func(e event, err error) {}}) // wrong: DeadLetter
+	_ = strs.WriteTo(out, dstream.WriteSpec[string]{DeadLetter: func(e event, err error) {}}) // WANT DeadLetter
 	events, _ := kafkasink.New("t", kafkasink.Encode(func(e event) ([]byte, error) { return nil, nil }), b)
-	_ = strs.WriteTo(events) // wrong: Sink of another type
+	_ = strs.WriteTo(events) // WANT Sink of another type
 }
