@@ -25,14 +25,14 @@ const (
 	DefaultPIDMinRate = 100.0
 )
 
-// PIDRateEstimator estimates how many records per second an input stream
+// pidRateEstimator estimates how many records per second an input stream
 // should ingest so that batches are processed as fast as they arrive: a
 // proportional-integral-derivative controller on the ingestion rate,
-// Spark's PIDRateEstimator. Backpressure (WithBackpressure) runs one per
+// Spark's pidRateEstimator. Backpressure (WithBackpressure) runs one per
 // rate-controlled input stream; connectors may run their own.
 //
 // It is safe for concurrent use.
-type PIDRateEstimator struct {
+type pidRateEstimator struct {
 	interval float64 // batch interval (s)
 	kp       float64
 	ki       float64
@@ -46,20 +46,20 @@ type PIDRateEstimator struct {
 	latestError float64   // the last error (records/s)
 }
 
-// NewPIDRateEstimator returns an estimator for a stream with the given
+// newPIDRateEstimator returns an estimator for a stream with the given
 // batch interval and gains. As in Spark, the batch interval and minRate
 // must be positive and the gains zero or more; the defaults are
 // DefaultPIDProportional, DefaultPIDIntegral, DefaultPIDDerivative and
 // DefaultPIDMinRate. An invalid argument returns an error wrapping
 // ErrInvalidOption.
-func NewPIDRateEstimator(batchInterval time.Duration, proportional, integral, derivative, minRate float64) (*PIDRateEstimator, error) {
+func newPIDRateEstimator(batchInterval time.Duration, proportional, integral, derivative, minRate float64) (*pidRateEstimator, error) {
 	if batchInterval <= 0 {
 		return nil, fmt.Errorf("%w: PID rate estimator batch interval %v must be positive", ErrInvalidOption, batchInterval)
 	}
 	if err := checkPID(proportional, integral, derivative, minRate); err != nil {
 		return nil, err
 	}
-	return &PIDRateEstimator{
+	return &pidRateEstimator{
 		interval: batchInterval.Seconds(),
 		kp:       proportional,
 		ki:       integral,
@@ -110,7 +110,7 @@ func checkPID(proportional, integral, derivative, minRate float64) error {
 // latestRate, with error as latestError. historicalError is the rate at
 // which the backlog that caused the scheduling delay would drain within
 // one batch interval, the integral term.
-func (e *PIDRateEstimator) Compute(t time.Time, elements int64, processingDelay, schedulingDelay time.Duration) (rate float64, ok bool) {
+func (e *pidRateEstimator) Compute(t time.Time, elements int64, processingDelay, schedulingDelay time.Duration) (rate float64, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !t.After(e.latestTime) || elements <= 0 || processingDelay <= 0 {
@@ -158,10 +158,10 @@ type RateControlled interface {
 // scheduling delay, and the data waiting for a batch, grow without bound.
 //
 // Every receiver stream, and every Input that implements RateControlled,
-// gets a PIDRateEstimator (tuned with WithPIDRateEstimator). When a batch
+// gets a pidRateEstimator (tuned with WithPIDRateEstimator). When a batch
 // completes, each estimator is fed the batch's processing end time, the
 // stream's records in the batch (BatchInfo.Inputs), the batch's processing
-// delay and its scheduling delay (see PIDRateEstimator.Compute). A new
+// delay and its scheduling delay (see pidRateEstimator.Compute). A new
 // estimate becomes the receiver's rate limit, capped by its configured
 // maximum (MaxRate or WithReceiverMaxRate) when it has one, and replaces
 // any rate set with ReceiverHost.SetMaxRate; a RateControlled input gets
@@ -202,8 +202,10 @@ func WithBackpressure(initialRate float64) Option {
 
 // WithPIDRateEstimator tunes the rate estimator of backpressure (Spark's
 // spark.streaming.backpressure.pid.proportional, .integral, .derived and
-// .minRate); see NewPIDRateEstimator for the valid values and the
-// defaults. It has no effect without WithBackpressure.
+// .minRate). As in Spark, the gains must be zero or more and minRate
+// positive; the defaults are DefaultPIDProportional, DefaultPIDIntegral,
+// DefaultPIDDerivative and DefaultPIDMinRate. It has no effect without
+// WithBackpressure.
 func WithPIDRateEstimator(proportional, integral, derivative, minRate float64) Option {
 	return optionFunc(func(c *config) error {
 		if err := checkPID(proportional, integral, derivative, minRate); err != nil {
@@ -259,7 +261,7 @@ type backpressure struct {
 type rateTarget struct {
 	id    int    // input stream id, as in InputInfo.StreamID
 	name  string // the stream's name
-	est   *PIDRateEstimator
+	est   *pidRateEstimator
 	apply func(recordsPerSecond float64)
 }
 
@@ -363,7 +365,7 @@ func (b *backpressure) prepare() []*rateTarget {
 			continue
 		}
 		g := b.gains
-		est, err := NewPIDRateEstimator(c.interval, g.kp, g.ki, g.kd, g.minRate)
+		est, err := newPIDRateEstimator(c.interval, g.kp, g.ki, g.kd, g.minRate)
 		if err != nil { // validated by the options; cannot happen
 			c.log.Error("dstream: backpressure disabled for stream", "stream", n.name, "error", err)
 			continue

@@ -11,7 +11,7 @@ import (
 // A checkpoint file is a small container of named sections:
 //
 //	magic    "DSCKPT" (6 bytes)
-//	version  uint16, big-endian: the format version, CheckpointVersion
+//	version  uint16, big-endian: the format version, checkpointVersion
 //	kind     uint8: 1 metadata, 2 state
 //	count    uint32: the number of sections
 //	count × { nameLen uint16, name, dataLen uint64, data }
@@ -22,9 +22,9 @@ import (
 // length pointing past its end is corrupt (ErrCheckpointCorrupt); a file of
 // another version is refused with ErrCheckpointVersion.
 
-// CheckpointVersion is the version of the checkpoint format this build
+// checkpointVersion is the version of the checkpoint format this build
 // writes and reads.
-const CheckpointVersion = 1
+const checkpointVersion = 1
 
 const (
 	ckptMagic     = "DSCKPT"
@@ -47,7 +47,7 @@ type section struct {
 func encodeCheckpoint(kind uint8, sections []section) []byte {
 	var b bytes.Buffer
 	b.WriteString(ckptMagic)
-	b.Write(binary.BigEndian.AppendUint16(nil, CheckpointVersion))
+	b.Write(binary.BigEndian.AppendUint16(nil, checkpointVersion))
 	b.WriteByte(kind)
 	b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(sections))))
 	for _, s := range sections {
@@ -70,8 +70,8 @@ func decodeCheckpoint(buf []byte, kind uint8) ([]section, error) {
 	if string(buf[:len(ckptMagic)]) != ckptMagic {
 		return nil, fmt.Errorf("%w: not a checkpoint file (bad magic)", ErrCheckpointCorrupt)
 	}
-	if v := binary.BigEndian.Uint16(buf[len(ckptMagic):]); v != CheckpointVersion {
-		return nil, fmt.Errorf("%w: the file has format version %d; this build reads version %d", ErrCheckpointVersion, v, CheckpointVersion)
+	if v := binary.BigEndian.Uint16(buf[len(ckptMagic):]); v != checkpointVersion {
+		return nil, fmt.Errorf("%w: the file has format version %d; this build reads version %d", ErrCheckpointVersion, v, checkpointVersion)
 	}
 	body, sum := buf[:len(buf)-4], binary.BigEndian.Uint32(buf[len(buf)-4:])
 	if crc32.Checksum(body, crcTable) != sum {

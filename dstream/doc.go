@@ -84,7 +84,7 @@
 // Receivers have a maximum rate (MaxRate, WithReceiverMaxRate) and a
 // bounded block queue; the Kafka direct stream a maximum rate per
 // partition. WithBackpressure adapts the rates to the processing speed
-// with Spark's PID estimator (PIDRateEstimator), for receivers and for
+// with Spark's PID rate estimator, for receivers and for
 // inputs that implement RateControlled.
 //
 // # Errors

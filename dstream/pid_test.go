@@ -98,9 +98,9 @@ func TestPIDRateEstimatorCompute(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := NewPIDRateEstimator(tc.interval, tc.g.kp, tc.g.ki, tc.g.kd, tc.g.min)
+			e, err := newPIDRateEstimator(tc.interval, tc.g.kp, tc.g.ki, tc.g.kd, tc.g.min)
 			if err != nil {
-				t.Fatalf("NewPIDRateEstimator: %v", err)
+				t.Fatalf("newPIDRateEstimator: %v", err)
 			}
 			for i, c := range tc.calls {
 				got, ok := e.Compute(time.UnixMilli(0).Add(c.at), c.n, c.proc, c.sched)
@@ -116,7 +116,7 @@ func TestPIDRateEstimatorCompute(t *testing.T) {
 	}
 }
 
-// Locks down: NewPIDRateEstimator validates like Spark (interval > 0, gains
+// Locks down: newPIDRateEstimator validates like Spark (interval > 0, gains
 // >= 0, minRate > 0), and also rejects NaN and infinities; errors wrap
 // ErrInvalidOption.
 func TestPIDRateEstimatorValidation(t *testing.T) {
@@ -142,7 +142,7 @@ func TestPIDRateEstimatorValidation(t *testing.T) {
 		{"infinite min rate", time.Second, 1, 0.2, 0, inf, false},
 	}
 	for _, c := range cases {
-		e, err := NewPIDRateEstimator(c.interval, c.kp, c.ki, c.kd, c.minRat)
+		e, err := newPIDRateEstimator(c.interval, c.kp, c.ki, c.kd, c.minRat)
 		if c.ok {
 			if err != nil || e == nil {
 				t.Errorf("%s: got %v, %v; want an estimator", c.name, e, err)
