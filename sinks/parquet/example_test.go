@@ -56,7 +56,7 @@ func printParquet(dir string) error {
 }
 
 // Every batch of a stream is written as Parquet files named by batch time
-// and partition; each partition of a batch is written in parallel.
+// and partition; the engine writes the partitions of a batch in parallel.
 func Example() {
 	dir, err := os.MkdirTemp("", "parquetsink-example")
 	if err != nil {
@@ -93,10 +93,10 @@ func Example() {
 	//   s1 12:00:02 20.7
 }
 
-// With PartitionBy the rows go to Hive-style directories, which Spark,
+// With WritePartitioned and PartitionBy the rows go to Hive-style directories, which Spark,
 // Hive and DuckDB read as columns; values are escaped as Hive escapes
 // them, and an empty value is Hive's default partition.
-func ExamplePartitionBy() {
+func ExampleWritePartitioned() {
 	dir, err := os.MkdirTemp("", "parquetsink-example")
 	if err != nil {
 		panic(err)
@@ -115,7 +115,7 @@ func ExamplePartitionBy() {
 		{Sensor: "s2", At: at.Add(time.Second), Temp: 21, Day: "2024/01/03"},
 		{Sensor: "s3", At: at.Add(2 * time.Second), Temp: 19},
 	})
-	err = parquetsink.Write(dstream.QueueStream(ssc, q), dir,
+	err = parquetsink.WritePartitioned(dstream.QueueStream(ssc, q), dir,
 		parquetsink.PartitionBy([]string{"day"}, func(r Reading) []string { return []string{r.Day} }),
 		parquetsink.Compression(&parquet.Zstd))
 	if err != nil {
