@@ -155,7 +155,12 @@
 // one Hive partition after another, so that the sink has one parquet-go
 // writer per partition being written, whose column buffers take
 // PageBufferSize (256 KiB by default) per column, however many Hive
-// partitions a batch partition spreads over. Writers and buffers are
-// kept from one batch to the next while the sink is open, and released
-// by Close.
+// partitions a batch partition spreads over. A finished file is synced
+// and closed in the background, up to eight per partition at once, while
+// the partition's next rows are encoded (a sync waits for the disk or the
+// DataNodes, and a batch partition with many Hive partitions has a file
+// for each); WritePartition returns once they all are, so every file is
+// durable before the batch is committed. Writers and buffers are kept
+// from one batch to the next while the sink is open, and released by
+// Close.
 package parquetsink
