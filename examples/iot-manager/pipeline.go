@@ -133,9 +133,9 @@ func (r *rejects) kudu(k KuduEvent, err error) {
 	r.add(k.from.deadLetter(k.ID, "kudu: rejected: "+strings.TrimPrefix(err.Error(), "kudu: ")))
 }
 
-// parquet is the Parquet sink's DeadLetter function: an event whose
-// partition directory cannot be made (a source too long for a directory
-// name, say).
+// parquet is the Parquet sink's DeadLetter function (its WriteSpec's): an
+// event whose partition directory cannot be made (a source too long for a
+// directory name, say).
 func (r *rejects) parquet(h *HdfsEvent, err error) {
 	r.add(h.from.deadLetter(h.ID, "parquet: rejected: "+err.Error()))
 }
@@ -193,13 +193,14 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 	events := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil }),
 		func(r result) *HdfsEvent { return &r.ev.hdfs })
 	prej := &rejects{}
-	popts := append([]parquetsink.Option{
-		parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition),
-		parquetsink.DeadLetter(prej.parquet),
-	}, cfg.parquet...)
-	if err := parquetsink.Write(events, cfg.hdfsOut, popts...); err != nil {
+	sink, err := parquetsink.NewPartitioned(cfg.hdfsOut, parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition), cfg.parquet...)
+	if err != nil {
 		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
 	}
+	if err := events.WriteTo(sink, dstream.WriteSpec[*HdfsEvent]{DeadLetter: prej.parquet}); err != nil {
+		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
+	}
+	sink.AddStartCheck(events.Context())
 
 	krej := &rejects{}
 	if kuduOn {

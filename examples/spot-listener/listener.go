@@ -142,8 +142,7 @@ func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Tabl
 	results := dstream.FlatMapSeq(records, parseRecord(table))
 	rows := dstream.Map(results.Filter(func(r result[R]) bool { return r.dead == nil }),
 		func(r result[R]) R { return *r.row })
-	opts := append([]parquetsink.Option{parquetsink.PartitionBy(table.PartitionCols, table.Partition)}, cfg.parquet...)
-	if err := parquetsink.Write(rows, cfg.out, opts...); err != nil {
+	if err := parquetsink.WritePartitioned(rows, cfg.out, parquetsink.PartitionBy(table.PartitionCols, table.Partition), cfg.parquet...); err != nil {
 		return fmt.Errorf("-out %s: %w", cfg.out, err)
 	}
 	if cfg.deadLetter != "" {

@@ -110,16 +110,19 @@ func handWritten(b *testing.B, name string, rows []iotRow) {
 func BenchmarkParquetWrite(b *testing.B) {
 	const n = 1_000_000
 	rows := iotRows(n)
-	partitioned := parquetsink.PartitionBy([]string{"fw", "bucket"}, func(r iotRow) []string {
-		return []string{r.Firmware, r.DeviceID[len(r.DeviceID)-2:]}
-	})
+	partitioned := func(s *dstream.Stream[iotRow], dir string) error {
+		return parquetsink.WritePartitioned(s, dir, parquetsink.PartitionBy([]string{"fw", "bucket"}, func(r iotRow) []string {
+			return []string{r.Firmware, r.DeviceID[len(r.DeviceID)-2:]}
+		}))
+	}
+	plain := func(s *dstream.Stream[iotRow], dir string) error { return parquetsink.Write(s, dir) }
 	for _, p := range []int{1, runtime.GOMAXPROCS(0)} {
-		b.Run(fmt.Sprintf("parallelism=%d", p), func(b *testing.B) { benchParquetWrite(b, rows, p) })
+		b.Run(fmt.Sprintf("parallelism=%d", p), func(b *testing.B) { benchParquetWrite(b, rows, p, plain) })
 		b.Run(fmt.Sprintf("parallelism=%d/partitioned", p), func(b *testing.B) { benchParquetWrite(b, rows, p, partitioned) })
 	}
 }
 
-func benchParquetWrite(b *testing.B, rows []iotRow, parallelism int, opts ...parquetsink.Option) {
+func benchParquetWrite(b *testing.B, rows []iotRow, parallelism int, write func(s *dstream.Stream[iotRow], dir string) error) {
 	n := len(rows)
 	dir := b.TempDir()
 	sinkDir, handDir := filepath.Join(dir, "sink"), filepath.Join(dir, "hand")
@@ -134,7 +137,7 @@ func benchParquetWrite(b *testing.B, rows []iotRow, parallelism int, opts ...par
 	}
 	defer ssc.Stop(context.Background(), dstream.Hard)
 	q := dstream.NewQueue[iotRow]()
-	if err := parquetsink.Write(dstream.QueueStream(ssc, q), sinkDir, opts...); err != nil {
+	if err := write(dstream.QueueStream(ssc, q), sinkDir); err != nil {
 		b.Fatal(err)
 	}
 	if err := ssc.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/microbatch-go/microbatch/dstream"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 )
 
@@ -65,7 +66,7 @@ func goodRows(from, n int) []reading {
 	return out
 }
 
-// deadLetters collects what DeadLetter gets.
+// deadLetters collects what the WriteSpec's DeadLetter gets.
 type deadLetters struct {
 	mu   sync.Mutex
 	rows []reading
@@ -122,9 +123,11 @@ func TestDeadLetterPartitionValues(t *testing.T) {
 	dir := t.TempDir()
 	h := newHarness[reading](t, 2)
 	var dead deadLetters
-	err := parquetsink.Write(h.s, dir, parquetsink.PartitionBy([]string{"region", "kind"}, partitionValues),
-		parquetsink.DeadLetter(dead.add))
+	sink, err := parquetsink.NewPartitioned(dir, parquetsink.PartitionBy([]string{"region", "kind"}, partitionValues))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.WriteTo(sink, dstream.WriteSpec[reading]{DeadLetter: dead.add}); err != nil {
 		t.Fatal(err)
 	}
 	// Each poison row three times: twice in a row (the second has the
@@ -177,15 +180,16 @@ func TestDeadLetterPartitionValues(t *testing.T) {
 	}
 }
 
-// Without DeadLetter, a row whose partition cannot be made fails the
-// batch with an error wrapping ErrPartitionValue, and nothing of the
-// batch is written.
-func TestPartitionValueFailsBatchWithoutDeadLetter(t *testing.T) {
+// With FailOnInvalidPartition, a row whose partition cannot be made
+// fails the batch with an error wrapping ErrPartitionValue, and nothing
+// of the batch is written.
+func TestPartitionValueFailsBatchWithFailOnInvalidPartition(t *testing.T) {
 	for _, p := range poisons() {
 		t.Run(p.name, func(t *testing.T) {
 			dir := t.TempDir()
 			h := newHarness[reading](t, 2)
-			if err := parquetsink.Write(h.s, dir, parquetsink.PartitionBy([]string{"region", "kind"}, partitionValues)); err != nil {
+			if err := parquetsink.WritePartitioned(h.s, dir, parquetsink.PartitionBy([]string{"region", "kind"}, partitionValues),
+				parquetsink.FailOnInvalidPartition()); err != nil {
 				t.Fatal(err)
 			}
 			rows := goodRows(0, 10)

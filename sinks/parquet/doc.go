@@ -1,6 +1,8 @@
 // Package parquetsink writes streams to Parquet files, on local disk, HDFS
 // or any storage.FS, once per batch in effect: the output operation Write
-// is to Parquet what dstream's SaveAsTextFiles is to text.
+// is to Parquet what dstream's SaveAsTextFiles is to text. The sink is a
+// dstream.Output: New and NewPartitioned return it for Stream.WriteTo,
+// and Write and WritePartitioned register it.
 //
 // The package lives in the directory sinks/parquet; it is named
 // parquetsink so that it does not clash with parquet-go's package parquet,
@@ -18,9 +20,21 @@
 //		Day    string    `parquet:"-"` // a partition column: only in the path
 //	}
 //
-//	err := parquetsink.Write(readings, "hdfs://namenode:8020/iot",
-//		parquetsink.Compression(&parquet.Zstd),
+//	err := parquetsink.WritePartitioned(readings, "hdfs://namenode:8020/iot",
+//		parquetsink.PartitionBy([]string{"day"}, func(r Reading) []string { return []string{r.Day} }),
+//		parquetsink.Compression(&parquet.Zstd))
+//
+// or, with a dead-letter function of the output's own:
+//
+//	sink, err := parquetsink.NewPartitioned("hdfs://namenode:8020/iot",
 //		parquetsink.PartitionBy([]string{"day"}, func(r Reading) []string { return []string{r.Day} }))
+//	...
+//	err = readings.WriteTo(sink, dstream.WriteSpec[Reading]{DeadLetter: func(r Reading, err error) { ... }})
+//	sink.AddStartCheck(readings.Context())
+//
+// The callbacks typed by the stream's element type, the partition
+// function and the dead-letter function, are typed arguments: one of
+// another type does not compile. The other settings are Options.
 //
 // # Schema
 //
@@ -38,7 +52,8 @@
 //	<dir>/[<col>=<value>/...]<prefix>-<t in ms>-<p, 5 digits>-<n>.parquet
 //
 // for example out/day=2024-01-02/part-1704153600000-00003-0.parquet. The
-// Hive partition directories come from PartitionBy, with names and values
+// Hive partition directories come from PartitionBy (WritePartitioned,
+// NewPartitioned), with names and values
 // escaped as Hive and Spark escape them (EscapePathName); n counts the
 // files of one partition, split by MaxFileRows or MaxFileBytes. All
 // batches write into the same directories, so the whole output reads as
@@ -52,38 +67,59 @@
 // file systems and, by default, on HDFS. A row whose partition directory
 // cannot be made (a value whose escaped <col>=<value> is longer, a value
 // that is not valid UTF-8, or a PartitionBy function that returns the
-// wrong number of values) is not written: with DeadLetter, it goes to the
-// dead-letter function with an error wrapping ErrPartitionValue that
-// names the column and the reason, and the rest of the batch is written;
-// without, the batch fails with that error and nothing of it is
-// committed. The values of each Hive partition are checked once per batch
-// partition, not once per row.
+// wrong number of values) is not written. It is rejected through the
+// output contract (dstream.Partition.Reject) with an error wrapping
+// ErrPartitionValue that names the column and the reason: it goes to the
+// output's dstream.WriteSpec.DeadLetter or, without one, to the context's
+// dead-letter handler (dstream.WithDeadLetterHandler), which by default
+// logs it at WARN level; it is counted in the batch's
+// dstream.OutputOperationInfo.Rejected, and the rest of the batch is
+// written. A rejected row is handed over while its batch is written,
+// before the batch is committed, so a batch that fails for another
+// reason and runs again rejects its rows again. With
+// FailOnInvalidPartition, such a row fails the batch instead, and nothing
+// of it is committed. The values of each Hive partition are checked once
+// per batch partition, not once per row.
 //
 // # Exactly once
 //
-// A batch is committed in steps. Its partitions are written, in parallel,
-// to temporary files in the staging directory <dir>/_temporary/<prefix>-<t>/;
-// then a manifest there lists the final names of the batch (and those of
-// an earlier attempt at the same batch, read from its manifest); then the
-// temporary files are renamed to their final names, each rename replacing
-// a file of an earlier attempt; then the files that an earlier attempt
-// wrote and this one did not are removed, and so are the staging
-// directories of earlier batches but the last three, whose manifests are
-// kept. A temporary file is removed
-// when its write fails; a crash leaves temporary files in the staging
-// directory, which the next attempt at the same batch clears.
+// The guarantee is idempotence by name: each file's name depends only on
+// the batch time, the batch partition, the Hive partition and the file's
+// place in the partition's rows, and each batch is committed in steps,
+// with a manifest, so that a batch written again replaces what it wrote
+// before instead of adding to it. It is not transactional (a reader that
+// lists the directory while a batch is committed can see part of it; see
+// below) and not an upsert (rows are not matched by a key): a replayed
+// batch leaves each of its rows once because the engine replays a batch
+// with the same rows in the same partitions, which go to the same names.
 //
-// The names depend only on the batch time, the partition, the Hive
-// partition and the rows, so when the engine runs a batch again (a failed
-// batch, or the pending batches after a restart from a checkpoint), its
-// files replace the earlier attempt's, and files of the earlier attempt
-// that are not written again (it had more rows, more partitions, or rows
-// in other Hive partitions) are removed: the directory holds each row of
+// The engine calls Begin, then WritePartition for each partition, then
+// Commit (dstream.Output). Begin clears the staging directory
+// <dir>/_temporary/<prefix>-<t>/ of the batch: temporary files of an
+// earlier attempt are removed and its manifest, if any, is read. Each
+// partition's rows are written to temporary files there as they come.
+// Commit writes a manifest there listing the final names of the batch
+// (and those of the earlier attempt, read from its manifest); then it
+// renames the temporary files to their final names, each rename
+// replacing a file of an earlier attempt; then it removes the files that
+// an earlier attempt wrote and this one did not, and the staging
+// directories of earlier batches but the last three, whose manifests are
+// kept. A partition whose write fails removes its temporary files, and
+// Abort, called when a partition failed, removes those of the others;
+// a crash leaves temporary files in the staging directory, which the
+// next attempt at the same batch clears.
+//
+// So when the engine runs a batch again (a failed batch, or the pending
+// batches after a restart from a checkpoint), the replayed batch's files
+// replace the earlier attempt's, and files of the earlier attempt that
+// are not written again (it had more rows, more partitions, or rows in
+// other Hive partitions) are removed: the directory holds each row of
 // the batch once. This holds for a batch that failed at any step, and for
 // the last three batches that committed (those that a crash before the
 // engine's next checkpoint makes run again). An empty batch writes
 // nothing, but still removes what an earlier attempt at the same batch
-// committed.
+// committed. Rows rejected to the dead letters are rejected again by
+// each attempt.
 //
 // What this does not cover:
 //
@@ -101,9 +137,30 @@
 //
 // # Partitions and parallelism
 //
-// The partitions of a batch are written in parallel, as many at once as
-// the context's parallelism (dstream.WithParallelism), each by its own
-// parquet-go writer, so the rows of one partition are written in order to
-// files of their own. Repartition the stream to change the number of
-// files per batch; MaxFileRows and MaxFileBytes bound their size.
+// The engine writes the partitions of a batch in parallel, as many at
+// once as the context's parallelism (dstream.WithParallelism), and turns
+// a panic in one (in a PartitionBy function, say) into the batch's error.
+// Each partition is written by its own parquet-go writer, so the rows of
+// one partition are written in order to files of their own. Repartition
+// the stream to change the number of files per batch; MaxFileRows and
+// MaxFileBytes bound their size.
+//
+// A partition's rows are computed as the sink iterates them
+// (dstream.Partition.Records: the narrow operations after the last
+// shuffle run straight into the sink) and go to parquet-go through a
+// buffer of a few thousand rows, reused, without a copy of the partition.
+// With Hive partitions, the rows of the first Hive partition a batch
+// partition meets are streamed that way; the rows of the others are kept
+// (copied once, in chunks) until the partition's last row, then written
+// one Hive partition after another, so that the sink has one parquet-go
+// writer per partition being written, whose column buffers take
+// PageBufferSize (256 KiB by default) per column, however many Hive
+// partitions a batch partition spreads over. A finished file is synced
+// and closed in the background, up to eight per partition at once, while
+// the partition's next rows are encoded (a sync waits for the disk or the
+// DataNodes, and a batch partition with many Hive partitions has a file
+// for each); WritePartition returns once they all are, so every file is
+// durable before the batch is committed. Writers and buffers are kept
+// from one batch to the next while the sink is open, and released by
+// Close.
 package parquetsink

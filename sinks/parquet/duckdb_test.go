@@ -76,7 +76,7 @@ func TestDuckDBReadsOutput(t *testing.T) {
 	dir := t.TempDir()
 	h := newHarness[hiveRow](t, 3)
 	regions := []string{"eu/west", "us=1", "", "100% \"q\" 'a' %2F", "ü:#?", "x\ty"}
-	err := parquetsink.Write(h.s, dir,
+	err := parquetsink.WritePartitioned(h.s, dir,
 		parquetsink.PartitionBy([]string{"region", "day"}, func(r hiveRow) []string { return []string{r.Region, r.Day} }),
 		parquetsink.MaxFileRows(3))
 	if err != nil {

@@ -17,15 +17,16 @@ const DefaultPartitionName = "__HIVE_DEFAULT_PARTITION__"
 // of a file name on Linux file systems (ext4, XFS, btrfs and others),
 // which refuse longer ones with ENAMETOOLONG, and the default of HDFS's
 // dfs.namenode.fs-limits.max-component-length. A row whose directory
-// would be longer is not written (see PartitionBy and DeadLetter).
+// would be longer is not written (see PartitionBy).
 const MaxDirNameBytes = 255
 
 // ErrPartitionValue is wrapped by the error of a row whose Hive partition
 // directory cannot be made: the PartitionBy function returned the wrong
 // number of values, or a value is not valid UTF-8 (readers of Hive
 // tables and HDFS take paths as Unicode text), or its escaped directory
-// name is longer than MaxDirNameBytes. Such a row goes to the DeadLetter
-// function, or fails the batch without one.
+// name is longer than MaxDirNameBytes. Such a row is rejected with it
+// (dstream.Partition.Reject: the job's dead letters), or fails the batch
+// with FailOnInvalidPartition.
 var ErrPartitionValue = errors.New("parquetsink: invalid Hive partition value")
 
 // escapeSet marks the bytes that EscapePathName escapes: the ASCII

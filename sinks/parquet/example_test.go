@@ -2,6 +2,7 @@ package parquetsink_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -56,7 +57,7 @@ func printParquet(dir string) error {
 }
 
 // Every batch of a stream is written as Parquet files named by batch time
-// and partition; each partition of a batch is written in parallel.
+// and partition; the engine writes the partitions of a batch in parallel.
 func Example() {
 	dir, err := os.MkdirTemp("", "parquetsink-example")
 	if err != nil {
@@ -93,10 +94,10 @@ func Example() {
 	//   s1 12:00:02 20.7
 }
 
-// With PartitionBy the rows go to Hive-style directories, which Spark,
+// With WritePartitioned and PartitionBy the rows go to Hive-style directories, which Spark,
 // Hive and DuckDB read as columns; values are escaped as Hive escapes
 // them, and an empty value is Hive's default partition.
-func ExamplePartitionBy() {
+func ExampleWritePartitioned() {
 	dir, err := os.MkdirTemp("", "parquetsink-example")
 	if err != nil {
 		panic(err)
@@ -115,7 +116,7 @@ func ExamplePartitionBy() {
 		{Sensor: "s2", At: at.Add(time.Second), Temp: 21, Day: "2024/01/03"},
 		{Sensor: "s3", At: at.Add(2 * time.Second), Temp: 19},
 	})
-	err = parquetsink.Write(dstream.QueueStream(ssc, q), dir,
+	err = parquetsink.WritePartitioned(dstream.QueueStream(ssc, q), dir,
 		parquetsink.PartitionBy([]string{"day"}, func(r Reading) []string { return []string{r.Day} }),
 		parquetsink.Compression(&parquet.Zstd))
 	if err != nil {
@@ -133,5 +134,56 @@ func ExamplePartitionBy() {
 	// day=2024-01-02/part-1000-00000-0.parquet
 	//   s1 12:00:00 20.5
 	// day=__HIVE_DEFAULT_PARTITION__/part-1000-00000-0.parquet
+	//   s3 12:00:02 19.0
+}
+
+// NewPartitioned returns the sink for Stream.WriteTo, whose WriteSpec
+// takes a dead-letter function typed by the stream's rows: a row whose
+// partition directory cannot be made (here a day that is not valid
+// UTF-8) goes there, and the rest of the batch is written.
+func ExampleNewPartitioned() {
+	dir, err := os.MkdirTemp("", "parquetsink-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	clk := dstream.NewManualClock(time.UnixMilli(0))
+	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithParallelism(1))
+	if err != nil {
+		panic(err)
+	}
+	q := dstream.NewQueue[Reading]()
+	at := time.Date(2024, 1, 2, 12, 0, 0, 0, time.UTC)
+	q.Push([]Reading{
+		{Sensor: "s1", At: at, Temp: 20.5, Day: "2024-01-02"},
+		{Sensor: "s2", At: at.Add(time.Second), Temp: 21, Day: "2024-01-\xff"},
+		{Sensor: "s3", At: at.Add(2 * time.Second), Temp: 19, Day: "2024-01-02"},
+	})
+	readings := dstream.QueueStream(ssc, q)
+	sink, err := parquetsink.NewPartitioned(dir, parquetsink.PartitionBy([]string{"day"}, func(r Reading) []string { return []string{r.Day} }))
+	if err != nil {
+		panic(err)
+	}
+	err = readings.WriteTo(sink, dstream.WriteSpec[Reading]{
+		Name: "readings",
+		DeadLetter: func(r Reading, err error) {
+			fmt.Printf("dead letter %s: %v\n", r.Sensor, errors.Is(err, parquetsink.ErrPartitionValue))
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	sink.AddStartCheck(ssc) // as Write does: Start fails if dir cannot be written
+	if err := runOneBatch(ssc, clk); err != nil {
+		panic(err)
+	}
+	if err := printParquet(dir); err != nil {
+		panic(err)
+	}
+	// Output:
+	// dead letter s2: true
+	// day=2024-01-02/part-1000-00000-0.parquet
+	//   s1 12:00:00 20.5
 	//   s3 12:00:02 19.0
 }

@@ -27,8 +27,9 @@ func TestWriteToHDFS(t *testing.T) {
 	c := hdfstest.New(t, hdfstest.WithBlockSize(64<<10))
 	uri := "hdfs://" + c.Addr() + "/warehouse/readings?user=test"
 	h := newHarness[reading](t, 2)
-	err := parquetsink.Write(h.s, uri, parquetsink.Compression(&parquet.Uncompressed),
-		parquetsink.PartitionBy([]string{"region", "kind"}, func(r reading) []string { return []string{r.Region, r.Kind} }))
+	err := parquetsink.WritePartitioned(h.s, uri,
+		parquetsink.PartitionBy([]string{"region", "kind"}, func(r reading) []string { return []string{r.Region, r.Kind} }),
+		parquetsink.Compression(&parquet.Uncompressed))
 	if err != nil {
 		t.Fatal(err)
 	}

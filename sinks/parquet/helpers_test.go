@@ -33,10 +33,11 @@ type harness[T any] struct {
 	s   *dstream.Stream[T]
 }
 
-func newHarness[T any](t *testing.T, parallelism int) *harness[T] {
+func newHarness[T any](t *testing.T, parallelism int, opts ...dstream.Option) *harness[T] {
 	t.Helper()
 	clk := dstream.NewManualClock(time.UnixMilli(0))
-	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithParallelism(parallelism), dstream.WithLogger(quietLogger))
+	opts = append([]dstream.Option{dstream.WithClock(clk), dstream.WithParallelism(parallelism), dstream.WithLogger(quietLogger)}, opts...)
+	ssc, err := dstream.NewContext(time.Second, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package parquetsink
 import (
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -23,8 +23,13 @@ const (
 	DefaultFilePrefix = "part"
 )
 
-// An Option configures Write. Options are checked by Write, which returns
-// an error for an invalid one: no option panics.
+// An Option is a setting of the sink that does not depend on the stream's
+// element type; New, NewPartitioned, Write and WritePartitioned take
+// them. Options are checked there, which return an error for an invalid
+// one: no option panics. The settings typed by the element type, the
+// Hive partitioning and the dead-letter function, are typed arguments
+// instead (PartitionBy, dstream.WriteSpec.DeadLetter), so that a
+// mismatch does not compile.
 type Option interface {
 	apply(*config)
 }
@@ -42,13 +47,7 @@ type config struct {
 	maxFileBytes int64
 	prefix       string
 	writerOpts   []parquet.WriterOption
-
-	partitionCols []string
-	partitionFn   any          // a func(T) []string, checked against T by Write
-	partitionType reflect.Type // T of the PartitionBy function, for messages
-
-	deadLetter     any          // a func(T, error), checked against T by Write
-	deadLetterType reflect.Type // T of the DeadLetter function, for messages
+	failInvalid  bool // FailOnInvalidPartition
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -151,98 +150,102 @@ func FilePrefix(prefix string) Option {
 	})
 }
 
-// PartitionBy writes the rows in Hive-style partition directories, as
-// Spark's partitionBy does: values(row) gives the row's value of each of
-// the columns cols, in order, and the row is written under
+// Partitioning is how rows of type T are spread over Hive partition
+// directories: the columns, and the function giving a row's values. Make
+// one with PartitionBy and pass it to NewPartitioned or WritePartitioned,
+// whose element type must be T: a Partitioning of another type does not
+// compile. Its zero value is no partitioning, which NewPartitioned
+// refuses.
+type Partitioning[T any] struct {
+	cols   []string
+	values func(T) []string
+	err    error // why cols or values are invalid, reported by NewPartitioned
+}
+
+// PartitionBy returns a Hive-style partitioning, as Spark's partitionBy
+// makes: values(row) gives the row's value of each of the columns cols,
+// in order, and the row is written under
 //
 //	<dir>/<col1>=<value1>/<col2>=<value2>/...
 //
 // with names and values escaped as Hive and Spark escape them
 // (EscapePathName) and an empty value written as DefaultPartitionName.
 // Readers such as Spark, Hive and DuckDB (hive_partitioning) recover the
-// columns from the paths.
+// columns from the paths. T is inferred from values, and
+// NewPartitioned and WritePartitioned take only a Partitioning of their
+// element type.
 //
 // The partition columns are not stored in the files: if T has fields that
-// hold them, tag them `parquet:"-"`. Write returns an error if a column of
-// T's Parquet schema has the name of a partition column, or if values is
-// not a func(T) []string for the stream's element type T.
+// hold them, tag them `parquet:"-"`. NewPartitioned returns an error if a
+// column of T's Parquet schema has the name of a partition column.
 //
 // A row whose values cannot make a directory is not written: values
 // returned a slice whose length is not len(cols), or a value is not valid
 // UTF-8, or its directory name <col>=<escaped value> is longer than
-// MaxDirNameBytes. It goes to the DeadLetter function with an error
-// wrapping ErrPartitionValue, and the other rows of the batch are
-// written; without DeadLetter, it fails the batch with that error. A
+// MaxDirNameBytes. It is rejected (dstream.Partition.Reject) with an
+// error wrapping ErrPartitionValue, so it goes to the job's dead letters
+// (the output's dstream.WriteSpec.DeadLetter, else the context's
+// dead-letter handler, which logs it) and the other rows of the batch are
+// written; with FailOnInvalidPartition, it fails the batch instead. A
 // panic in values fails the batch.
 //
 // cols must be non-empty, distinct (ignoring case, as Hive does), not
 // empty strings, valid UTF-8, and short enough that <col>=<one byte>
-// fits in MaxDirNameBytes once escaped.
-func PartitionBy[T any](cols []string, values func(T) []string) Option {
-	return optionFunc(func(c *config) {
-		switch {
-		case values == nil:
-			c.fail("nil partition function")
-			return
-		case len(cols) == 0:
-			c.fail("no partition columns")
-			return
-		}
-		seen := map[string]bool{}
-		for _, col := range cols {
-			if col == "" {
-				c.fail("empty partition column name")
-				return
-			}
-			if k := strings.ToLower(col); seen[k] {
-				c.fail("partition column %q given twice", col)
-				return
-			} else {
-				seen[k] = true
-			}
-			if !utf8.ValidString(col) {
-				c.fail("partition column name %q is not valid UTF-8", col)
-				return
-			}
-			if n := len(EscapePathName(col)) + len("=x"); n > MaxDirNameBytes {
-				c.fail("partition column name %s is too long: its directory names would be at least %d bytes long, more than MaxDirNameBytes (%d)", quoteStart(col), n, MaxDirNameBytes)
-				return
-			}
-		}
-		c.partitionCols = append([]string(nil), cols...)
-		c.partitionFn = values
-		c.partitionType = reflect.TypeFor[T]()
-	})
+// fits in MaxDirNameBytes once escaped; values must not be nil.
+// NewPartitioned reports a violation.
+func PartitionBy[T any](cols []string, values func(T) []string) Partitioning[T] {
+	if err := checkColumns(cols); err != nil {
+		return Partitioning[T]{err: err}
+	}
+	if values == nil {
+		return Partitioning[T]{err: errors.New("nil partition function")}
+	}
+	return Partitioning[T]{cols: slices.Clone(cols), values: values}
 }
 
-// DeadLetter hands f the rows that cannot be placed in a Hive partition
-// directory (see PartitionBy), each with an error wrapping
-// ErrPartitionValue that says which column and why, instead of failing
-// the batch: the other rows of the batch are written. f runs while the
-// batch is written, before its files are committed, and may be called
-// concurrently for rows of different partitions of the batch, so it must
-// be safe for concurrent use and should not block for long; a batch that
-// fails for another reason and runs again hands f its rows again. A
-// panic in f fails the batch.
-//
-// Write returns an error if f is not a func(T, error) for the stream's
-// element type T. Without PartitionBy, every row has a place and f is
-// never called.
-func DeadLetter[T any](f func(row T, err error)) Option {
-	return optionFunc(func(c *config) {
-		if f == nil {
-			c.fail("nil dead letter function")
-			return
+// checkColumns checks the partition columns.
+func checkColumns(cols []string) error {
+	if len(cols) == 0 {
+		return errors.New("no partition columns")
+	}
+	seen := map[string]bool{}
+	for _, col := range cols {
+		if col == "" {
+			return errors.New("empty partition column name")
 		}
-		c.deadLetter = f
-		c.deadLetterType = reflect.TypeFor[T]()
-	})
+		if k := strings.ToLower(col); seen[k] {
+			return fmt.Errorf("partition column %q given twice", col)
+		} else {
+			seen[k] = true
+		}
+		if !utf8.ValidString(col) {
+			return fmt.Errorf("partition column name %q is not valid UTF-8", col)
+		}
+		if n := len(EscapePathName(col)) + len("=x"); n > MaxDirNameBytes {
+			return fmt.Errorf("partition column name %s is too long: its directory names would be at least %d bytes long, more than MaxDirNameBytes (%d)", quoteStart(col), n, MaxDirNameBytes)
+		}
+	}
+	return nil
+}
+
+// FailOnInvalidPartition makes a row whose Hive partition directory
+// cannot be made (see PartitionBy) fail the batch, with an error wrapping
+// ErrPartitionValue, instead of going to the job's dead letters; nothing
+// of the failed batch is committed. By default such a row is rejected and
+// the rest of the batch is written. Use it when the table must hold
+// every row or the job must stop (Spark fails the write in that case): a
+// PartitionBy function that returns the wrong number of values is a bug
+// that would otherwise send every row to the dead letters, and a
+// dead-letter handler that only logs loses the rows. Without PartitionBy,
+// every row has a place and it changes nothing.
+func FailOnInvalidPartition() Option {
+	return optionFunc(func(c *config) { c.failInvalid = true })
 }
 
 // WriterOptions passes options to parquet-go's writer, applied after the
 // ones this package sets (compression, row group size), so they can
 // override them: page buffer size, data page version, key-value metadata,
-// bloom filters, sorting columns and so on. Invalid ones make Write return
+// bloom filters, sorting columns and so on. Invalid ones make New return
 // an error.
 func WriterOptions(opts ...parquet.WriterOption) Option {
 	return optionFunc(func(c *config) {

@@ -129,7 +129,7 @@ type reading struct {
 func TestHivePartitioning(t *testing.T) {
 	dir := t.TempDir()
 	h := newHarness[reading](t, 2)
-	err := parquetsink.Write(h.s, dir, parquetsink.PartitionBy([]string{"region", "Kind"}, func(r reading) []string {
+	err := parquetsink.WritePartitioned(h.s, dir, parquetsink.PartitionBy([]string{"region", "Kind"}, func(r reading) []string {
 		return []string{r.Region, r.Kind}
 	}))
 	if err != nil {
@@ -434,7 +434,7 @@ func TestReplayHiveStaleDirectories(t *testing.T) {
 	ffs, uri := newFaultFS(t, dir)
 	run := func(rows []reading) error {
 		h := newHarness[reading](t, 2)
-		err := parquetsink.Write(h.s, uri, parquetsink.PartitionBy([]string{"region"}, func(r reading) []string { return []string{r.Region} }))
+		err := parquetsink.WritePartitioned(h.s, uri, parquetsink.PartitionBy([]string{"region"}, func(r reading) []string { return []string{r.Region} }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,17 +538,19 @@ func TestInvalidConfig(t *testing.T) {
 		{"empty prefix", parquetsink.Write(h.s, "out", parquetsink.FilePrefix(""))},
 		{"hidden prefix", parquetsink.Write(h.s, "out", parquetsink.FilePrefix("_x"))},
 		{"slash prefix", parquetsink.Write(h.s, "out", parquetsink.FilePrefix("a/b"))},
-		{"nil partition func", parquetsink.Write(h.s, "out", parquetsink.PartitionBy[allTypes]([]string{"x"}, nil))},
-		{"no partition columns", parquetsink.Write(h.s, "out", parquetsink.PartitionBy(nil, fn))},
-		{"empty partition column", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{""}, fn))},
-		{"duplicate partition column", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"x", "X"}, fn))},
-		{"partition column stored", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"Name"}, fn))},
-		{"partition func type", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"x"}, func(reading) []string { return nil }))},
-		{"partition column too long", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{strings.Repeat("c", 254)}, fn))},
-		{"partition column too long escaped", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{strings.Repeat("=", 85)}, fn))},
-		{"partition column not UTF-8", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"a\xff"}, fn))},
-		{"nil dead letter", parquetsink.Write(h.s, "out", parquetsink.DeadLetter[allTypes](nil))},
-		{"dead letter type", parquetsink.Write(h.s, "out", parquetsink.PartitionBy([]string{"x"}, fn), parquetsink.DeadLetter(func(reading, error) {}))},
+		// A PartitionBy function of another element type does not
+		// compile: see TestWrongTypesDoNotCompile.
+		{"nil partition func", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy[allTypes]([]string{"x"}, nil))},
+		{"zero partitioning", parquetsink.WritePartitioned(h.s, "out", parquetsink.Partitioning[allTypes]{})},
+		{"no partition columns", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy(nil, fn))},
+		{"empty partition column", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{""}, fn))},
+		{"duplicate partition column", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{"x", "X"}, fn))},
+		{"partition column stored", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{"Name"}, fn))},
+		{"partition column too long", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{strings.Repeat("c", 254)}, fn))},
+		{"partition column too long escaped", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{strings.Repeat("=", 85)}, fn))},
+		{"partition column not UTF-8", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{"a\xff"}, fn))},
+		{"partitioned: empty dir", parquetsink.WritePartitioned(h.s, "", parquetsink.PartitionBy([]string{"x"}, fn))},
+		{"partitioned: nil option", parquetsink.WritePartitioned(h.s, "out", parquetsink.PartitionBy([]string{"x"}, fn), nil)},
 		{"invalid writer option", parquetsink.Write(h.s, "out", parquetsink.WriterOptions(parquet.DataPageVersion(3)))},
 		{"nil writer option", parquetsink.Write(h.s, "out", parquetsink.WriterOptions(nil))},
 		{"not a struct", parquetsink.Write(dstream.QueueStream(h.ssc, dstream.NewQueue[int]()), "out")},
@@ -568,7 +570,7 @@ func TestInvalidConfig(t *testing.T) {
 		t.Errorf("nil stream: %v", err)
 	}
 	// The longest partition column name: x=<one byte> fits.
-	if err := parquetsink.Write(h.s, t.TempDir(), parquetsink.PartitionBy([]string{strings.Repeat("c", 253)}, fn)); err != nil {
+	if err := parquetsink.WritePartitioned(h.s, t.TempDir(), parquetsink.PartitionBy([]string{strings.Repeat("c", 253)}, fn)); err != nil {
 		t.Errorf("partition column of 253 bytes: %v", err)
 	}
 	// Pointers to structs are rows too.
@@ -577,8 +579,10 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
-// A partition function that returns the wrong number of values fails the
-// batch, as does one that panics; neither crashes the process.
+// With FailOnInvalidPartition, a partition function that returns the
+// wrong number of values fails the batch; one that panics always does;
+// neither crashes the process. (Without the option, the rows of the first
+// go to the dead letters: see TestRejectedRowsCounted.)
 func TestPartitionFuncErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -591,7 +595,7 @@ func TestPartitionFuncErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			h := newHarness[reading](t, 2)
-			if err := parquetsink.Write(h.s, dir, parquetsink.PartitionBy([]string{"x"}, tc.fn)); err != nil {
+			if err := parquetsink.WritePartitioned(h.s, dir, parquetsink.PartitionBy([]string{"x"}, tc.fn), parquetsink.FailOnInvalidPartition()); err != nil {
 				t.Fatal(err)
 			}
 			h.q.Push([]reading{{Device: "a"}, {Device: "b"}})
