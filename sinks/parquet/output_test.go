@@ -1,21 +1,17 @@
 package parquetsink_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/testtool"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 )
 
@@ -228,57 +224,5 @@ func TestString(t *testing.T) {
 // not compile: testdata/wrongtype hands one over for each of them, and
 // the compiler must refuse every one, on its line, for its type.
 func TestWrongTypesDoNotCompile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command")
-	}
-	src := filepath.Join("testdata", "wrongtype", "main.go")
-	want := map[int]*regexp.Regexp{} // line -> the message expected there
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(f)
-	marker := regexp.MustCompile(`// ERROR "(.*)"$`)
-	for line := 1; sc.Scan(); line++ {
-		if m := marker.FindStringSubmatch(sc.Text()); m != nil {
-			want[line] = regexp.MustCompile(m[1])
-		}
-	}
-	f.Close()
-	if len(want) != 4 {
-		t.Fatalf("%s marks %d lines, want 4 (PartitionBy three ways, DeadLetter)", src, len(want))
-	}
-	cmd := exec.Command(goTool, "build", "-o", os.DevNull, "./testdata/wrongtype")
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("%s compiled:\n%s", src, out)
-	}
-	errLine := regexp.MustCompile(`main\.go:(\d+):\d+: (.*)`)
-	seen := map[int]bool{}
-	for _, l := range strings.Split(string(out), "\n") {
-		m := errLine.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		n, _ := strconv.Atoi(m[1])
-		re, ok := want[n]
-		switch {
-		case !ok:
-			t.Errorf("unexpected error: %s", l)
-		case !re.MatchString(m[2]):
-			t.Errorf("line %d: error %q does not match %q", n, m[2], re)
-		default:
-			seen[n] = true
-		}
-	}
-	for n, re := range want {
-		if !seen[n] {
-			t.Errorf("line %d: no error matching %q; go build said:\n%s", n, re, out)
-		}
-	}
+	testtool.MustNotCompile(t, "testdata/wrongtype", "other")
 }
