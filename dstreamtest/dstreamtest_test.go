@@ -15,7 +15,6 @@ import (
 	"github.com/microbatch-go/microbatch/dstreamtest"
 )
 
-
 // recorder is a testing.TB that records what the harness reports instead
 // of failing the test, to test the harness's failures. Fatal ends the
 // goroutine, as it does in a test; capture runs the code in its own.
