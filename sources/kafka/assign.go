@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,11 +25,11 @@ import (
 // the loss still read their ranges and commit them, so the group's commit
 // lags behind and starting there would read those batches twice. The
 // group's commit wins only when it is further on, which means another
-// member read the partition meanwhile: with several copies of a job in one
-// group, a partition that moves away and back can still be read twice
-// (what the other member read and did not commit, or what this stream's
-// pending batches read again), never skipped; making that exact is
-// scale-out work, not done here. A partition new to the stream starts at
+// member read the partition meanwhile. With several copies of a job in
+// one group, a partition taken away waits for this stream's batches in
+// flight (onRevoked, RevokeTimeout), so its next owner starts after them;
+// what a member read past its last commit when it crashed or was fenced is
+// still read again by the next owner (at-least-once), never skipped. A partition new to the stream starts at
 // the checkpoint's offset (RestorePosition, or the group's commit if
 // further), else StartingOffsets, else the group's commit, else
 // ResetOffset. It runs before fetching the partitions begins.
@@ -182,13 +183,63 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
 }
 
-// onRevoked commits what completed batches consumed from the revoked
-// partitions, then lets them go.
+// onRevoked waits for the batches in flight that hold ranges of the
+// revoked partitions (RevokeTimeout), commits what the completed batches
+// consumed from them, then lets them go.
 func (d *DirectStream) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	if d.waitReady(ctx) {
+		d.awaitInFlight(ctx, revoked)
 		d.flushCommits(ctx)
 		d.release(revoked, "revoked")
 	}
+}
+
+// awaitInFlight waits, up to the revoke timeout, until no batch that was
+// generated and has not finished holds records of the revoked partitions.
+// It does not wait when the stream is stopping: Stop bounds that itself.
+func (d *DirectStream) awaitInFlight(ctx context.Context, revoked map[string][]int32) {
+	if d.ctx.Err() != nil {
+		return
+	}
+	deadline := time.NewTimer(d.cfg.revokeTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := d.inFlight(revoked)
+		if n == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			d.log.Warn("kafka: batches holding revoked partitions did not finish within the revoke timeout; "+
+				"the partitions are released, and their next owner may read those batches' ranges again",
+				"batches", n, "revoke_timeout", d.cfg.revokeTimeout)
+			return
+		case <-ctx.Done():
+			return
+		case <-d.ctx.Done():
+			return
+		}
+	}
+}
+
+// inFlight counts the batches not finished that hold records of the
+// partitions in m.
+func (d *DirectStream) inFlight(m map[string][]int32) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, ranges := range d.ranges {
+		for _, r := range ranges {
+			if r.Count() > 0 && slices.Contains(m[r.Topic], r.Partition) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // onLost lets partitions go without committing: the group has moved on.

@@ -114,6 +114,7 @@ type config struct {
 	pollTimeout    time.Duration
 	requestTimeout time.Duration
 	stopTimeout    time.Duration
+	revokeTimeout  time.Duration
 	maxBuffered    int
 	failOnRevoke   bool
 	instanceID     string
@@ -126,6 +127,7 @@ func defaultConfig() config {
 		pollTimeout:    2 * time.Minute,
 		requestTimeout: 10 * time.Second,
 		stopTimeout:    DefaultStopTimeout,
+		revokeTimeout:  DefaultRevokeTimeout,
 		maxBuffered:    32 << 20,
 		minRate:        1,
 	}
@@ -280,6 +282,30 @@ func StopTimeout(d time.Duration) Option {
 			return fmt.Errorf("StopTimeout: %v is not positive", d)
 		}
 		c.stopTimeout = d
+		return nil
+	})
+}
+
+// DefaultRevokeTimeout is how long a rebalance may wait by default for
+// the batches holding a revoked partition (RevokeTimeout).
+const DefaultRevokeTimeout = 10 * time.Second
+
+// RevokeTimeout bounds how long a rebalance that takes partitions away
+// waits for the batches already generated with ranges of those
+// partitions. Those batches finish, and the offsets they consumed are
+// committed, before the partitions are released, so that the member that
+// gets them next starts after them rather than reading them again. A
+// batch still running at the deadline is abandoned to at-least-once: the
+// partitions are released (with a warning), and the next owner reads its
+// ranges again. The whole group waits during an eager rebalance, so keep
+// d below the group's rebalance timeout (franz-go's RebalanceTimeout, 60 s
+// by default, through ClientOptions). Default DefaultRevokeTimeout.
+func RevokeTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("RevokeTimeout: %v is not positive", d)
+		}
+		c.revokeTimeout = d
 		return nil
 	})
 }
