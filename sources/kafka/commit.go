@@ -55,6 +55,7 @@ func (d *DirectStream) flushCommits(ctx context.Context) {
 		d.log.Warn("kafka: committing offsets at stop failed; the next run reads the batches after the group's last commit again", "group", d.cfg.group, "offsets", fmt.Sprint(offsets), "error", err)
 	} else if err != nil {
 		d.log.Warn("kafka: committing offsets failed; they are committed with the next batch's", "group", d.cfg.group, "error", err)
+		d.ssc.ReportHealth(d.commitsComponent(), err)
 		d.mu.Lock()
 		for tp, o := range offsets {
 			if st := d.parts[tp]; st != nil && st.owned && o > d.commits[tp] {
@@ -64,6 +65,7 @@ func (d *DirectStream) flushCommits(ctx context.Context) {
 		d.mu.Unlock()
 	} else {
 		d.log.Debug("kafka: offsets committed", "group", d.cfg.group, "offsets", fmt.Sprint(offsets))
+		d.ssc.ReportHealth(d.commitsComponent(), nil)
 	}
 	if cb != nil {
 		cb(offsets, err)
@@ -109,4 +111,12 @@ func (d *DirectStream) commit(ctx context.Context, offsets map[TopicPartition]in
 		}
 	})
 	return cerr
+}
+
+// commitsComponent names the group's offset commits in the context's
+// health (dstream.Context.ReportHealth): while commits fail, every batch
+// is degraded, a restart would read the batches since the last commit
+// again, and WithMaxOutage fails the job once it lasts too long.
+func (d *DirectStream) commitsComponent() string {
+	return "kafka commits to group " + d.cfg.group
 }

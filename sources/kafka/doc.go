@@ -38,6 +38,9 @@
 // Subscribe or Assign does not exist ("kafka topic <t>: topic does not
 // exist"). While the job runs, a failed offset listing, a missing topic
 // or a fetch error is reported with dstream.Context.ReportHealth (so it
-// shows in BatchInfo.Degraded) until the next successful listing. Stop
-// takes at most StopTimeout, whether or not the broker answers.
+// shows in BatchInfo.Degraded) until the next successful listing, and so
+// is a failed offset commit ("kafka commits to group <g>") until the next
+// commit succeeds. Stop takes at most StopTimeout, whether or not the
+// broker answers. A rebalance that takes partitions away waits up to
+// RevokeTimeout for the batches in flight holding them.
 package kafka

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,4 +314,56 @@ func TestDirectStreamReportsUnresponsiveBroker(t *testing.T) {
 	j.stepUntil("the records after the outage", func() bool { return j.count() >= 10 })
 	t.Logf("recovered and read after %v", time.Since(t0).Round(time.Millisecond))
 	checkOnce(t, j.records(), want)
+}
+
+// TestDirectStreamReportsFailedCommits: while the group refuses offset
+// commits, the batches report "kafka commits to group g" degraded; once a
+// commit succeeds again the report clears, and the group's offsets catch
+// up with what the batches read.
+func TestDirectStreamReportsFailedCommits(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"t": 2})
+	produceN(c, "t", 2, "a", 20)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !refuse.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.OffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	j := newJob(t, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g"))
+	l := &batchInfos{}
+	j.ssc.AddListener(l)
+	j.start()
+	j.stepUntil("the records", func() bool { return j.count() >= 20 })
+	got := j.stepUntilDegraded(l, "failed commits reported", func(d map[string]string) bool {
+		return strings.Contains(d["kafka commits to group g"], "GROUP_AUTHORIZATION_FAILED")
+	})
+	t.Logf("degraded: %v", got)
+	if n := c.Committed("g")["t"]; n[0]+n[1] != 0 {
+		t.Fatalf("committed %v while the group refuses commits", n)
+	}
+	refuse.Store(false)
+	j.stepUntilDegraded(l, "the report cleared", func(d map[string]string) bool {
+		_, ok := d["kafka commits to group g"]
+		return !ok
+	})
+	want := map[int32]int64{0: 10, 1: 10}
+	if got := c.Committed("g")["t"]; !maps.Equal(got, want) {
+		t.Errorf("committed %v after commits resumed, want %v", got, want)
+	}
 }
