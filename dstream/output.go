@@ -175,18 +175,21 @@ func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 	if err != nil {
 		return &BuildError{Op: "saveAsTextFiles", Err: fmt.Errorf("%w: prefix %q: %w", ErrInvalidOption, prefix, err)}
 	}
-	if s.n.err == nil {
-		s.n.c.AddStartCheck("text output "+storage.Redact(prefix), func(ctx context.Context) error {
-			return storage.CheckWritable(ctx, fsys, path.Dir(p))
-		})
-	}
-	return s.WriteTo(&textOutput[T]{fsys: fsys, prefix: p, suffix: suffix}, WriteSpec[T]{Name: "saveAsTextFiles"})
+	return s.WriteTo(&textOutput[T]{fsys: fsys, uri: prefix, prefix: p, suffix: suffix}, WriteSpec[T]{Name: "saveAsTextFiles"})
 }
 
 // textOutput is the Output of SaveAsTextFiles.
 type textOutput[T any] struct {
 	fsys           storage.FS
+	uri            string // the prefix as given, for the start check's name
 	prefix, suffix string
+}
+
+// StartCheck checks that the output's directory can be written.
+func (o *textOutput[T]) StartCheck() (string, func(ctx context.Context) error) {
+	return "text output " + storage.Redact(o.uri), func(ctx context.Context) error {
+		return storage.CheckWritable(ctx, o.fsys, path.Dir(o.prefix))
+	}
 }
 
 func (o *textOutput[T]) Open(context.Context) error { return nil }

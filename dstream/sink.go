@@ -39,6 +39,17 @@ type Output[T any] interface {
 	Close() error
 }
 
+// StartChecker is implemented by Outputs that can check a dependency at
+// start (a store that answers, a directory that can be written): WriteTo
+// registers the check with Context.AddStartCheck, so that a missing
+// dependency fails Start within the start timeout, naming it, instead of
+// the first batch with data.
+type StartChecker interface {
+	// StartCheck returns the check's name, as Start's error and the logs
+	// show it (with no secrets), and the check.
+	StartCheck() (name string, check func(ctx context.Context) error)
+}
+
 // OutputBatch describes the batch an Output is asked to write.
 type OutputBatch struct {
 	Time       time.Time // the batch time
@@ -146,8 +157,9 @@ func WithDeadLetterHandler(f func(DeadLetter)) Option {
 }
 
 // WriteTo registers an output operation that writes every batch of s to
-// out (see Output). It returns the stream's build error, or a *BuildError
-// for a nil output. Sinks (sinks/parquet, sinks/kafka, sinks/kudu, stdout,
+// out (see Output), and registers out's start-up check when it is a
+// StartChecker. It returns the stream's build error, or a *BuildError for
+// a nil output. Sinks (sinks/parquet, sinks/kafka, sinks/kudu, stdout,
 // SaveAsTextFiles) are Outputs; ForEachBatch remains for ad-hoc code.
 func (s *Stream[T]) WriteTo(out Output[T], spec ...WriteSpec[T]) error {
 	const op = "writeTo"
@@ -179,6 +191,9 @@ func (s *Stream[T]) WriteTo(out Output[T], spec ...WriteSpec[T]) error {
 	c.mu.Lock()
 	c.sinks = append(c.sinks, w)
 	c.mu.Unlock()
+	if sc, ok := out.(StartChecker); ok {
+		c.AddStartCheck(sc.StartCheck())
+	}
 	return nil
 }
 

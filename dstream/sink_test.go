@@ -343,3 +343,29 @@ func TestWriteToBuildErrors(t *testing.T) {
 		t.Errorf("WithDeadLetterHandler(nil) = %v", err)
 	}
 }
+
+// checkedOutput is a recOutput with a start-up check.
+type checkedOutput struct {
+	*recOutput[string]
+	err error
+}
+
+func (o checkedOutput) StartCheck() (string, func(context.Context) error) {
+	return "rec store", func(context.Context) error { return o.err }
+}
+
+// WriteTo registers an Output's start-up check: a failing one fails
+// Start with a *StartError naming it, before the output is opened.
+func TestOutputStartCheck(t *testing.T) {
+	h := newHarness(t, time.Second)
+	out := checkedOutput{recOutput: newRecOutput[string](), err: errors.New("no route")}
+	mustNoErr(t, InputStream[string](h.ssc, "src", &fakeInput{interval: time.Second}).WriteTo(out), "WriteTo")
+	err := h.ssc.Start()
+	var se *StartError
+	if !errors.As(err, &se) || se.Check != "rec store" || !errors.Is(err, out.err) {
+		t.Fatalf("Start = %v, want a *StartError for the check rec store", err)
+	}
+	if len(out.calls) != 0 {
+		t.Errorf("calls = %q, want none: the check fails before Open", out.calls)
+	}
+}

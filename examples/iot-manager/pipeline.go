@@ -200,7 +200,6 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 	if err := events.WriteTo(sink, dstream.WriteSpec[*HdfsEvent]{DeadLetter: prej.parquet}); err != nil {
 		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
 	}
-	sink.AddStartCheck(events.Context())
 
 	krej := &rejects{}
 	if kuduOn {
@@ -216,7 +215,6 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 		if err := rows.WriteTo(sink, dstream.WriteSpec[KuduEvent]{DeadLetter: krej.kudu}); err != nil {
 			return fmt.Errorf("kudu: %w", err)
 		}
-		rows.Context().AddStartCheck(sink.StartCheck())
 	}
 
 	var rejectedDir storage.FS

@@ -10,15 +10,13 @@
 //		kudusink.CreateIfMissing(kudusink.Hash(8, "source")))
 //
 // New returns the sink for Stream.WriteTo, to give a typed dead-letter
-// function or a name in a dstream.WriteSpec; the start-up check is then
-// registered with StartCheck:
+// function or a name in a dstream.WriteSpec; WriteTo registers its
+// start-up check (StartCheck) as Write does:
 //
 //	sink, err := kudusink.New([]string{"kudu-master:7051"}, "events", kudusink.StructTags[Event](),
 //		kudusink.CreateIfMissing(kudusink.Hash(8, "source")))
 //	...
 //	err = events.WriteTo(sink, dstream.WriteSpec[Event]{DeadLetter: func(e Event, err error) { dead.Add(e, err) }})
-//	...
-//	events.Context().AddStartCheck(sink.StartCheck())
 //
 // # Columns
 //

@@ -67,7 +67,6 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	ssc.AddStartCheck(sink.StartCheck()) // the masters answer, the table exists
 
 	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	long := strings.Repeat("x", 70<<10) // over Kudu's 64 KiB cell limit

@@ -124,8 +124,8 @@ const chunkRows = 1 << 15
 // Write registers an output operation that writes every batch of s to
 // the Kudu table, its records mapped to columns by their struct tags
 // (StructTags). masters are the Kudu masters, host:port (port 7051 by
-// default); the leader is found among them. It is New, Stream.WriteTo and
-// the sink's StartCheck. It returns the stream's build error, or a
+// default); the leader is found among them. It is New and Stream.WriteTo,
+// which registers the sink's StartCheck. It returns the stream's build error, or a
 // *dstream.BuildError wrapping dstream.ErrInvalidOption for an invalid
 // setting or a record type without columns.
 func Write[T any](s *dstream.Stream[T], masters []string, table string, opts ...Option) error {
@@ -146,13 +146,9 @@ func register[T any](s *dstream.Stream[T], op string, masters []string, table st
 	if err != nil {
 		return &dstream.BuildError{Op: op, Err: err}
 	}
-	if err := s.WriteTo(out); err != nil {
-		return err
-	}
-	// The masters must answer and the table exist (or be created) at
-	// start, not at the first batch with data.
-	s.Context().AddStartCheck(out.StartCheck())
-	return nil
+	// WriteTo registers StartCheck: the masters must answer and the table
+	// exist (or be created) at start, not at the first batch with data.
+	return s.WriteTo(out)
 }
 
 // Sink is the dstream.Output that writes records of type T to a Kudu
@@ -174,8 +170,7 @@ type Sink[T any] struct {
 // New returns the sink that writes to the Kudu table through the masters
 // (host:port, port 7051 by default), each record mapped to a row by m:
 // StructTags[T]() or MapColumns(f), which sets T. Register it with
-// Stream.WriteTo, and its start-up check with
-// Context.AddStartCheck(sink.StartCheck()); Write and WriteMapped do both.
+// Stream.WriteTo, which also registers its start-up check (StartCheck).
 // An invalid setting, or a record type without columns for StructTags, is
 // an error wrapping dstream.ErrInvalidOption.
 func New[T any](masters []string, table string, m Mapping[T], opts ...Option) (*Sink[T], error) {
@@ -217,8 +212,8 @@ func (s *Sink[T]) String() string {
 	return "kudu " + s.table + "@" + strings.Join(s.masters, ",")
 }
 
-// StartCheck returns the sink's start-up check, for
-// Context.AddStartCheck: its name is "kudu masters <masters>", and it
+// StartCheck returns the sink's start-up check, which Stream.WriteTo
+// registers (dstream.StartChecker): its name is "kudu masters <masters>", and it
 // checks that the masters answer and the table exists, creating it with
 // CreateIfMissing, with a client of its own that it closes.
 func (s *Sink[T]) StartCheck() (name string, check func(ctx context.Context) error) {

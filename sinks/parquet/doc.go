@@ -30,7 +30,6 @@
 //		parquetsink.PartitionBy([]string{"day"}, func(r Reading) []string { return []string{r.Day} }))
 //	...
 //	err = readings.WriteTo(sink, dstream.WriteSpec[Reading]{DeadLetter: func(r Reading, err error) { ... }})
-//	sink.AddStartCheck(readings.Context())
 //
 // The callbacks typed by the stream's element type, the partition
 // function and the dead-letter function, are typed arguments: one of

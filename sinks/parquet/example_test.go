@@ -174,7 +174,6 @@ func ExampleNewPartitioned() {
 	if err != nil {
 		panic(err)
 	}
-	sink.AddStartCheck(ssc) // as Write does: Start fails if dir cannot be written
 	if err := runOneBatch(ssc, clk); err != nil {
 		panic(err)
 	}

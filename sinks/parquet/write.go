@@ -51,7 +51,8 @@ const closeConcurrency = 8
 // Parquet files under dir, a path or a storage URI (see storage.Open:
 // "/data/out", "file:///data/out", or "hdfs://namenode:8020/data/out" with
 // the hdfs driver imported). It is New, then s.WriteTo with the sink,
-// then AddStartCheck: Start fails if dir cannot be written. It returns
+// which registers its start-up check: Start fails if dir cannot be
+// written. It returns
 // the stream's build error, or a *dstream.BuildError wrapping
 // dstream.ErrInvalidOption for an invalid dir, option or element type;
 // it never panics.
@@ -107,11 +108,7 @@ func register[T any](s *dstream.Stream[T], op string, mk func() (*Sink[T], error
 	if err != nil {
 		return &dstream.BuildError{Op: op, Err: err}
 	}
-	if err := s.WriteTo(out); err != nil {
-		return err
-	}
-	out.AddStartCheck(s.Context())
-	return nil
+	return s.WriteTo(out)
 }
 
 // Sink is the dstream.Output that Write and WritePartitioned register: it
@@ -140,8 +137,8 @@ type Sink[T any] struct {
 // New returns a Sink that writes rows of type T under dir (see Write),
 // without Hive partitions, for Stream.WriteTo. It returns an error
 // wrapping dstream.ErrInvalidOption for an invalid dir, option or element
-// type; it never panics. It does not touch dir: Start checks it when
-// AddStartCheck was called (Write does).
+// type; it never panics. It does not touch dir: Start checks it
+// (StartCheck, which Stream.WriteTo registers).
 func New[T any](dir string, opts ...Option) (*Sink[T], error) {
 	s, err := newSink[T](dir, opts, nil)
 	if err != nil {
@@ -245,19 +242,15 @@ func probe[T any](opts []parquet.WriterOption) (schema *parquet.Schema, err erro
 // "parquet <dir>", with the secrets of a URI redacted.
 func (w *Sink[T]) String() string { return "parquet " + storage.Redact(w.dir) }
 
-// AddStartCheck registers with c the start-up check that Write registers:
-// that the directory can be written (a NameNode that does not answer, a
-// read-only or forbidden path fails Start within its timeout, not the
-// first batch with data). It is named "parquet output <dir>", with the
-// secrets of a URI redacted. Call it when registering the sink with
-// Stream.WriteTo yourself.
-func (w *Sink[T]) AddStartCheck(c *dstream.Context) {
-	if c == nil {
-		return
-	}
-	c.AddStartCheck("parquet output "+storage.Redact(w.dir), func(ctx context.Context) error {
+// StartCheck is the sink's start-up check, which Stream.WriteTo
+// registers (dstream.StartChecker): that the directory can be written (a
+// NameNode that does not answer, a read-only or forbidden path fails Start
+// within its timeout, not the first batch with data). It is named
+// "parquet output <dir>", with the secrets of a URI redacted.
+func (w *Sink[T]) StartCheck() (string, func(ctx context.Context) error) {
+	return "parquet output " + storage.Redact(w.dir), func(ctx context.Context) error {
 		return storage.CheckWritable(ctx, w.fsys, w.root)
-	})
+	}
 }
 
 // errNotOpen is Begin's error on a sink that is not open.
@@ -266,7 +259,7 @@ var errNotOpen = errors.New("parquetsink: the sink is not open (Open is called b
 // Open readies the sink; Context.Start calls it. It fails if the sink is
 // already open: a Sink writes one stream, since two output operations
 // writing the same files would replace each other's. It does not touch
-// the directory (see AddStartCheck).
+// the directory (see StartCheck).
 func (w *Sink[T]) Open(context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
