@@ -7,7 +7,6 @@ package main
 // with an independent count of the words sent.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microbatch-go/microbatch/examples/internal/wcout"
 	"github.com/microbatch-go/microbatch/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -85,47 +85,17 @@ func savedCounts(t *testing.T, prefix string) (counts map[string]int, batches in
 		t.Fatal(err)
 	}
 	name := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(prefix)) + `-\d+$`)
-	counts = make(map[string]int)
 	for _, dir := range dirs {
 		if !name.MatchString(filepath.Base(dir)) {
 			t.Errorf("unexpected output %s", dir)
-			continue
-		}
-		batches++
-		if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
-			t.Errorf("batch output %s is not complete: %v", dir, err)
-		}
-		parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		inBatch := make(map[string]bool)
-		for _, part := range parts {
-			f, err := os.Open(part)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				word, n, ok := strings.Cut(sc.Text(), "\t")
-				count, err := strconv.Atoi(n)
-				if !ok || err != nil || count < 1 || word == "" || strings.Contains(n, "\t") {
-					t.Errorf("%s: line %q is not word<TAB>count", part, sc.Text())
-					continue
-				}
-				if inBatch[word] {
-					t.Errorf("%s: %q appears twice in one batch", dir, word)
-				}
-				inBatch[word] = true
-				counts[word] += count
-			}
-			f.Close()
-			if err := sc.Err(); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
-	return counts, batches
+	counts = make(map[string]int)
+	all := wcout.Batches(t, prefix, true)
+	for _, c := range all {
+		wcout.AddInto(counts, c)
+	}
+	return counts, len(all)
 }
 
 // compareCounts fails the test unless got and want are the same counts.

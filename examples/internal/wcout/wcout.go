@@ -48,8 +48,8 @@ func Batches(t testing.TB, prefix string, strict bool) map[int64]map[string]int 
 			for sc.Scan() {
 				word, n, ok := strings.Cut(sc.Text(), "\t")
 				v, err := strconv.Atoi(n)
-				if !ok || err != nil {
-					t.Fatalf("%s: bad line %q", p, sc.Text())
+				if !ok || err != nil || v < 1 || word == "" {
+					t.Fatalf("%s: line %q is not word<TAB>count", p, sc.Text())
 				}
 				if _, dup := counts[word]; dup {
 					t.Errorf("%s: %q twice in one batch", dir, word)
@@ -57,6 +57,9 @@ func Batches(t testing.TB, prefix string, strict bool) map[int64]map[string]int 
 				counts[word] = v
 			}
 			f.Close()
+			if err := sc.Err(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		out[ms] = counts
 	}
