@@ -137,6 +137,9 @@ type OutputOperation struct {
 	EndTime    *int64   `json:"endTime"`    // when it ended; null while it runs
 	DurationMs *float64 `json:"durationMs"` // EndTime - StartTime; null while it runs
 	Error      string   `json:"error,omitempty"`
+	// Rejected is how many records the output rejected to the job's dead
+	// letters in this batch (dstream.Partition.Reject).
+	Rejected int64 `json:"rejected"`
 }
 
 // Receiver is one receiver (Spark's ReceiverInfo of the REST API).
@@ -421,7 +424,7 @@ func (s *Server) baseBatch(b dstream.BatchInfo) Batch {
 func outputOps(ops []dstream.OutputOperationInfo) []OutputOperation {
 	out := make([]OutputOperation, 0, len(ops))
 	for _, o := range ops {
-		x := OutputOperation{ID: o.ID, Name: o.Name, Stream: o.Stream, Status: "running", StartTime: o.StartTime.UnixMilli()}
+		x := OutputOperation{ID: o.ID, Name: o.Name, Stream: o.Stream, Status: "running", StartTime: o.StartTime.UnixMilli(), Rejected: o.Rejected}
 		if !o.EndTime.IsZero() {
 			x.Status = "succeeded"
 			x.EndTime = ptr(o.EndTime.UnixMilli())

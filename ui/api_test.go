@@ -87,7 +87,7 @@ func checkBatch(t *testing.T, got ui.Batch, want dstream.BatchInfo, interval tim
 			st = "failed"
 		}
 		if g.ID != o.ID || g.Name != o.Name || g.Stream != o.Stream || g.Status != st || g.StartTime != o.StartTime.UnixMilli() ||
-			g.EndTime == nil || *g.EndTime != o.EndTime.UnixMilli() {
+			g.EndTime == nil || *g.EndTime != o.EndTime.UnixMilli() || g.Rejected != o.Rejected {
 			t.Errorf("%s: output operation %d = %+v, want %+v", at, i, g, o)
 		}
 		checkNum(t, at+": output operation duration", g.DurationMs, ms(o.Duration()))
@@ -636,5 +636,28 @@ func TestAPIDegraded(t *testing.T) {
 	st = get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
 	if !slices.Equal(st.Degraded, want[1:]) {
 		t.Errorf("after a recovery: degraded = %+v, want %+v", st.Degraded, want[1:])
+	}
+}
+
+// An output operation's rejected records are in the API.
+func TestOutputOperationRejected(t *testing.T) {
+	srv, err := ui.New(100*time.Millisecond, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := newWeb(t, srv)
+	srv.OnStreamingStarted(time.UnixMilli(0))
+	bt := time.UnixMilli(100)
+	info := dstream.BatchInfo{BatchTime: bt, SubmissionTime: bt, ProcessingStartTime: bt}
+	srv.OnBatchSubmitted(info)
+	srv.OnBatchStarted(info)
+	op := dstream.OutputOperationInfo{BatchTime: bt, Name: "parquet /out", StartTime: bt, EndTime: bt.Add(time.Millisecond), Rejected: 7}
+	srv.OnOutputOperationCompleted(op)
+	info.ProcessingEndTime = op.EndTime
+	info.OutputOperations = []dstream.OutputOperationInfo{op}
+	srv.OnBatchCompleted(info)
+	got := get[[]ui.OutputOperation](t, web, "/api/v1/streaming/batches/100/operations", http.StatusOK)
+	if len(got) != 1 || got[0].Rejected != 7 || got[0].Name != "parquet /out" {
+		t.Errorf("operations = %+v, want one with 7 rejected records", got)
 	}
 }
