@@ -361,6 +361,11 @@ func (c *Context) runBatch(j *job) error {
 	if batchErr == nil && c.ckpt != nil && c.ckpt.isStateTime(t) {
 		batchErr = c.ckpt.writeState(t)
 	}
+	for _, s := range c.sinks {
+		if err := s.completed(r.ctx, t, batchErr); err != nil && batchErr == nil {
+			batchErr = &BatchError{Time: timeOf(t), Op: s.outputName(), Err: err}
+		}
+	}
 	info.ProcessingEndTime = clk.Now()
 	info.Err = batchErr
 	info.Degraded = c.Degraded()

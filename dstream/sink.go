@@ -202,6 +202,9 @@ func (s *Stream[T]) WriteTo(out Output[T], spec ...WriteSpec[T]) error {
 type sinkLifecycle interface {
 	open(ctx context.Context) error
 	close()
+	// completed tells a BatchCompleter the outcome of the batch at t.
+	completed(ctx context.Context, t int64, err error) error
+	outputName() string
 }
 
 // outputWriter drives one Output.
@@ -229,6 +232,16 @@ func (w *outputWriter[T]) close() {
 	if err := safely(w.out.Close); err != nil {
 		w.s.n.c.log.Error("dstream: closing output failed", "output", w.name, "error", err)
 	}
+}
+
+func (w *outputWriter[T]) outputName() string { return w.name }
+
+func (w *outputWriter[T]) completed(ctx context.Context, t int64, batchErr error) error {
+	bc, ok := w.out.(BatchCompleter)
+	if !ok || !w.opened {
+		return nil
+	}
+	return safely(func() error { return bc.BatchCompleted(ctx, timeOf(t), batchErr) })
 }
 
 // write writes the batch at t.

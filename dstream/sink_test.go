@@ -369,3 +369,61 @@ func TestOutputStartCheck(t *testing.T) {
 		t.Errorf("calls = %q, want none: the check fails before Open", out.calls)
 	}
 }
+
+// completingOutput is a recOutput that is a BatchCompleter.
+type completingOutput struct {
+	*recOutput[string]
+	completeErr error
+}
+
+func (o *completingOutput) BatchCompleted(_ context.Context, t time.Time, err error) error {
+	o.log(fmt.Sprintf("completed %d %v", t.UnixMilli(), err != nil))
+	return o.completeErr
+}
+
+// A BatchCompleter learns each batch's outcome after every output of the
+// batch ran: nil on success, the batch's error when a later output
+// failed; its own error fails the batch and reaches the completers after
+// it.
+func TestBatchCompleter(t *testing.T) {
+	boom := errors.New("later output failed")
+	h := newHarness(t, time.Second)
+	in := &fakeInput{parts: map[int]int{1: 1, 2: 1, 3: 1}, interval: time.Second, records: -1}
+	s := InputStream[string](h.ssc, "src", in)
+	first := &completingOutput{recOutput: newRecOutput[string]()}
+	second := &completingOutput{recOutput: newRecOutput[string]()}
+	mustNoErr(t, s.WriteTo(first), "WriteTo")
+	mustNoErr(t, s.ForEachBatch(func(_ context.Context, b *Batch[string]) error {
+		if b.Time.UnixMilli() == 2000 {
+			return boom
+		}
+		return nil
+	}), "ForEachBatch")
+	mustNoErr(t, s.WriteTo(second), "WriteTo")
+	h.start()
+	if err := h.stepErr(); err != nil {
+		t.Fatalf("batch 1: %v", err)
+	}
+	if err := h.stepErr(); !errors.Is(err, boom) {
+		t.Fatalf("batch 2 = %v, want the later output's error", err)
+	}
+	_ = h.ssc.Stop(context.Background(), Hard)
+	if want := []string{"open", "begin 1000", "commit 1000", "completed 1000 false", "begin 2000", "commit 2000", "completed 2000 true", "close"}; !slices.Equal(first.calls, want) {
+		t.Errorf("first output's calls = %q, want %q", first.calls, want)
+	}
+	if want := []string{"open", "begin 1000", "commit 1000", "completed 1000 false", "completed 2000 true", "close"}; !slices.Equal(second.calls, want) {
+		t.Errorf("second output's calls = %q, want %q", second.calls, want)
+	}
+
+	// A completer's error fails a batch that had succeeded.
+	h = newHarness(t, time.Second)
+	in = &fakeInput{parts: map[int]int{1: 1}, interval: time.Second, records: -1}
+	failing := &completingOutput{recOutput: newRecOutput[string](), completeErr: boom}
+	mustNoErr(t, InputStream[string](h.ssc, "src", in).WriteTo(failing), "WriteTo")
+	h.start()
+	err := h.stepErr()
+	var be *BatchError
+	if !errors.Is(err, boom) || !errors.As(err, &be) || be.Op != "rec" {
+		t.Fatalf("batch with a failing completer = %v, want a BatchError of rec wrapping its error", err)
+	}
+}

@@ -134,6 +134,56 @@
 //   - Two jobs writing into the same directory need different
 //     FilePrefix values.
 //
+// # Many copies of a job: Rotate
+//
+// Copies of a job reading Kafka in one consumer group cannot name files
+// by batch time: they share batch times. With Rotate, the sink writes by
+// source range instead, Kafka Connect's HDFS model. Each Kafka partition
+// has one writer at a time (its owner in the group), which keeps a chunk
+// open over many batches, one file per Hive partition the chunk touches,
+// and commits the chunk when its Rotation says (rows, bytes, age), at
+// the end of a batch that succeeded in every output. A file's name holds
+// the topic, the partition and the first and last offset of its chunk:
+//
+//	<dir>/<hive dirs>/<prefix>-<topic>-<partition, 5 digits>-<first>-<last>-<n>.parquet
+//
+// so files of two copies never share a name, and a chunk written again
+// replaces its own files. The commit protocol, per partition, in
+// <dir>/_temporary/<prefix>-<topic>-<partition>/:
+//
+//  1. The chunk's files are written to temporary names in the partition's
+//     staging directory, under a directory of this writer and chunk.
+//  2. At rotation they are closed and synced, then the chunk is claimed:
+//     _log/<first offset> is created exclusively (storage.CreateExclusive:
+//     one NameNode create; O_EXCL locally), listing the chunk's end offset
+//     and each file's temporary and final name. Of two writers holding a
+//     chunk from the same offset (the owner, and a zombie: a copy paused
+//     past its session that lost the partition without noticing), one
+//     creates the claim; the other discards its chunk and fails its
+//     batch, so that it restarts from the store. A claim made after a
+//     newer one (a writer far behind) is taken back before any rename.
+//  3. The files are renamed to their final names.
+//
+// The next owner of the partition (the direct stream's kafka.ResumeFrom
+// calls Resume when the group assigns it) rolls the renames of the
+// claims forward, removes claims that are off the chain and temporary
+// files of chunks that can no longer be committed, and starts reading at
+// the end of the newest claim. The store is the truth, not a checkpoint
+// or the group's commit: a chunk still open when its writer crashed is
+// read again, once. When a rebalance takes a partition away in order,
+// its open chunk is committed first (Release); when the group fences the
+// member, the chunk is discarded. A batch that fails discards the chunks
+// it wrote into, whole (their earlier batches are read again).
+//
+// The first chunk of a partition records where it started (_log/start),
+// so that a copy that takes over a partition no chunk was committed for
+// yet starts there too. Claims are kept for at least ten minutes and the
+// newest eight, so that a zombie finds a newer one. Readers that list
+// the directory (Hive, Spark, DuckDB's globs for *.parquet) skip
+// _temporary. Memory: each open chunk holds a parquet-go writer per Hive
+// partition it touches, whose row group is buffered until RowGroupRows
+// rows or the file ends.
+//
 // # Partitions and parallelism
 //
 // The engine writes the partitions of a batch in parallel, as many at

@@ -217,3 +217,8 @@ func (f *faultFS) set(fn func(f *faultFS)) {
 type failingWriter struct{ io.WriteCloser }
 
 func (w failingWriter) Write(p []byte) (int, error) { return 0, errInjected }
+
+// CreateExclusive passes exclusive creates (claims of Rotate) through.
+func (f *faultFS) CreateExclusive(ctx context.Context, name string) (io.WriteCloser, error) {
+	return storage.CreateExclusive(ctx, f.FS, name)
+}

@@ -48,6 +48,7 @@ type config struct {
 	prefix       string
 	writerOpts   []parquet.WriterOption
 	failInvalid  bool // FailOnInvalidPartition
+	rotate       *Rotation
 }
 
 func (c *config) fail(format string, args ...any) {

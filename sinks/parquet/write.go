@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -129,9 +131,16 @@ type Sink[T any] struct {
 	failInvalid  bool // FailOnInvalidPartition
 	maxSpare     int  // full chunks a partition writer keeps for the next partition
 
-	mu     sync.Mutex
-	open   bool
-	unused []*partWriter[T] // writers of finished partitions, for the next ones
+	rotate *Rotation        // Rotate; nil: a file set per batch
+	now    func() time.Time // the clock of Rotation.Interval
+
+	mu       sync.Mutex
+	open     bool
+	unused   []*partWriter[T] // writers of finished partitions, for the next ones
+	writerID string           // Rotate: this sink's temporary directories, new at Open
+	srcs     map[srcKey]*srcPart[T]
+
+	lastBegin atomic.Int64 // the time of the last batch begun (ns)
 }
 
 // New returns a Sink that writes rows of type T under dir (see Write),
@@ -175,6 +184,8 @@ func newSink[T any](dir string, opts []Option, part *Partitioning[T]) (*Sink[T],
 		maxFileRows:  cfg.maxFileRows,
 		maxFileBytes: cfg.maxFileBytes,
 		failInvalid:  cfg.failInvalid,
+		rotate:       cfg.rotate,
+		now:          time.Now,
 		// Keep up to about 8 MiB of row chunks per writer between
 		// partitions.
 		maxSpare: max(1, (8<<20)/(chunkRows*max(1, int(unsafe.Sizeof(*new(T)))))),
@@ -267,6 +278,8 @@ func (w *Sink[T]) Open(context.Context) error {
 		return fmt.Errorf("parquetsink: %s is already open: register a Sink with one Stream.WriteTo", w)
 	}
 	w.open = true
+	w.writerID = newWriterID()
+	w.srcs = map[srcKey]*srcPart[T]{}
 	return nil
 }
 
@@ -274,11 +287,16 @@ func (w *Sink[T]) Open(context.Context) error {
 // the context calls it when it stops. Begin fails after it until the
 // next Open.
 func (w *Sink[T]) Close() error {
+	var err error
+	if w.rotate != nil {
+		err = w.closeChunks()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.open = false
 	w.unused = nil
-	return nil
+	w.srcs = map[srcKey]*srcPart[T]{}
+	return err
 }
 
 // Begin starts writing the batch b: it clears what an earlier attempt at
@@ -289,6 +307,10 @@ func (w *Sink[T]) Begin(ctx context.Context, b dstream.OutputBatch) (dstream.Bat
 	w.mu.Unlock()
 	if !open {
 		return nil, errNotOpen
+	}
+	if w.rotate != nil {
+		w.lastBegin.Store(b.Time.UnixNano())
+		return &rotBatch[T]{w: w, t: b.Time.UnixNano()}, nil
 	}
 	t := b.Time.UnixMilli()
 	bw := &batch[T]{

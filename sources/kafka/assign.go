@@ -2,8 +2,11 @@ package kafka
 
 import (
 	"context"
+	"sync"
+
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"maps"
 	"slices"
 	"time"
@@ -59,6 +62,11 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 		}
 	}
 	d.mu.Unlock()
+	fromStores, err := d.resumeStores(ctx, slices.Collect(maps.Keys(want)))
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(want, fromStores)
 	exact, err := d.resolve(ctx, want)
 	if err != nil {
 		return nil, err
@@ -66,9 +74,11 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 	out := map[string]map[int32]kgo.Offset{}
 	d.mu.Lock()
 	for tp, at := range exact {
-		if st, ok := d.parts[tp]; ok && st.next > at {
-			at = st.next // a batch generated since the lookup above
-			exact[tp] = at
+		if _, ok := fromStores[tp]; !ok {
+			if st, ok := d.parts[tp]; ok && st.next > at {
+				at = st.next // a batch generated since the lookup above
+				exact[tp] = at
+			}
 		}
 		if out[tp.Topic] == nil {
 			out[tp.Topic] = map[int32]kgo.Offset{}
@@ -163,6 +173,12 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 			}
 		}
 	}
+	fromStores, err := d.resumeStores(ctx, a.tps)
+	if err != nil {
+		d.log.Warn("kafka: asking the outputs' stores where the assigned partitions start failed; retrying next batch", "error", err)
+		return
+	}
+	maps.Copy(want, fromStores)
 	exact, err := d.resolve(ctx, want)
 	if err != nil {
 		d.log.Warn("kafka: resolving the assigned partitions failed; retrying next batch", "error", err)
@@ -191,6 +207,70 @@ func (d *DirectStream) onRevoked(ctx context.Context, _ *kgo.Client, revoked map
 		d.awaitInFlight(ctx, revoked)
 		d.flushCommits(ctx)
 		d.release(revoked, "revoked")
+		d.releaseStores(ctx, revoked, true)
+	}
+}
+
+// storeConcurrency is how many partitions the stores of ResumeFrom are
+// asked about at once: each question is a few round trips to the store.
+const storeConcurrency = 8
+
+// resumeStores asks the stores of ResumeFrom where the partitions tps
+// start: for each partition, the lowest next offset that a store
+// recorded. A partition no store has a record of is left out.
+func (d *DirectStream) resumeStores(ctx context.Context, tps []TopicPartition) (map[TopicPartition]int64, error) {
+	out := map[TopicPartition]int64{}
+	if len(d.cfg.stores) == 0 || len(tps) == 0 {
+		return out, nil
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(storeConcurrency)
+	for _, tp := range tps {
+		for _, st := range d.cfg.stores {
+			g.Go(func() error {
+				next, ok, err := st.Resume(gctx, tp.Topic, tp.Partition)
+				if err != nil {
+					return fmt.Errorf("kafka: resuming %v from %v: %w", tp, st, err)
+				}
+				if !ok {
+					return nil
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if at, seen := out[tp]; !seen || next < at {
+					out[tp] = next
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	d.log.Info("kafka: partitions resumed from the outputs' stores", "partitions", fmt.Sprint(sortedKeys(out)),
+		"took", time.Since(start).Round(time.Millisecond))
+	return out, nil
+}
+
+// releaseStores tells the stores of ResumeFrom that the partitions in m
+// are no longer this stream's. At Stop, leaving the group revokes every
+// partition after the last batch: the stores commit what they hold
+// before another member can own the partitions.
+func (d *DirectStream) releaseStores(ctx context.Context, m map[string][]int32, commit bool) {
+	if len(d.cfg.stores) == 0 {
+		return
+	}
+	for topic, ps := range m {
+		for _, p := range ps {
+			for _, st := range d.cfg.stores {
+				if err := st.Release(ctx, topic, p, commit); err != nil {
+					d.log.Warn("kafka: releasing a partition in an output's store failed; its next owner reads what the store did not keep again",
+						"partition", TopicPartition{topic, p}.String(), "store", fmt.Sprint(st), "error", err)
+				}
+			}
+		}
 	}
 }
 
@@ -246,6 +326,7 @@ func (d *DirectStream) inFlight(m map[string][]int32) int {
 func (d *DirectStream) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
 	if d.waitReady(ctx) {
 		d.release(lost, "lost")
+		d.releaseStores(ctx, lost, false)
 	}
 }
 

@@ -70,5 +70,10 @@ func (d *DirectStream) Rebuild(t time.Time, desc []byte) (*dstream.InputBatch[Re
 	if err := json.Unmarshal(desc, &ranges); err != nil {
 		return nil, fmt.Errorf("kafka: the checkpoint's batch: %w", err)
 	}
+	if len(d.cfg.stores) > 0 {
+		// The stores say where each partition starts (ResumeFrom): the
+		// batch is not read again, its records are read from there.
+		ranges = nil
+	}
 	return d.batchOf(t, ranges)
 }

@@ -118,6 +118,7 @@ type config struct {
 	maxBuffered    int
 	failOnRevoke   bool
 	instanceID     string
+	stores         []dstream.PositionStore // ResumeFrom
 	clientOpts     []kgo.Opt
 }
 
@@ -306,6 +307,40 @@ func RevokeTimeout(d time.Duration) Option {
 			return fmt.Errorf("RevokeTimeout: %v is not positive", d)
 		}
 		c.revokeTimeout = d
+		return nil
+	})
+}
+
+// ResumeFrom makes the outputs' stores the authority on where each
+// partition starts, for running copies of a job in one consumer group
+// exactly once. When a partition is assigned (at start or by a
+// rebalance), the stream asks every store (PositionStore.Resume, which
+// also finishes or discards what an earlier owner left half done) and
+// starts at the lowest next offset they recorded, whatever a checkpoint,
+// the group's commit or an earlier ownership by this stream say: those
+// run ahead of what a store holding files open over many batches has
+// made durable. When no store has a record of the partition, it starts as
+// it would without stores. Batches pending in a checkpoint are not read
+// again after a restart (their partitions start where the stores say).
+// When a rebalance takes a partition away, the stores are told after its
+// batches in flight have completed (Release with commit true); when the
+// group fences the member (the partition is lost), they are told to
+// discard it. Offsets are still committed to the group after each batch,
+// for lag monitoring and tools, but they are only a hint.
+//
+// The Parquet sink with rotation (parquetsink.Rotate) is such a store:
+// pass it here and register it with Stream.WriteTo.
+func ResumeFrom(stores ...dstream.PositionStore) Option {
+	return optionFunc(func(c *config) error {
+		for _, st := range stores {
+			if st == nil {
+				return errors.New("ResumeFrom: nil store")
+			}
+		}
+		if len(stores) == 0 {
+			return errors.New("ResumeFrom: no store")
+		}
+		c.stores = append(c.stores, stores...)
 		return nil
 	})
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"cmp"
 	"fmt"
+	"github.com/microbatch-go/microbatch/dstream"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -62,6 +63,12 @@ func (r OffsetRange) Count() int64 { return r.Until - r.From }
 // TopicPartition returns the range's partition.
 func (r OffsetRange) TopicPartition() TopicPartition {
 	return TopicPartition{Topic: r.Topic, Partition: r.Partition}
+}
+
+// SourceRange implements dstream.SourceRanger: the range as the engine's
+// outputs see it in a partition's lineage, with the topic as the input.
+func (r OffsetRange) SourceRange() dstream.SourceRange {
+	return dstream.SourceRange{Input: r.Topic, Partition: r.Partition, From: r.From, Until: r.Until}
 }
 
 // String formats the range as "topic-partition [from, until)".
