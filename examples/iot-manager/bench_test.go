@@ -154,9 +154,17 @@ func engineBatch(b *testing.B, addrs []string, out string, parallelism int) {
 	for p := range tps {
 		tps[p] = kafka.TopicPartition{Topic: benchTopic, Partition: int32(p)}
 	}
-	records := kafka.NewDirectStream(ssc, kafka.Assign(tps...), kafka.Brokers(addrs...)).Stream()
+	// The manager's defaults: files rotated at 64 MiB or 10 minutes, so
+	// committed when the run stops.
+	cfg := pipelineConfig{hdfsOut: out, maxMessageBytes: 1 << 20, logger: quiet, parquet: []parquetsink.Option{
+		parquetsink.Rotate(parquetsink.Rotation{Bytes: parquetsink.DefaultRotateBytes, Interval: parquetsink.DefaultRotateInterval})}}
+	sink, err := newEventSink(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds := kafka.NewDirectStream(ssc, kafka.Assign(tps...), kafka.Brokers(addrs...), kafka.ResumeFrom(sink))
 	rep := newReporter(io.Discard, false)
-	if err := buildPipeline(records, pipelineConfig{hdfsOut: out, maxMessageBytes: 1 << 20, logger: quiet}, rep); err != nil {
+	if err := buildPipeline(ds, sink, cfg, rep); err != nil {
 		b.Fatal(err)
 	}
 	if err := ssc.Start(); err != nil {

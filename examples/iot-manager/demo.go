@@ -23,6 +23,7 @@ import (
 const (
 	demoPartitions = 4
 	demoBatch      = 2 * time.Second
+	demoRotate     = 10 * time.Second // -demo's -rotate-interval, unless a -rotate flag is given
 )
 
 // demo is what -demo runs besides the manager: an in-process broker fed

@@ -484,7 +484,7 @@ func TestEndToEndHDFS(t *testing.T) {
 
 	var dead []deadLetter
 	deadFiles := hdfsFiles(t, fsys, path.Join(root, "dead"), func(n string) bool {
-		return strings.HasPrefix(n, "part-") || strings.HasPrefix(n, kuduRejectedPrefix) || strings.HasPrefix(n, parquetRejectedPrefix)
+		return strings.HasPrefix(n, deadPrefix+"-") && strings.HasSuffix(n, ".json")
 	})
 	for name, data := range deadFiles {
 		dead = append(dead, parseDeadLetters(t, name, data)...)

@@ -259,24 +259,11 @@ func sumProgress(stderr string) (sum [4]int, failed []string) {
 	return sum, failed
 }
 
-// readDeadLetters reads the dead letters of every complete batch under
-// dir: the dead-<ms>.jsonl directories with _SUCCESS, and the
-// parquet-rejected-<ms>.jsonl and kudu-rejected-<ms>.jsonl files.
+// readDeadLetters reads the dead letters under dir: the
+// <topic>-<partition>/dead-<offset>-<kind>.json files.
 func readDeadLetters(t testing.TB, dir string) []deadLetter {
 	t.Helper()
-	var files []string
-	batches, _ := filepath.Glob(filepath.Join(dir, deadPrefix+"-*.jsonl"))
-	for _, b := range batches {
-		if _, err := os.Stat(filepath.Join(b, "_SUCCESS")); err != nil {
-			continue
-		}
-		parts, _ := filepath.Glob(filepath.Join(b, "part-*"))
-		files = append(files, parts...)
-	}
-	for _, prefix := range []string{parquetRejectedPrefix, kuduRejectedPrefix} {
-		rejected, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.jsonl"))
-		files = append(files, rejected...)
-	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*", deadPrefix+"-*.json"))
 	var out []deadLetter
 	for _, p := range files {
 		data, err := os.ReadFile(p)

@@ -103,7 +103,20 @@
 // (escaped as Spark escapes partition values) and its day (ddMMyyyy of
 // ts in UTC):
 //
-//	<hdfs-out>/source=http%3A%2F%2Fopendata.5t.torino.it%2Fget_fdt/day=12032018/part-<batch ms>-<kafka partition>-<n>.parquet
+//	<hdfs-out>/source=http%3A%2F%2Fopendata.5t.torino.it%2Fget_fdt/day=12032018/part-<topic>-<partition>-<first offset>-<last offset>-<n>.parquet
+//
+// Files roll over batches (parquetsink.Rotate): each Kafka partition's
+// files are committed when they are about -rotate-bytes (64 MiB) or
+// -rotate-interval (10 minutes) old, or hold -rotate-rows rows, and when
+// the partition moves to another copy of the manager or the manager
+// stops; with all three 0, at every batch. So a Hive partition gets at
+// most one file per Kafka partition per rotation, not one per batch. The
+// files are the record of what was ingested: a Kafka partition resumes
+// where its committed files end (kafka.ResumeFrom), whichever copy of the
+// manager wrote them, so copies of the manager in one group (same flags,
+// same -hdfs-out) write every event once; events of a rotation not
+// committed when a manager crashes are read again by the partition's
+// next owner. See "Scaling out" in the README.
 //
 // The columns are those the original stored: version, id, ts (epoch ms),
 // temporal_granularity, event_certainty, event_type_id, event_subtype_id,
@@ -153,21 +166,21 @@
 //     a directory name may be on Linux file systems and HDFS, or that is
 //     not valid UTF-8; the event is in Kudu all the same.
 //
-// With -dead-letter URI they are written, per batch, as JSON lines
+// With -dead-letter URI each is written as a line of JSON in a file of
+// its own, named by its Kafka position and kind (message, kudu,
+// kudu-rejected, parquet-rejected):
 //
-//	<URI>/dead-<batch ms>.jsonl/part-00000      (and _SUCCESS once complete)
-//	<URI>/parquet-rejected-<batch ms>.jsonl     (only for batches with rejected events)
-//	<URI>/kudu-rejected-<batch ms>.jsonl        (only for batches with rejected rows)
+//	<URI>/<topic>-<partition, 5 digits>/dead-<offset, 10 digits>-<kind>.json
 //
 // such as
 //
 //	{"topic":"daf-iot-events","partition":3,"offset":17,"reason":"not an Avro Event: ...","value_base64":"aGVsbG8="}
 //	{"topic":"daf-iot-events","partition":0,"offset":4,"reason":"kudu: no \"value\" attribute","id":"wrongmetric-no-value"}
 //
-// Every batch writes its dead-<ms>.jsonl directory, empty or not (Spark's
-// saveAsTextFiles); the Parquet and Kudu rejects are written atomically
-// after the batch's Parquet and Kudu writes. A batch that runs again
-// replaces them all. Without
+// They are written atomically after the batch's Parquet and Kudu writes.
+// A dead letter written again (its partition read again after a crash,
+// by this copy of the manager or another) replaces its own file, so each
+// is there once. Without
 // -dead-letter each dead letter is logged as a warning with the same
 // fields.
 //
@@ -227,8 +240,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -hdfs-out, -checkpoint and -dead-letter
@@ -242,10 +258,12 @@ type options struct {
 	run                             cli.RunFlags // -start-timeout, -max-outage
 	brokers, kuduMasters            []string
 	topic, group, instance          string
-	batch, duration                 time.Duration
+	batch, duration, sessionTimeout time.Duration
+	rebalanceTimeout                time.Duration
 	hdfsOut, checkpoint, deadLetter string
 	kuduTable                       string
 	kuduBuckets, maxMessageBytes    int
+	rotation                        parquetsink.Rotation
 	demo                            bool
 	rate                            int
 	ui                              string
@@ -272,6 +290,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.topic, "topic", "daf-iot-events", "the topic")
 	fs.StringVar(&o.group, "group", "daf-iot-manager", "the consumer group")
 	fs.StringVar(&o.instance, "instance", "", "a static group member id, so a restarted manager takes its partitions back at once")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "the group's session timeout: a copy that stops answering loses its partitions after this long")
+	fs.DurationVar(&o.rebalanceTimeout, "rebalance-timeout", 60*time.Second, "how long a rebalance waits for every copy to rejoin (a paused or dead one is dropped after it)")
 	fs.DurationVar(&o.batch, "batch", 10*time.Second, "batch interval")
 	fs.StringVar(&o.hdfsOut, "hdfs-out", "", "the Parquet directory, a path or URI (required unless -demo)")
 	fs.StringVar(&kuduMasters, "kudu-masters", "", "comma-separated Kudu masters; without it the Kudu path is off")
@@ -280,6 +300,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.deadLetter, "dead-letter", "", "write dead letters there as JSON lines, instead of logging them")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: offsets are kept there, and a restart resumes exactly where it stopped")
 	fs.IntVar(&o.maxMessageBytes, "max-message-bytes", 1<<20, "larger messages are dead letters, not decoded")
+	fs.Int64Var(&o.rotation.Bytes, "rotate-bytes", parquetsink.DefaultRotateBytes, "commit a Kafka partition's Parquet files once they are about this many bytes (0: no limit)")
+	fs.DurationVar(&o.rotation.Interval, "rotate-interval", parquetsink.DefaultRotateInterval, "commit a Kafka partition's Parquet files once they are this old (0: no limit)")
+	fs.Int64Var(&o.rotation.Rows, "rotate-rows", 0, "commit a Kafka partition's Parquet files once they hold this many rows (0: no limit; all three 0: every batch)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&config, "config", "", "read settings from the original's application.conf; flags given here win")
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
@@ -299,6 +322,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.demo && !set["batch"] {
 		o.batch = demoBatch
+	}
+	if o.demo && !set["rotate-bytes"] && !set["rotate-interval"] && !set["rotate-rows"] {
+		o.rotation = parquetsink.Rotation{Interval: demoRotate} // files to look at while the demo runs
 	}
 	if config != "" {
 		notes, err := applyConfig(fs, set, config)
@@ -321,12 +347,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-batch %v: want a positive whole number of milliseconds", o.batch)
 	case o.duration < 0:
 		return o, cli.Usagef("-duration %v is negative", o.duration)
+	case o.sessionTimeout < time.Second:
+		return o, cli.Usagef("-session-timeout %v: want at least 1s", o.sessionTimeout)
+	case o.rebalanceTimeout < time.Second:
+		return o, cli.Usagef("-rebalance-timeout %v: want at least 1s", o.rebalanceTimeout)
 	case o.kuduTable == "":
 		return o, cli.Usagef("-kudu-table is empty")
 	case o.kuduBuckets < 2 || o.kuduBuckets > 1<<16:
 		return o, cli.Usagef("-kudu-buckets %d: want 2 to 65536 (Kudu hashes into at least 2 buckets)", o.kuduBuckets)
 	case o.maxMessageBytes <= 0:
 		return o, cli.Usagef("-max-message-bytes %d: want a positive size", o.maxMessageBytes)
+	case o.rotation.Bytes < 0 || o.rotation.Interval < 0 || o.rotation.Rows < 0:
+		return o, cli.Usagef("-rotate-bytes, -rotate-interval and -rotate-rows must not be negative")
 	case o.rate < 1:
 		return o, cli.Usagef("-rate %d: want at least 1 event per second", o.rate)
 	case o.demo && o.checkpoint != "":
@@ -378,16 +410,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	kopts := []kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group)}
+	cfg := pipelineConfig{
+		hdfsOut: o.hdfsOut, deadLetter: o.deadLetter, kuduMasters: o.kuduMasters, kuduTable: o.kuduTable,
+		kuduBuckets: int32(o.kuduBuckets), maxMessageBytes: o.maxMessageBytes, logger: logger,
+		parquet: []parquetsink.Option{parquetsink.Rotate(o.rotation)},
+	}
+	events, err := newEventSink(cfg)
+	if err != nil {
+		return err
+	}
+	// The Parquet files are the record of what was ingested: each Kafka
+	// partition resumes where they end, whichever copy of the manager
+	// wrote them (see "Scaling out" in the README).
+	kopts := []kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group), kafka.ResumeFrom(events),
+		kafka.ClientOptions(kgo.SessionTimeout(o.sessionTimeout), kgo.RebalanceTimeout(o.rebalanceTimeout)),
+		// A rebalance waits for the batches holding revoked partitions,
+		// within the rebalance.
+		kafka.RevokeTimeout(min(kafka.DefaultRevokeTimeout, o.rebalanceTimeout/2))}
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}
-	records := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kopts...).Stream()
-	err = buildPipeline(records, pipelineConfig{
-		hdfsOut: o.hdfsOut, deadLetter: o.deadLetter, kuduMasters: o.kuduMasters, kuduTable: o.kuduTable,
-		kuduBuckets: int32(o.kuduBuckets), maxMessageBytes: o.maxMessageBytes, logger: logger,
-	}, rep)
-	if err != nil {
+	ds := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kopts...)
+	if err := buildPipeline(ds, events, cfg, rep); err != nil {
 		return err
 	}
 	if ok, done := ssc.Recovered(); ok {

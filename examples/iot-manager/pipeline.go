@@ -5,15 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"path"
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/progress"
@@ -167,36 +167,33 @@ type pipelineConfig struct {
 	kudu            []kudusink.Option
 }
 
-// Names under the dead-letter directory: <dir>/dead-<batch ms>.jsonl/part-00000
-// (SaveAsTextFiles), <dir>/parquet-rejected-<batch ms>.jsonl and
-// <dir>/kudu-rejected-<batch ms>.jsonl.
-const (
-	deadPrefix            = "dead"
-	parquetRejectedPrefix = "parquet-rejected"
-	kuduRejectedPrefix    = "kudu-rejected"
-)
+// newEventSink returns the Parquet sink of the events, for buildPipeline
+// and, with Rotate among cfg.parquet, for kafka.ResumeFrom.
+func newEventSink(cfg pipelineConfig) (*parquetsink.Sink[*HdfsEvent], error) {
+	sink, err := parquetsink.NewPartitioned(cfg.hdfsOut, parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition), cfg.parquet...)
+	if err != nil {
+		return nil, fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
+	}
+	return sink, nil
+}
 
-// buildPipeline adds the manager's job to the context of records:
+// buildPipeline adds the manager's job to the context of the direct
+// stream ds, writing events to sink (newEventSink):
 //
 //	records ─Map(decode, convert)→ results ─┬→ events ─→ Parquet, partitioned by source/day, rejected rows → rejects
 //	                                         ├→ Kudu rows ─→ Kudu (UPSERT), rejected rows → rejects
-//	                                         ├→ dead letters ─→ JSON lines (with cfg.deadLetter)
-//	                                         └→ counts, and the batch's rejects → a JSON-lines file per sink
+//	                                         └→ counts; dead letters and the rejects → a JSON file each, named by Kafka position
 //
 // results has several consumers, so the engine keeps each of its batches
 // while they run instead of decoding it again. The counts of each batch
 // go to rep.
-func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
+func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
 	kuduOn := len(cfg.kuduMasters) > 0
-	results := dstream.Map(records, decoder(cfg.maxMessageBytes, kuduOn))
+	results := dstream.Map(ds.Stream(), decoder(cfg.maxMessageBytes, kuduOn))
 
 	events := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil }),
 		func(r result) *HdfsEvent { return &r.ev.hdfs })
 	prej := &rejects{}
-	sink, err := parquetsink.NewPartitioned(cfg.hdfsOut, parquetsink.PartitionBy(partitionCols, (*HdfsEvent).partition), cfg.parquet...)
-	if err != nil {
-		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
-	}
 	if err := events.WriteTo(sink, dstream.WriteSpec[*HdfsEvent]{DeadLetter: prej.parquet}); err != nil {
 		return fmt.Errorf("-hdfs-out %s: %w", cfg.hdfsOut, err)
 	}
@@ -217,25 +214,18 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 		}
 	}
 
-	var rejectedDir storage.FS
-	var rejectedRoot string
+	var dead *deadFiles
 	if cfg.deadLetter != "" {
-		dead := dstream.Map(results.Filter(func(r result) bool { return r.dead != nil }),
-			func(r result) string { return r.dead.JSON() })
-		// One file per batch: dead letters are few.
-		prefix := storage.Join(cfg.deadLetter, deadPrefix)
-		if err := dead.Repartition(1).SaveAsTextFiles(prefix, "jsonl"); err != nil {
+		fsys, root, err := storage.Open(cfg.deadLetter)
+		if err != nil {
 			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
 		}
-		var err error
-		if rejectedDir, rejectedRoot, err = storage.Open(cfg.deadLetter); err != nil {
-			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
-		}
+		dead = &deadFiles{fsys: fsys, root: root}
 	}
 
 	return results.ForEachBatch(func(ctx context.Context, b *dstream.Batch[result]) error {
 		var c counts
-		logDead := cfg.deadLetter == ""
+		var letters []deadLetter
 		for r := range b.All() {
 			if r.ev != nil {
 				c.events++
@@ -245,52 +235,87 @@ func buildPipeline(records *dstream.Stream[kafka.Record], cfg pipelineConfig, re
 			}
 			if r.dead != nil {
 				c.dead++
-				if logDead {
-					cfg.logger.Warn("dead letter", r.dead.attrs()...)
-				}
+				letters = append(letters, *r.dead)
 			}
 		}
 		parquetRejected, kuduRejected := prej.take(), krej.take()
 		c.events -= int64(len(parquetRejected))
 		c.kudu -= int64(len(kuduRejected))
 		c.dead += int64(len(parquetRejected) + len(kuduRejected))
-		for _, r := range []struct {
-			prefix string
-			dead   []deadLetter
-		}{{parquetRejectedPrefix, parquetRejected}, {kuduRejectedPrefix, kuduRejected}} {
-			if rejectedDir == nil {
-				for _, d := range r.dead {
-					cfg.logger.Warn("dead letter", d.attrs()...)
-				}
-				continue
+		letters = append(append(letters, parquetRejected...), kuduRejected...)
+		if dead == nil {
+			for _, d := range letters {
+				cfg.logger.Warn("dead letter", d.attrs()...)
 			}
-			name := path.Join(rejectedRoot, dstream.BatchFileName(r.prefix, "jsonl", b.Time))
-			if err := writeRejected(ctx, rejectedDir, name, r.dead); err != nil {
-				return err
-			}
+		} else if err := dead.write(ctx, letters); err != nil {
+			return err
 		}
 		rep.Set(b.Time, c)
 		return nil
 	})
 }
 
-// writeRejected writes the batch's rejects of one sink to name atomically, or,
-// when there are none, removes what an earlier run of the same batch may
-// have written there, so that a batch run again replaces its file.
-func writeRejected(ctx context.Context, fsys storage.FS, name string, dead []deadLetter) error {
-	if len(dead) == 0 {
-		if err := fsys.Remove(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("-dead-letter: %w", err)
-		}
-		return nil
+// deadPrefix starts the names of the dead-letter files.
+const deadPrefix = "dead"
+
+// deadFiles writes each dead letter to a file of its own, named by its
+// Kafka position:
+//
+//	<dir>/<topic>-<partition, 5 digits>/dead-<offset, 10 digits>-<kind>.json
+//
+// where kind is message (a message that is not an event), kudu (an event
+// the Kudu path refused) or parquet (an event the Parquet sink could not
+// place). Writing a dead letter again (a partition read again after a
+// crash, by this copy of the manager or another, or by a zombie) replaces
+// its file, so every dead letter is in the directory once, whichever
+// copies wrote it. Dead letters are few; a flood of bad messages makes a
+// file each (log them instead, without -dead-letter, if that is a
+// concern).
+type deadFiles struct {
+	fsys storage.FS
+	root string
+}
+
+// deadConcurrency is how many dead-letter files are written at once.
+const deadConcurrency = 16
+
+func (d *deadFiles) write(ctx context.Context, letters []deadLetter) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deadConcurrency)
+	for _, l := range letters {
+		name := path.Join(d.root, fmt.Sprintf("%s-%05d", l.Topic, l.Partition), fmt.Sprintf("%s-%010d-%s.json", deadPrefix, l.Offset, l.kind()))
+		g.Go(func() error { return writeDeadLetters(gctx, d.fsys, name, []deadLetter{l}) })
 	}
+	return g.Wait()
+}
+
+// kind is the dead letter's kind in its file name.
+func (d *deadLetter) kind() string {
+	switch {
+	case strings.HasPrefix(d.Reason, "kudu: rejected:"):
+		return "kudu-rejected"
+	case strings.HasPrefix(d.Reason, "parquet: rejected:"):
+		return "parquet-rejected"
+	case strings.HasPrefix(d.Reason, "kudu:"):
+		return "kudu"
+	default:
+		return "message"
+	}
+}
+
+// writeDeadLetters writes dead letters to name atomically.
+func writeDeadLetters(ctx context.Context, fsys storage.FS, name string, dead []deadLetter) error {
 	var buf bytes.Buffer
 	for i := range dead {
 		buf.WriteString(dead[i].JSON())
 		buf.WriteByte('\n')
 	}
-	return storage.WriteFileAtomic(ctx, fsys, name, func(w io.Writer) error {
+	err := storage.WriteFileAtomic(ctx, fsys, name, func(w io.Writer) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("-dead-letter: %w", err)
+	}
+	return nil
 }

@@ -180,9 +180,12 @@
 // yet starts there too. Claims are kept for at least ten minutes and the
 // newest eight, so that a zombie finds a newer one. Readers that list
 // the directory (Hive, Spark, DuckDB's globs for *.parquet) skip
-// _temporary. Memory: each open chunk holds a parquet-go writer per Hive
-// partition it touches, whose row group is buffered until RowGroupRows
-// rows or the file ends.
+// _temporary. Memory: a chunk holds the rows of each Hive partition it
+// touches (up to 8,192 per Hive partition and 65,536 in all); a Hive
+// partition with more gets its file and parquet-go writer then, whose row
+// group is buffered until RowGroupRows rows or the file ends. The others
+// are written at the commit, one after another, by one writer. The size
+// that Rotation.Bytes compares is that of the files opened so far.
 //
 // # Partitions and parallelism
 //

@@ -69,6 +69,15 @@ const (
 	claimRetryWait = 100 * time.Millisecond
 	// storeConcurrency is how many partitions commit at once.
 	storeConcurrency = 8
+	// rotatePageBufferSize is the Parquet page buffer size of the writers
+	// of Rotate (parquet-go's default is 256 KiB), unless WriterOptions
+	// says otherwise.
+	rotatePageBufferSize = 32 << 10
+	// spillRows is how many rows a Hive partition of a chunk holds in
+	// memory before it gets a file and writer of its own; maxHeldRows is
+	// how many a chunk holds in all before every Hive partition does.
+	spillRows   = 8192
+	maxHeldRows = 65536
 	// hiveBufRows is how many rows a Hive partition's file collects before
 	// they go to parquet-go.
 	hiveBufRows = 1024
@@ -103,6 +112,7 @@ type srcPart[T any] struct {
 	done      []chunkPart // files of the chunk closed
 	doneBytes int64
 	rows      int64
+	held      int // rows held in the chunk's files (chunkFile.held)
 	tmps      int // temporary files created
 
 	// The batch in progress.
@@ -120,17 +130,24 @@ type chunkPart struct {
 	n    int
 }
 
-// chunkFile is the open file of one Hive partition of a chunk.
+// chunkFile is one Hive partition of a chunk. Its rows are held in
+// memory until it has spillRows of them (or the chunk holds maxHeldRows):
+// then a file and a parquet-go writer are opened for it, kept open until
+// the chunk is committed. The Hive partitions that never spill are
+// written at the commit, one after another, by one writer: a chunk may
+// touch hundreds of Hive partitions, and a parquet-go writer's column
+// buffers take a few MiB.
 type chunkFile[T any] struct {
 	hive      string
 	err       error // why the Hive partition cannot be made: rows are rejected
 	n         int   // files started
 	f         io.WriteCloser
 	tmp       string
-	pw        *parquet.GenericWriter[T]
+	pw        *parquet.GenericWriter[T] // while the file is open
 	inFile    int64
 	unchecked int
-	buf       []T
+	held      [][]T // rows not written yet, in chunks of hiveBufRows
+	nheld     int
 }
 
 // claim is a parsed claim.
@@ -314,22 +331,91 @@ func (w *Sink[T]) appendRows(ctx context.Context, sp *srcPart[T], p *dstream.Par
 			}
 			continue
 		}
-		if cf.buf == nil {
-			cf.buf = make([]T, 0, hiveBufRows)
+		if n := len(cf.held); n == 0 || len(cf.held[n-1]) == cap(cf.held[n-1]) {
+			if n > 0 && cf.pw != nil {
+				// An open file takes its rows a chunk at a time.
+				if err := w.flushRows(ctx, sp, cf); err != nil {
+					return err
+				}
+			}
+			cf.held = append(cf.held, w.takeRows())
 		}
-		cf.buf = append(cf.buf, x)
-		if len(cf.buf) == cap(cf.buf) {
+		last := len(cf.held) - 1
+		cf.held[last] = append(cf.held[last], x)
+		cf.nheld++
+		sp.held++
+		switch {
+		case cf.pw == nil && cf.nheld >= spillRows:
+			if err := w.flushRows(ctx, sp, cf); err != nil {
+				return err
+			}
+		case sp.held >= maxHeldRows:
+			for _, g := range sp.order {
+				if err := w.flushRows(ctx, sp, g); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, cf := range sp.order {
+		if cf.pw != nil {
 			if err := w.flushRows(ctx, sp, cf); err != nil {
 				return err
 			}
 		}
 	}
-	for _, cf := range sp.order {
-		if err := w.flushRows(ctx, sp, cf); err != nil {
-			return err
+	return nil
+}
+
+// takeRows returns an empty chunk of hiveBufRows rows.
+func (w *Sink[T]) takeRows() []T {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.spareRows); n > 0 {
+		c := w.spareRows[n-1]
+		w.spareRows = w.spareRows[:n-1]
+		return c
+	}
+	return make([]T, 0, hiveBufRows)
+}
+
+// dropHeld forgets the rows held in cf, keeping the chunks for reuse.
+func (w *Sink[T]) dropHeld(sp *srcPart[T], cf *chunkFile[T]) {
+	w.mu.Lock()
+	for _, c := range cf.held {
+		clear(c)
+		if len(w.spareRows) < w.maxSpare {
+			w.spareRows = append(w.spareRows, c[:0])
 		}
 	}
-	return nil
+	w.mu.Unlock()
+	sp.held -= cf.nheld
+	cf.held, cf.nheld = nil, 0
+}
+
+// takeWriter returns a parquet-go writer for a file of a chunk.
+func (w *Sink[T]) takeWriter(f io.Writer) *parquet.GenericWriter[T] {
+	w.mu.Lock()
+	if n := len(w.spareWriters); n > 0 {
+		pw := w.spareWriters[n-1]
+		w.spareWriters = w.spareWriters[:n-1]
+		w.mu.Unlock()
+		pw.Reset(f)
+		return pw
+	}
+	w.mu.Unlock()
+	return parquet.NewGenericWriter[T](f, w.writerOpts...) // options checked by probe
+}
+
+// putWriter keeps a writer whose file is closed for the next file, up to
+// a few.
+func (w *Sink[T]) putWriter(pw *parquet.GenericWriter[T]) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.spareWriters) < storeConcurrency*2 {
+		pw.Reset(io.Discard)
+		w.spareWriters = append(w.spareWriters, pw)
+	}
 }
 
 // rejectRow is partWriter.reject for Rotate.
@@ -341,10 +427,20 @@ func (w *Sink[T]) rejectRow(p *dstream.Partition[T], i int, row T, err error) er
 	return nil
 }
 
-// flushRows writes the buffered rows of cf, starting a file when none is
-// open and ending it at a file limit (MaxFileRows, MaxFileBytes).
+// flushRows writes the rows held in cf, starting a file when none is open
+// and ending it at a file limit (MaxFileRows, MaxFileBytes).
 func (w *Sink[T]) flushRows(ctx context.Context, sp *srcPart[T], cf *chunkFile[T]) error {
-	rows := cf.buf
+	for _, rows := range cf.held {
+		if err := w.writeRows(ctx, sp, cf, rows); err != nil {
+			return err
+		}
+	}
+	w.dropHeld(sp, cf)
+	return nil
+}
+
+// writeRows writes rows to cf's file.
+func (w *Sink[T]) writeRows(ctx context.Context, sp *srcPart[T], cf *chunkFile[T], rows []T) error {
 	for len(rows) > 0 {
 		if cf.f == nil {
 			if err := w.createChunkFile(ctx, sp, cf); err != nil {
@@ -376,8 +472,6 @@ func (w *Sink[T]) flushRows(ctx context.Context, sp *srcPart[T], cf *chunkFile[T
 			}
 		}
 	}
-	clear(cf.buf)
-	cf.buf = cf.buf[:0]
 	return nil
 }
 
@@ -394,7 +488,7 @@ func (w *Sink[T]) createChunkFile(ctx context.Context, sp *srcPart[T], cf *chunk
 	}
 	cf.f, cf.tmp = f, rel
 	if cf.pw == nil {
-		cf.pw = parquet.NewGenericWriter[T](f, w.writerOpts...) // options checked by probe
+		cf.pw = w.takeWriter(f)
 	} else {
 		cf.pw.Reset(f)
 	}
@@ -405,21 +499,122 @@ func (w *Sink[T]) createChunkFile(ctx context.Context, sp *srcPart[T], cf *chunk
 // closeChunkFile ends cf's open file: the Parquet footer is written, the
 // file synced and closed.
 func (w *Sink[T]) closeChunkFile(sp *srcPart[T], cf *chunkFile[T]) error {
+	part, size, err := w.finishChunkFile(cf)
+	if err != nil {
+		return err
+	}
+	sp.done = append(sp.done, part)
+	sp.doneBytes += size
+	return nil
+}
+
+// finishChunkFile writes the footer of cf's open file and syncs and
+// closes it. It touches only cf.
+func (w *Sink[T]) finishChunkFile(cf *chunkFile[T]) (chunkPart, int64, error) {
+	f, part, size, err := w.endChunkFile(cf)
+	if err != nil {
+		return part, size, err
+	}
+	if err := syncClose(f); err != nil {
+		return chunkPart{}, 0, fmt.Errorf("parquetsink: writing %s: %w", path.Join(w.root, part.tmp), err)
+	}
+	return part, size, nil
+}
+
+// endChunkFile writes the footer of cf's open file and returns the file,
+// to be synced and closed.
+func (w *Sink[T]) endChunkFile(cf *chunkFile[T]) (io.WriteCloser, chunkPart, int64, error) {
+	f := cf.f
 	size := cf.pw.Size()
 	err := cf.pw.Close()
-	if err == nil {
-		err = syncClose(cf.f)
-	} else {
-		_ = cf.f.Close()
-	}
 	cf.f = nil
 	if err != nil {
-		return fmt.Errorf("parquetsink: writing %s: %w", path.Join(w.root, cf.tmp), err)
+		_ = f.Close()
+		return nil, chunkPart{}, 0, fmt.Errorf("parquetsink: writing %s: %w", path.Join(w.root, cf.tmp), err)
 	}
-	sp.done = append(sp.done, chunkPart{tmp: cf.tmp, hive: cf.hive, n: cf.n})
-	sp.doneBytes += size
+	part := chunkPart{tmp: cf.tmp, hive: cf.hive, n: cf.n}
 	cf.n++
-	return nil
+	return f, part, size, nil
+}
+
+// closeChunkFiles closes the open files of sp's chunk, closeConcurrency
+// at a time: a sync waits for the disk or the DataNodes, and a chunk has
+// a file for each Hive partition it touches.
+func (w *Sink[T]) closeChunkFiles(sp *srcPart[T]) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	slots := make(chan struct{}, closeConcurrency)
+	done := func(part chunkPart, size int64, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		sp.done = append(sp.done, part)
+		sp.doneBytes += size
+	}
+	// The Hive partitions whose rows are all held: written one after
+	// another by one writer, each file synced and closed in the
+	// background while the next is encoded.
+	var shared *parquet.GenericWriter[T]
+	for _, cf := range sp.order {
+		if cf.pw != nil || cf.nheld == 0 {
+			continue
+		}
+		if shared != nil {
+			cf.pw = shared
+		}
+		err := w.flushRows(context.Background(), sp, cf)
+		var f io.WriteCloser
+		var part chunkPart
+		var size int64
+		if err == nil && cf.f != nil {
+			f, part, size, err = w.endChunkFile(cf)
+		}
+		shared, cf.pw = cf.pw, nil
+		if err != nil {
+			done(part, size, err)
+			break
+		}
+		if f == nil {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := syncClose(f); err != nil {
+				done(part, size, fmt.Errorf("parquetsink: writing %s: %w", path.Join(w.root, part.tmp), err))
+				return
+			}
+			done(part, size, nil)
+		}()
+	}
+	if shared != nil {
+		w.putWriter(shared)
+	}
+	// The files open since their Hive partition spilled.
+	for _, cf := range sp.order {
+		if cf.f == nil {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			part, size, err := w.finishChunkFile(cf)
+			pw := cf.pw
+			cf.pw = nil
+			w.putWriter(pw)
+			done(part, size, err)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func relTo(root, name string) (string, error) {
@@ -442,6 +637,8 @@ func (w *Sink[T]) discard(ctx context.Context, sp *srcPart[T]) {
 			_ = w.fsys.Remove(ctx, path.Join(w.root, cf.tmp))
 			cf.f = nil
 		}
+		cf.pw = nil // its state is the failed file's: not reused
+		w.dropHeld(sp, cf)
 	}
 	for _, d := range sp.done {
 		_ = w.fsys.Remove(ctx, path.Join(w.root, d.tmp))
@@ -455,7 +652,7 @@ func (w *Sink[T]) discard(ctx context.Context, sp *srcPart[T]) {
 func (sp *srcPart[T]) resetChunk() {
 	sp.open, sp.dirty = false, false
 	sp.files, sp.order, sp.done = nil, nil, nil
-	sp.doneBytes, sp.rows, sp.tmps = 0, 0, 0
+	sp.doneBytes, sp.rows, sp.tmps, sp.held = 0, 0, 0, 0
 	sp.tmpDir = ""
 }
 
@@ -540,7 +737,7 @@ func (w *Sink[T]) due(sp *srcPart[T]) bool {
 	if *r == (Rotation{}) {
 		return true
 	}
-	if r.Rows > 0 && sp.rows >= r.Rows {
+	if r.Rows > 0 && sp.rows+int64(sp.held) >= r.Rows {
 		return true
 	}
 	if r.Interval > 0 && w.now().Sub(sp.opened) >= r.Interval {
@@ -565,15 +762,10 @@ var errLostClaim = errors.New("another writer committed this partition's offsets
 // commitChunk commits sp's open chunk: its files are closed, its claim
 // created, its files renamed into place (see the comment at the top).
 func (w *Sink[T]) commitChunk(ctx context.Context, sp *srcPart[T]) error {
-	for _, cf := range sp.order {
-		if cf.f == nil {
-			continue
-		}
-		if err := w.closeChunkFile(sp, cf); err != nil {
-			w.discard(ctx, sp)
-			sp.known = false
-			return err
-		}
+	if err := w.closeChunkFiles(sp); err != nil {
+		w.discard(ctx, sp)
+		sp.known = false
+		return err
 	}
 	c := claim{
 		name:   w.claimName(sp, sp.from),
@@ -1022,21 +1214,36 @@ func (w *Sink[T]) Release(ctx context.Context, input string, partition int32, co
 func (w *Sink[T]) closeChunks() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	slots := make(chan struct{}, storeConcurrency)
 	for _, sp := range w.srcList() {
-		sp.mu.Lock()
-		switch {
-		case sp.dirty:
-			w.discard(ctx, sp)
-		case sp.open && sp.until > sp.from:
-			if err := w.commitChunk(ctx, sp); err != nil {
-				errs = append(errs, err)
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			sp.mu.Lock()
+			defer sp.mu.Unlock()
+			var err error
+			switch {
+			case sp.dirty:
+				w.discard(ctx, sp)
+			case sp.open && sp.until > sp.from:
+				err = w.commitChunk(ctx, sp)
+			case sp.open:
+				w.discard(ctx, sp)
 			}
-		case sp.open:
-			w.discard(ctx, sp)
-		}
-		sp.mu.Unlock()
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

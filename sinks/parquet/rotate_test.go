@@ -469,3 +469,25 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestRotateSpillsLargeChunks: Hive partitions of a chunk with more rows
+// than it holds in memory get a file of their own while the chunk is
+// open, and the chunk still commits one file per Hive partition, with
+// every row once.
+func TestRotateSpillsLargeChunks(t *testing.T) {
+	dir := t.TempDir()
+	in := &logInput{topic: "ev", size: 60000, perBatch: 10000}
+	j := newRotJob(t, dir, in, parquetsink.Rotation{Rows: 30000}, true, nil)
+	in.own(t, j.sink, 0)
+	in.own(t, j.sink, 1)
+	j.steps(t, 6)
+	if err := j.ssc.Stop(t.Context(), dstream.Graceful); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce(t, dir, []int32{0, 1}, 60000)
+	// Two chunks per partition ([0, 30000) and [30000, 60000)), three
+	// Hive partitions each.
+	if got := len(dataFiles(t, dir)); got != 2*2*3 {
+		t.Errorf("%d files, want 12: %q", got, dataFiles(t, dir))
+	}
+}

@@ -139,6 +139,9 @@ type Sink[T any] struct {
 	unused   []*partWriter[T] // writers of finished partitions, for the next ones
 	writerID string           // Rotate: this sink's temporary directories, new at Open
 	srcs     map[srcKey]*srcPart[T]
+	// Rotate: row chunks and writers kept for the next chunks.
+	spareRows    [][]T
+	spareWriters []*parquet.GenericWriter[T]
 
 	lastBegin atomic.Int64 // the time of the last batch begun (ns)
 }
@@ -190,10 +193,17 @@ func newSink[T any](dir string, opts []Option, part *Partitioning[T]) (*Sink[T],
 		// partitions.
 		maxSpare: max(1, (8<<20)/(chunkRows*max(1, int(unsafe.Sizeof(*new(T)))))),
 	}
-	w.writerOpts = append([]parquet.WriterOption{
+	base := []parquet.WriterOption{
 		parquet.Compression(cfg.compression),
 		parquet.MaxRowsPerRowGroup(cfg.rowGroupRows),
-	}, cfg.writerOpts...)
+	}
+	if cfg.rotate != nil {
+		// A chunk keeps a writer open per Hive partition it touches, each
+		// with column buffers of the page size: smaller pages keep
+		// hundreds of open files in tens of MiB.
+		base = append(base, parquet.PageBufferSize(rotatePageBufferSize))
+	}
+	w.writerOpts = append(base, cfg.writerOpts...)
 	schema, err := probe[T](w.writerOpts)
 	if err != nil {
 		return nil, err
@@ -296,6 +306,7 @@ func (w *Sink[T]) Close() error {
 	w.open = false
 	w.unused = nil
 	w.srcs = map[srcKey]*srcPart[T]{}
+	w.spareRows, w.spareWriters = nil, nil
 	return err
 }
 
