@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/microbatch-go/microbatch/internal/duckdbtest"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
@@ -132,34 +128,7 @@ func churn(t *testing.T, bin string) {
 		"-rotate-interval", "1s", "-session-timeout", "6s", "-rebalance-timeout", "8s",
 		"-hdfs-out", out, "-dead-letter", dead, "-kudu-masters", strings.Join(kc.MasterAddrs(), ",")}}
 
-	var mu sync.Mutex
-	badMessages := 0
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
-		for r := range rounds {
-			var recs []*kgo.Record
-			for i := range perRound {
-				n := r*perRound + i
-				recs = append(recs, &kgo.Record{Topic: e2eTopic, Partition: int32(n % partitions), Value: datums[n]})
-			}
-			if r%10 == 5 {
-				recs = append(recs, &kgo.Record{Topic: e2eTopic, Partition: int32(r % partitions), Value: []byte(fmt.Sprintf("not an event %d", r))})
-				mu.Lock()
-				badMessages++
-				mu.Unlock()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := cl.ProduceSync(ctx, recs...).FirstErr()
-			cancel()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
+	produced, badMessages := produceRounds(t, c, datums, rounds, perRound, partitions, 200*time.Millisecond)
 
 	cp.start(0)
 	cp.procs[0].WaitFor(t, cp.procs[0].Stderr, regexp.MustCompile(`(?m)^batch .* records=[1-9]`), 60*time.Second)
@@ -216,7 +185,7 @@ func churn(t *testing.T, bin string) {
 	for _, p := range cp.procs {
 		p.Stop(t, 30*time.Second)
 	}
-	checkExactlyOnce(t, out, dead, kc, hdfs, kudu, kuduDead, badMessages)
+	checkExactlyOnce(t, out, dead, kc, hdfs, kudu, kuduDead, *badMessages)
 	t.Logf("%d events (%d for Kudu, %d refused by it), %d bad messages; %d restarts after lost commits",
-		len(hdfs), len(kudu), len(kuduDead), badMessages, cp.restarts)
+		len(hdfs), len(kudu), len(kuduDead), *badMessages, cp.restarts)
 }

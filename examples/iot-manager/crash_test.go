@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,34 +77,7 @@ func TestCrashCheckpoint(t *testing.T) {
 
 	// The producer: a round of events over the 4 partitions every 100 ms;
 	// every 10th round also a message that is not an event.
-	var mu sync.Mutex
-	badMessages := 0
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
-		for r := range rounds {
-			var recs []*kgo.Record
-			for i := range perRound {
-				n := r*perRound + i
-				recs = append(recs, &kgo.Record{Topic: e2eTopic, Partition: int32(n % 4), Value: datums[n]})
-			}
-			if r%10 == 5 {
-				recs = append(recs, &kgo.Record{Topic: e2eTopic, Partition: int32(r % 4), Value: []byte(fmt.Sprintf("not an event %d", r))})
-				mu.Lock()
-				badMessages++
-				mu.Unlock()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := cl.ProduceSync(ctx, recs...).FirstErr()
-			cancel()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	produced, badMessages := produceRounds(t, c, datums, rounds, perRound, 4, 100*time.Millisecond)
 
 	resumed := 0
 	for i := range 3 {
@@ -140,11 +112,11 @@ func TestCrashCheckpoint(t *testing.T) {
 		resumed++
 	}
 
-	checkExactlyOnce(t, out, dead, kc, hdfs, kudu, kuduDead, badMessages)
+	checkExactlyOnce(t, out, dead, kc, hdfs, kudu, kuduDead, *badMessages)
 	if resumed < 2 {
 		t.Errorf("only %d of 4 runs resumed from the checkpoint", resumed)
 	}
-	t.Logf("%d events (%d for Kudu, %d refused by it), %d bad messages; %d runs resumed", len(hdfs), len(kudu), len(kuduDead), badMessages, resumed)
+	t.Logf("%d events (%d for Kudu, %d refused by it), %d bad messages; %d runs resumed", len(hdfs), len(kudu), len(kuduDead), *badMessages, resumed)
 }
 
 // checkExactlyOnce checks the outputs of a run: DuckDB finds every event
@@ -199,4 +171,37 @@ func checkExactlyOnce(t *testing.T, out, dead string, kc *kudutest.Cluster, hdfs
 	if len(seen) != badMessages+len(kuduDead) {
 		t.Errorf("%d dead letters, want %d bad messages and %d refused by the Kudu path", len(seen), badMessages, len(kuduDead))
 	}
+}
+
+// produceRounds produces datums to the e2e topic in the background, a
+// round of perRound events over parts partitions every pause, and every
+// 10th round also a message that is not an event. The channel is closed
+// when it is done; the count of bad messages is final then.
+func produceRounds(t *testing.T, c *kafkatest.Cluster, datums [][]byte, rounds, perRound int, parts int32, pause time.Duration) (<-chan struct{}, *int) {
+	bad := new(int)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		for r := range rounds {
+			var recs []*kgo.Record
+			for i := range perRound {
+				n := r*perRound + i
+				recs = append(recs, &kgo.Record{Topic: e2eTopic, Partition: int32(n) % parts, Value: datums[n]})
+			}
+			if r%10 == 5 {
+				recs = append(recs, &kgo.Record{Topic: e2eTopic, Partition: int32(r) % parts, Value: []byte(fmt.Sprintf("not an event %d", r))})
+				*bad++
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := cl.ProduceSync(ctx, recs...).FirstErr()
+			cancel()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(pause)
+		}
+	}()
+	return done, bad
 }

@@ -184,6 +184,13 @@ func (w *Sink[T]) removeOlderStages(ctx context.Context, t int64) error {
 // rename creates the directories of the files and renames them into
 // place, in parallel.
 func (w *Sink[T]) rename(ctx context.Context, files []file) error {
+	return w.renameFiles(ctx, files, false)
+}
+
+// renameFiles is rename; with again (a claim rolled forward, maybe by
+// another writer at the same time), a file whose temporary name is gone
+// and whose final name exists was renamed already.
+func (w *Sink[T]) renameFiles(ctx context.Context, files []file, again bool) error {
 	var dirs []string
 	for _, f := range files {
 		dirs = append(dirs, path.Dir(path.Join(w.root, f.rel)))
@@ -207,8 +214,15 @@ func (w *Sink[T]) rename(ctx context.Context, files []file) error {
 	g.SetLimit(renameConcurrency)
 	for _, f := range files {
 		g.Go(func() error {
-			if err := w.fsys.Rename(gctx, f.tmp, path.Join(w.root, f.rel)); err != nil {
-				return fmt.Errorf("parquetsink: committing %s: %w", path.Join(w.root, f.rel), err)
+			final := path.Join(w.root, f.rel)
+			err := w.fsys.Rename(gctx, f.tmp, final)
+			if again && errors.Is(err, fs.ErrNotExist) {
+				if _, serr := w.fsys.Stat(gctx, final); serr == nil {
+					return nil // renamed already
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("parquetsink: committing %s: %w", final, err)
 			}
 			return nil
 		})

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/storage"
@@ -1039,43 +1038,11 @@ func (w *Sink[T]) recover(ctx context.Context, sp *srcPart[T]) error {
 
 // rollForward renames the files of the claim c that are still temporary.
 func (w *Sink[T]) rollForward(ctx context.Context, c claim) error {
-	var dirs []string
-	for _, f := range c.files {
-		dirs = append(dirs, path.Dir(path.Join(w.root, f[1])))
+	files := make([]file, len(c.files))
+	for i, f := range c.files {
+		files[i] = file{tmp: path.Join(w.root, f[0]), rel: f[1]}
 	}
-	slices.Sort(dirs)
-	dirs = slices.Compact(dirs)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(renameConcurrency)
-	for _, d := range dirs {
-		g.Go(func() error {
-			if err := w.fsys.MkdirAll(gctx, d); err != nil {
-				return fmt.Errorf("parquetsink: %w", err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(renameConcurrency)
-	for _, f := range c.files {
-		g.Go(func() error {
-			tmp, final := path.Join(w.root, f[0]), path.Join(w.root, f[1])
-			err := w.fsys.Rename(gctx, tmp, final)
-			if errors.Is(err, fs.ErrNotExist) {
-				if _, serr := w.fsys.Stat(gctx, final); serr == nil {
-					return nil // renamed already
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("parquetsink: committing %s: %w", final, err)
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	return w.renameFiles(ctx, files, true)
 }
 
 // pruneClaims removes the claims of sp older than the newest keptClaims
