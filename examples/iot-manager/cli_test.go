@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/internal/proctest"
 )
 
@@ -72,7 +73,7 @@ func TestDemo(t *testing.T) {
 	if m := regexp.MustCompile(`demo: the Kudu table Events held (\d+) rows`).FindStringSubmatch(stderr); m == nil || m[1] != strconv.Itoa(sum[2]) {
 		t.Errorf("Kudu rows: %v, want %d\n%s", m, sum[2], stderr)
 	}
-	if dead, _ := filepath.Glob(filepath.Join(filepath.Dir(m[1]), "dead", "*", "dead-*.json")); len(dead) == 0 {
+	if dead, _ := filepath.Glob(filepath.Join(filepath.Dir(m[1]), "dead", scaleout.DeadGlob)); len(dead) == 0 {
 		t.Errorf("no dead-letter output next to %s", m[1])
 	}
 }

@@ -484,7 +484,7 @@ func TestEndToEndHDFS(t *testing.T) {
 
 	var dead []deadLetter
 	deadFiles := hdfsFiles(t, fsys, path.Join(root, "dead"), func(n string) bool {
-		return strings.HasPrefix(n, deadPrefix+"-") && strings.HasSuffix(n, ".json")
+		return strings.HasPrefix(n, "dead-") && strings.HasSuffix(n, ".jsonl")
 	})
 	for name, data := range deadFiles {
 		dead = append(dead, parseDeadLetters(t, name, data)...)

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/microbatch-go/microbatch/examples/internal/progress"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/internal/avsctest"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
 )
@@ -260,10 +261,10 @@ func sumProgress(stderr string) (sum [4]int, failed []string) {
 }
 
 // readDeadLetters reads the dead letters under dir: the
-// <topic>-<partition>/dead-<offset>-<kind>.json files.
+// <topic>-<partition>/dead-<offset>.jsonl files.
 func readDeadLetters(t testing.TB, dir string) []deadLetter {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*", deadPrefix+"-*.json"))
+	files, _ := filepath.Glob(filepath.Join(dir, scaleout.DeadGlob))
 	var out []deadLetter
 	for _, p := range files {
 		data, err := os.ReadFile(p)

@@ -37,6 +37,13 @@
 //	                       logging them
 //	-checkpoint URI        checkpoint directory: Kafka offsets are kept there, and a
 //	                       restarted manager resumes exactly where it stopped
+//	-rotate-bytes N, -rotate-interval D, -rotate-rows N
+//	                       commit a Kafka partition's Parquet files once they are
+//	                       about N bytes (default 64 MiB) or D old (default 10m,
+//	                       10s with -demo), or hold N rows (default 0: no limit);
+//	                       all three 0 commits at every batch
+//	-session-timeout D, -rebalance-timeout D
+//	                       the consumer group's timeouts (default 45s and 60s)
 //	-max-message-bytes N   larger messages are dead letters, not decoded
 //	                       (default 1048576)
 //	-duration DURATION     stop gracefully after this long; 0 runs until SIGINT or
@@ -166,11 +173,11 @@
 //     a directory name may be on Linux file systems and HDFS, or that is
 //     not valid UTF-8; the event is in Kudu all the same.
 //
-// With -dead-letter URI each is written as a line of JSON in a file of
-// its own, named by its Kafka position and kind (message, kudu,
-// kudu-rejected, parquet-rejected):
+// With -dead-letter URI they are written as JSON lines, a file per Kafka
+// message (a message's dead letters: one that is not an event, or the
+// refusals of its event by the Kudu path or a sink):
 //
-//	<URI>/<topic>-<partition, 5 digits>/dead-<offset, 10 digits>-<kind>.json
+//	<URI>/<topic>-<partition, 5 digits>/dead-<offset, 10 digits>.jsonl
 //
 // such as
 //
@@ -240,10 +247,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
@@ -258,12 +264,11 @@ type options struct {
 	run                             cli.RunFlags // -start-timeout, -max-outage
 	brokers, kuduMasters            []string
 	topic, group, instance          string
-	batch, duration, sessionTimeout time.Duration
-	rebalanceTimeout                time.Duration
+	batch, duration                 time.Duration
 	hdfsOut, checkpoint, deadLetter string
 	kuduTable                       string
 	kuduBuckets, maxMessageBytes    int
-	rotation                        parquetsink.Rotation
+	scale                           scaleout.Flags // -rotate-*, -session-timeout, -rebalance-timeout
 	demo                            bool
 	rate                            int
 	ui                              string
@@ -290,8 +295,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.topic, "topic", "daf-iot-events", "the topic")
 	fs.StringVar(&o.group, "group", "daf-iot-manager", "the consumer group")
 	fs.StringVar(&o.instance, "instance", "", "a static group member id, so a restarted manager takes its partitions back at once")
-	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "the group's session timeout: a copy that stops answering loses its partitions after this long")
-	fs.DurationVar(&o.rebalanceTimeout, "rebalance-timeout", 60*time.Second, "how long a rebalance waits for every copy to rejoin (a paused or dead one is dropped after it)")
 	fs.DurationVar(&o.batch, "batch", 10*time.Second, "batch interval")
 	fs.StringVar(&o.hdfsOut, "hdfs-out", "", "the Parquet directory, a path or URI (required unless -demo)")
 	fs.StringVar(&kuduMasters, "kudu-masters", "", "comma-separated Kudu masters; without it the Kudu path is off")
@@ -300,9 +303,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.deadLetter, "dead-letter", "", "write dead letters there as JSON lines, instead of logging them")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: offsets are kept there, and a restart resumes exactly where it stopped")
 	fs.IntVar(&o.maxMessageBytes, "max-message-bytes", 1<<20, "larger messages are dead letters, not decoded")
-	fs.Int64Var(&o.rotation.Bytes, "rotate-bytes", parquetsink.DefaultRotateBytes, "commit a Kafka partition's Parquet files once they are about this many bytes (0: no limit)")
-	fs.DurationVar(&o.rotation.Interval, "rotate-interval", parquetsink.DefaultRotateInterval, "commit a Kafka partition's Parquet files once they are this old (0: no limit)")
-	fs.Int64Var(&o.rotation.Rows, "rotate-rows", 0, "commit a Kafka partition's Parquet files once they hold this many rows (0: no limit; all three 0: every batch)")
+	o.scale.Register(fs)
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&config, "config", "", "read settings from the original's application.conf; flags given here win")
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
@@ -324,7 +325,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.batch = demoBatch
 	}
 	if o.demo && !set["rotate-bytes"] && !set["rotate-interval"] && !set["rotate-rows"] {
-		o.rotation = parquetsink.Rotation{Interval: demoRotate} // files to look at while the demo runs
+		o.scale.Rotation = parquetsink.Rotation{Interval: demoRotate} // files to look at while the demo runs
 	}
 	if config != "" {
 		notes, err := applyConfig(fs, set, config)
@@ -347,18 +348,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-batch %v: want a positive whole number of milliseconds", o.batch)
 	case o.duration < 0:
 		return o, cli.Usagef("-duration %v is negative", o.duration)
-	case o.sessionTimeout < time.Second:
-		return o, cli.Usagef("-session-timeout %v: want at least 1s", o.sessionTimeout)
-	case o.rebalanceTimeout < time.Second:
-		return o, cli.Usagef("-rebalance-timeout %v: want at least 1s", o.rebalanceTimeout)
 	case o.kuduTable == "":
 		return o, cli.Usagef("-kudu-table is empty")
 	case o.kuduBuckets < 2 || o.kuduBuckets > 1<<16:
 		return o, cli.Usagef("-kudu-buckets %d: want 2 to 65536 (Kudu hashes into at least 2 buckets)", o.kuduBuckets)
 	case o.maxMessageBytes <= 0:
 		return o, cli.Usagef("-max-message-bytes %d: want a positive size", o.maxMessageBytes)
-	case o.rotation.Bytes < 0 || o.rotation.Interval < 0 || o.rotation.Rows < 0:
-		return o, cli.Usagef("-rotate-bytes, -rotate-interval and -rotate-rows must not be negative")
+	case o.scale.Check() != nil:
+		return o, cli.Usage(o.scale.Check())
 	case o.rate < 1:
 		return o, cli.Usagef("-rate %d: want at least 1 event per second", o.rate)
 	case o.demo && o.checkpoint != "":
@@ -413,7 +410,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := pipelineConfig{
 		hdfsOut: o.hdfsOut, deadLetter: o.deadLetter, kuduMasters: o.kuduMasters, kuduTable: o.kuduTable,
 		kuduBuckets: int32(o.kuduBuckets), maxMessageBytes: o.maxMessageBytes, logger: logger,
-		parquet: []parquetsink.Option{parquetsink.Rotate(o.rotation)},
+		parquet: o.scale.ParquetOptions(),
 	}
 	events, err := newEventSink(cfg)
 	if err != nil {
@@ -422,11 +419,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The Parquet files are the record of what was ingested: each Kafka
 	// partition resumes where they end, whichever copy of the manager
 	// wrote them (see "Scaling out" in the README).
-	kopts := []kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group), kafka.ResumeFrom(events),
-		kafka.ClientOptions(kgo.SessionTimeout(o.sessionTimeout), kgo.RebalanceTimeout(o.rebalanceTimeout)),
-		// A rebalance waits for the batches holding revoked partitions,
-		// within the rebalance.
-		kafka.RevokeTimeout(min(kafka.DefaultRevokeTimeout, o.rebalanceTimeout/2))}
+	kopts := append([]kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group)}, o.scale.KafkaOptions(events)...)
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}

@@ -1,26 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/progress"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
-	"github.com/microbatch-go/microbatch/storage"
 )
 
 // deadLetter is a message that did not become an event, or an event that
@@ -39,9 +35,12 @@ type deadLetter struct {
 	ValueBase64 *string `json:"value_base64,omitempty"`
 }
 
+// Position returns the dead letter's Kafka message (scaleout.Letter).
+func (d deadLetter) Position() (string, int32, int64) { return d.Topic, d.Partition, d.Offset }
+
 // JSON returns the dead letter as one line of JSON, with &, < and > as
 // they are.
-func (d *deadLetter) JSON() string {
+func (d deadLetter) JSON() string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -52,7 +51,7 @@ func (d *deadLetter) JSON() string {
 }
 
 // attrs are the dead letter's fields for the log.
-func (d *deadLetter) attrs() []any {
+func (d deadLetter) attrs() []any {
 	a := []any{"topic", d.Topic, "partition", d.Partition, "offset", d.Offset, "reason", d.Reason}
 	if d.ID != nil {
 		a = append(a, "id", *d.ID)
@@ -182,7 +181,7 @@ func newEventSink(cfg pipelineConfig) (*parquetsink.Sink[*HdfsEvent], error) {
 //
 //	records ─Map(decode, convert)→ results ─┬→ events ─→ Parquet, partitioned by source/day, rejected rows → rejects
 //	                                         ├→ Kudu rows ─→ Kudu (UPSERT), rejected rows → rejects
-//	                                         └→ counts; dead letters and the rejects → a JSON file each, named by Kafka position
+//	                                         └→ counts; dead letters and the rejects → JSON lines, a file per Kafka message
 //
 // results has several consumers, so the engine keeps each of its batches
 // while they run instead of decoding it again. The counts of each batch
@@ -214,13 +213,12 @@ func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], c
 		}
 	}
 
-	var dead *deadFiles
+	var dead *scaleout.DeadFiles
 	if cfg.deadLetter != "" {
-		fsys, root, err := storage.Open(cfg.deadLetter)
-		if err != nil {
+		var err error
+		if dead, err = scaleout.OpenDeadFiles(cfg.deadLetter); err != nil {
 			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
 		}
-		dead = &deadFiles{fsys: fsys, root: root}
 	}
 
 	return results.ForEachBatch(func(ctx context.Context, b *dstream.Batch[result]) error {
@@ -247,75 +245,10 @@ func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], c
 			for _, d := range letters {
 				cfg.logger.Warn("dead letter", d.attrs()...)
 			}
-		} else if err := dead.write(ctx, letters); err != nil {
+		} else if err := scaleout.WriteDead(ctx, dead, letters); err != nil {
 			return err
 		}
 		rep.Set(b.Time, c)
 		return nil
 	})
-}
-
-// deadPrefix starts the names of the dead-letter files.
-const deadPrefix = "dead"
-
-// deadFiles writes each dead letter to a file of its own, named by its
-// Kafka position:
-//
-//	<dir>/<topic>-<partition, 5 digits>/dead-<offset, 10 digits>-<kind>.json
-//
-// where kind is message (a message that is not an event), kudu (an event
-// the Kudu path refused) or parquet (an event the Parquet sink could not
-// place). Writing a dead letter again (a partition read again after a
-// crash, by this copy of the manager or another, or by a zombie) replaces
-// its file, so every dead letter is in the directory once, whichever
-// copies wrote it. Dead letters are few; a flood of bad messages makes a
-// file each (log them instead, without -dead-letter, if that is a
-// concern).
-type deadFiles struct {
-	fsys storage.FS
-	root string
-}
-
-// deadConcurrency is how many dead-letter files are written at once.
-const deadConcurrency = 16
-
-func (d *deadFiles) write(ctx context.Context, letters []deadLetter) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(deadConcurrency)
-	for _, l := range letters {
-		name := path.Join(d.root, fmt.Sprintf("%s-%05d", l.Topic, l.Partition), fmt.Sprintf("%s-%010d-%s.json", deadPrefix, l.Offset, l.kind()))
-		g.Go(func() error { return writeDeadLetters(gctx, d.fsys, name, []deadLetter{l}) })
-	}
-	return g.Wait()
-}
-
-// kind is the dead letter's kind in its file name.
-func (d *deadLetter) kind() string {
-	switch {
-	case strings.HasPrefix(d.Reason, "kudu: rejected:"):
-		return "kudu-rejected"
-	case strings.HasPrefix(d.Reason, "parquet: rejected:"):
-		return "parquet-rejected"
-	case strings.HasPrefix(d.Reason, "kudu:"):
-		return "kudu"
-	default:
-		return "message"
-	}
-}
-
-// writeDeadLetters writes dead letters to name atomically.
-func writeDeadLetters(ctx context.Context, fsys storage.FS, name string, dead []deadLetter) error {
-	var buf bytes.Buffer
-	for i := range dead {
-		buf.WriteString(dead[i].JSON())
-		buf.WriteByte('\n')
-	}
-	err := storage.WriteFileAtomic(ctx, fsys, name, func(w io.Writer) error {
-		_, err := w.Write(buf.Bytes())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("-dead-letter: %w", err)
-	}
-	return nil
 }

@@ -121,7 +121,14 @@ func benchEngine(b *testing.B, chunks []kafka.Record, lines, parallelism int) {
 	defer ssc.Stop(context.Background(), dstream.Hard)
 	q := dstream.NewQueue[kafka.Record]()
 	counts := newReporter(io.Discard)
-	if err := buildPipeline(dstream.QueueStream(ssc, q), spot.FlowTable, pipelineConfig{out: out, logger: quiet}, counts); err != nil {
+	// A file set per batch: the queue's batches have no Kafka ranges to
+	// rotate by.
+	cfg := pipelineConfig{out: out, logger: quiet}
+	sink, err := newTableSink(spot.FlowTable, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := buildPipeline(dstream.QueueStream(ssc, q), spot.FlowTable, sink, cfg, counts); err != nil {
 		b.Fatal(err)
 	}
 	if err := ssc.Start(); err != nil {

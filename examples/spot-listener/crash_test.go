@@ -74,7 +74,7 @@ func TestCrashCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	out, ckpt, dead := filepath.Join(dir, "flow"), filepath.Join(dir, "ckpt"), filepath.Join(dir, "dead")
 	args := []string{"-type", "flow", "-brokers", c.Addrs[0], "-group", "crash", "-instance", "crash-test",
-		"-batch", "200ms", "-out", out, "-checkpoint", ckpt, "-dead-letter", dead}
+		"-batch", "200ms", "-rotate-interval", "500ms", "-out", out, "-checkpoint", ckpt, "-dead-letter", dead}
 
 	// The collector: a chunk of 50 lines to each of the 4 partitions every
 	// 100 ms for 6 s; every 7th chunk holds a bad line, and every 40th

@@ -49,7 +49,7 @@ func TestFlowToHDFS(t *testing.T) {
 			case e.IsDir && strings.HasPrefix(e.Name, "_"):
 			case e.IsDir:
 				walk(e.Path, strings.TrimPrefix(rel+"/"+e.Name, "/"))
-			case strings.HasSuffix(e.Name, ".parquet") || strings.HasPrefix(e.Name, "part-"):
+			case strings.HasSuffix(e.Name, ".parquet") || strings.HasPrefix(e.Name, "dead-"):
 				r, err := fsys.Open(ctx, e.Path)
 				if err != nil {
 					t.Fatal(err)
@@ -59,7 +59,7 @@ func TestFlowToHDFS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if strings.HasPrefix(rel, "flow/dead/dead-") { // inside -dead-letters directory
+				if strings.HasPrefix(rel, "flow/dead/") { // inside -dead-letters directory
 					for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 						if l != "" {
 							deadLines = append(deadLines, l)

@@ -12,10 +12,10 @@ import (
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/progress"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
-	"github.com/microbatch-go/microbatch/storage"
 )
 
 // deadLetter is an input that did not become a row: a line that does not
@@ -35,9 +35,12 @@ type deadLetter struct {
 	ValueBase64 *string `json:"value_base64,omitempty"`
 }
 
+// Position returns the dead letter's Kafka message (scaleout.Letter).
+func (d deadLetter) Position() (string, int32, int64) { return d.Topic, d.Partition, d.Offset }
+
 // JSON returns the dead letter as one line of JSON, with &, < and > as
 // they are (proxy lines are full of them).
-func (d *deadLetter) JSON() string {
+func (d deadLetter) JSON() string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -48,7 +51,7 @@ func (d *deadLetter) JSON() string {
 }
 
 // attrs are the dead letter's fields for the log.
-func (d *deadLetter) attrs() []any {
+func (d deadLetter) attrs() []any {
 	a := []any{"topic", d.Topic, "partition", d.Partition, "offset", d.Offset}
 	if d.Index != nil {
 		a = append(a, "index", *d.Index)
@@ -125,38 +128,43 @@ type pipelineConfig struct {
 	parquet    []parquetsink.Option
 }
 
-// deadPrefix is the name under the dead-letter directory of every batch's
-// dead letters: <dir>/dead-<batch ms>.jsonl/part-00000.
-const deadPrefix = "dead"
+// newTableSink returns the Parquet sink of table's rows under cfg.out,
+// with cfg.parquet.
+func newTableSink[R any](table spot.Table[R], cfg pipelineConfig) (*parquetsink.Sink[R], error) {
+	sink, err := parquetsink.NewPartitioned(cfg.out, parquetsink.PartitionBy(table.PartitionCols, table.Partition), cfg.parquet...)
+	if err != nil {
+		return nil, fmt.Errorf("-out %s: %w", cfg.out, err)
+	}
+	return sink, nil
+}
 
-// buildPipeline adds the listener's job to the context of records:
+// buildPipeline adds the listener's job to the context of records,
+// writing rows to sink (newTableSink):
 //
 //	records ─FlatMap(decode chunk, parse lines)→ results ─┬→ rows ─→ Parquet, partitioned by y/m/d/h
-//	                                                      ├→ dead letters ─→ JSON lines (with cfg.deadLetter)
-//	                                                      └→ counts (and dead letters to the log without it)
+//	                                                      └→ counts; dead letters → JSON lines, a file per Kafka message (or the log)
 //
 // results has several consumers, so the engine keeps each of its batches
 // while they run instead of parsing it again. The counts of each batch
 // go to rep, for the batch's progress line.
-func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Table[R], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
+func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Table[R], sink *parquetsink.Sink[R], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
 	results := dstream.FlatMapSeq(records, parseRecord(table))
 	rows := dstream.Map(results.Filter(func(r result[R]) bool { return r.dead == nil }),
 		func(r result[R]) R { return *r.row })
-	if err := parquetsink.WritePartitioned(rows, cfg.out, parquetsink.PartitionBy(table.PartitionCols, table.Partition), cfg.parquet...); err != nil {
+	if err := rows.WriteTo(sink); err != nil {
 		return fmt.Errorf("-out %s: %w", cfg.out, err)
 	}
+	var dead *scaleout.DeadFiles
 	if cfg.deadLetter != "" {
-		dead := dstream.Map(results.Filter(func(r result[R]) bool { return r.dead != nil }),
-			func(r result[R]) string { return r.dead.JSON() })
-		// One file per batch: dead letters are few.
-		prefix := storage.Join(cfg.deadLetter, deadPrefix)
-		if err := dead.Repartition(1).SaveAsTextFiles(prefix, "jsonl"); err != nil {
+		var err error
+		if dead, err = scaleout.OpenDeadFiles(cfg.deadLetter); err != nil {
 			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
 		}
 	}
 	logDead := cfg.deadLetter == ""
-	err := results.ForEachBatch(func(_ context.Context, b *dstream.Batch[result[R]]) error {
+	err := results.ForEachBatch(func(ctx context.Context, b *dstream.Batch[result[R]]) error {
 		var c counts
+		var letters []deadLetter
 		for r := range b.All() {
 			switch {
 			case r.dead == nil:
@@ -169,7 +177,14 @@ func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Tabl
 				}
 				if logDead {
 					cfg.logger.Warn("dead letter", r.dead.attrs()...)
+				} else {
+					letters = append(letters, *r.dead)
 				}
+			}
+		}
+		if dead != nil {
+			if err := scaleout.WriteDead(ctx, dead, letters); err != nil {
+				return err
 			}
 		}
 		rep.Set(b.Time, c)

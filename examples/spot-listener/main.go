@@ -27,6 +27,13 @@
 //	                    restarted listener resumes exactly where it stopped
 //	-dead-letter URI    write the inputs that do not parse there as JSON lines,
 //	                    instead of logging them
+//	-rotate-bytes N, -rotate-interval D, -rotate-rows N
+//	                    commit a Kafka partition's Parquet files once they are
+//	                    about N bytes (default 64 MiB) or D old (default 10m),
+//	                    or hold N rows (default 0: no limit); all three 0
+//	                    commits at every batch (see Delivery)
+//	-session-timeout D, -rebalance-timeout D
+//	                    the consumer group's timeouts (default 45s and 60s)
 //	-duration DURATION  stop gracefully after this long; 0 runs until SIGINT or
 //	                    SIGTERM (default 0)
 //	-db NAME            the Hive database, for -print-ddl (default spot)
@@ -62,11 +69,12 @@
 //
 // # Output
 //
-// The rows of every batch are written with the Parquet sink
-// (sinks/parquet), Snappy-compressed, in Hive partitions of the hour:
+// The rows are written with the Parquet sink (sinks/parquet),
+// Snappy-compressed, in Hive partitions of the hour, a file per Kafka
+// partition and rotation (see Delivery):
 //
-//	<out>/y=2016/m=8/d=17/h=10/part-<batch ms>-<kafka partition>-<n>.parquet   (flow, dns)
-//	<out>/y=2016/m=08/d=17/h=10/part-<batch ms>-<kafka partition>-<n>.parquet  (proxy)
+//	<out>/y=2016/m=8/d=17/h=10/part-<topic>-<partition>-<first offset>-<last offset>-<n>.parquet   (flow, dns)
+//	<out>/y=2016/m=08/d=17/h=10/part-<topic>-<partition>-<first offset>-<last offset>-<n>.parquet  (proxy)
 //
 // The columns are those of Spot's tables, in their order, and the y, m,
 // d, h columns are in the paths only, so -print-ddl's statement declares
@@ -80,18 +88,18 @@
 // A line that does not parse, or a message that is not a valid chunk,
 // does not stop the listener and is never dropped in silence: it becomes
 // a dead letter, counted in the progress line. With -dead-letter URI the
-// dead letters of each batch are written to
+// dead letters of each Kafka message are written to
 //
-//	<URI>/dead-<batch ms>.jsonl/part-00000   (and _SUCCESS once complete)
+//	<URI>/<topic>-<partition, 5 digits>/dead-<offset, 10 digits>.jsonl
 //
 // one JSON object per line,
 //
 //	{"topic":"spot-flow","partition":0,"offset":17,"index":3,"reason":"flow: column dport: \"x\": not a number","line":"2016-08-17 ..."}
 //	{"topic":"spot-flow","partition":1,"offset":4,"reason":"spot: not an Avro chunk: ...","value_base64":"aGVsbG8="}
 //
-// where index is the line's position in its chunk. Every batch writes its
-// directory, empty or not (Spark's saveAsTextFiles). Without -dead-letter
-// each dead letter is logged as a warning with the same fields.
+// where index is the line's position in its chunk; only messages with
+// dead letters have a file. Without -dead-letter each dead letter is
+// logged as a warning with the same fields.
 //
 // # Progress
 //
@@ -105,21 +113,23 @@
 //
 // # Delivery
 //
-// With -checkpoint, exactly once: the offsets of every batch are saved in
-// the checkpoint before it runs, and a listener restarted after a crash
-// (even kill -9) runs the unfinished batches again with the same records;
-// the Parquet sink replaces the files of a batch that runs again, and so
-// does the dead-letter output, so every line's row is in the table once.
-// Offsets are also committed to the group, for monitoring.
-//
-// Without -checkpoint, at least once: the offsets of a batch are committed
-// to the consumer group after its Parquet files are written, so a restart
-// resumes after the last committed batch, but a crash between the write
-// and the commit writes that batch's rows again in a later batch.
+// Exactly once, with or without -checkpoint, and with N copies of the
+// listener in one group (same flags, same -out): the Parquet files are
+// written by source range and roll over batches (-rotate-bytes 64 MiB,
+// -rotate-interval 10 minutes, -rotate-rows; all three 0: every batch),
+// named part-<topic>-<partition>-<first offset>-<last offset>-<n>.parquet
+// in each y/m/d/h directory, and they are the record of what was written:
+// each Kafka partition resumes where its committed files end, whichever
+// copy wrote them (parquetsink.Rotate with kafka.ResumeFrom). A crash loses
+// only the files not yet committed, whose lines the partition's next owner
+// reads again. Dead letters are JSON lines, a file per Kafka message
+// (<dead-letter>/<topic>-<partition>/dead-<offset>.jsonl), so one written
+// again replaces itself. Offsets are also committed to the group, for
+// monitoring. See "Scaling out" in the README.
 //
 // A batch whose output cannot be written (a full disk, HDFS away) stops
-// the listener with status 1, and a restarted listener reads that batch's
-// records again, with or without -checkpoint.
+// the listener with status 1, and a restarted listener reads the
+// uncommitted lines again.
 //
 // Spot's listener reads with the receiver-based Kafka API and
 // ZooKeeper-committed offsets, so a crash loses or repeats a batch.
@@ -136,6 +146,8 @@ import (
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/examples/internal/progress"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
@@ -149,6 +161,18 @@ func usagef(format string, args ...any) error {
 	return cli.Usagef(format, args...)
 }
 
+// listen builds the listener's job on ssc: the table's Parquet sink, the
+// direct stream resuming each partition where the sink's committed files
+// end (see "Scaling out" in the README), and the pipeline.
+func listen[R any](ssc *dstream.Context, table spot.Table[R], o options, kopts []kafka.Option, cfg pipelineConfig, prog *progress.Reporter[counts]) error {
+	sink, err := newTableSink(table, cfg)
+	if err != nil {
+		return err
+	}
+	ds := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), append(kopts, o.scale.KafkaOptions(sink)...)...)
+	return buildPipeline(ds.Stream(), table, sink, cfg, prog)
+}
+
 // options are the command's flags.
 type options struct {
 	run                             cli.RunFlags // -start-timeout, -max-outage
@@ -159,6 +183,7 @@ type options struct {
 	out, checkpoint, deadLetter, db string
 	printDDL                        bool
 	ui                              string
+	scale                           scaleout.Flags // -rotate-*, -session-timeout, -rebalance-timeout
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -179,6 +204,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.db, "db", "spot", "the Hive database, for -print-ddl")
 	fs.BoolVar(&o.printDDL, "print-ddl", false, "print the CREATE EXTERNAL TABLE statement of -type and exit")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	o.scale.Register(fs)
 	o.run.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -191,6 +217,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if typ == "" {
 		return o, usagef("-type is required: flow, dns or proxy")
+	}
+	if err := o.scale.Check(); err != nil {
+		return o, cli.Usage(err)
 	}
 	t, err := spot.ParseType(typ)
 	if err != nil {
@@ -268,15 +297,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}
-	records := kafka.NewDirectStream(ssc, kafka.Subscribe(o.topic), kopts...).Stream()
-	cfg := pipelineConfig{out: o.out, deadLetter: o.deadLetter, logger: logger}
+	cfg := pipelineConfig{out: o.out, deadLetter: o.deadLetter, logger: logger, parquet: o.scale.ParquetOptions()}
 	switch o.typ {
 	case spot.Flow:
-		err = buildPipeline(records, spot.FlowTable, cfg, prog)
+		err = listen(ssc, spot.FlowTable, o, kopts, cfg, prog)
 	case spot.DNS:
-		err = buildPipeline(records, spot.DNSTable, cfg, prog)
+		err = listen(ssc, spot.DNSTable, o, kopts, cfg, prog)
 	case spot.Proxy:
-		err = buildPipeline(records, spot.ProxyTable, cfg, prog)
+		err = listen(ssc, spot.ProxyTable, o, kopts, cfg, prog)
 	}
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/progress/progresstest"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
 )
@@ -131,41 +132,33 @@ func readTable[R any](t testing.TB, dir string) map[string][]R {
 	return out
 }
 
-// readDeadLetters reads the dead-letter files of every complete batch
-// (with _SUCCESS) under dir.
+// readDeadLetters reads the dead-letter files under dir, a file per Kafka
+// message (scaleout.DeadFiles). strict is kept for the callers: the files
+// are written atomically, so every one is complete.
 func readDeadLetters(t testing.TB, dir string, strict bool) []deadLetter {
 	t.Helper()
-	batches, err := filepath.Glob(filepath.Join(dir, deadPrefix+"-*.jsonl"))
+	files, err := filepath.Glob(filepath.Join(dir, scaleout.DeadGlob))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []deadLetter
-	for _, b := range batches {
-		if _, err := os.Stat(filepath.Join(b, "_SUCCESS")); err != nil {
-			if strict {
-				t.Errorf("%s is not complete: %v", b, err)
-			}
-			continue
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
 		}
-		parts, _ := filepath.Glob(filepath.Join(b, "part-*"))
-		for _, p := range parts {
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var d deadLetter
+			dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&d); err != nil {
+				t.Fatalf("%s: %q: %v", p, sc.Text(), err)
 			}
-			sc := bufio.NewScanner(f)
-			sc.Buffer(nil, 1<<20)
-			for sc.Scan() {
-				var d deadLetter
-				dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&d); err != nil {
-					t.Fatalf("%s: %q: %v", p, sc.Text(), err)
-				}
-				out = append(out, d)
-			}
-			f.Close()
+			out = append(out, d)
 		}
+		f.Close()
 	}
 	return out
 }

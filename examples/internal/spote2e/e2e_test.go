@@ -71,7 +71,7 @@ func pipeline(t *testing.T, collector, listener string, typ spot.Type, watch str
 	out = filepath.Join(dir, "hive")
 	dead := filepath.Join(dir, "dead")
 	p := proctest.Start(t, listener, "-type", string(typ), "-brokers", cluster.Addrs[0], "-topic", topic,
-		"-group", "e2e", "-batch", "500ms", "-out", out, "-dead-letter", dead)
+		"-group", "e2e", "-batch", "500ms", "-rotate-interval", "1s", "-out", out, "-dead-letter", dead)
 	deadline := time.Now().Add(90 * time.Second)
 	for n := parquetRows(t, out); n != wantRows; n = parquetRows(t, out) {
 		if n > wantRows {
