@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,19 +12,8 @@ import (
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
 	"github.com/microbatch-go/microbatch/internal/kudutest"
 	"github.com/microbatch-go/microbatch/internal/proctest"
+	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 )
-
-// churnRuns is how many times TestChurn runs: CHURN_RUNS (default 1).
-func churnRuns(t *testing.T) int {
-	n := 1
-	if s := os.Getenv("CHURN_RUNS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1 {
-			t.Fatalf("CHURN_RUNS=%q: want a positive number", s)
-		}
-	}
-	return n
-}
 
 // TestChurn runs three copies of the manager in one consumer group on a
 // 12-partition topic, with the same flags (no -checkpoint, no per-copy
@@ -42,77 +28,14 @@ func churnRuns(t *testing.T) int {
 func TestChurn(t *testing.T) {
 	duckdbtest.Require(t)
 	bin := buildManager(t)
-	for i := range churnRuns(t) {
+	for i := range proctest.Runs(t, "CHURN_RUNS") {
 		t.Run(fmt.Sprint("run", i+1), func(t *testing.T) { churn(t, bin) })
 	}
 }
 
-// copies are the running copies of a job, restarted when they exit on
-// their own.
-type copies struct {
-	t        *testing.T
-	bin      string
-	args     []string
-	procs    []*proctest.Proc
-	restarts int
-}
-
-func (c *copies) start(i int) {
-	for len(c.procs) <= i {
-		c.procs = append(c.procs, nil)
-	}
-	c.procs[i] = proctest.Start(c.t, c.bin, c.args...)
-}
-
-// lostClaim matches what a copy that lost a commit to another says.
-var lostClaim = regexp.MustCompile(`another writer committed this partition's offsets first`)
-
-// supervise restarts the copies that have exited on their own; such an
-// exit must be a lost commit.
-func (c *copies) supervise() {
-	for i, p := range c.procs {
-		if p == nil {
-			continue
-		}
-		select {
-		case <-p.Done():
-		default:
-			continue
-		}
-		if !lostClaim.MatchString(p.Stderr.String()) {
-			c.t.Errorf("copy %d exited on its own (%v), not for a lost commit:\n%s", i, p.Err(), tail(p.Stderr.String(), 30))
-		} else {
-			c.t.Logf("copy %d exited after losing a commit to another copy (%v); restarting it", i, p.Err())
-		}
-		c.restarts++
-		c.start(i)
-	}
-}
-
-// nonProgress drops the progress lines of a copy's stderr.
-func nonProgress(s string) string {
-	var b strings.Builder
-	for _, l := range strings.SplitAfter(s, "\n") {
-		if !strings.HasPrefix(l, "batch ") {
-			b.WriteString(l)
-		}
-	}
-	return b.String()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// sleep waits d, supervising the copies.
-func (c *copies) sleep(d time.Duration) {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		c.supervise()
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// lostClaim matches what a copy that lost a commit to another says: the
+// one reason a copy may exit on its own.
+var lostClaim = regexp.MustCompile(regexp.QuoteMeta(parquetsink.ErrLostClaim.Error()))
 
 func churn(t *testing.T, bin string) {
 	const partitions, rounds, perRound = 12, 100, 20 // a round every 200 ms: 20 s of input, 2000 events
@@ -124,41 +47,13 @@ func churn(t *testing.T, bin string) {
 	kc := kudutest.New(t)
 	dir := t.TempDir()
 	out, dead := filepath.Join(dir, "events"), filepath.Join(dir, "dead")
-	cp := &copies{t: t, bin: bin, args: []string{"-brokers", c.Addrs[0], "-group", "churn", "-batch", "200ms",
+	cp := &proctest.Copies{T: t, Bin: bin, Expected: lostClaim, Args: []string{"-brokers", c.Addrs[0], "-group", "churn", "-batch", "200ms",
 		"-rotate-interval", "1s", "-session-timeout", "6s", "-rebalance-timeout", "8s",
 		"-hdfs-out", out, "-dead-letter", dead, "-kudu-masters", strings.Join(kc.MasterAddrs(), ",")}}
 
 	produced, badMessages := produceRounds(t, c, datums, rounds, perRound, partitions, 200*time.Millisecond)
 
-	cp.start(0)
-	cp.procs[0].WaitFor(t, cp.procs[0].Stderr, regexp.MustCompile(`(?m)^batch .* records=[1-9]`), 60*time.Second)
-	cp.start(1)
-	cp.sleep(2 * time.Second)
-	cp.start(2)
-	cp.sleep(2 * time.Second)
-
-	t.Log("SIGTERM copy 1")
-	cp.procs[1].Stop(t, 30*time.Second)
-	cp.procs[1] = nil
-	cp.sleep(time.Second)
-	cp.start(1)
-	cp.sleep(2 * time.Second)
-
-	t.Log("SIGKILL copy 2, and restart it")
-	cp.procs[2].Kill(t)
-	cp.procs[2] = nil
-	cp.start(2)
-	cp.sleep(2 * time.Second)
-
-	t.Log("SIGSTOP copy 0 past its session timeout")
-	if err := cp.procs[0].Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(10 * time.Second)
-	t.Log("SIGCONT copy 0: a zombie")
-	if err := cp.procs[0].Cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	proctest.Churn(cp, proctest.ChurnOptions{FirstBatch: regexp.MustCompile(`(?m)^batch .* records=[1-9]`), Paused: 10 * time.Second})
 	<-produced
 	if t.Failed() {
 		return
@@ -168,24 +63,20 @@ func churn(t *testing.T, bin string) {
 	// second.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		cp.supervise()
+		cp.Supervise()
 		ids, err := countRows(out)
 		if err == nil && len(ids) == len(hdfs) && len(kc.Rows("Events")) == len(kudu) {
 			break
 		}
 		if time.Now().After(deadline) {
-			for i, p := range cp.procs {
-				t.Logf("copy %d:\n%s", i, tail(nonProgress(p.Stderr.String()), 40))
-			}
+			t.Log(cp.Logs())
 			t.Fatalf("the copies did not catch up within 90 s: %d of %d events (%v)", len(ids), len(hdfs), err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cp.sleep(time.Second)
-	for _, p := range cp.procs {
-		p.Stop(t, 30*time.Second)
-	}
+	cp.Sleep(time.Second)
+	cp.StopAll(30 * time.Second)
 	checkExactlyOnce(t, out, dead, kc, hdfs, kudu, kuduDead, *badMessages)
 	t.Logf("%d events (%d for Kudu, %d refused by it), %d bad messages; %d restarts after lost commits",
-		len(hdfs), len(kudu), len(kuduDead), *badMessages, cp.restarts)
+		len(hdfs), len(kudu), len(kuduDead), *badMessages, cp.Restarts)
 }

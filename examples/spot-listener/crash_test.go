@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,56 +78,7 @@ func TestCrashCheckpoint(t *testing.T) {
 	// The collector: a chunk of 50 lines to each of the 4 partitions every
 	// 100 ms for 6 s; every 7th chunk holds a bad line, and every 40th
 	// message is not a chunk.
-	const rounds, perChunk = 60, 50
-	var mu sync.Mutex
-	lines, badLines, badMessages := 0, 0, 0
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
-		id, msg := 0, 0
-		for range rounds {
-			var recs []*kgo.Record
-			for p := range int32(4) {
-				msg++
-				if msg%40 == 0 {
-					recs = append(recs, &kgo.Record{Topic: "spot-flow", Partition: p, Value: []byte("not a chunk")})
-					mu.Lock()
-					badMessages++
-					mu.Unlock()
-					continue
-				}
-				var ls []string
-				for range perChunk {
-					ls = append(ls, genFlowLine(id))
-					id++
-				}
-				bad := 0
-				if msg%7 == 0 {
-					ls = append(ls, fmt.Sprintf("bad line %d", msg))
-					bad = 1
-				}
-				v, err := spot.EncodeChunk(ls)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				recs = append(recs, &kgo.Record{Topic: "spot-flow", Partition: p, Value: v})
-				mu.Lock()
-				lines += perChunk
-				badLines += bad
-				mu.Unlock()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := cl.ProduceSync(ctx, recs...).FirstErr()
-			cancel()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	produced, tally := produceChunks(t, c, 4, 60, 100*time.Millisecond)
 
 	resumed := 0
 	for i := range 4 {
@@ -148,11 +98,11 @@ func TestCrashCheckpoint(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ids, err := countRows(out)
-		if err == nil && len(ids) == lines {
+		if err == nil && len(ids) == tally.lines {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the last run did not catch up within 60 s: %d of %d lines (%v)\nstderr:\n%s", len(ids), lines, err, p.Stderr.String())
+			t.Fatalf("the last run did not catch up within 60 s: %d of %d lines (%v)\nstderr:\n%s", len(ids), tally.lines, err, p.Stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -168,12 +118,80 @@ func TestCrashCheckpoint(t *testing.T) {
 		resumed++
 	}
 
+	checkTable(t, out, dead, tally)
+	if resumed < 3 {
+		t.Errorf("only %d of 5 runs resumed from the checkpoint", resumed)
+	}
+	t.Logf("%d lines, %d bad lines, %d bad messages; %d runs resumed", tally.lines, tally.badLines, tally.badMessages, resumed)
+}
+
+// chunkTally counts what produceChunks produced; final once it is done.
+type chunkTally struct {
+	lines, badLines, badMessages int
+}
+
+// produceChunks plays the collector in the background: a chunk of 50 flow
+// lines to each of parts partitions of spot-flow every pause, rounds
+// times; every 7th chunk holds a bad line, and every 40th message is not
+// a chunk. The channel is closed when it is done.
+func produceChunks(t *testing.T, c *kafkatest.Cluster, parts int32, rounds int, pause time.Duration) (<-chan struct{}, *chunkTally) {
+	const perChunk = 50
+	tally := &chunkTally{}
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		id, msg := 0, 0
+		for range rounds {
+			var recs []*kgo.Record
+			for p := range parts {
+				msg++
+				if msg%40 == 0 {
+					recs = append(recs, &kgo.Record{Topic: "spot-flow", Partition: p, Value: []byte("not a chunk")})
+					tally.badMessages++
+					continue
+				}
+				var ls []string
+				for range perChunk {
+					ls = append(ls, genFlowLine(id))
+					id++
+				}
+				if msg%7 == 0 {
+					ls = append(ls, fmt.Sprintf("bad line %d", msg))
+					tally.badLines++
+				}
+				v, err := spot.EncodeChunk(ls)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				recs = append(recs, &kgo.Record{Topic: "spot-flow", Partition: p, Value: v})
+				tally.lines += perChunk
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := cl.ProduceSync(ctx, recs...).FirstErr()
+			cancel()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(pause)
+		}
+	}()
+	return produced, tally
+}
+
+// checkTable checks that the table under out holds every line of tally
+// once and that the dead letters under dead are its bad lines and bad
+// messages, once each.
+func checkTable(t *testing.T, out, dead string, tally *chunkTally) {
+	t.Helper()
 	ids, err := countRows(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	missing, twice := 0, 0
-	for id := range lines {
+	for id := range tally.lines {
 		switch n := ids[int64(id+1)]; {
 		case n == 0:
 			if missing++; missing <= 10 {
@@ -185,10 +203,9 @@ func TestCrashCheckpoint(t *testing.T) {
 			}
 		}
 	}
-	if len(ids) != lines || missing > 0 || twice > 0 {
-		t.Errorf("%d lines produced: %d distinct rows, %d missing, %d more than once", lines, len(ids), missing, twice)
+	if len(ids) != tally.lines || missing > 0 || twice > 0 {
+		t.Errorf("%d lines produced: %d distinct rows, %d missing, %d more than once", tally.lines, len(ids), missing, twice)
 	}
-
 	seen := map[string]int{}
 	for _, d := range readDeadLetters(t, dead, true) {
 		key := fmt.Sprintf("%d/%d", d.Partition, d.Offset)
@@ -202,11 +219,7 @@ func TestCrashCheckpoint(t *testing.T) {
 			t.Errorf("dead letter %s written %d times", k, n)
 		}
 	}
-	if len(seen) != badLines+badMessages {
-		t.Errorf("%d dead letters, want %d bad lines and %d bad messages", len(seen), badLines, badMessages)
+	if len(seen) != tally.badLines+tally.badMessages {
+		t.Errorf("%d dead letters, want %d bad lines and %d bad messages", len(seen), tally.badLines, tally.badMessages)
 	}
-	if resumed < 3 {
-		t.Errorf("only %d of 5 runs resumed from the checkpoint", resumed)
-	}
-	t.Logf("%d lines, %d bad lines, %d bad messages; %d runs resumed", lines, badLines, badMessages, resumed)
 }

@@ -754,9 +754,11 @@ func (w *Sink[T]) due(sp *srcPart[T]) bool {
 	return false
 }
 
-// errLostClaim is wrapped by the error of a commit that another writer
-// made first.
-var errLostClaim = errors.New("another writer committed this partition's offsets first")
+// ErrLostClaim is wrapped by the error of a Rotate commit that another
+// writer of the same Kafka partition made first: this copy of the job
+// lost the partition (it was a zombie) or raced one that did. The batch
+// fails, and the job stops; restarted, it resumes from the files.
+var ErrLostClaim = errors.New("another writer committed this partition's offsets first")
 
 // commitChunk commits sp's open chunk: its files are closed, its claim
 // created, its files renamed into place (see the comment at the top).
@@ -784,11 +786,11 @@ func (w *Sink[T]) commitChunk(ctx context.Context, sp *srcPart[T]) error {
 	if newer, err := w.newerClaim(ctx, sp, c.from); err != nil {
 		return fail(err)
 	} else if newer != "" {
-		return fail(fmt.Errorf("%w: %s exists (this copy lost the partition)", errLostClaim, newer))
+		return fail(fmt.Errorf("%w: %s exists (this copy lost the partition)", ErrLostClaim, newer))
 	}
 	wr, err := storage.CreateExclusive(ctx, w.fsys, c.name)
 	if errors.Is(err, fs.ErrExist) {
-		return fail(fmt.Errorf("%w: %s exists (this copy lost the partition, or raced a copy that did)", errLostClaim, c.name))
+		return fail(fmt.Errorf("%w: %s exists (this copy lost the partition, or raced a copy that did)", ErrLostClaim, c.name))
 	}
 	if err != nil {
 		return fail(err)
@@ -807,7 +809,7 @@ func (w *Sink[T]) commitChunk(ctx context.Context, sp *srcPart[T]) error {
 	if newer, err := w.newerClaim(ctx, sp, c.from); err != nil || newer != "" {
 		_ = w.fsys.Remove(context.WithoutCancel(ctx), c.name)
 		if err == nil {
-			err = fmt.Errorf("%w: %s exists (this copy lost the partition)", errLostClaim, newer)
+			err = fmt.Errorf("%w: %s exists (this copy lost the partition)", ErrLostClaim, newer)
 		}
 		return fail(err)
 	}

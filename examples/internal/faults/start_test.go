@@ -2,9 +2,7 @@ package faults
 
 import (
 	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,16 +38,7 @@ func deadAddr(t *testing.T) string {
 
 // runs returns how many times the soak tests repeat each case:
 // FAULTS_RUNS, or 1.
-func runs(t *testing.T) int {
-	if s := os.Getenv("FAULTS_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("FAULTS_RUNS=%q: want a positive number", s)
-		}
-		return n
-	}
-	return 1
-}
+func runs(t *testing.T) int { return proctest.Runs(t, "FAULTS_RUNS") }
 
 // secret is a password given in URIs, which no message may show.
 const secret = "s3cr3t-pw"
