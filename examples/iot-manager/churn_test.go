@@ -61,19 +61,12 @@ func churn(t *testing.T, bin string) {
 
 	// Until the output holds every event: files are committed every
 	// second.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		cp.Supervise()
+	cp.Until(90*time.Second, func() (bool, string) {
 		ids, err := countRows(out)
-		if err == nil && len(ids) == len(hdfs) && len(kc.Rows("Events")) == len(kudu) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Log(cp.Logs())
-			t.Fatalf("the copies did not catch up within 90 s: %d of %d events (%v)", len(ids), len(hdfs), err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		rows := len(kc.Rows("Events"))
+		return err == nil && len(ids) == len(hdfs) && rows == len(kudu),
+			fmt.Sprintf("%d of %d events in Parquet (%v), %d of %d Kudu rows", len(ids), len(hdfs), err, rows, len(kudu))
+	})
 	cp.Sleep(time.Second)
 	cp.StopAll(30 * time.Second)
 	checkExactlyOnce(t, out, dead, kc, hdfs, kudu, kuduDead, *badMessages)

@@ -35,19 +35,10 @@ func TestChurn(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			deadline := time.Now().Add(90 * time.Second)
-			for {
-				cp.Supervise()
+			cp.Until(90*time.Second, func() (bool, string) {
 				ids, err := countRows(out)
-				if err == nil && len(ids) == tally.lines {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Log(cp.Logs())
-					t.Fatalf("the copies did not catch up within 90 s: %d of %d lines (%v)", len(ids), tally.lines, err)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return err == nil && len(ids) == tally.lines, fmt.Sprintf("%d of %d lines (%v)", len(ids), tally.lines, err)
+			})
 			cp.Sleep(time.Second)
 			cp.StopAll(30 * time.Second)
 			checkTable(t, out, dead, tally)

@@ -186,3 +186,23 @@ func Runs(t testing.TB, name string) int {
 	}
 	return n
 }
+
+// Until supervises the copies until done reports true, and fails the
+// test, with the copies' logs, when timeout passes first; done's state
+// says how far they got.
+func (c *Copies) Until(timeout time.Duration, done func() (ok bool, state string)) {
+	c.T.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c.Supervise()
+		ok, state := done()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.T.Log(c.Logs())
+			c.T.Fatalf("the copies did not catch up within %v: %s", timeout, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
