@@ -68,7 +68,7 @@ func TestParseFlagsRejectsBadFlags(t *testing.T) {
 
 func TestScenariosAreComplete(t *testing.T) {
 	o, _ := parseFlags([]string{"-quick"}, io.Discard)
-	want := []string{"wordcount", "kafka", "window6", "window60", "state", "iot", "spot", "latency", "scaling"}
+	want := []string{"wordcount", "kafka", "window6", "window60", "state", "iot", "instances", "spot", "latency", "scaling"}
 	all := allScenarios(o)
 	if len(all) != len(want) {
 		t.Fatalf("%d scenarios, want %d", len(all), len(want))
@@ -227,5 +227,30 @@ func TestRunOneScenario(t *testing.T) {
 	o := find(rep.Rows, "state", ours)
 	if o == nil || o.RecordsPerSec <= 0 || o.PeakMiB <= 0 || o.Ratio <= 0 || o.Metrics["bytes_per_key"] <= 0 {
 		t.Errorf("engine's row: %+v", o)
+	}
+}
+
+// The instances target compares two copies with one, and the restart row's
+// measures in milliseconds reach the notes.
+func TestInstancesTarget(t *testing.T) {
+	rows := []*Row{
+		{Scenario: "instances", Contender: "ours/1", RecordsPerSec: 10_000},
+		{Scenario: "instances", Contender: "ours/2", RecordsPerSec: 17_000},
+	}
+	ts := checkTargets(rows)
+	if len(ts) != 1 || ts[0].Met || !strings.Contains(ts[0].Why, "1.70x") {
+		t.Errorf("targets for 1.70x: %+v", ts)
+	}
+	rows[1].RecordsPerSec = 19_000
+	if ts := checkTargets(rows); len(ts) != 1 || !ts[0].Met {
+		t.Errorf("targets for 1.90x: %+v", ts)
+	}
+	res, err := parseBenchOutput("BenchmarkInstances/restart-2 \t 2\t 28314 ns/op\t 5692 restart-ms\t 2680 scaleup-ms\n", "restart-ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := &Row{Metrics: res.Metrics}
+	if got := row.notes(); !strings.Contains(got, "restart=5692ms") || !strings.Contains(got, "scaleup=2680ms") {
+		t.Errorf("notes %q", got)
 	}
 }

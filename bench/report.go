@@ -68,6 +68,11 @@ func (r *Row) notes() string {
 	if r.Error != "" {
 		parts = append(parts, "error: "+r.Error)
 	}
+	for _, k := range []string{"restart_ms", "scaleup_ms"} {
+		if v, ok := r.Metrics[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%.0fms", strings.TrimSuffix(k, "_ms"), v))
+		}
+	}
 	for _, k := range []string{"p50_ms", "p99_ms"} {
 		if v, ok := r.Metrics[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%.1fms", strings.TrimSuffix(k, "_ms"), v))
@@ -212,16 +217,25 @@ func finishScaling(rows, _ []*Row) {
 	}
 }
 
+// finishInstances notes the speed-up from one copy to two.
+func finishInstances(rows, _ []*Row) {
+	one, two := find(rows, "instances", "ours/1"), find(rows, "instances", "ours/2")
+	if one == nil || two == nil || one.RecordsPerSec == 0 || two.RecordsPerSec == 0 {
+		return
+	}
+	two.Extra = append(two.Extra, fmt.Sprintf("speedup 1->2 copies = %.2fx", two.RecordsPerSec/one.RecordsPerSec))
+}
+
 // checkTargets evaluates the targets on the rows that ran: the
 // engine's word count at least 0.8 of the parallel baseline and ahead of
 // every peer.
 func checkTargets(rows []*Row) []Target {
+	out := instancesTargets(rows)
 	o := find(rows, "wordcount", ours)
 	b := find(rows, "wordcount", baseline)
 	if o == nil || b == nil {
-		return nil
+		return out
 	}
-	var out []Target
 	if o.RecordsPerSec == 0 || b.RecordsPerSec == 0 {
 		return append(out, Target{Name: "word count >= 0.8 of the baseline", Why: "the engine or the baseline did not run"})
 	}
@@ -245,4 +259,20 @@ func checkTargets(rows []*Row) []Target {
 		}
 	}
 	return append(out, Target{Name: "word count ahead of every peer", Met: ahead, Why: "ours over " + strings.Join(why, ", ")})
+}
+
+// instancesTargets evaluates the scale-out targets when the instances
+// scenario ran: two copies at least 1.8 times one.
+func instancesTargets(rows []*Row) []Target {
+	one, two := find(rows, "instances", "ours/1"), find(rows, "instances", "ours/2")
+	if one == nil || two == nil {
+		return nil
+	}
+	name := "instances: 2 copies >= 1.8x 1"
+	if one.RecordsPerSec == 0 || two.RecordsPerSec == 0 {
+		return []Target{{Name: name, Why: "a side did not run"}}
+	}
+	ratio := two.RecordsPerSec / one.RecordsPerSec
+	return []Target{{Name: name, Met: ratio >= 1.8,
+		Why: fmt.Sprintf("1 copy %s events/s, 2 copies %s: %.2fx", human(one.RecordsPerSec), human(two.RecordsPerSec), ratio)}}
 }

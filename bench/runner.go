@@ -406,11 +406,33 @@ func parseBenchOutput(out, metric string) (benchkit.Result, error) {
 			if err != nil || rate <= 0 || math.IsInf(rate, 0) {
 				return benchkit.Result{}, fmt.Errorf("bad %s in %q", metric, sc.Text())
 			}
-			// Report it as one second's worth so that Rate() is the rate.
-			return benchkit.Result{Records: int64(rate), Seconds: 1, Passes: iters}, nil
+			// Report it as one second's worth so that Rate() is the rate;
+			// the line's measures in milliseconds are metrics.
+			return benchkit.Result{Records: int64(rate), Seconds: 1, Passes: iters, Metrics: msMetrics(f)}, nil
 		}
 	}
 	return benchkit.Result{}, fmt.Errorf("no %s in the benchmark's output: %s", metric, tail(out, 3))
+}
+
+// msMetrics returns the measures of a benchmark line's fields whose unit
+// ends in "-ms" ("5692 restart-ms"), keyed "restart_ms"; nil without any.
+func msMetrics(f []string) map[string]float64 {
+	var m map[string]float64
+	for i := 3; i < len(f); i++ {
+		unit, ok := strings.CutSuffix(f[i], "-ms")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[i-1], 64)
+		if err != nil {
+			continue
+		}
+		if m == nil {
+			m = map[string]float64{}
+		}
+		m[strings.ReplaceAll(unit, "-", "_")+"_ms"] = v
+	}
+	return m
 }
 
 // tail returns the last n non-empty lines of s, joined by " | ".

@@ -228,6 +228,24 @@ func allScenarios(o options) []scenario {
 		},
 	})
 	out = append(out, scenario{
+		name:     "instances",
+		desc:     "IoT manager scaled out: 400,000 Avro events from kfake (4 partitions) read by copies in one group, GOMAXPROCS=1 each",
+		baseline: "ours/1",
+		contenders: []contender{
+			{name: "ours/1", kind: testBinary, bin: "iot-manager", bench: "BenchmarkInstances/^1$", metric: "events/s", repeat: true,
+				note: "one copy of the built binary (a machine)"},
+			{name: "ours/2", kind: testBinary, bin: "iot-manager", bench: "BenchmarkInstances/^2$", metric: "events/s", repeat: true,
+				note: "two copies in one group"},
+			{name: "restart", kind: testBinary, bin: "iot-manager", bench: "BenchmarkInstances/^restart$", metric: "restart-ms",
+				note: "records/s column: not a rate; see restart/scaleup: a SIGKILLed static member's restart, and a third copy's start, to their first batch with records (500 ms batches)"},
+			{name: "go-streams", kind: peer, cannot: "no consumer groups: one process"},
+			{name: "benthos", kind: peer, cannot: "kafka_franz is in redpanda-data/connect, not the MIT core"},
+			{name: "beam", kind: peer, cannot: "the Go direct runner is one process"},
+			{name: "watermill", kind: peer, cannot: "no Parquet; Kafka is a separate module"},
+		},
+		finish: finishInstances,
+	})
+	out = append(out, scenario{
 		name:     "spot",
 		desc:     "Spot flow listener: 200,000 CSV flow lines in 40 Avro chunks -> Parquet by y/m/d/h, synced",
 		baseline: baseline,

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/internal/proctest"
+)
+
+// instancesRounds is how many times BenchmarkInstances's input repeats
+// the 100,000 benchmark events: enough work that the group's join is a
+// small part of a run.
+const instancesRounds = 4
+
+// BenchmarkInstances measures the manager scaled out: copies of the
+// built binary, each with GOMAXPROCS=1 (standing in for a machine each),
+// in one consumer group reading the benchmark's events (4 rounds of
+// them: 400,000, about 430 bytes each) from 4 partitions of an
+// in-process kfake broker and writing Parquet (the default rotation,
+// Kudu off). A run is timed from the first progress line that read
+// records to the one that makes the copies' events add up to the input.
+//
+//   - 1 and 2: events/s with one copy and with two;
+//   - restart: with two static members (-instance) reading while events
+//     arrive, the time from a SIGKILLed copy's restart to its first batch
+//     with records (restart-ms), and from a third copy's start to its
+//     first batch with records (scaleup-ms).
+//
+// The broker runs in the benchmark's process, on the same 2 cores.
+func BenchmarkInstances(b *testing.B) {
+	values, _ := benchValues(b)
+	bin := proctest.Build(b, "./examples/iot-manager")
+	c := kafkatest.New(b, map[string]int32{benchTopic: benchPartitions})
+	var recs []*kgo.Record
+	for range instancesRounds {
+		for i, v := range values {
+			recs = append(recs, &kgo.Record{Topic: benchTopic, Partition: int32(i % benchPartitions), Value: v})
+		}
+	}
+	c.Produce(recs...)
+	total := len(recs)
+	for _, n := range []int{1, 2} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var elapsed time.Duration
+			run := 0
+			for b.Loop() {
+				run++
+				elapsed += instancesRun(b, bin, c.Addrs[0], fmt.Sprintf("inst-%d-%d", n, run), n, total)
+			}
+			b.ReportMetric(float64(total)*float64(b.N)/elapsed.Seconds(), "events/s")
+		})
+	}
+	b.Run("restart", func(b *testing.B) {
+		var restart, scaleUp time.Duration
+		run := 0
+		for b.Loop() {
+			run++
+			r, s := instancesRestart(b, bin, c, fmt.Sprintf("restart-%d", run))
+			restart += r
+			scaleUp += s
+		}
+		b.ReportMetric(float64(restart.Milliseconds())/float64(b.N), "restart-ms")
+		b.ReportMetric(float64(scaleUp.Milliseconds())/float64(b.N), "scaleup-ms")
+	})
+}
+
+// instanceArgs are the arguments of a copy in group.
+func instanceArgs(broker, group, out string, extra ...string) []string {
+	return append([]string{"-brokers", broker, "-topic", benchTopic, "-group", group, "-batch", "500ms", "-hdfs-out", out}, extra...)
+}
+
+// startInstance starts a copy with GOMAXPROCS=1.
+func startInstance(b *testing.B, bin string, args ...string) *proctest.Proc {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return proctest.StartCmd(b, cmd)
+}
+
+// instancesRun runs n copies in a new group until their events add up to
+// total, and returns the time from the first batch with records (its
+// batch time) to then.
+func instancesRun(b *testing.B, bin, broker, group string, n, total int) time.Duration {
+	b.StopTimer()
+	defer b.StartTimer()
+	out := filepath.Join(b.TempDir(), "events")
+	var procs []*proctest.Proc
+	for range n {
+		procs = append(procs, startInstance(b, bin, instanceArgs(broker, group, out)...))
+	}
+	// The first batch that read records, by its batch time (the time it
+	// was cut, on this machine's clock), and the moment the events add up.
+	var first time.Time
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		events := 0
+		for _, p := range procs {
+			stderr := p.Stderr.String()
+			sum, failed := sumProgress(stderr)
+			if len(failed) > 0 {
+				b.Fatalf("a batch failed: %s", failed[0])
+			}
+			events += sum[1]
+			if m := firstRecords.FindStringSubmatch(stderr); m != nil {
+				at, err := time.ParseInLocation("15:04:05.000", m[1], time.Local)
+				if err != nil {
+					b.Fatal(err)
+				}
+				now := time.Now()
+				at = time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), at.Second(), at.Nanosecond(), time.Local)
+				if first.IsZero() || at.Before(first) {
+					first = at
+				}
+			}
+		}
+		if events >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d copies read %d of %d events in 5 minutes", n, events, total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(first)
+	for _, p := range procs {
+		p.Kill(b) // the measure is taken; a graceful stop would wait for the batches queued meanwhile
+	}
+	return took
+}
+
+// firstRecords matches a progress line of a batch that read records.
+var firstRecords = regexp.MustCompile(`(?m)^batch (\S+) records=[1-9]`)
+
+// instancesRestart runs two static members while events arrive, kills one
+// and restarts it, then starts a third copy; it returns the time from the
+// restart, and from the third copy's start, to their first batch with
+// records.
+func instancesRestart(b *testing.B, bin string, c *kafkatest.Cluster, group string) (restart, scaleUp time.Duration) {
+	b.StopTimer()
+	defer b.StartTimer()
+	out := filepath.Join(b.TempDir(), "events")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	values, _ := benchValues(b)
+	go func() { // 2,000 events/s
+		defer close(done)
+		cl := c.Client()
+		for i := 0; ; i += 200 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			var recs []*kgo.Record
+			for j := range 200 {
+				recs = append(recs, &kgo.Record{Topic: benchTopic, Partition: int32(j % benchPartitions), Value: values[(i+j)%len(values)]})
+			}
+			cl.ProduceSync(b.Context(), recs...)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	a := startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "a", "-rebalance-timeout", "10s")...)
+	k := startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "k", "-rebalance-timeout", "10s")...)
+	a.WaitFor(b, a.Stderr, firstRecords, time.Minute)
+	k.WaitFor(b, k.Stderr, firstRecords, time.Minute)
+	k.Kill(b)
+	began := time.Now()
+	k = startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "k", "-rebalance-timeout", "10s")...)
+	k.WaitFor(b, k.Stderr, firstRecords, time.Minute)
+	restart = time.Since(began)
+	began = time.Now()
+	s := startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "s", "-rebalance-timeout", "10s")...)
+	s.WaitFor(b, s.Stderr, firstRecords, time.Minute)
+	scaleUp = time.Since(began)
+	for _, p := range []*proctest.Proc{a, k, s} {
+		p.Stop(b, time.Minute)
+	}
+	return restart, scaleUp
+}
