@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
@@ -30,10 +31,11 @@ const instancesRounds = 4
 // records to the one that makes the copies' events add up to the input.
 //
 //   - 1 and 2: events/s with one copy and with two;
-//   - restart: with two static members (-instance) reading while events
-//     arrive, the time from a SIGKILLed copy's restart to its first batch
-//     with records (restart-ms), and from a third copy's start to its
-//     first batch with records (scaleup-ms).
+//   - restart: with two static members (-instance) reading a topic of its
+//     own while events arrive, files committed every second, the time
+//     from a SIGKILLed copy's restart to its first batch with records
+//     (restart-ms), and from a third copy's start to its first batch with
+//     records (scaleup-ms).
 //
 // The broker runs in the benchmark's process, on the same 2 cores.
 func BenchmarkInstances(b *testing.B) {
@@ -64,7 +66,12 @@ func BenchmarkInstances(b *testing.B) {
 		run := 0
 		for b.Loop() {
 			run++
-			r, s := instancesRestart(b, bin, c, fmt.Sprintf("restart-%d", run))
+			// A topic of its own, without the backlog of the runs above.
+			topic := fmt.Sprintf("restart-%d", run)
+			if _, err := kadm.NewClient(c.Client()).CreateTopic(b.Context(), benchPartitions, 1, nil, topic); err != nil {
+				b.Fatal(err)
+			}
+			r, s := instancesRestart(b, bin, c, topic)
 			restart += r
 			scaleUp += s
 		}
@@ -73,9 +80,9 @@ func BenchmarkInstances(b *testing.B) {
 	})
 }
 
-// instanceArgs are the arguments of a copy in group.
-func instanceArgs(broker, group, out string, extra ...string) []string {
-	return append([]string{"-brokers", broker, "-topic", benchTopic, "-group", group, "-batch", "500ms", "-hdfs-out", out}, extra...)
+// instanceArgs are the arguments of a copy in group reading topic.
+func instanceArgs(broker, topic, group, out string, extra ...string) []string {
+	return append([]string{"-brokers", broker, "-topic", topic, "-group", group, "-batch", "500ms", "-hdfs-out", out}, extra...)
 }
 
 // startInstance starts a copy with GOMAXPROCS=1.
@@ -94,7 +101,7 @@ func instancesRun(b *testing.B, bin, broker, group string, n, total int) time.Du
 	out := filepath.Join(b.TempDir(), "events")
 	var procs []*proctest.Proc
 	for range n {
-		procs = append(procs, startInstance(b, bin, instanceArgs(broker, group, out)...))
+		procs = append(procs, startInstance(b, bin, instanceArgs(broker, benchTopic, group, out)...))
 	}
 	// The first batch that read records, by its batch time (the time it
 	// was cut, on this machine's clock), and the moment the events add up.
@@ -139,11 +146,13 @@ func instancesRun(b *testing.B, bin, broker, group string, n, total int) time.Du
 // firstRecords matches a progress line of a batch that read records.
 var firstRecords = regexp.MustCompile(`(?m)^batch (\S+) records=[1-9]`)
 
-// instancesRestart runs two static members while events arrive, kills one
-// and restarts it, then starts a third copy; it returns the time from the
-// restart, and from the third copy's start, to their first batch with
-// records.
-func instancesRestart(b *testing.B, bin string, c *kafkatest.Cluster, group string) (restart, scaleUp time.Duration) {
+// instancesRestart runs two static members reading topic while events
+// arrive, with files committed every second, kills one and restarts it,
+// then starts a third copy; it returns the time from the restart, and
+// from the third copy's start, to their first batch with records. The
+// restarted copy reads again what it had not committed (up to a second's
+// worth: the rotation bounds what a crash costs).
+func instancesRestart(b *testing.B, bin string, c *kafkatest.Cluster, topic string) (restart, scaleUp time.Duration) {
 	b.StopTimer()
 	defer b.StartTimer()
 	out := filepath.Join(b.TempDir(), "events")
@@ -161,23 +170,23 @@ func instancesRestart(b *testing.B, bin string, c *kafkatest.Cluster, group stri
 			}
 			var recs []*kgo.Record
 			for j := range 200 {
-				recs = append(recs, &kgo.Record{Topic: benchTopic, Partition: int32(j % benchPartitions), Value: values[(i+j)%len(values)]})
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(j % benchPartitions), Value: values[(i+j)%len(values)]})
 			}
 			cl.ProduceSync(b.Context(), recs...)
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	a := startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "a", "-rebalance-timeout", "10s")...)
-	k := startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "k", "-rebalance-timeout", "10s")...)
+	a := startInstance(b, bin, instanceArgs(c.Addrs[0], topic, topic, out, "-instance", "a", "-rebalance-timeout", "10s", "-rotate-interval", "1s")...)
+	k := startInstance(b, bin, instanceArgs(c.Addrs[0], topic, topic, out, "-instance", "k", "-rebalance-timeout", "10s", "-rotate-interval", "1s")...)
 	a.WaitFor(b, a.Stderr, firstRecords, time.Minute)
 	k.WaitFor(b, k.Stderr, firstRecords, time.Minute)
 	k.Kill(b)
 	began := time.Now()
-	k = startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "k", "-rebalance-timeout", "10s")...)
+	k = startInstance(b, bin, instanceArgs(c.Addrs[0], topic, topic, out, "-instance", "k", "-rebalance-timeout", "10s", "-rotate-interval", "1s")...)
 	k.WaitFor(b, k.Stderr, firstRecords, time.Minute)
 	restart = time.Since(began)
 	began = time.Now()
-	s := startInstance(b, bin, instanceArgs(c.Addrs[0], group, out, "-instance", "s", "-rebalance-timeout", "10s")...)
+	s := startInstance(b, bin, instanceArgs(c.Addrs[0], topic, topic, out, "-instance", "s", "-rebalance-timeout", "10s", "-rotate-interval", "1s")...)
 	s.WaitFor(b, s.Stderr, firstRecords, time.Minute)
 	scaleUp = time.Since(began)
 	for _, p := range []*proctest.Proc{a, k, s} {
