@@ -211,11 +211,7 @@ func (w *partWriter[T]) grouped(ctx context.Context, p *dstream.Partition[T]) er
 // two lists of values share one; building it in w.key and looking it up
 // allocates nothing.
 func (w *partWriter[T]) lookup(vals []string) *hiveGroup[T] {
-	key := w.key[:0]
-	for _, v := range vals {
-		key = binary.AppendUvarint(key, uint64(len(v)))
-		key = append(key, v...)
-	}
+	key := appendHiveKey(w.key[:0], vals)
 	w.key = key
 	if g, ok := w.byKey[string(key)]; ok {
 		return g
@@ -270,11 +266,54 @@ func (w *partWriter[T]) recycle(c []T) {
 // to the dead letters, or returns the error that fails the batch with
 // FailOnInvalidPartition.
 func (w *partWriter[T]) reject(p *dstream.Partition[T], i int, row T, err error) error {
-	if w.w.failInvalid {
+	return w.w.reject(p, i, row, err)
+}
+
+// reject hands row i of the partition p, which cannot be written for
+// err, to the dead letters, or returns the error that fails the batch
+// with FailOnInvalidPartition.
+func (w *Sink[T]) reject(p *dstream.Partition[T], i int, row T, err error) error {
+	if w.failInvalid {
 		return fmt.Errorf("%w: row %d of batch partition %d (FailOnInvalidPartition; without it, such rows go to the job's dead letters, e.g. dstream.WriteSpec.DeadLetter)", err, i, p.Index)
 	}
 	p.Reject(row, err)
 	return nil
+}
+
+// appendHiveKey appends the key of a Hive partition's values to dst: the
+// values, each preceded by its length, so that no two lists of values
+// share one.
+func appendHiveKey(dst []byte, vals []string) []byte {
+	for _, v := range vals {
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		dst = append(dst, v...)
+	}
+	return dst
+}
+
+// fileRows is how many of n rows go to a file holding inFile rows, with
+// unchecked rows since its size was checked, before a file limit
+// (MaxFileRows, MaxFileBytes) is looked at again.
+func (w *Sink[T]) fileRows(n int, inFile int64, unchecked int) int {
+	if w.maxFileRows > 0 {
+		n = int(min(int64(n), w.maxFileRows-inFile))
+	}
+	if w.maxFileBytes > 0 {
+		n = min(n, byteCheckRows-unchecked)
+	}
+	return n
+}
+
+// fileFull says whether a file of pw holding inFile rows has reached a
+// file limit; its size is checked, and *unchecked reset, every
+// byteCheckRows rows.
+func (w *Sink[T]) fileFull(pw *parquet.GenericWriter[T], inFile int64, unchecked *int) bool {
+	full := w.maxFileRows > 0 && inFile >= w.maxFileRows
+	if w.maxFileBytes > 0 && *unchecked >= byteCheckRows {
+		*unchecked = 0
+		full = full || pw.Size() >= w.maxFileBytes
+	}
+	return full
 }
 
 func (w *Sink[T]) hiveDir(vals []string) string {
@@ -303,25 +342,14 @@ func (w *partWriter[T]) write(ctx context.Context, seq *fileSeq, rows []T) error
 				return err
 			}
 		}
-		n := len(rows)
-		if s.maxFileRows > 0 {
-			n = int(min(int64(n), s.maxFileRows-w.inFile))
-		}
-		if s.maxFileBytes > 0 {
-			n = min(n, byteCheckRows-w.unchecked)
-		}
+		n := s.fileRows(len(rows), w.inFile, w.unchecked)
 		if _, err := w.pw.Write(rows[:n]); err != nil {
 			return w.fileErr(err)
 		}
 		rows = rows[n:]
 		w.inFile += int64(n)
 		w.unchecked += n
-		full := s.maxFileRows > 0 && w.inFile >= s.maxFileRows
-		if s.maxFileBytes > 0 && w.unchecked >= byteCheckRows {
-			w.unchecked = 0
-			full = full || w.pw.Size() >= s.maxFileBytes
-		}
-		if full {
+		if s.fileFull(w.pw, w.inFile, &w.unchecked) {
 			if err := w.finish(ctx); err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -302,16 +301,12 @@ func (w *Sink[T]) appendRows(ctx context.Context, sp *srcPart[T], p *dstream.Par
 			}
 			if cf == nil || !slices.Equal(vals, curVals) {
 				if len(vals) != len(w.cols) {
-					if err := w.rejectRow(p, i, x, checkPartition(w.cols, vals)); err != nil {
+					if err := w.reject(p, i, x, checkPartition(w.cols, vals)); err != nil {
 						return err
 					}
 					continue
 				}
-				key = key[:0]
-				for _, v := range vals {
-					key = binary.AppendUvarint(key, uint64(len(v)))
-					key = append(key, v...)
-				}
+				key = appendHiveKey(key[:0], vals)
 				cf = sp.files[string(key)]
 				if cf == nil {
 					cf = &chunkFile[T]{err: checkPartition(w.cols, vals)}
@@ -325,7 +320,7 @@ func (w *Sink[T]) appendRows(ctx context.Context, sp *srcPart[T], p *dstream.Par
 			}
 		}
 		if cf.err != nil {
-			if err := w.rejectRow(p, i, x, cf.err); err != nil {
+			if err := w.reject(p, i, x, cf.err); err != nil {
 				return err
 			}
 			continue
@@ -417,15 +412,6 @@ func (w *Sink[T]) putWriter(pw *parquet.GenericWriter[T]) {
 	}
 }
 
-// rejectRow is partWriter.reject for Rotate.
-func (w *Sink[T]) rejectRow(p *dstream.Partition[T], i int, row T, err error) error {
-	if w.failInvalid {
-		return fmt.Errorf("%w: row %d of batch partition %d (FailOnInvalidPartition; without it, such rows go to the job's dead letters, e.g. dstream.WriteSpec.DeadLetter)", err, i, p.Index)
-	}
-	p.Reject(row, err)
-	return nil
-}
-
 // flushRows writes the rows held in cf, starting a file when none is open
 // and ending it at a file limit (MaxFileRows, MaxFileBytes).
 func (w *Sink[T]) flushRows(ctx context.Context, sp *srcPart[T], cf *chunkFile[T]) error {
@@ -446,13 +432,7 @@ func (w *Sink[T]) writeRows(ctx context.Context, sp *srcPart[T], cf *chunkFile[T
 				return err
 			}
 		}
-		n := len(rows)
-		if w.maxFileRows > 0 {
-			n = int(min(int64(n), w.maxFileRows-cf.inFile))
-		}
-		if w.maxFileBytes > 0 {
-			n = min(n, byteCheckRows-cf.unchecked)
-		}
+		n := w.fileRows(len(rows), cf.inFile, cf.unchecked)
 		if _, err := cf.pw.Write(rows[:n]); err != nil {
 			return fmt.Errorf("parquetsink: writing %s: %w", path.Join(w.root, cf.tmp), err)
 		}
@@ -460,12 +440,7 @@ func (w *Sink[T]) writeRows(ctx context.Context, sp *srcPart[T], cf *chunkFile[T
 		cf.inFile += int64(n)
 		cf.unchecked += n
 		sp.rows += int64(n)
-		full := w.maxFileRows > 0 && cf.inFile >= w.maxFileRows
-		if w.maxFileBytes > 0 && cf.unchecked >= byteCheckRows {
-			cf.unchecked = 0
-			full = full || cf.pw.Size() >= w.maxFileBytes
-		}
-		if full {
+		if w.fileFull(cf.pw, cf.inFile, &cf.unchecked) {
 			if err := w.closeChunkFile(sp, cf); err != nil {
 				return err
 			}

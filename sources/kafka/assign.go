@@ -64,6 +64,7 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 	d.mu.Unlock()
 	fromStores, err := d.resumeStores(ctx, slices.Collect(maps.Keys(want)))
 	if err != nil {
+		d.log.Warn("kafka: the outputs' stores cannot say where the assigned partitions start; the group tries again", "error", err)
 		return nil, err
 	}
 	maps.Copy(want, fromStores)

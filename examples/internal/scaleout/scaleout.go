@@ -8,14 +8,12 @@ package scaleout
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -125,7 +123,6 @@ func WriteDead[L Letter](ctx context.Context, d *DeadFiles, letters []L) error {
 		offset    int64
 	}
 	byMsg := map[pos]*bytes.Buffer{}
-	var order []pos
 	for _, l := range letters {
 		t, p, o := l.Position()
 		k := pos{t, p, o}
@@ -133,25 +130,15 @@ func WriteDead[L Letter](ctx context.Context, d *DeadFiles, letters []L) error {
 		if b == nil {
 			b = new(bytes.Buffer)
 			byMsg[k] = b
-			order = append(order, k)
 		}
 		b.WriteString(l.JSON())
 		b.WriteByte('\n')
 	}
-	slices.SortFunc(order, func(a, b pos) int {
-		if a.topic != b.topic {
-			return cmp.Compare(a.topic, b.topic)
-		}
-		if a.partition != b.partition {
-			return int(a.partition - b.partition)
-		}
-		return cmp.Compare(a.offset, b.offset)
-	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(deadConcurrency)
-	for _, k := range order {
+	for k, b := range byMsg {
 		name := DeadFileName(d.root, k.topic, k.partition, k.offset)
-		data := byMsg[k].Bytes()
+		data := b.Bytes()
 		g.Go(func() error {
 			err := storage.WriteFileAtomic(gctx, d.fsys, name, func(w io.Writer) error {
 				_, err := w.Write(data)
