@@ -15,7 +15,7 @@ type letter struct {
 }
 
 func (l letter) Position() (string, int32, int64) { return "t", l.partition, l.offset }
-func (l letter) JSON() string                      { return `{"text":"` + l.text + `"}` }
+func (l letter) JSON() string                     { return `{"text":"` + l.text + `"}` }
 
 // A message's dead letters go to one file named by its position; writing
 // them again replaces the file, so nothing is there twice.
