@@ -33,6 +33,7 @@ type Encoder[T any] struct {
 	key     func(T) []byte
 	headers func(T) []kgo.RecordHeader
 	topic   func(T) string
+	part    func(T) int32
 	err     error // a nil function given to Encode or a method
 }
 
@@ -72,6 +73,22 @@ func (e Encoder[T]) WithHeaders(headers func(T) []kgo.RecordHeader) Encoder[T] {
 func (e Encoder[T]) WithTopic(topic func(T) string) Encoder[T] {
 	e.topic = topic
 	e.nilCheck("WithTopic", topic == nil)
+	return e
+}
+
+// WithPartition returns a copy of e that chooses each record's partition:
+// partition(x) is the partition of the record's topic it is written to,
+// and a negative result leaves the choice to the sink's Partitioner (by
+// default, the partition the key hashes to, as with Kafka's Java client,
+// or sticky batches for records without a key). A partition the topic
+// does not have fails the record, and with it the batch.
+//
+// It is what a job writing keyed state per input partition needs: the
+// entries of a changelog topic go to the partition number of the input
+// partition they belong to (kafka.UpdateTable).
+func (e Encoder[T]) WithPartition(partition func(T) int32) Encoder[T] {
+	e.part = partition
+	e.nilCheck("WithPartition", partition == nil)
 	return e
 }
 

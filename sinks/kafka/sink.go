@@ -306,6 +306,11 @@ func (b *batch[T]) WritePartition(ctx context.Context, p *dstream.Partition[T]) 
 			p.Reject(x, re)
 			continue
 		}
+		if b.s.enc.part != nil {
+			if n := b.s.enc.part(x); n >= 0 {
+				rec.Context = context.WithValue(b.ctx, explicitPartition{}, n)
+			}
+		}
 		b.pending.Add(1)
 		b.produced.Add(1)
 		b.cl.Produce(b.ctx, rec, func(r *kgo.Record, err error) {
@@ -478,7 +483,14 @@ func (s *Sink[T]) newClient() (*kgo.Client, error) {
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.WithLogger(kgoLogger{s.log}),
 	}
-	if cfg.partitioner != nil {
+	switch {
+	case s.enc.part != nil:
+		inner := cfg.partitioner
+		if inner == nil {
+			inner = kgo.StickyKeyPartitioner(nil)
+		}
+		opts = append(opts, kgo.RecordPartitioner(explicitPartitioner{inner}))
+	case cfg.partitioner != nil:
 		opts = append(opts, kgo.RecordPartitioner(cfg.partitioner))
 	}
 	if cfg.noIdempotence {
