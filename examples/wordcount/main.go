@@ -62,9 +62,57 @@
 //	-checkpoint-reset  move an existing checkpoint into a discarded-<ms>/ subdirectory of
 //	                   -checkpoint and start afresh; without it, a checkpoint that cannot be
 //	                   used (another -batch, another format, unreadable) stops the job at start
+//	-exactly-once      kafka and demo: run as one of any number of copies of the job in
+//	                   -group (see "Scaling out" below); no -checkpoint, -out or socket
+//	                   and file sources with it
+//	-totals-topic NAME with -exactly-once and -totals: the compacted topic of the running
+//	                   totals, key the word, value the total (default <group>-totals)
+//	-window-topic NAME with -exactly-once and -window: the compacted topic of the windows'
+//	                   counts, key "<window start, UTC, ms> <word>" (default <group>-window)
+//	-window-retention D with -exactly-once and -window: how long after a window's end it
+//	                   still takes counts; a later count is logged as a dead letter and left
+//	                   out, and the window topic keeps records twice window+retention
+//	                   (default 1h)
+//	-session-timeout D, -rebalance-timeout D
+//	                   kafka: the group's timeouts (defaults 45s and 60s); a copy that stops
+//	                   answering loses its partitions after the session timeout
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
 //	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
 //	                   by default
+//
+// # Scaling out
+//
+// With -exactly-once the job runs as any number of copies with the same
+// flags in one consumer group, as a Kafka Streams application does, and
+// every count is exact across joins, leaves, crashes and zombies (a copy
+// paused past its session timeout):
+//
+//   - Lines are split into words, counted per batch (and per -slide of
+//     the lines' Kafka timestamps with -window), and re-keyed by word
+//     through the topic <group>-repartition, which the same job reads
+//     back: every word is counted by the copy that owns its partition of
+//     that topic.
+//   - Each batch is one Kafka transaction: the records it produces (to
+//     the repartition topic, -out-topic, the totals and window topics)
+//     and the offsets it consumed of the lines and repartition topics
+//     commit together, as the group member that owned them (KIP-447), so
+//     a read_committed consumer sees every batch once or not at all.
+//   - The totals and window counts are tables split like the repartition
+//     topic (kafka.Table); their compacted topics are their changelogs: a
+//     partition's next owner reads its part of them back before it
+//     processes the partition. Restoring costs one read of the partition's
+//     changelog; each restore is logged with its entries and duration.
+//   - -window counts windows of the lines' timestamps (Kafka Streams'
+//     hopping windows: -window long, starting every -slide), not of batch
+//     times as without -exactly-once, so that the counts do not depend on
+//     which copy read a line when. Per-batch counts (-out-topic) sum to
+//     each word's count in the input.
+//
+// The repartition, totals and window topics are created at start with as
+// many partitions as the lines topic. No -checkpoint is needed or
+// allowed: the state is in the topics, the position in the group.
+// Without -exactly-once, copies of the job in one group count every line
+// at least once, each copy its own totals and windows.
 //
 // A one-line progress summary per batch goes to standard error: records,
 // input rate, scheduling delay, processing time and total delay, then "ok",
@@ -93,6 +141,7 @@ import (
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	progresspkg "github.com/microbatch-go/microbatch/examples/internal/progress"
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
@@ -116,6 +165,10 @@ type options struct {
 	out, outTopic, checkpoint                string
 	totals, ack                              bool
 	ui                                       string
+	exactlyOnce                              bool
+	totalsTopic, windowTopic                 string
+	retention                                time.Duration
+	groupFlags                               scaleout.Flags
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -141,6 +194,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.totals, "totals", false, "also keep running totals since the start, printed and saved under PREFIX-totals")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	fs.BoolVar(&o.exactlyOnce, "exactly-once", false, "kafka and demo: run as one of any number of copies in -group, every count exactly once (see the package doc)")
+	fs.StringVar(&o.totalsTopic, "totals-topic", "", "with -exactly-once and -totals: the compacted topic of the totals (default <group>-totals)")
+	fs.StringVar(&o.windowTopic, "window-topic", "", "with -exactly-once and -window: the compacted topic of the windows' counts (default <group>-window)")
+	fs.DurationVar(&o.retention, "window-retention", time.Hour, "with -exactly-once and -window: how long after its end a window still takes late counts")
+	o.groupFlags.RegisterGroup(fs)
 	o.run.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, cli.Usage(err)
@@ -160,6 +218,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
 	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
 		return o, cli.Usagef("-source %q: want demo, socket, file or kafka", o.source)
+	case o.exactlyOnce && o.source != "kafka" && o.source != "demo":
+		return o, cli.Usagef("-exactly-once needs -source kafka or demo: its state and outputs are Kafka topics")
+	case o.exactlyOnce && o.checkpoint != "":
+		return o, cli.Usagef("-exactly-once keeps its state in Kafka changelog topics and its position in the group: drop -checkpoint")
+	case o.exactlyOnce && o.out != "":
+		return o, cli.Usagef("-exactly-once writes Kafka topics only: use -out-topic instead of -out")
+	case o.exactlyOnce && o.window > 0 && o.slide > 0 && o.window%o.slide != 0:
+		return o, cli.Usagef("-window %v is not a multiple of -slide %v", o.window, o.slide)
+	case o.exactlyOnce && o.window > 0 && o.window%o.batch != 0 && o.slide == 0:
+		return o, cli.Usagef("-window %v is not a multiple of -batch %v, the default slide", o.window, o.batch)
+	case o.retention < 0:
+		return o, cli.Usagef("-window-retention must not be negative")
+	case (o.totalsTopic != "" || o.windowTopic != "") && !o.exactlyOnce:
+		return o, cli.Usagef("-totals-topic and -window-topic need -exactly-once")
+	}
+	if err := o.groupFlags.Check(); err != nil {
+		return o, cli.Usage(err)
 	}
 	if err := o.run.Check(); err != nil {
 		return o, err
@@ -218,6 +293,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer stop()
 			brokers = []string{addr}
 			fmt.Fprintf(stderr, "demo: in-process Kafka broker at %s, topic %q, %d lines/s\n", addr, o.topic, o.rate)
+		}
+		if o.exactlyOnce {
+			if err := exactlyOnce(ctx, ssc, o, brokers, stdout, stderr); err != nil {
+				return err
+			}
+			return cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
+				fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
+			})
 		}
 		kopts := []kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group)}
 		if o.instance != "" {

@@ -143,3 +143,61 @@ func (c *Cluster) ReadAll(topic string) []*kgo.Record {
 	})
 	return out
 }
+
+// ReadCommitted returns the committed records of the topic, as a
+// read_committed consumer sees them, from the start of each partition to
+// its last stable offset when ReadCommitted is called, ordered by
+// partition then offset; transaction markers are left out. It fails the
+// test after 30 s.
+func (c *Cluster) ReadCommitted(topic string) []*kgo.Record {
+	c.t.Helper()
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listed, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		c.t.Fatalf("ListCommittedOffsets(%s): %v", topic, err)
+	}
+	ends := map[int32]int64{}
+	left := 0
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			ends[o.Partition] = o.Offset
+			left++
+		}
+	})
+	var out []*kgo.Record
+	if left == 0 {
+		return out
+	}
+	cl := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	for left > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			c.t.Fatalf("ReadCommitted(%s): %d partitions not read to their end after 30 s", topic, left)
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			c.t.Fatalf("ReadCommitted(%s): partition %d: %v", topic, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, ok := ends[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if r.Offset == end-1 {
+				left--
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b *kgo.Record) int {
+		if a.Partition != b.Partition {
+			return int(a.Partition - b.Partition)
+		}
+		return int(a.Offset - b.Offset)
+	})
+	return out
+}

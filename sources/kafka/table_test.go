@@ -173,7 +173,7 @@ func TestTableMovesWithItsPartitions(t *testing.T) {
 			}
 			got := map[string]int64{}
 			in := kgo.StickyKeyPartitioner(nil).ForTopic("in")
-			for _, r := range readCommitted(t, c, "counts") {
+			for _, r := range c.ReadCommitted("counts") {
 				n, err := decodeCount(r.Value)
 				if err != nil {
 					t.Fatal(err)
@@ -192,28 +192,6 @@ func TestTableMovesWithItsPartitions(t *testing.T) {
 				t.Errorf("changelog has %d keys, want %d", len(got), len(want))
 			}
 		})
-	}
-}
-
-// readCommitted reads every committed record of topic.
-func readCommitted(t *testing.T, c *kafkatest.Cluster, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
-		if n == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return out
-		}
 	}
 }
 

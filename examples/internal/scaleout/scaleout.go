@@ -45,6 +45,13 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.Rotation.Bytes, "rotate-bytes", parquetsink.DefaultRotateBytes, "commit a Kafka partition's Parquet files once they are about this many bytes (0: no limit)")
 	fs.DurationVar(&f.Rotation.Interval, "rotate-interval", parquetsink.DefaultRotateInterval, "commit a Kafka partition's Parquet files once they are this old (0: no limit)")
 	fs.Int64Var(&f.Rotation.Rows, "rotate-rows", 0, "commit a Kafka partition's Parquet files once they hold this many rows (0: no limit; all three 0: every batch)")
+	f.RegisterGroup(fs)
+}
+
+// RegisterGroup registers only the consumer group's flags,
+// -session-timeout and -rebalance-timeout, for jobs that write no files
+// (GroupOptions).
+func (f *Flags) RegisterGroup(fs *flag.FlagSet) {
 	fs.DurationVar(&f.SessionTimeout, "session-timeout", DefaultSessionTimeout, "the group's session timeout: a copy that stops answering loses its partitions after this long")
 	fs.DurationVar(&f.RebalanceTimeout, "rebalance-timeout", DefaultRebalanceTimeout, "how long a rebalance waits for every copy to rejoin (a paused or dead one is dropped after it)")
 }
@@ -72,8 +79,14 @@ func (f *Flags) ParquetOptions() []parquetsink.Option {
 // rebalance waits for the batches holding revoked partitions within half
 // the rebalance timeout.
 func (f *Flags) KafkaOptions(store dstream.PositionStore) []kafka.Option {
+	return append([]kafka.Option{kafka.ResumeFrom(store)}, f.GroupOptions()...)
+}
+
+// GroupOptions are the direct stream's options for the group's timeouts:
+// a rebalance waits for the batches holding revoked partitions within
+// half the rebalance timeout.
+func (f *Flags) GroupOptions() []kafka.Option {
 	return []kafka.Option{
-		kafka.ResumeFrom(store),
 		kafka.ClientOptions(kgo.SessionTimeout(f.SessionTimeout), kgo.RebalanceTimeout(f.RebalanceTimeout)),
 		kafka.RevokeTimeout(min(kafka.DefaultRevokeTimeout, f.RebalanceTimeout/2)),
 	}
