@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,6 +42,10 @@ type Statistics struct {
 	// broker, a missing topic or directory), by component; the job runs,
 	// but its batches may be empty because of them.
 	Degraded []Degraded `json:"degraded,omitempty"`
+	// Partitions lists, per input whose partitions are shared with copies
+	// of the job (the Kafka direct stream in a consumer group), what it
+	// owns and how often that changed.
+	Partitions []Partitions `json:"partitions,omitempty"`
 	// StartTime is when the context started; null before.
 	StartTime *int64 `json:"startTime"`
 	// BatchDurationMs is the batch interval.
@@ -67,6 +72,25 @@ type Statistics struct {
 	AvgSchedulingDelayMs *float64 `json:"avgSchedulingDelayMs"`
 	AvgProcessingTimeMs  *float64 `json:"avgProcessingTimeMs"`
 	AvgTotalDelayMs      *float64 `json:"avgTotalDelayMs"`
+}
+
+// Partitions are an input's partitions.
+type Partitions struct {
+	// Input is the input stream's name.
+	Input string `json:"input"`
+	// Owned are the partitions it owns now, e.g. "words-3".
+	Owned []string `json:"owned"`
+	// Assigned, Revoked and Lost count the changes: partitions assigned
+	// by a rebalance, taken away in order, or lost when the group fenced
+	// this copy.
+	Assigned int64 `json:"assigned"`
+	Revoked  int64 `json:"revoked"`
+	Lost     int64 `json:"lost"`
+	// LastRestoreMs is how long the last assignment waited for the
+	// input's stores (files rolled forward, tables restored).
+	LastRestoreMs float64 `json:"lastRestoreMs"`
+	// LastChange is when they last changed (ms since the epoch).
+	LastChange int64 `json:"lastChange"`
 }
 
 // Degraded is a dependency of the job that is away.
@@ -267,6 +291,12 @@ func (s *Server) Statistics() Statistics {
 			st.Degraded = append(st.Degraded, Degraded{Component: d.Component, Error: d.Err.Error(), Since: d.Since.UnixMilli()})
 		}
 		slices.SortFunc(st.Degraded, func(a, b Degraded) int { return strings.Compare(a.Component, b.Component) })
+	}
+	for _, in := range slices.Sorted(maps.Keys(s.partitions)) {
+		p := s.partitions[in]
+		st.Partitions = append(st.Partitions, Partitions{Input: in, Owned: slices.Clone(p.owned),
+			Assigned: p.events["assigned"], Revoked: p.events["revoked"], Lost: p.events["lost"],
+			LastRestoreMs: ms(p.lastRestore), LastChange: p.lastChange.UnixMilli()})
 	}
 	for _, r := range s.receivers {
 		st.NumReceivers++

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -659,5 +660,46 @@ func TestOutputOperationRejected(t *testing.T) {
 	got := get[[]ui.OutputOperation](t, web, "/api/v1/streaming/batches/100/operations", http.StatusOK)
 	if len(got) != 1 || got[0].Rejected != 7 || got[0].Name != "parquet /out" {
 		t.Errorf("operations = %+v, want one with 7 rejected records", got)
+	}
+}
+
+// The statistics and the metrics show each input's partitions, how often
+// they changed and how long the last assignment's restore took.
+func TestAPIPartitions(t *testing.T) {
+	j := newJob(t, jobConfig{})
+	j.start()
+	j.steps(1)
+	j.clk.Set(time.UnixMilli(2000))
+	j.ssc.ReportPartitions(dstream.PartitionsChange{Input: "kafkaDirectStream#1", Event: "assigned",
+		Partitions: []string{"words-0", "words-1", "words-2"}, Owned: []string{"words-0", "words-1", "words-2"}, Restore: 40 * time.Millisecond})
+	j.clk.Set(time.UnixMilli(3000))
+	j.ssc.ReportPartitions(dstream.PartitionsChange{Input: "kafkaDirectStream#1", Event: "revoked",
+		Partitions: []string{"words-2"}, Owned: []string{"words-0", "words-1"}})
+	j.ssc.ReportPartitions(dstream.PartitionsChange{Input: "kafkaDirectStream#1", Event: "assigned",
+		Partitions: []string{"words-3"}, Owned: []string{"words-0", "words-1", "words-3"}, Restore: 10 * time.Millisecond})
+	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	want := []ui.Partitions{{Input: "kafkaDirectStream#1", Owned: []string{"words-0", "words-1", "words-3"},
+		Assigned: 2, Revoked: 1, Lost: 0, LastRestoreMs: 10, LastChange: 3000}}
+	if len(st.Partitions) != 1 || !slices.Equal(st.Partitions[0].Owned, want[0].Owned) {
+		t.Fatalf("partitions = %+v, want %+v", st.Partitions, want)
+	}
+	got := st.Partitions[0]
+	got.Owned = nil
+	want[0].Owned = nil
+	if !reflect.DeepEqual(got, want[0]) {
+		t.Errorf("partitions = %+v, want %+v", got, want[0])
+	}
+	m := scrape(t, j.web.URL)
+	if v := m.value(t, "microbatch_streaming_partitions_owned", "input", "kafkaDirectStream#1"); v != 3 {
+		t.Errorf("partitions_owned = %v, want 3", v)
+	}
+	for ev, n := range map[string]float64{"assigned": 2, "revoked": 1, "lost": 0} {
+		if v := m.value(t, "microbatch_streaming_partition_events_total", "input", "kafkaDirectStream#1", "event", ev); v != n {
+			t.Errorf("partition_events_total{event=%q} = %v, want %v", ev, v, n)
+		}
+	}
+	h := m.metric("microbatch_streaming_partition_restore_seconds")
+	if h == nil || h.Histogram.GetSampleCount() != 2 || math.Abs(h.Histogram.GetSampleSum()-0.05) > 1e-9 {
+		t.Errorf("partition_restore_seconds = %v, want 2 samples summing to 0.05", h)
 	}
 }

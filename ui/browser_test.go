@@ -123,9 +123,14 @@ func TestBrowserStatusPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() (int, bool) { n := len(rec.batches()); return n, n >= 8 })
+	ssc.ReportPartitions(dstream.PartitionsChange{Input: "kafkaDirectStream#9", Event: "assigned",
+		Partitions: []string{"words-1", "words-4"}, Owned: []string{"words-1", "words-4"}, Restore: 42 * time.Millisecond})
 
 	// The running job.
 	dom := dumpDOM(t, chromium, url)
+	if want := "kafkaDirectStream#9 owns 2 partitions (words-1, words-4); changes: 1 assigned, 0 revoked, 0 lost; last restore 42 ms"; !strings.Contains(string(dom), want) {
+		t.Errorf("the page does not say %q", want)
+	}
 	want := rec.batches()
 	page := parsePage(t, dom)
 	if page.updates < 1 || page.state != "active" {

@@ -3,7 +3,9 @@
 // and total delay of every batch as timelines, each with its histogram;
 // the active batches (queued and processing) and the completed ones, with
 // their records, delays, output operations and errors; the receivers with
-// their status and last error. Behind the page are a JSON API, modeled on
+// their status and last error; the partitions each input owns among the
+// copies of the job in its consumer group, how often they moved and how
+// long the last move's restore took. Behind the page are a JSON API, modeled on
 // Spark's REST API for streaming, and Prometheus metrics at /metrics.
 //
 // A Server is a dstream listener: register it before the context starts,
@@ -75,6 +77,10 @@
 //	microbatch_streaming_receivers{status}                      gauge      receivers "active" or "stopped"
 //	microbatch_streaming_receiver_up{stream_id,name}            gauge      1 while the receiver runs, else 0
 //	microbatch_streaming_receiver_errors_total{stream_id,name}  counter    errors the receiver reported
+//	microbatch_streaming_partitions_owned{input}                gauge      partitions the input owns now (a consumer group's share)
+//	microbatch_streaming_partition_events_total{input,event}    counter    partitions "assigned", "revoked" or "lost" in rebalances
+//	microbatch_streaming_partition_restore_seconds              histogram  how long each assignment waited for the input's stores
+//	                                                                       (files rolled forward, tables restored) before reading
 //
 // The last_batch gauges are absent until a batch has finished, and
 // start_time_seconds until the context has started.

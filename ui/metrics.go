@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -33,6 +35,8 @@ type metrics struct {
 	lastProc, lastTotal   *prometheus.Desc
 	receivers, receiverUp *prometheus.Desc
 	receiverErrors        *prometheus.Desc
+	owned, partEvents     *prometheus.Desc
+	restore               prometheus.Histogram
 }
 
 func newMetrics(s *Server) *metrics {
@@ -67,8 +71,11 @@ func newMetrics(s *Server) *metrics {
 		receivers:      desc("receivers", "Receivers by status (active or stopped).", "status"),
 		receiverUp:     desc("receiver_up", "1 while the receiver runs, else 0.", "stream_id", "name"),
 		receiverErrors: desc("receiver_errors_total", "Errors the receiver reported.", "stream_id", "name"),
+		owned:          desc("partitions_owned", "Partitions the input owns now, among copies of the job in its consumer group.", "input"),
+		partEvents:     desc("partition_events_total", "Changes of the input's partitions: assigned, revoked (a rebalance took them in order) or lost (the group fenced this copy).", "input", "event"),
+		restore:        hist("partition_restore_seconds", "How long an assignment waited for the input's stores (files rolled forward, tables restored from their changelogs) before its partitions were read."),
 	}
-	m.reg.MustRegister(m, m.sched, m.proc, m.total,
+	m.reg.MustRegister(m, m.sched, m.proc, m.total, m.restore,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -99,7 +106,7 @@ func (m *metrics) observe(b dstream.BatchInfo) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.interval, m.running, m.startTime, m.completed, m.failed,
 		m.activeBatches, m.records, m.opsDone, m.opsFailed, m.lastTime, m.lastRecords, m.lastRate,
-		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors} {
+		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors, m.owned, m.partEvents} {
 		ch <- d
 	}
 }
@@ -165,4 +172,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(m.receivers, float64(active), "active")
 	gauge(m.receivers, float64(stopped), "stopped")
+	for _, in := range slices.Sorted(maps.Keys(s.partitions)) {
+		p := s.partitions[in]
+		gauge(m.owned, float64(len(p.owned)), in)
+		for _, ev := range partitionEvents {
+			counter(m.partEvents, float64(p.events[ev]), in, ev)
+		}
+	}
+}
+
+// restoreObserve adds an assignment's restore time to its histogram.
+func (m *metrics) restoreObserve(ch dstream.PartitionsChange) {
+	if ch.Event == "assigned" {
+		m.restore.Observe(ch.Restore.Seconds())
+	}
 }

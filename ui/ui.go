@@ -57,7 +57,20 @@ type Server struct {
 	totals    totals
 	receivers map[int]*receiverState // by stream id
 	degraded  map[string]dstream.Degradation
+	// partitions are the inputs' partitions, by input name.
+	partitions map[string]*inputPartitions
 }
+
+// inputPartitions is what the Server knows of an input's partitions.
+type inputPartitions struct {
+	owned       []string
+	events      map[string]int64 // by event: assigned, revoked, lost
+	lastRestore time.Duration    // of the last assignment
+	lastChange  time.Time
+}
+
+// partitionEvents are the events of dstream.PartitionsChange.
+var partitionEvents = []string{"assigned", "revoked", "lost"}
 
 // Streaming states reported by the API.
 const (
@@ -311,6 +324,29 @@ func (s *Server) OnHealthChanged(d dstream.Degradation) {
 		s.degraded = map[string]dstream.Degradation{}
 	}
 	s.degraded[d.Component] = d
+}
+
+// OnPartitionsChanged implements dstream.PartitionsChangedListener: the
+// page, the statistics and the metrics show each input's partitions, how
+// often they changed and how long the last assignment's restore took.
+func (s *Server) OnPartitionsChanged(ch dstream.PartitionsChange) {
+	s.metrics.restoreObserve(ch)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.partitions == nil {
+		s.partitions = map[string]*inputPartitions{}
+	}
+	p := s.partitions[ch.Input]
+	if p == nil {
+		p = &inputPartitions{events: map[string]int64{}}
+		s.partitions[ch.Input] = p
+	}
+	p.owned = slices.Clone(ch.Owned)
+	p.events[ch.Event]++
+	p.lastChange = ch.Time
+	if ch.Event == "assigned" {
+		p.lastRestore = ch.Restore
+	}
 }
 
 // OnBatchSubmitted implements dstream.BatchSubmittedListener.

@@ -2,18 +2,18 @@ package kafka
 
 import (
 	"context"
-	"sync"
-
 	"errors"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 )
 
 // Partition assignment: where assigned partitions start (group
@@ -62,7 +62,9 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 		}
 	}
 	d.mu.Unlock()
+	resumeStart := time.Now()
 	fromStores, err := d.resumeStores(ctx, slices.Collect(maps.Keys(want)))
+	restore := time.Since(resumeStart)
 	if err != nil {
 		d.log.Warn("kafka: the outputs' stores cannot say where the assigned partitions start; the group tries again", "error", err)
 		return nil, err
@@ -87,8 +89,11 @@ func (d *DirectStream) onAssigned(ctx context.Context, offsets map[string]map[in
 		out[tp.Topic][tp.Partition] = kgo.NewOffset().At(at).WithEpoch(-1)
 		d.parts[tp] = &partState{start: at, next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
 	}
+	owned := d.ownedLocked()
 	d.mu.Unlock()
 	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
+	d.ssc.ReportPartitions(dstream.PartitionsChange{Input: d.s.Name(), Event: "assigned",
+		Partitions: names(sortedKeys(exact)), Owned: owned, Restore: restore})
 	return out, nil
 }
 
@@ -174,7 +179,9 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 			}
 		}
 	}
+	resumeStart := time.Now()
 	fromStores, err := d.resumeStores(ctx, a.tps)
+	restore := time.Since(resumeStart)
 	if err != nil {
 		d.log.Warn("kafka: asking the outputs' stores where the assigned partitions start failed; retrying next batch", "error", err)
 		return
@@ -195,9 +202,12 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 		d.parts[tp] = &partState{start: at, next: at, fetched: at, owned: true, notify: make(chan struct{}, 1)}
 	}
 	d.assigned = true
+	owned := d.ownedLocked()
 	d.mu.Unlock()
 	d.cl.AddConsumePartitions(add)
 	d.log.Info("kafka: partitions assigned", "partitions", fmt.Sprint(sortedKeys(exact)))
+	d.ssc.ReportPartitions(dstream.PartitionsChange{Input: d.s.Name(), Event: "assigned",
+		Partitions: names(sortedKeys(exact)), Owned: owned, Restore: restore})
 }
 
 // onRevoked waits for the batches in flight that hold ranges of the
@@ -363,7 +373,11 @@ func (d *DirectStream) release(m map[string][]int32, how string) {
 	}
 	slices.SortFunc(tps, compareTP)
 	d.revoked = append(d.revoked, tps...)
+	owned := d.ownedLocked()
 	d.mu.Unlock()
+	if len(tps) > 0 {
+		d.ssc.ReportPartitions(dstream.PartitionsChange{Input: d.s.Name(), Event: how, Partitions: names(tps), Owned: owned})
+	}
 	switch {
 	case len(tps) == 0:
 	case d.ctx.Err() != nil: // leaving the group at Stop
@@ -375,4 +389,26 @@ func (d *DirectStream) release(m map[string][]int32, how string) {
 
 func sortedKeys(m map[TopicPartition]int64) []TopicPartition {
 	return slices.SortedFunc(maps.Keys(m), compareTP)
+}
+
+// ownedLocked returns the names of the partitions the stream owns, in
+// order; d.mu is held.
+func (d *DirectStream) ownedLocked() []string {
+	var tps []TopicPartition
+	for tp, st := range d.parts {
+		if st.owned {
+			tps = append(tps, tp)
+		}
+	}
+	slices.SortFunc(tps, compareTP)
+	return names(tps)
+}
+
+// names returns the partitions' names, "topic-partition".
+func names(tps []TopicPartition) []string {
+	out := make([]string, len(tps))
+	for i, tp := range tps {
+		out[i] = tp.String()
+	}
+	return out
 }

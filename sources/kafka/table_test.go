@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ type tableJob struct {
 	ssc   *dstream.Context
 	clock *dstream.ManualClock
 	table *kafka.Table[int64]
+
+	mu      sync.Mutex
+	changes []dstream.PartitionsChange
 }
 
 func decodeCount(b []byte) (int64, error) { return strconv.ParseInt(string(b), 10, 64) }
@@ -30,7 +34,8 @@ func decodeCount(b []byte) (int64, error) { return strconv.ParseInt(string(b), 1
 func newTableJob(t *testing.T, c *kafkatest.Cluster, id string, restore bool) *tableJob {
 	t.Helper()
 	clk := dstream.NewManualClock(time.UnixMilli(0))
-	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet))
+	j := &tableJob{clock: clk}
+	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet), dstream.WithListener(j))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +63,15 @@ func newTableJob(t *testing.T, c *kafkatest.Cluster, id string, restore bool) *t
 	if err := ssc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return &tableJob{ssc: ssc, clock: clk, table: table}
+	j.ssc, j.table = ssc, table
+	return j
+}
+
+// OnPartitionsChanged records the stream's partition changes.
+func (j *tableJob) OnPartitionsChanged(ch dstream.PartitionsChange) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.changes = append(j.changes, ch)
 }
 
 func (j *tableJob) step() error {
@@ -154,10 +167,36 @@ func TestTableMovesWithItsPartitions(t *testing.T) {
 				if held != len(want) {
 					return fmt.Errorf("the copies hold %d entries, want %d", held, len(want))
 				}
+				// What each copy owns, as its listener was told, is what
+				// its table holds.
+				for i, j := range jobs {
+					j.mu.Lock()
+					var last dstream.PartitionsChange // none yet: owns nothing
+					if len(j.changes) > 0 {
+						last = j.changes[len(j.changes)-1]
+					}
+					j.mu.Unlock()
+					var parts []string
+					for _, p := range j.table.Partitions() {
+						parts = append(parts, fmt.Sprintf("in-%d", p))
+					}
+					if !slices.Equal(last.Owned, parts) {
+						return fmt.Errorf("copy %d was last told it owns %v (%s), its table holds %v", i, last.Owned, last.Event, parts)
+					}
+				}
 				for _, j := range jobs {
 					if err := j.ssc.Stop(t.Context(), dstream.Graceful); err != nil {
 						return err
 					}
+				}
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				events := map[string]int{}
+				for _, ch := range a.changes {
+					events[ch.Event]++
+				}
+				if events["assigned"] == 0 || events["revoked"] == 0 {
+					return fmt.Errorf("the first copy was told of %v, want partitions assigned and revoked", events)
 				}
 				return nil
 			}

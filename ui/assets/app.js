@@ -143,6 +143,14 @@
 		p.appendChild(el('strong', { id: 'total-records' }, fmtNumber(st.numProcessedRecords, 0)));
 		p.appendChild(document.createTextNode(' records; receivers: '));
 		p.appendChild(el('strong', null, st.numActiveReceivers + ' active / ' + st.numReceivers));
+		(st.partitions || []).forEach(function (ps) {
+			p.appendChild(el('br'));
+			p.appendChild(el('span', { 'class': 'partitions', 'data-input': ps.input },
+				ps.input + ' owns ' + ps.owned.length + ' partition' + (ps.owned.length === 1 ? '' : 's') +
+				(ps.owned.length ? ' (' + ps.owned.join(', ') + ')' : '') +
+				'; changes: ' + ps.assigned + ' assigned, ' + ps.revoked + ' revoked, ' + ps.lost + ' lost' +
+				'; last restore ' + fmtDuration(ps.lastRestoreMs) + ', at ' + fmtDate(ps.lastChange)));
+		});
 		(st.degraded || []).forEach(function (d) {
 			p.appendChild(el('br'));
 			p.appendChild(el('span', { 'class': 'state-degraded degraded' },
