@@ -26,7 +26,8 @@ import (
 // the input, and the last value of every word in the totals topic and of
 // every window in the window topic are what one process computes over
 // the same input (the totals; the counts of the 4 s windows every 2 s of
-// the lines' timestamps). A copy that exits on its own must have been
+// the lines' timestamps); one process then run over the same input
+// computes the same totals and windows. A copy that exits on its own must have been
 // fenced (a zombie's transaction, or a partition it lost): it is
 // restarted, as a supervisor would. Set CHURN_RUNS=5 to run it five
 // times.
@@ -44,7 +45,7 @@ var fenced = regexp.MustCompile(`ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|FENCED_INS
 func churnExactlyOnce(t *testing.T, bin string) {
 	const partitions, rounds, perRound = 12, 100, 20 // a round every 200 ms: 20 s of input, 2000 lines
 	const window, slide = 4 * time.Second, 2 * time.Second
-	c := kafkatest.New(t, map[string]int32{"lines": partitions, "counts": partitions})
+	c := kafkatest.New(t, map[string]int32{"lines": partitions, "counts": partitions, "counts-single": partitions})
 	cp := &proctest.Copies{T: t, Bin: bin, Expected: fenced, Args: []string{
 		"-source", "kafka", "-brokers", c.Addrs[0], "-topic", "lines", "-group", "churn", "-batch", "200ms",
 		"-exactly-once", "-out-topic", "counts", "-totals", "-window", window.String(), "-slide", slide.String(),
@@ -141,6 +142,19 @@ func churnExactlyOnce(t *testing.T, bin string) {
 	compare(t, "the per-batch counts, summed", summed, totals)
 	compare(t, "the totals topic", last("churn-totals"), totals)
 	compare(t, "the window topic", last("churn-window"), windows)
+
+	// One process over the same input, in a group of its own, computes
+	// the same totals and windows.
+	single := &proctest.Copies{T: t, Bin: bin, Expected: regexp.MustCompile(`^$`), Args: slices.Concat(cp.Args,
+		[]string{"-group", "single", "-out-topic", "counts-single"})} // the last of a repeated flag wins
+	single.Start(0)
+	single.Until(60*time.Second, func() (bool, string) {
+		got := last("single-totals")
+		return maps.Equal(got, totals), fmt.Sprintf("%d words of %d", len(got), len(totals))
+	})
+	single.StopAll(30 * time.Second)
+	compare(t, "one process's totals against the copies'", last("single-totals"), last("churn-totals"))
+	compare(t, "one process's windows against the copies'", last("single-window"), last("churn-window"))
 	t.Logf("%d lines, %d words, %d windows; %d restarts after a copy was fenced", rounds*perRound, len(totals), len(windows), cp.Restarts)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,10 +74,15 @@ func ensureTopics(ctx context.Context, brokers []string, o options, t eosTopics)
 	for {
 		details, err = adm.ListTopics(ctx, t.lines)
 		if err == nil {
-			if d := details[t.lines]; d.Err == nil {
-				break
-			} else {
+			d, ok := details[t.lines]
+			switch {
+			case !ok || (d.Err == nil && len(d.Partitions) == 0):
+				err = errors.New("no such topic")
+			case d.Err != nil:
 				err = d.Err
+			}
+			if err == nil {
+				break
 			}
 		}
 		select {
@@ -108,7 +114,7 @@ func ensureTopics(ctx context.Context, brokers []string, o options, t eosTopics)
 		if err != nil {
 			return fmt.Errorf("topic %q: %w", w.topic, err)
 		}
-		if d, ok := existing[w.topic]; ok && d.Err == nil {
+		if d, ok := existing[w.topic]; ok && d.Err == nil && len(d.Partitions) > 0 {
 			if got := int32(len(d.Partitions)); got != n {
 				return fmt.Errorf("topic %q has %d partitions, but the lines topic %q has %d: they must have as many (delete it, and it is created so)", w.topic, got, t.lines, n)
 			}

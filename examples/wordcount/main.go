@@ -218,6 +218,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
 	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
 		return o, cli.Usagef("-source %q: want demo, socket, file or kafka", o.source)
+	case o.window < 0 || o.slide < 0:
+		return o, cli.Usagef("-window and -slide must not be negative")
 	case o.exactlyOnce && o.source != "kafka" && o.source != "demo":
 		return o, cli.Usagef("-exactly-once needs -source kafka or demo: its state and outputs are Kafka topics")
 	case o.exactlyOnce && o.checkpoint != "":
