@@ -491,3 +491,48 @@ func TestRotateSpillsLargeChunks(t *testing.T) {
 		t.Errorf("%d files, want 12: %q", got, dataFiles(t, dir))
 	}
 }
+
+// An hour of input at 1 s batches, on a manual clock, with the default
+// rotation (64 MiB or 10 minutes): each Kafka partition gets at most one
+// file per Hive partition per rotation (7 chunks: 6 rotations and the
+// rest committed at the stop), not one per batch, and every record is in
+// them once.
+func TestRotateAnHourOfBatches(t *testing.T) {
+	const parts, perBatch, batches = 4, 5, 3600
+	dir := t.TempDir()
+	in := &logInput{topic: "iot", size: perBatch * batches, perBatch: perBatch}
+	j := newRotJob(t, dir, in, parquetsink.Rotation{Bytes: parquetsink.DefaultRotateBytes, Interval: parquetsink.DefaultRotateInterval}, true, nil)
+	parquetsink.SetNow(j.sink, j.clk.Now)
+	for p := range int32(parts) {
+		in.own(t, j.sink, p)
+	}
+	j.steps(t, batches)
+	if err := j.ssc.Stop(t.Context(), dstream.Graceful); err != nil {
+		t.Fatal(err)
+	}
+	perDirPart := map[string]int{}
+	chunks := map[string]bool{}
+	for _, f := range dataFiles(t, dir) {
+		// day=dN/part-iot-<p>-<first>-<last>-<n>.parquet
+		d, name := filepath.Split(f)
+		fields := strings.Split(strings.TrimSuffix(name, ".parquet"), "-")
+		if len(fields) != 6 {
+			t.Fatalf("file %s is not named by source range", f)
+		}
+		perDirPart[d+fields[2]]++
+		chunks[strings.Join(fields[2:4], "-")] = true
+	}
+	const most = batches/600 + 1
+	if len(perDirPart) != parts*3 {
+		t.Errorf("files in %d (Hive partition, Kafka partition) pairs, want %d", len(perDirPart), parts*3)
+	}
+	for k, n := range perDirPart {
+		if n > most || n < batches/600 {
+			t.Errorf("%s: %d files in an hour, want %d to %d: one per 10-minute rotation", k, n, batches/600, most)
+		}
+	}
+	if len(chunks) > parts*most {
+		t.Errorf("%d chunks in an hour, want at most %d", len(chunks), parts*most)
+	}
+	exactlyOnce(t, dir, []int32{0, 1, 2, 3}, perBatch*batches)
+}
