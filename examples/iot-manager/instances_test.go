@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,8 +28,12 @@ const instancesRounds = 4
 // in one consumer group reading the benchmark's events (4 rounds of
 // them: 400,000, about 430 bytes each) from 4 partitions of an
 // in-process kfake broker and writing Parquet (the default rotation,
-// Kudu off). A run is timed from the first progress line that read
-// records to the one that makes the copies' events add up to the input.
+// Kudu off; 500 ms batches of at most 50,000 events per partition and
+// second, -max-rate-per-partition). The input is produced once every
+// copy has its partitions, and a run is timed from the first progress
+// line that read records to the one that makes the copies' events add up
+// to the input. broker-cores and copies-cores are the cores the
+// benchmark's process (the broker) and the copies kept busy over a run.
 //
 //   - 1 and 2: events/s with one copy and with two;
 //   - restart: with two static members (-instance) reading a topic of its
@@ -42,23 +47,29 @@ func BenchmarkInstances(b *testing.B) {
 	values, _ := benchValues(b)
 	bin := proctest.Build(b, "./examples/iot-manager")
 	c := kafkatest.New(b, map[string]int32{benchTopic: benchPartitions})
-	var recs []*kgo.Record
+	var input []*kgo.Record // Topic set per run
 	for range instancesRounds {
 		for i, v := range values {
-			recs = append(recs, &kgo.Record{Topic: benchTopic, Partition: int32(i % benchPartitions), Value: v})
+			input = append(input, &kgo.Record{Partition: int32(i % benchPartitions), Value: v})
 		}
 	}
-	c.Produce(recs...)
-	total := len(recs)
+	total := len(input)
 	for _, n := range []int{1, 2} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			var elapsed time.Duration
+			var use cpuUse
 			run := 0
 			for b.Loop() {
 				run++
-				elapsed += instancesRun(b, bin, c.Addrs[0], fmt.Sprintf("inst-%d-%d", n, run), n, total)
+				took, u := instancesRun(b, bin, c, fmt.Sprintf("inst-%d-%d", n, run), n, input)
+				elapsed += took
+				use.add(u)
 			}
 			b.ReportMetric(float64(total)*float64(b.N)/elapsed.Seconds(), "events/s")
+			// The cores busy over the runs (from the copies' start to their
+			// kill): the benchmark's process (the broker) and the copies.
+			b.ReportMetric(use.self.Seconds()/use.wall.Seconds(), "broker-cores")
+			b.ReportMetric(use.copies.Seconds()/use.wall.Seconds(), "copies-cores")
 		})
 	}
 	b.Run("restart", func(b *testing.B) {
@@ -82,7 +93,7 @@ func BenchmarkInstances(b *testing.B) {
 
 // instanceArgs are the arguments of a copy in group reading topic.
 func instanceArgs(broker, topic, group, out string, extra ...string) []string {
-	return append([]string{"-brokers", broker, "-topic", topic, "-group", group, "-batch", "500ms", "-hdfs-out", out}, extra...)
+	return append([]string{"-brokers", broker, "-topic", topic, "-group", group, "-batch", "500ms", "-max-rate-per-partition", "50000", "-hdfs-out", out}, extra...)
 }
 
 // startInstance starts a copy with GOMAXPROCS=1.
@@ -92,17 +103,47 @@ func startInstance(b *testing.B, bin string, args ...string) *proctest.Proc {
 	return proctest.StartCmd(b, cmd)
 }
 
-// instancesRun runs n copies in a new group until their events add up to
-// total, and returns the time from the first batch with records (its
-// batch time) to then.
-func instancesRun(b *testing.B, bin, broker, group string, n, total int) time.Duration {
+// instancesRun runs n copies in a new group on a topic of their own,
+// produces the input there once every copy has its partitions (a
+// deployment's steady state, not the group's first join, which gives one
+// copy the whole backlog), and returns the time from the first batch with
+// records (its batch time) until the copies' events add up to the input,
+// and the CPU they and the broker used.
+func instancesRun(b *testing.B, bin string, c *kafkatest.Cluster, group string, n int, input []*kgo.Record) (time.Duration, cpuUse) {
 	b.StopTimer()
 	defer b.StartTimer()
 	out := filepath.Join(b.TempDir(), "events")
+	topic := group
+	if _, err := kadm.NewClient(c.Client()).CreateTopic(b.Context(), benchPartitions, 1, nil, topic); err != nil {
+		b.Fatal(err)
+	}
+	total := len(input)
+	self0, wall0 := selfCPU(b), time.Now()
 	var procs []*proctest.Proc
 	for range n {
-		procs = append(procs, startInstance(b, bin, instanceArgs(broker, benchTopic, group, out)...))
+		procs = append(procs, startInstance(b, bin, instanceArgs(c.Addrs[0], topic, group, out)...))
 	}
+	for _, p := range procs {
+		p.WaitFor(b, p.Stderr, assigned, time.Minute)
+	}
+	time.Sleep(time.Second) // the rebalance's last round, if any
+	recs := make([]*kgo.Record, len(input))
+	for i, r := range input {
+		recs[i] = &kgo.Record{Topic: topic, Partition: r.Partition, Value: r.Value}
+	}
+	cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produced := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := cl.ProduceSync(b.Context(), recs...).FirstErr()
+		b.Logf("produced %d events in %v", len(recs), time.Since(start))
+		produced <- err
+	}()
+	defer func() {
+		if err := <-produced; err != nil {
+			b.Errorf("producing the input: %v", err)
+		}
+	}()
 	// The first batch that read records, by its batch time (the time it
 	// was cut, on this machine's clock), and the moment the events add up.
 	var first time.Time
@@ -131,17 +172,45 @@ func instancesRun(b *testing.B, bin, broker, group string, n, total int) time.Du
 		if events >= total {
 			break
 		}
+
 		if time.Now().After(deadline) {
 			b.Fatalf("%d copies read %d of %d events in 5 minutes", n, events, total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	took := time.Since(first)
+	use := cpuUse{self: selfCPU(b) - self0, wall: time.Since(wall0)}
 	for _, p := range procs {
 		p.Kill(b) // the measure is taken; a graceful stop would wait for the batches queued meanwhile
+		<-p.Done()
+		if st := p.Cmd.ProcessState; st != nil {
+			use.copies += st.UserTime() + st.SystemTime()
+		}
 	}
-	return took
+	return took, use
 }
+
+// cpuUse is the CPU time the benchmark's process (the broker) and the
+// copies used over a wall time.
+type cpuUse struct{ self, copies, wall time.Duration }
+
+func (u *cpuUse) add(v cpuUse) {
+	u.self += v.self
+	u.copies += v.copies
+	u.wall += v.wall
+}
+
+// selfCPU returns the CPU time this process has used.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// assigned matches the log line of a copy given partitions.
+var assigned = regexp.MustCompile(`msg="kafka: partitions assigned"`)
 
 // firstRecords matches a progress line of a batch that read records.
 var firstRecords = regexp.MustCompile(`(?m)^batch (\S+) records=[1-9]`)

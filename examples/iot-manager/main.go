@@ -44,6 +44,11 @@
 //	                       all three 0 commits at every batch
 //	-session-timeout D, -rebalance-timeout D
 //	                       the consumer group's timeouts (default 45s and 60s)
+//	-max-rate-per-partition N
+//	                       at most N events per second of batch from each Kafka
+//	                       partition (Spark's spark.streaming.kafka.maxRatePerPartition);
+//	                       bounded batches let a rebalance move partitions promptly
+//	                       under a backlog (default 0: a batch takes the whole backlog)
 //	-max-message-bytes N   larger messages are dead letters, not decoded
 //	                       (default 1048576)
 //	-duration DURATION     stop gracefully after this long; 0 runs until SIGINT or

@@ -34,6 +34,10 @@
 //	                    commits at every batch (see Delivery)
 //	-session-timeout D, -rebalance-timeout D
 //	                    the consumer group's timeouts (default 45s and 60s)
+//	-max-rate-per-partition N
+//	                    at most N lines per second of batch from each Kafka partition
+//	                    (Spark's spark.streaming.kafka.maxRatePerPartition; default 0:
+//	                    a batch takes the whole backlog)
 //	-duration DURATION  stop gracefully after this long; 0 runs until SIGINT or
 //	                    SIGTERM (default 0)
 //	-db NAME            the Hive database, for -print-ddl (default spot)

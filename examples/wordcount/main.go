@@ -76,6 +76,10 @@
 //	-session-timeout D, -rebalance-timeout D
 //	                   kafka: the group's timeouts (defaults 45s and 60s); a copy that stops
 //	                   answering loses its partitions after the session timeout
+//	-max-rate-per-partition N
+//	                   kafka: at most N lines per second of batch from each partition
+//	                   (Spark's spark.streaming.kafka.maxRatePerPartition; default 0: a
+//	                   batch takes the whole backlog)
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
 //	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
 //	                   by default
@@ -304,7 +308,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
 			})
 		}
-		kopts := []kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group)}
+		kopts := append([]kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group)}, o.groupFlags.GroupOptions()...)
 		if o.instance != "" {
 			kopts = append(kopts, kafka.InstanceID(o.instance))
 		}

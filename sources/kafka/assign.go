@@ -210,11 +210,20 @@ func (d *DirectStream) assignOnce(ctx context.Context, a assign) {
 		Partitions: names(sortedKeys(exact)), Owned: owned, Restore: restore})
 }
 
-// onRevoked waits for the batches in flight that hold ranges of the
-// revoked partitions (RevokeTimeout), commits what the completed batches
-// consumed from them, then lets them go.
+// onRevoked stops cutting ranges of the revoked partitions, waits for
+// the batches in flight that hold ranges of them (RevokeTimeout), commits
+// what the completed batches consumed from them, then lets them go.
 func (d *DirectStream) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	if d.waitReady(ctx) {
+		d.mu.Lock()
+		for topic, ps := range revoked {
+			for _, p := range ps {
+				if st := d.parts[TopicPartition{topic, p}]; st != nil && st.owned {
+					st.revoking = true
+				}
+			}
+		}
+		d.mu.Unlock()
 		d.awaitInFlight(ctx, revoked)
 		d.flushCommits(ctx)
 		d.release(revoked, "revoked")

@@ -76,8 +76,12 @@ type partState struct {
 	buf     []*kgo.Record // fetched records not yet taken by a batch, by offset
 	bytes   int           // recordSize of buf
 	owned   bool          // still assigned to this stream
-	paused  bool          // fetching paused: buf is over the limit
-	notify  chan struct{} // a token when records were added
+	// revoking is set while a rebalance waits for the batches holding
+	// the partition: no new batch reads it, so the wait ends once those
+	// in flight have, not when a backlog has drained.
+	revoking bool
+	paused   bool          // fetching paused: buf is over the limit
+	notify   chan struct{} // a token when records were added
 }
 
 // NewDirectStream returns a direct stream of c reading the partitions
@@ -274,7 +278,7 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		topics[t] = true // listed even with no partition owned: a missing topic is reported
 	}
 	for tp, ps := range d.parts {
-		if ps.owned {
+		if ps.owned && !ps.revoking {
 			tps = append(tps, tp)
 			topics[tp.Topic] = true
 		}
@@ -288,7 +292,7 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 	d.mu.Lock()
 	for _, tp := range tps {
 		ps := d.parts[tp]
-		if ps == nil || !ps.owned {
+		if ps == nil || !ps.owned || ps.revoking {
 			continue // revoked since
 		}
 		until := ps.next
@@ -350,7 +354,9 @@ func (d *DirectStream) batchOf(t time.Time, ranges []OffsetRange) (*dstream.Inpu
 // clientOpts returns the options every client of the stream starts with:
 // ctx ends the client's requests (see Stop).
 func (d *DirectStream) clientOpts(ctx context.Context) []kgo.Opt {
-	opts := slices.Clone(d.cfg.clientOpts)
+	// Before the caller's ClientOptions, which may replace it.
+	opts := []kgo.Opt{kgo.FetchMaxWait(fetchMaxWait(d.period))}
+	opts = append(opts, d.cfg.clientOpts...)
 	opts = append(opts,
 		kgo.SeedBrokers(d.cfg.brokers...),
 		kgo.WithLogger(kgoLogger{d.log}),
@@ -384,4 +390,14 @@ func sources(ranges []OffsetRange) []any {
 		out[i] = r
 	}
 	return out
+}
+
+// fetchMaxWait is how long a fetch waits at the broker for records: half
+// the batch interval, at least 5 ms and at most Kafka's default of 500
+// ms. franz-go's default, 5 s, holds a partition resumed after a pause
+// (its buffer was full while a large batch ran) until the fetch in
+// flight for the other partitions returns: up to 5 s without records
+// while a backlog waits.
+func fetchMaxWait(interval time.Duration) time.Duration {
+	return min(500*time.Millisecond, max(interval/2, 5*time.Millisecond))
 }

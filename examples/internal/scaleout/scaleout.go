@@ -37,10 +37,13 @@ type Flags struct {
 	Rotation parquetsink.Rotation
 	// SessionTimeout and RebalanceTimeout are the group's.
 	SessionTimeout, RebalanceTimeout time.Duration
+	// MaxRatePerPartition caps each partition's records per second of
+	// batch (kafka.MaxRatePerPartition); 0: no cap.
+	MaxRatePerPartition float64
 }
 
 // Register adds -rotate-bytes, -rotate-interval, -rotate-rows,
-// -session-timeout and -rebalance-timeout to fs.
+// -session-timeout, -rebalance-timeout and -max-rate-per-partition to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.Rotation.Bytes, "rotate-bytes", parquetsink.DefaultRotateBytes, "commit a Kafka partition's Parquet files once they are about this many bytes (0: no limit)")
 	fs.DurationVar(&f.Rotation.Interval, "rotate-interval", parquetsink.DefaultRotateInterval, "commit a Kafka partition's Parquet files once they are this old (0: no limit)")
@@ -49,11 +52,12 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 }
 
 // RegisterGroup registers only the consumer group's flags,
-// -session-timeout and -rebalance-timeout, for jobs that write no files
-// (GroupOptions).
+// -session-timeout, -rebalance-timeout and -max-rate-per-partition, for
+// jobs that write no files (GroupOptions).
 func (f *Flags) RegisterGroup(fs *flag.FlagSet) {
 	fs.DurationVar(&f.SessionTimeout, "session-timeout", DefaultSessionTimeout, "the group's session timeout: a copy that stops answering loses its partitions after this long")
 	fs.DurationVar(&f.RebalanceTimeout, "rebalance-timeout", DefaultRebalanceTimeout, "how long a rebalance waits for every copy to rejoin (a paused or dead one is dropped after it)")
+	fs.Float64Var(&f.MaxRatePerPartition, "max-rate-per-partition", 0, "at most this many records per second of batch from each Kafka partition (Spark's spark.streaming.kafka.maxRatePerPartition; 0: no cap, a batch takes the whole backlog)")
 }
 
 // Check returns what is wrong with the flags' values, for a usage error.
@@ -65,6 +69,8 @@ func (f *Flags) Check() error {
 		return fmt.Errorf("-session-timeout %v: want at least 1s", f.SessionTimeout)
 	case f.RebalanceTimeout < time.Second:
 		return fmt.Errorf("-rebalance-timeout %v: want at least 1s", f.RebalanceTimeout)
+	case f.MaxRatePerPartition < 0:
+		return fmt.Errorf("-max-rate-per-partition %v: must not be negative", f.MaxRatePerPartition)
 	}
 	return nil
 }
@@ -82,13 +88,18 @@ func (f *Flags) KafkaOptions(store dstream.PositionStore) []kafka.Option {
 	return append([]kafka.Option{kafka.ResumeFrom(store)}, f.GroupOptions()...)
 }
 
-// GroupOptions are the direct stream's options for the group's timeouts:
-// a rebalance waits for the batches holding revoked partitions within
-// half the rebalance timeout.
+// GroupOptions are the direct stream's options for the group's timeouts
+// (a rebalance waits for the batches holding revoked partitions within
+// half the rebalance timeout) and the rate cap.
 func (f *Flags) GroupOptions() []kafka.Option {
 	return []kafka.Option{
-		kafka.ClientOptions(kgo.SessionTimeout(f.SessionTimeout), kgo.RebalanceTimeout(f.RebalanceTimeout)),
+		// Heartbeats every second (franz-go's default is 3 s): a member
+		// learns of a rebalance at its next heartbeat, and a cooperative
+		// rebalance takes two rounds of them.
+		kafka.ClientOptions(kgo.SessionTimeout(f.SessionTimeout), kgo.RebalanceTimeout(f.RebalanceTimeout),
+			kgo.HeartbeatInterval(min(time.Second, f.SessionTimeout/3))),
 		kafka.RevokeTimeout(min(kafka.DefaultRevokeTimeout, f.RebalanceTimeout/2)),
+		kafka.MaxRatePerPartition(f.MaxRatePerPartition),
 	}
 }
 
