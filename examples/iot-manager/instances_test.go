@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -66,8 +68,9 @@ func BenchmarkInstances(b *testing.B) {
 				use.add(u)
 			}
 			b.ReportMetric(float64(total)*float64(b.N)/elapsed.Seconds(), "events/s")
-			// The cores busy over the runs (from the copies' start to their
-			// kill): the benchmark's process (the broker) and the copies.
+			// The cores busy while the copies read the input: the
+			// benchmark's process (the broker and the producer) and the
+			// copies.
 			b.ReportMetric(use.self.Seconds()/use.wall.Seconds(), "broker-cores")
 			b.ReportMetric(use.copies.Seconds()/use.wall.Seconds(), "copies-cores")
 		})
@@ -118,7 +121,6 @@ func instancesRun(b *testing.B, bin string, c *kafkatest.Cluster, group string, 
 		b.Fatal(err)
 	}
 	total := len(input)
-	self0, wall0 := selfCPU(b), time.Now()
 	var procs []*proctest.Proc
 	for range n {
 		procs = append(procs, startInstance(b, bin, instanceArgs(c.Addrs[0], topic, group, out)...))
@@ -131,6 +133,9 @@ func instancesRun(b *testing.B, bin string, c *kafkatest.Cluster, group string, 
 	for i, r := range input {
 		recs[i] = &kgo.Record{Topic: topic, Partition: r.Partition, Value: r.Value}
 	}
+	// The CPU the broker's process and the copies use from here, where
+	// the input starts to arrive, until the copies have read it.
+	self0, copies0, wall0 := selfCPU(b), procsCPU(procs), time.Now()
 	cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	produced := make(chan error, 1)
 	go func() {
@@ -179,15 +184,35 @@ func instancesRun(b *testing.B, bin string, c *kafkatest.Cluster, group string, 
 		time.Sleep(20 * time.Millisecond)
 	}
 	took := time.Since(first)
-	use := cpuUse{self: selfCPU(b) - self0, wall: time.Since(wall0)}
+	use := cpuUse{self: selfCPU(b) - self0, copies: procsCPU(procs) - copies0, wall: time.Since(wall0)}
 	for _, p := range procs {
 		p.Kill(b) // the measure is taken; a graceful stop would wait for the batches queued meanwhile
-		<-p.Done()
-		if st := p.Cmd.ProcessState; st != nil {
-			use.copies += st.UserTime() + st.SystemTime()
-		}
 	}
 	return took, use
+}
+
+// procsCPU returns the CPU time the processes have used so far, from
+// /proc/<pid>/stat (utime and stime, in clock ticks of 10 ms); 0 where
+// it cannot be read.
+func procsCPU(procs []*proctest.Proc) time.Duration {
+	var total time.Duration
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// The command name, in parentheses, may hold spaces: count fields
+		// after it. utime and stime are fields 14 and 15.
+		rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(u+st) * 10 * time.Millisecond
+	}
+	return total
 }
 
 // cpuUse is the CPU time the benchmark's process (the broker) and the
