@@ -67,13 +67,12 @@ func parseTopics(s string) ([]topic, error) {
 // address it listens on to stdout once ready.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devkafka", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9092", "where to listen, host:port")
 	topicsFlag := fs.String("topics", "words:4", "topics to create, as name:partitions,...")
 	data := fs.String("data", "", "keep the broker's data in this directory across restarts")
 	verbose := fs.Bool("v", false, "log the broker's own messages")
-	if err := fs.Parse(args); err != nil {
-		return cli.Usage(err)
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return cli.Usagef("unexpected arguments %v", fs.Args())

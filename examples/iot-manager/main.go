@@ -245,7 +245,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -295,7 +294,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	var brokers, kuduMasters, config string
 	fs := flag.NewFlagSet("iot-manager", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers")
 	fs.StringVar(&o.topic, "topic", "daf-iot-events", "the topic")
 	fs.StringVar(&o.group, "group", "daf-iot-manager", "the consumer group")
@@ -315,11 +313,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "rate", 50, "-demo: events per second the generator produces")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	o.run.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, cli.Usage(err)
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, cli.Usagef("unexpected arguments %v", fs.Args())

@@ -93,7 +93,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -142,7 +141,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		typ, brokers, pattern, watch, stag string
 	)
 	fs := flag.NewFlagSet("spot-collector", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&typ, "type", "", "flow, dns or proxy (required)")
 	fs.StringVar(&watch, "watch", "", "the directory watched for captures, recursively (required)")
 	fs.StringVar(&stag, "staging", "", "the collector's persistent staging directory (required)")
@@ -157,11 +155,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.nfdump, "nfdump", "nfdump", "the nfdump program")
 	fs.StringVar(&o.tshark, "tshark", "tshark", "the tshark program")
 	fs.DurationVar(&o.sendTimeout, "send-timeout", 10*time.Second, "how long one chunk may take to be acknowledged")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, cli.Usage(err)
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return o, err
 	}
 	bad := func(format string, a ...any) (options, error) { return o, cli.Usagef(format, a...) }
 	if fs.NArg() > 0 {

@@ -141,7 +141,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -194,7 +193,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	var typ, brokers string
 	fs := flag.NewFlagSet("spot-listener", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&typ, "type", "", "flow, dns or proxy (required)")
 	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers")
 	fs.StringVar(&o.topic, "topic", "", "the topic (default spot-<type>)")
@@ -210,11 +208,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	o.scale.Register(fs)
 	o.run.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, cli.Usage(err)
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, usagef("unexpected arguments %v", fs.Args())

@@ -178,7 +178,6 @@ type options struct {
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("wordcount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.source, "source", "demo", "demo, socket, file or kafka")
 	fs.StringVar(&o.addr, "addr", "localhost:9999", "socket: the server to read lines from")
 	fs.BoolVar(&o.ack, "ack", false, "socket: acknowledge stored lines to the server (\"ack N\" lines)")
@@ -204,8 +203,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retention, "window-retention", time.Hour, "with -exactly-once and -window: how long after its end a window still takes late counts")
 	o.groupFlags.RegisterGroup(fs)
 	o.run.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		return o, cli.Usage(err)
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return o, err
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -3,7 +3,8 @@
 //
 // Exit statuses, the same in every command:
 //
-//	0    the job ended as asked (-duration, one signal, -once), or -h
+//	0    the job ended as asked (-duration, one signal, -once), -h, or
+//	     -version
 //	1    the job failed while running (a batch failed, an outage lasted
 //	     longer than -max-outage, a stop that did not finish in time)
 //	2    a bad command line
@@ -23,6 +24,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -65,7 +68,74 @@ func Main(name string, run func(ctx context.Context, args []string, stdout, stde
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	signal.Stop(sigs)
 	cancel()
+	if errors.Is(err, ErrVersion) {
+		fmt.Fprintln(os.Stdout, Version(name))
+	}
 	os.Exit(ExitCode(os.Stderr, name, err))
+}
+
+// ErrVersion is what Parse returns for -version: Main prints the
+// command's version (Version) to standard output and exits with status 0.
+var ErrVersion = errors.New("-version: print the version")
+
+// Parse parses args into fs, the same way in every command:
+//
+//   - -h or -help prints the usage (every flag with its default) to
+//     stderr and returns flag.ErrHelp: exit status 0;
+//   - -version, which Parse adds to fs, returns ErrVersion: Main prints
+//     the version to standard output, exit status 0;
+//   - an unknown flag or a bad value returns a usage error naming it,
+//     printed by Main as one line: exit status 2. The flag package itself
+//     prints nothing, so the error is not printed twice.
+func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	version := fs.Bool("version", false, "print the version (module version, VCS revision, Go version) and exit")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stderr)
+		fmt.Fprintf(stderr, "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+		return flag.ErrHelp
+	case err != nil:
+		return Usagef("%v (see %s -h)", err, fs.Name())
+	case *version:
+		return ErrVersion
+	}
+	return nil
+}
+
+// Version returns the command's version line from the build information
+// the Go toolchain stamps into the binary: "name module version", the VCS
+// revision and time when known (with "+dirty" for uncommitted changes),
+// and the Go version.
+func Version(name string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return name + " (no build information)"
+	}
+	line := fmt.Sprintf("%s %s %s", name, bi.Main.Path, cmp.Or(bi.Main.Version, "(devel)"))
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		line += " revision " + rev[:min(12, len(rev))] + dirty
+		if at != "" {
+			line += " of " + at
+		}
+	}
+	return line + " " + bi.GoVersion
 }
 
 // watchSignals cancels the run at the first signal, then exits at the
@@ -100,7 +170,7 @@ func signalNumber(s os.Signal) int {
 func ExitCode(w io.Writer, name string, err error) int {
 	var usage *usageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, ErrVersion):
 		return ExitOK
 	case errors.As(err, &usage):
 		fmt.Fprintf(w, "%s: %v\n", name, err)
