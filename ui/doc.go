@@ -50,6 +50,18 @@
 // types Statistics, Batch, Input, OutputOperation and Receiver document
 // every field.
 //
+// # Health
+//
+//	GET /healthz   200 while the job runs or stopped as asked; 503 once it stopped with an error
+//	GET /readyz    200 when the job is ready: started, no dependency degraded (a broker,
+//	               topic or directory away, as reported with dstream.Context.ReportHealth),
+//	               the last batch succeeded, no batch waited longer than the maximum
+//	               scheduling delay (WithMaxSchedulingDelay; default 10 intervals, at
+//	               least 30 s); else 503
+//
+// Both answer a Health as JSON, with the reasons when not OK, and answer
+// HEAD with the status alone, for Kubernetes probes and load balancers.
+//
 // # Metrics
 //
 // /metrics serves the Server's own Prometheus registry (Registry; not

@@ -44,6 +44,7 @@ var assets embed.FS
 type Server struct {
 	interval time.Duration
 	retained int
+	maxDelay time.Duration // WithMaxSchedulingDelay
 	log      *slog.Logger
 	metrics  *metrics
 	handler  http.Handler
@@ -188,6 +189,9 @@ func New(interval time.Duration, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	if s.maxDelay == 0 {
+		s.maxDelay = max(10*interval, 30*time.Second)
+	}
 	s.completed.buf = make([]dstream.BatchInfo, s.retained)
 	s.metrics = newMetrics(s)
 	s.handler = s.newHandler()
@@ -198,8 +202,9 @@ func New(interval time.Duration, opts ...Option) (*Server, error) {
 func (s *Server) BatchInterval() time.Duration { return s.interval }
 
 // Handler returns the HTTP handler of the status page: the page at /, its
-// assets under /static/, the JSON API under /api/v1/streaming/ and the
-// Prometheus metrics at /metrics. Its links are relative, so it can be
+// assets under /static/, the JSON API under /api/v1/streaming/, the
+// health endpoints /healthz and /readyz, and the Prometheus metrics at
+// /metrics. Its links are relative, so it can be
 // mounted under a prefix with http.StripPrefix.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -215,6 +220,7 @@ func (s *Server) newHandler() http.Handler {
 	})
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.registerAPI(mux)
+	s.registerHealth(mux)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	return mux
 }
