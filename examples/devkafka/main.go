@@ -14,6 +14,10 @@
 //	-topics LIST      topics to create, as name:partitions,... (default words:4)
 //	-data DIR         keep the broker's data in DIR across restarts
 //	-v                log the broker's own messages
+//
+// Every example also takes -h (the flags, exit 0), -version (the build's
+// version, exit 0), -log-format text|json and -log-level
+// debug|info|warn|error (see examples/internal/cli).
 package main
 
 import (

@@ -241,13 +241,16 @@
 //     order; they are now in key order.
 //   - It dropped undecodable messages and unconvertible events after
 //     logging the first ten per batch; they are now dead letters.
+//
+// Every example also takes -h (the flags, exit 0), -version (the build's
+// version, exit 0), -log-format text|json and -log-level
+// debug|info|warn|error (see examples/internal/cli).
 package main
 
 import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -374,7 +377,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := cli.Logger(stderr)
 	for _, n := range o.notes {
 		if n.warn {
 			logger.Warn(n.msg, n.args...)

@@ -89,13 +89,16 @@
 // exit status is 2 for a usage error and 1 for a failure; with -once also
 // 1 when chunks were kept or captures could not be converted, with a
 // message saying how to send them.
+//
+// Every example also takes -h (the flags, exit 0), -version (the build's
+// version, exit 0), -log-format text|json and -log-level
+// debug|info|warn|error (see examples/internal/cli).
 package main
 
 import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -233,7 +236,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fi, err := os.Stat(o.watch); err != nil || !fi.IsDir() {
 		return cli.Usagef("-watch %s is not a directory", o.watch)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := cli.Logger(stderr)
 	c, err := newCollector(o, log)
 	if err != nil {
 		return err

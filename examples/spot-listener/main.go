@@ -137,13 +137,16 @@
 //
 // Spot's listener reads with the receiver-based Kafka API and
 // ZooKeeper-committed offsets, so a crash loses or repeats a batch.
+//
+// Every example also takes -h (the flags, exit 0), -version (the build's
+// version, exit 0), -log-format text|json and -log-level
+// debug|info|warn|error (see examples/internal/cli).
 package main
 
 import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -275,7 +278,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := cli.Logger(stderr)
 	prog := newReporter(stderr)
 	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}, o.run.Options()...)
 	if o.checkpoint != "" {

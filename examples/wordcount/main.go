@@ -126,6 +126,10 @@
 // Exit statuses and signals are those of every example (see
 // examples/internal/cli): 0 done, 1 failed, 2 bad flags, 3 could not start;
 // SIGINT or SIGTERM stops within 5 s, a second one at once.
+//
+// Every example also takes -h (the flags, exit 0), -version (the build's
+// version, exit 0), -log-format text|json and -log-level
+// debug|info|warn|error (see examples/internal/cli).
 package main
 
 import (
@@ -254,10 +258,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := append([]dstream.Option{dstream.WithListener(progress{w: stderr, interval: o.batch})}, o.run.Options()...)
+	logger := cli.Logger(stderr)
+	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(progress{w: stderr, interval: o.batch})}, o.run.Options()...)
 	var status *ui.Server
 	if o.ui != "" {
-		status, err = ui.New(o.batch, ui.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
+		status, err = ui.New(o.batch, ui.WithLogger(logger))
 		if err != nil {
 			return err
 		}
@@ -357,7 +362,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.outTopic != "" {
-		if err := produceCounts(batchCounts, o.outTopic, brokers, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+		if err := produceCounts(batchCounts, o.outTopic, brokers, logger); err != nil {
 			return err
 		}
 	}

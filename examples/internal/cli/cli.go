@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -64,14 +65,19 @@ func Main(name string, run func(ctx context.Context, args []string, stdout, stde
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go watchSignals(name, sigs, cancel, os.Stderr, os.Exit, StopLimit)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stderr := NewOutput(os.Stderr)
+	exit := func(code int) {
+		stderr.Flush()
+		os.Exit(code)
+	}
+	go watchSignals(name, sigs, cancel, stderr, exit, StopLimit)
+	err := run(ctx, os.Args[1:], os.Stdout, stderr)
 	signal.Stop(sigs)
 	cancel()
 	if errors.Is(err, ErrVersion) {
 		fmt.Fprintln(os.Stdout, Version(name))
 	}
-	os.Exit(ExitCode(os.Stderr, name, err))
+	exit(ExitCode(stderr, name, err))
 }
 
 // ErrVersion is what Parse returns for -version: Main prints the
@@ -84,11 +90,16 @@ var ErrVersion = errors.New("-version: print the version")
 //     stderr and returns flag.ErrHelp: exit status 0;
 //   - -version, which Parse adds to fs, returns ErrVersion: Main prints
 //     the version to standard output, exit status 0;
+//   - -log-format (text or json) and -log-level (debug, info, warn,
+//     error), which Parse adds too, set the format and level of stderr
+//     when it is an Output (see Output; Logger returns its logger);
 //   - an unknown flag or a bad value returns a usage error naming it,
 //     printed by Main as one line: exit status 2. The flag package itself
 //     prints nothing, so the error is not printed twice.
 func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	version := fs.Bool("version", false, "print the version (module version, VCS revision, Go version) and exit")
+	var logs logFlags
+	logs.register(fs)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	err := fs.Parse(args)
@@ -102,6 +113,9 @@ func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 		return Usagef("%v (see %s -h)", err, fs.Name())
 	case *version:
 		return ErrVersion
+	}
+	if err := logs.apply(stderr); err != nil {
+		return Usage(err)
 	}
 	return nil
 }
@@ -142,16 +156,16 @@ func Version(name string) string {
 // second, or when the run has not ended within limit.
 func watchSignals(name string, sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer, exit func(int), limit time.Duration) {
 	s := <-sigs
-	fmt.Fprintf(stderr, "%s: %v: stopping (a second signal exits at once)\n", name, s)
+	printLine(stderr, slog.LevelWarn, "%s: %v: stopping (a second signal exits at once)", name, s)
 	cancel()
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case s = <-sigs:
-		fmt.Fprintf(stderr, "%s: %v again: exiting at once, without finishing the batches under way\n", name, s)
+		printLine(stderr, slog.LevelWarn, "%s: %v again: exiting at once, without finishing the batches under way", name, s)
 		exit(128 + signalNumber(s))
 	case <-timer.C:
-		fmt.Fprintf(stderr, "%s: the job did not stop within %v of the signal: exiting without finishing\n", name, limit)
+		printLine(stderr, slog.LevelError, "%s: the job did not stop within %v of the signal: exiting without finishing", name, limit)
 		exit(ExitFailure)
 	}
 }
@@ -173,13 +187,13 @@ func ExitCode(w io.Writer, name string, err error) int {
 	case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, ErrVersion):
 		return ExitOK
 	case errors.As(err, &usage):
-		fmt.Fprintf(w, "%s: %v\n", name, err)
+		printLine(w, slog.LevelError, "%s: %v", name, err)
 		return ExitUsage
 	case Unavailable(err):
-		fmt.Fprintf(w, "%s: cannot start: %v\n", name, err)
+		printLine(w, slog.LevelError, "%s: cannot start: %v", name, err)
 		return ExitUnavailable
 	default:
-		fmt.Fprintf(w, "%s: %v\n", name, err)
+		printLine(w, slog.LevelError, "%s: %v", name, err)
 		return ExitFailure
 	}
 }

@@ -2,11 +2,14 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/microbatch-go/microbatch/internal/proctest"
 )
@@ -77,4 +80,70 @@ func TestCommandLineConvention(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With -log-format json, every line every example writes to standard
+// error parses as a JSON object with time, level and msg: its logs, its
+// progress lines, the lines of the libraries it runs and the frame's own
+// (a signal, the final error).
+func TestJSONLogs(t *testing.T) {
+	devkafka := proctest.Build(t, "./examples/devkafka")
+	broker := proctest.Start(t, devkafka, "-addr", "127.0.0.1:0", "-topics", "spot-flow:2", "-log-format", "json", "-v")
+	addr := broker.WaitFor(t, broker.Stdout, regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`), 20*time.Second)[1]
+	dir, watch := t.TempDir(), t.TempDir()
+	for _, c := range []struct {
+		name   string
+		args   []string
+		status int
+	}{
+		{"wordcount", []string{"-duration", "3s", "-rate", "200", "-top", "1"}, 0},
+		{"wordcount", []string{"-source", "kafka", "-brokers", "127.0.0.1:1", "-start-timeout", "1s"}, 3},
+		{"iot-manager", []string{"-demo", "-duration", "4s", "-rate", "20"}, 0},
+		{"spot-listener", []string{"-type", "flow", "-brokers", addr, "-out", filepath.Join(dir, "flow"), "-duration", "3s", "-batch", "500ms"}, 0},
+		{"spot-collector", []string{"-type", "flow", "-brokers", addr, "-watch", watch, "-staging", filepath.Join(dir, "staging"), "-once", "-skip-conversion"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bin := proctest.Build(t, "./examples/"+c.name)
+			cmd := exec.Command(bin, append([]string{"-log-format", "json"}, c.args...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			status := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				status = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if status != c.status {
+				t.Errorf("%s %q: exit status %d, want %d\n%s", c.name, c.args, status, c.status, stderr.String())
+			}
+			checkJSONLines(t, c.name, stderr.String())
+		})
+	}
+	broker.Stop(t, 10*time.Second)
+	checkJSONLines(t, "devkafka", broker.Stderr.String())
+}
+
+// checkJSONLines fails unless every line of s is a JSON object with time,
+// level and msg, and there is at least one.
+func checkJSONLines(t *testing.T, name, s string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatalf("%s wrote nothing to stderr", name)
+	}
+	for i, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("%s: stderr line %d is not JSON (%v): %s", name, i+1, err, l)
+			continue
+		}
+		for _, k := range []string{"time", "level", "msg"} {
+			if _, ok := rec[k]; !ok {
+				t.Errorf("%s: stderr line %d has no %q: %s", name, i+1, k, l)
+			}
+		}
+	}
+	t.Logf("%s: %d JSON lines, e.g. %s", name, len(lines), lines[len(lines)-1])
 }
