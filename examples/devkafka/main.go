@@ -17,7 +17,7 @@
 //
 // Every example also takes -h (the flags, exit 0), -version (the build's
 // version, exit 0), -log-format text|json and -log-level
-// debug|info|warn|error (see examples/internal/cli).
+// debug|info|warn|error (see package runner).
 package main
 
 import (
@@ -29,11 +29,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/runner"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-func main() { cli.Main("devkafka", run) }
+func main() { runner.Main("devkafka", run) }
 
 // topic is one -topics entry.
 type topic struct {
@@ -75,11 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	topicsFlag := fs.String("topics", "words:4", "topics to create, as name:partitions,...")
 	data := fs.String("data", "", "keep the broker's data in this directory across restarts")
 	verbose := fs.Bool("v", false, "log the broker's own messages")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := runner.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return cli.Usagef("unexpected arguments %v", fs.Args())
+		return runner.Usagef("unexpected arguments %v", fs.Args())
 	}
 	topics, err := parseTopics(*topicsFlag)
 	if err != nil {

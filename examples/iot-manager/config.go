@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/iot-manager/internal/hocon"
+	"github.com/microbatch-go/microbatch/runner"
 )
 
 // configFlags are the keys of the original's application.conf that the
@@ -44,7 +44,7 @@ type note struct {
 func applyConfig(fs *flag.FlagSet, set map[string]bool, file string) ([]note, error) {
 	cfg, err := hocon.ReadFile(file)
 	if err != nil {
-		return nil, cli.Usage(fmt.Errorf("-config: %w", err))
+		return nil, runner.Usage(fmt.Errorf("-config: %w", err))
 	}
 	var notes []note
 	ignored := make([][]string, len(configIgnored))
@@ -64,7 +64,7 @@ keys:
 				continue keys
 			}
 			if err := fs.Set(m.flag, strings.TrimSpace(value)); err != nil {
-				return nil, cli.Usagef("-config: %s: %s = %q: %v", where, key, value, err)
+				return nil, runner.Usagef("-config: %s: %s = %q: %v", where, key, value, err)
 			}
 			if key == "hdfs.path" && !strings.Contains(value, "://") && !strings.HasPrefix(value, "file:") {
 				// Spark resolved it against fs.defaultFS; here a path is on local disk.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/runner"
 )
 
 // writeConf writes a configuration file and returns its name.
@@ -130,12 +130,12 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		name := writeConf(t, tc.text)
 		_, err := parseFlags([]string{"-config", name}, new(bytes.Buffer))
-		if !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+		if !runner.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want a usage error containing %q", tc.text, err, tc.want)
 		}
 	}
 	_, err := parseFlags([]string{"-config", filepath.Join(t.TempDir(), "nope.conf")}, new(bytes.Buffer))
-	if !cli.IsUsage(err) || !errors.Is(err, os.ErrNotExist) {
+	if !runner.IsUsage(err) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing file: %v", err)
 	}
 }
@@ -192,7 +192,7 @@ func TestFlags(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Errorf("run(%q) succeeded, want an error", tc.args)
-		case !cli.IsUsage(err):
+		case !runner.IsUsage(err):
 			t.Errorf("run(%q) = %v (%T), want a usage error", tc.args, err, err)
 		case !strings.Contains(err.Error(), tc.want):
 			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
@@ -217,7 +217,7 @@ func TestBadOutput(t *testing.T) {
 		{[]string{"-hdfs-out", "/tmp/x", "-dead-letter", "nosuch://d"}, "-dead-letter nosuch://d"},
 	} {
 		err := run(context.Background(), append(tc.args, "-brokers", "127.0.0.1:1"), new(bytes.Buffer), new(bytes.Buffer))
-		if err == nil || cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || runner.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run %q: %v", tc.args, err)
 		}
 	}

@@ -244,7 +244,7 @@
 //
 // Every example also takes -h (the flags, exit 0), -version (the build's
 // version, exit 0), -log-format text|json and -log-level
-// debug|info|warn|error (see examples/internal/cli).
+// debug|info|warn|error (see package runner).
 package main
 
 import (
@@ -255,8 +255,8 @@ import (
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
+	"github.com/microbatch-go/microbatch/runner"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
@@ -264,11 +264,11 @@ import (
 	"github.com/microbatch-go/microbatch/ui"
 )
 
-func main() { cli.Main("iot-manager", run) }
+func main() { runner.Main("iot-manager", run) }
 
 // options are the command's flags.
 type options struct {
-	run                             cli.RunFlags // -start-timeout, -max-outage
+	run                             runner.RunFlags // -start-timeout, -max-outage
 	brokers, kuduMasters            []string
 	topic, group, instance          string
 	batch, duration                 time.Duration
@@ -316,11 +316,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "rate", 50, "-demo: events per second the generator produces")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	o.run.Register(fs)
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
-		return o, cli.Usagef("unexpected arguments %v", fs.Args())
+		return o, runner.Usagef("unexpected arguments %v", fs.Args())
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -340,29 +340,29 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.brokers, o.kuduMasters = splitList(brokers), splitList(kuduMasters)
 	switch {
 	case len(o.brokers) == 0 && !o.demo:
-		return o, cli.Usagef("-brokers is empty")
+		return o, runner.Usagef("-brokers is empty")
 	case o.hdfsOut == "" && !o.demo:
-		return o, cli.Usagef("-hdfs-out is required (the Parquet directory), or try -demo")
+		return o, runner.Usagef("-hdfs-out is required (the Parquet directory), or try -demo")
 	case o.topic == "":
-		return o, cli.Usagef("-topic is empty")
+		return o, runner.Usagef("-topic is empty")
 	case o.group == "":
-		return o, cli.Usagef("-group is empty")
+		return o, runner.Usagef("-group is empty")
 	case o.batch <= 0 || o.batch%time.Millisecond != 0:
-		return o, cli.Usagef("-batch %v: want a positive whole number of milliseconds", o.batch)
+		return o, runner.Usagef("-batch %v: want a positive whole number of milliseconds", o.batch)
 	case o.duration < 0:
-		return o, cli.Usagef("-duration %v is negative", o.duration)
+		return o, runner.Usagef("-duration %v is negative", o.duration)
 	case o.kuduTable == "":
-		return o, cli.Usagef("-kudu-table is empty")
+		return o, runner.Usagef("-kudu-table is empty")
 	case o.kuduBuckets < 2 || o.kuduBuckets > 1<<16:
-		return o, cli.Usagef("-kudu-buckets %d: want 2 to 65536 (Kudu hashes into at least 2 buckets)", o.kuduBuckets)
+		return o, runner.Usagef("-kudu-buckets %d: want 2 to 65536 (Kudu hashes into at least 2 buckets)", o.kuduBuckets)
 	case o.maxMessageBytes <= 0:
-		return o, cli.Usagef("-max-message-bytes %d: want a positive size", o.maxMessageBytes)
+		return o, runner.Usagef("-max-message-bytes %d: want a positive size", o.maxMessageBytes)
 	case o.scale.Check() != nil:
-		return o, cli.Usage(o.scale.Check())
+		return o, runner.Usage(o.scale.Check())
 	case o.rate < 1:
-		return o, cli.Usagef("-rate %d: want at least 1 event per second", o.rate)
+		return o, runner.Usagef("-rate %d: want at least 1 event per second", o.rate)
 	case o.demo && o.checkpoint != "":
-		return o, cli.Usagef("-checkpoint does not work with -demo, whose in-process broker starts empty on every run: run examples/devkafka and give -brokers instead")
+		return o, runner.Usagef("-checkpoint does not work with -demo, whose in-process broker starts empty on every run: run examples/devkafka and give -brokers instead")
 	}
 	if err := o.run.Check(); err != nil {
 		return o, err
@@ -377,7 +377,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := cli.Logger(stderr)
+	logger := runner.Logger(stderr)
 	for _, n := range o.notes {
 		if n.warn {
 			logger.Warn(n.msg, n.args...)
@@ -439,7 +439,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("ingesting", "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "hdfs_out", storage.Redact(o.hdfsOut), "kudu", kuduDesc)
-	err = cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
+	err = runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
 	t := rep.Total()
 	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "events", t.Counts.events, "kudu", t.Counts.kudu, "dead", t.Counts.dead)
 	return err

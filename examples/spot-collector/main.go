@@ -92,7 +92,7 @@
 //
 // Every example also takes -h (the flags, exit 0), -version (the build's
 // version, exit 0), -log-format text|json and -log-level
-// debug|info|warn|error (see examples/internal/cli).
+// debug|info|warn|error (see package runner).
 package main
 
 import (
@@ -105,11 +105,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
+	"github.com/microbatch-go/microbatch/runner"
 )
 
-func main() { cli.Main("spot-collector", run) }
+func main() { runner.Main("spot-collector", run) }
 
 // defaultPatterns are the -pattern defaults per type.
 var defaultPatterns = map[spot.Type]string{
@@ -158,10 +158,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.nfdump, "nfdump", "nfdump", "the nfdump program")
 	fs.StringVar(&o.tshark, "tshark", "tshark", "the tshark program")
 	fs.DurationVar(&o.sendTimeout, "send-timeout", 10*time.Second, "how long one chunk may take to be acknowledged")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
 	}
-	bad := func(format string, a ...any) (options, error) { return o, cli.Usagef(format, a...) }
+	bad := func(format string, a ...any) (options, error) { return o, runner.Usagef(format, a...) }
 	if fs.NArg() > 0 {
 		return bad("unexpected arguments %v", fs.Args())
 	}
@@ -234,9 +234,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fi, err := os.Stat(o.watch); err != nil || !fi.IsDir() {
-		return cli.Usagef("-watch %s is not a directory", o.watch)
+		return runner.Usagef("-watch %s is not a directory", o.watch)
 	}
-	log := cli.Logger(stderr)
+	log := runner.Logger(stderr)
 	c, err := newCollector(o, log)
 	if err != nil {
 		return err

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/runner"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -49,7 +49,7 @@ func TestBadFlags(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Errorf("run(%q) succeeded", tc.args)
-		case !cli.IsUsage(err):
+		case !runner.IsUsage(err):
 			t.Errorf("run(%q) = %v, not a usage error", tc.args, err)
 		case !strings.Contains(err.Error(), tc.want):
 			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)

@@ -140,7 +140,7 @@
 //
 // Every example also takes -h (the flags, exit 0), -version (the build's
 // version, exit 0), -log-format text|json and -log-level
-// debug|info|warn|error (see examples/internal/cli).
+// debug|info|warn|error (see package runner).
 package main
 
 import (
@@ -151,20 +151,20 @@ import (
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/progress"
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
+	"github.com/microbatch-go/microbatch/runner"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -out, -checkpoint and -dead-letter
 	"github.com/microbatch-go/microbatch/ui"
 )
 
-func main() { cli.Main("spot-listener", run) }
+func main() { runner.Main("spot-listener", run) }
 
 func usagef(format string, args ...any) error {
-	return cli.Usagef(format, args...)
+	return runner.Usagef(format, args...)
 }
 
 // listen builds the listener's job on ssc: the table's Parquet sink, the
@@ -181,7 +181,7 @@ func listen[R any](ssc *dstream.Context, table spot.Table[R], o options, kopts [
 
 // options are the command's flags.
 type options struct {
-	run                             cli.RunFlags // -start-timeout, -max-outage
+	run                             runner.RunFlags // -start-timeout, -max-outage
 	typ                             spot.Type
 	brokers                         []string
 	topic, group, instance          string
@@ -211,7 +211,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
 	o.scale.Register(fs)
 	o.run.Register(fs)
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -221,7 +221,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, usagef("-type is required: flow, dns or proxy")
 	}
 	if err := o.scale.Check(); err != nil {
-		return o, cli.Usage(err)
+		return o, runner.Usage(err)
 	}
 	t, err := spot.ParseType(typ)
 	if err != nil {
@@ -272,13 +272,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		ddl, err := spot.DDL(o.typ, o.db, loc)
 		if err != nil {
-			return cli.Usage(err)
+			return runner.Usage(err)
 		}
 		_, err = io.WriteString(stdout, ddl)
 		return err
 	}
 
-	logger := cli.Logger(stderr)
+	logger := runner.Logger(stderr)
 	prog := newReporter(stderr)
 	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}, o.run.Options()...)
 	if o.checkpoint != "" {
@@ -316,7 +316,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "out", o.out)
-	err = cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
+	err = runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
 	t := prog.Total()
 	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "lines", t.Counts.lines, "rows", t.Counts.rows, "dead", t.Counts.dead)
 	return err

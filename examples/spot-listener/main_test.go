@@ -26,11 +26,11 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	"github.com/microbatch-go/microbatch/examples/internal/progress/progresstest"
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/runner"
 )
 
 // testLines returns the lines of a file, relative to this package.
@@ -419,7 +419,7 @@ func TestBadFlags(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Errorf("run(%q) succeeded, want an error", tc.args)
-		case !cli.IsUsage(err):
+		case !runner.IsUsage(err):
 			t.Errorf("run(%q) = %v (%T), want a usage error", tc.args, err, err)
 		case !strings.Contains(err.Error(), tc.want):
 			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)

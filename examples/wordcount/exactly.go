@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
+	"github.com/microbatch-go/microbatch/runner"
 	kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -174,7 +174,7 @@ func decodeInt(b []byte) (int64, error) { return strconv.ParseInt(string(b), 10,
 
 // exactlyOnce builds the -exactly-once job on ssc.
 func exactlyOnce(ctx context.Context, ssc *dstream.Context, o options, brokers []string, stdout, stderr io.Writer) error {
-	log := cli.Logger(stderr)
+	log := runner.Logger(stderr)
 	t := topicsOf(o)
 	if err := ensureTopics(ctx, brokers, o, t); err != nil {
 		return fmt.Errorf("wordcount: %w", err)

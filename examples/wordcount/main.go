@@ -124,12 +124,12 @@
 // may be empty because of it) or "FAILED: <error>".
 //
 // Exit statuses and signals are those of every example (see
-// examples/internal/cli): 0 done, 1 failed, 2 bad flags, 3 could not start;
+// package runner): 0 done, 1 failed, 2 bad flags, 3 could not start;
 // SIGINT or SIGTERM stops within 5 s, a second one at once.
 //
 // Every example also takes -h (the flags, exit 0), -version (the build's
 // version, exit 0), -log-format text|json and -log-level
-// debug|info|warn|error (see examples/internal/cli).
+// debug|info|warn|error (see package runner).
 package main
 
 import (
@@ -147,9 +147,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/microbatch-go/microbatch/dstream"
-	"github.com/microbatch-go/microbatch/examples/internal/cli"
 	progresspkg "github.com/microbatch-go/microbatch/examples/internal/progress"
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
+	"github.com/microbatch-go/microbatch/runner"
 	kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 	"github.com/microbatch-go/microbatch/sources/file"
 	"github.com/microbatch-go/microbatch/sources/kafka"
@@ -161,14 +161,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func main() { cli.Main("wordcount", run) }
+func main() { runner.Main("wordcount", run) }
 
 // options are the command's flags.
 type options struct {
 	source, addr, dir, brokers, topic, group string
 	instance                                 string
 	batch, window, slide, duration           time.Duration
-	run                                      cli.RunFlags
+	run                                      runner.RunFlags
 	rate, top                                int
 	out, outTopic, checkpoint                string
 	totals, ack                              bool
@@ -207,43 +207,43 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retention, "window-retention", time.Hour, "with -exactly-once and -window: how long after its end a window still takes late counts")
 	o.groupFlags.RegisterGroup(fs)
 	o.run.Register(fs)
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
 	}
 	switch {
 	case fs.NArg() > 0:
-		return o, cli.Usagef("unexpected arguments %v", fs.Args())
+		return o, runner.Usagef("unexpected arguments %v", fs.Args())
 	case o.rate < 1:
-		return o, cli.Usagef("-rate must be at least 1")
+		return o, runner.Usagef("-rate must be at least 1")
 	case o.top < 0:
-		return o, cli.Usagef("-top must not be negative")
+		return o, runner.Usagef("-top must not be negative")
 	case o.source == "file" && o.dir == "":
-		return o, cli.Usagef("-source file needs -dir")
+		return o, runner.Usagef("-source file needs -dir")
 	case o.outTopic != "" && o.source != "kafka" && o.source != "demo":
-		return o, cli.Usagef("-out-topic needs -source kafka or demo, whose brokers it writes to")
+		return o, runner.Usagef("-out-topic needs -source kafka or demo, whose brokers it writes to")
 	case o.source == "demo" && o.checkpoint != "":
-		return o, cli.Usagef("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
+		return o, runner.Usagef("-checkpoint does not work with the demo source, whose in-process broker starts empty on every run: use -source kafka with examples/devkafka")
 	case o.source != "demo" && o.source != "socket" && o.source != "file" && o.source != "kafka":
-		return o, cli.Usagef("-source %q: want demo, socket, file or kafka", o.source)
+		return o, runner.Usagef("-source %q: want demo, socket, file or kafka", o.source)
 	case o.window < 0 || o.slide < 0:
-		return o, cli.Usagef("-window and -slide must not be negative")
+		return o, runner.Usagef("-window and -slide must not be negative")
 	case o.exactlyOnce && o.source != "kafka" && o.source != "demo":
-		return o, cli.Usagef("-exactly-once needs -source kafka or demo: its state and outputs are Kafka topics")
+		return o, runner.Usagef("-exactly-once needs -source kafka or demo: its state and outputs are Kafka topics")
 	case o.exactlyOnce && o.checkpoint != "":
-		return o, cli.Usagef("-exactly-once keeps its state in Kafka changelog topics and its position in the group: drop -checkpoint")
+		return o, runner.Usagef("-exactly-once keeps its state in Kafka changelog topics and its position in the group: drop -checkpoint")
 	case o.exactlyOnce && o.out != "":
-		return o, cli.Usagef("-exactly-once writes Kafka topics only: use -out-topic instead of -out")
+		return o, runner.Usagef("-exactly-once writes Kafka topics only: use -out-topic instead of -out")
 	case o.exactlyOnce && o.window > 0 && o.slide > 0 && o.window%o.slide != 0:
-		return o, cli.Usagef("-window %v is not a multiple of -slide %v", o.window, o.slide)
+		return o, runner.Usagef("-window %v is not a multiple of -slide %v", o.window, o.slide)
 	case o.exactlyOnce && o.window > 0 && o.window%o.batch != 0 && o.slide == 0:
-		return o, cli.Usagef("-window %v is not a multiple of -batch %v, the default slide", o.window, o.batch)
+		return o, runner.Usagef("-window %v is not a multiple of -batch %v, the default slide", o.window, o.batch)
 	case o.retention < 0:
-		return o, cli.Usagef("-window-retention must not be negative")
+		return o, runner.Usagef("-window-retention must not be negative")
 	case (o.totalsTopic != "" || o.windowTopic != "") && !o.exactlyOnce:
-		return o, cli.Usagef("-totals-topic and -window-topic need -exactly-once")
+		return o, runner.Usagef("-totals-topic and -window-topic need -exactly-once")
 	}
 	if err := o.groupFlags.Check(); err != nil {
-		return o, cli.Usage(err)
+		return o, runner.Usage(err)
 	}
 	if err := o.run.Check(); err != nil {
 		return o, err
@@ -258,7 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := cli.Logger(stderr)
+	logger := runner.Logger(stderr)
 	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(progress{w: stderr, interval: o.batch})}, o.run.Options()...)
 	var status *ui.Server
 	if o.ui != "" {
@@ -308,7 +308,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err := exactlyOnce(ctx, ssc, o, brokers, stdout, stderr); err != nil {
 				return err
 			}
-			return cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
+			return runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
 				fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
 			})
 		}
@@ -370,7 +370,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", storage.Redact(o.checkpoint), done.Format("15:04:05.000"))
 	}
 
-	return cli.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
+	return runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
 		fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
 	})
 }

@@ -333,10 +333,13 @@ func TestRotateRollsForwardACrashedCommit(t *testing.T) {
 		t.Fatal("a batch whose commit failed to rename succeeded")
 	}
 	// Three Hive partitions, renamed in parallel: the second rename
-	// fails, the first succeeds, the third may.
-	if got := len(dataFiles(t, dir)); got < 1 || got > 2 {
-		t.Fatalf("%d files renamed before the failure, want 1 or 2", got)
+	// fails and cancels those not started yet, so 0 to 2 are renamed
+	// (which, depends on the scheduling); never all three.
+	renamed := len(dataFiles(t, dir))
+	if renamed > 2 {
+		t.Fatalf("%d files renamed before the failure, want at most 2", renamed)
 	}
+	t.Logf("%d of 3 files renamed before the failure", renamed)
 	in2 := &logInput{topic: "ev", size: 30, perBatch: 10}
 	j2 := newRotJob(t, dir, in2, parquetsink.Rotation{}, true, nil)
 	if got := in2.own(t, j2.sink, 0); got != 10 {

@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) { proctest.Main(m) }
 
 // exitUnavailable is the exit status of a job that cannot start
-// (examples/internal/cli.ExitUnavailable).
+// (runner.ExitUnavailable).
 const exitUnavailable = 3
 
 // startTimeout is the -start-timeout the start tests give; slack is what

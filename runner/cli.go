@@ -1,5 +1,32 @@
-// Package cli is the shared frame of the example commands: signals, exit
-// statuses and usage errors.
+// Package runner is the frame of a streaming command built on dstream:
+// the run loop every example command uses, for jobs of one's own.
+//
+//	func main() { runner.Main("myjob", run) }
+//
+//	func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+//		fs := flag.NewFlagSet("myjob", flag.ContinueOnError)
+//		var rf runner.RunFlags
+//		rf.Register(fs) // -start-timeout, -max-outage, -checkpoint-reset
+//		if err := runner.Parse(fs, args, stderr); err != nil {
+//			return err // -h, -version, a usage error
+//		}
+//		ssc, err := dstream.NewContext(time.Second,
+//			append(rf.Options(), dstream.WithLogger(runner.Logger(stderr)))...)
+//		// ... build the job ...
+//		return runner.RunJob(ctx, ssc, nil, "", 0, nil)
+//	}
+//
+// It gives:
+//
+//   - Main: signals (the first SIGINT or SIGTERM stops the job
+//     gracefully, a second exits at once), the error printed once and
+//     mapped to an exit status;
+//   - Parse: -h, -version, -log-format and -log-level, and usage errors of
+//     one line;
+//   - Output and Logger: one log/slog log on standard error, text or JSON;
+//   - RunJob: a run for a -duration, with the status page (package ui:
+//     batches, /metrics, /healthz, /readyz) served until the job stops;
+//   - RunFlags: the start-up and outage flags.
 //
 // Exit statuses, the same in every command:
 //
@@ -21,7 +48,7 @@
 // StopLimit exits with status 1. A second signal
 // exits at once. So a signal always ends the process within StopLimit,
 // inside the 30 s orchestrators wait before SIGKILL.
-package cli
+package runner
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package cli_test
+package runner_test
 
 import (
 	"bytes"
