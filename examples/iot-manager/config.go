@@ -19,6 +19,8 @@ var configFlags = []struct{ key, flag string }{
 	{"kudu.master.addresses", "kudu-masters"},
 	{"kudu.events.table.name", "kudu-table"},
 	{"kudu.events.table.numberOfBuckets", "kudu-buckets"},
+	{"spark.streaming.kafka.maxRatePerPartition", "max-rate-per-partition"},
+	{"spark.streaming.backpressure.enabled", "backpressure"},
 }
 
 // configIgnored are the other keys of the original's configuration: they
@@ -27,7 +29,7 @@ var configFlags = []struct{ key, flag string }{
 var configIgnored = []struct{ key, why string }{
 	{"batch.duration", "the batch interval is -batch (the original ignored this key too and ran 10 s batches)"},
 	{"kudu.offsets.", "offsets are kept in the -checkpoint directory, or committed to the consumer group without one, not in a Kudu table"},
-	{"spark.", "Spark settings do not apply"},
+	{"spark.", "Spark settings do not apply (but for maxRatePerPartition and backpressure.enabled, read as -max-rate-per-partition and -backpressure)"},
 }
 
 // note is a message about the configuration file, logged when the

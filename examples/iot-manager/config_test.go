@@ -37,7 +37,9 @@ func noteText(notes []note) string {
 
 // The original's application.conf (testdata/application.conf, in its
 // layout) sets every flag it has a key for; its other keys are ignored
-// with notes; flags on the command line win.
+// with notes (spark.streaming.kafka.maxRatePerPartition and
+// spark.streaming.backpressure.enabled are read, the other Spark keys
+// ignored); flags on the command line win.
 func TestConfigOriginalLayout(t *testing.T) {
 	o, err := parseFlags([]string{"-config", "testdata/application.conf"}, new(bytes.Buffer))
 	if err != nil {
@@ -46,14 +48,15 @@ func TestConfigOriginalLayout(t *testing.T) {
 	if !slices.Equal(o.brokers, []string{"kafka-1.example:9092", "kafka-2.example:9092"}) || o.group != "daf-iot-manager" ||
 		o.topic != "daf-iot-events" || o.hdfsOut != "hdfs://namenode.example:8020/daf/iot/events" ||
 		!slices.Equal(o.kuduMasters, []string{"kudu-master-1.example:7051", "kudu-master-2.example:7051"}) ||
-		o.kuduTable != "Events" || o.kuduBuckets != 8 || o.batch != 10*time.Second {
+		o.kuduTable != "Events" || o.kuduBuckets != 8 || o.batch != 10*time.Second ||
+		o.scale.MaxRatePerPartition != 500 || !o.scale.Backpressure {
 		t.Errorf("options %+v", o)
 	}
 	notes := noteText(o.notes)
 	for _, want := range []string{
 		"warn=false config: keys of the original ignored [keys batch.duration why the batch interval is -batch",
 		"warn=false config: keys of the original ignored [keys kudu.offsets.table.name,kudu.offsets.table.numberOfBuckets why offsets are kept in the -checkpoint directory",
-		"warn=false config: keys of the original ignored [keys spark.dynamicAllocation.enabled,spark.dynamicAllocation.minExecutors,spark.executor.cores,spark.executor.memory,spark.io.compression.codec,spark.serializer,spark.streaming.backpressure.enabled,spark.streaming.kafka.maxRatePerPartition why Spark settings do not apply]",
+		"warn=false config: keys of the original ignored [keys spark.dynamicAllocation.enabled,spark.dynamicAllocation.minExecutors,spark.executor.cores,spark.executor.memory,spark.io.compression.codec,spark.serializer why Spark settings do not apply (but for maxRatePerPartition and backpressure.enabled, read as -max-rate-per-partition and -backpressure)]",
 	} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes lack %q:\n%s", want, notes)

@@ -49,6 +49,8 @@
 //	                       partition (Spark's spark.streaming.kafka.maxRatePerPartition);
 //	                       bounded batches let a rebalance move partitions promptly
 //	                       under a backlog (default 0: a batch takes the whole backlog)
+//	-backpressure          size batches to the rate the job processed recently, within
+//	                       -max-rate-per-partition (Spark's spark.streaming.backpressure.enabled)
 //	-max-message-bytes N   larger messages are dead letters, not decoded
 //	                       (default 1048576)
 //	-duration DURATION     stop gracefully after this long; 0 runs until SIGINT or
@@ -396,6 +398,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	rep := newReporter(stderr, len(o.kuduMasters) > 0)
 	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(rep)}, o.run.Options()...)
+	opts = append(opts, o.scale.ContextOptions()...)
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 	}

@@ -38,6 +38,8 @@
 //	                    at most N lines per second of batch from each Kafka partition
 //	                    (Spark's spark.streaming.kafka.maxRatePerPartition; default 0:
 //	                    a batch takes the whole backlog)
+//	-backpressure       size batches to the rate the job processed recently (Spark's
+//	                    spark.streaming.backpressure.enabled)
 //	-duration DURATION  stop gracefully after this long; 0 runs until SIGINT or
 //	                    SIGTERM (default 0)
 //	-db NAME            the Hive database, for -print-ddl (default spot)
@@ -281,6 +283,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := runner.Logger(stderr)
 	prog := newReporter(stderr)
 	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}, o.run.Options()...)
+	opts = append(opts, o.scale.ContextOptions()...)
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
 	}

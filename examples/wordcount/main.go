@@ -80,6 +80,8 @@
 //	                   kafka: at most N lines per second of batch from each partition
 //	                   (Spark's spark.streaming.kafka.maxRatePerPartition; default 0: a
 //	                   batch takes the whole backlog)
+//	-backpressure      size batches to the rate the job processed recently (Spark's
+//	                   spark.streaming.backpressure.enabled)
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
 //	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
 //	                   by default
@@ -260,6 +262,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := runner.Logger(stderr)
 	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(progress{w: stderr, interval: o.batch})}, o.run.Options()...)
+	opts = append(opts, o.groupFlags.ContextOptions()...)
 	var status *ui.Server
 	if o.ui != "" {
 		status, err = ui.New(o.batch, ui.WithLogger(logger))

@@ -40,10 +40,22 @@ type Flags struct {
 	// MaxRatePerPartition caps each partition's records per second of
 	// batch (kafka.MaxRatePerPartition); 0: no cap.
 	MaxRatePerPartition float64
+	// Backpressure adapts the batches' size to the processing rate
+	// (dstream.WithBackpressure).
+	Backpressure bool
+}
+
+// ContextOptions are the context's options for the flags: backpressure.
+func (f *Flags) ContextOptions() []dstream.Option {
+	if f.Backpressure {
+		return []dstream.Option{dstream.WithBackpressure(0)}
+	}
+	return nil
 }
 
 // Register adds -rotate-bytes, -rotate-interval, -rotate-rows,
-// -session-timeout, -rebalance-timeout and -max-rate-per-partition to fs.
+// -session-timeout, -rebalance-timeout, -max-rate-per-partition and
+// -backpressure to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.Rotation.Bytes, "rotate-bytes", parquetsink.DefaultRotateBytes, "commit a Kafka partition's Parquet files once they are about this many bytes (0: no limit)")
 	fs.DurationVar(&f.Rotation.Interval, "rotate-interval", parquetsink.DefaultRotateInterval, "commit a Kafka partition's Parquet files once they are this old (0: no limit)")
@@ -52,11 +64,13 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 }
 
 // RegisterGroup registers only the consumer group's flags,
-// -session-timeout, -rebalance-timeout and -max-rate-per-partition, for
-// jobs that write no files (GroupOptions).
+// -session-timeout, -rebalance-timeout, -max-rate-per-partition and
+// -backpressure, for jobs that write no files (GroupOptions,
+// ContextOptions).
 func (f *Flags) RegisterGroup(fs *flag.FlagSet) {
 	fs.DurationVar(&f.SessionTimeout, "session-timeout", DefaultSessionTimeout, "the group's session timeout: a copy that stops answering loses its partitions after this long")
 	fs.DurationVar(&f.RebalanceTimeout, "rebalance-timeout", DefaultRebalanceTimeout, "how long a rebalance waits for every copy to rejoin (a paused or dead one is dropped after it)")
+	fs.BoolVar(&f.Backpressure, "backpressure", false, "size each batch to the rate the job processed recently, within -max-rate-per-partition (Spark's spark.streaming.backpressure.enabled)")
 	fs.Float64Var(&f.MaxRatePerPartition, "max-rate-per-partition", 0, "at most this many records per second of batch from each Kafka partition (Spark's spark.streaming.kafka.maxRatePerPartition; 0: no cap, a batch takes the whole backlog)")
 }
 
