@@ -76,4 +76,7 @@ func TestDemo(t *testing.T) {
 	if dead, _ := filepath.Glob(filepath.Join(filepath.Dir(m[1]), "dead", scaleout.DeadGlob)); len(dead) == 0 {
 		t.Errorf("no dead-letter output next to %s", m[1])
 	}
+	if !strings.Contains(stderr, "bad on purpose") {
+		t.Errorf("the demo does not say its bad messages are deliberate:\n%s", stderr)
+	}
 }

@@ -87,6 +87,7 @@ func startDemo(o options, stderr io.Writer, logger *slog.Logger) (_ *demo, err e
 	if d.opts.deadLetter != "" {
 		fmt.Fprintf(stderr, "demo: dead letters under %s\n", d.opts.deadLetter)
 	}
+	fmt.Fprintf(stderr, "demo: about 3 in 100 messages are bad on purpose (2 not Avro, 1 cut short), to show the dead-letter path: their dead letters are expected, not failures\n")
 	return d, nil
 }
 
