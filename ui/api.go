@@ -33,6 +33,8 @@ const apiPrefix = "/api/v1/streaming"
 // averages are over the retained completed batches, null when there are
 // none.
 type Statistics struct {
+	// Name is the job's name (WithName), if it was given one.
+	Name string `json:"name,omitempty"`
 	// State is "waiting" (the context has not started), "active" or
 	// "stopped".
 	State string `json:"state"`
@@ -274,6 +276,7 @@ func (s *Server) Statistics() Statistics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Statistics{
+		Name:                        s.name,
 		State:                       s.state,
 		StopError:                   s.stopErr,
 		BatchDurationMs:             ms(s.interval),

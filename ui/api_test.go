@@ -678,6 +678,9 @@ func TestAPIPartitions(t *testing.T) {
 	j.ssc.ReportPartitions(dstream.PartitionsChange{Input: "kafkaDirectStream#1", Event: "assigned",
 		Partitions: []string{"words-3"}, Owned: []string{"words-0", "words-1", "words-3"}, Restore: 10 * time.Millisecond})
 	st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK)
+	if st.Name != "" {
+		t.Errorf("statistics name %q without WithName", st.Name)
+	}
 	want := []ui.Partitions{{Input: "kafkaDirectStream#1", Owned: []string{"words-0", "words-1", "words-3"},
 		Assigned: 2, Revoked: 1, Lost: 0, LastRestoreMs: 10, LastChange: 3000}}
 	if len(st.Partitions) != 1 || !slices.Equal(st.Partitions[0].Owned, want[0].Owned) {
@@ -701,5 +704,15 @@ func TestAPIPartitions(t *testing.T) {
 	h := m.metric("microbatch_streaming_partition_restore_seconds")
 	if h == nil || h.Histogram.GetSampleCount() != 2 || math.Abs(h.Histogram.GetSampleSum()-0.05) > 1e-9 {
 		t.Errorf("partition_restore_seconds = %v, want 2 samples summing to 0.05", h)
+	}
+}
+
+// WithName names the job in the statistics.
+func TestAPIName(t *testing.T) {
+	j := newJob(t, jobConfig{uiOpts: []ui.Option{ui.WithName("wordcount")}})
+	j.start()
+	j.steps(1)
+	if st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK); st.Name != "wordcount" {
+		t.Errorf("statistics name %q, want wordcount", st.Name)
 	}
 }

@@ -71,7 +71,7 @@ func TestBrowserStatusPage(t *testing.T) {
 	chromium := testtool.Require(t, "chromium", "Debian package chromium")
 	const interval = 150 * time.Millisecond
 
-	srv, err := ui.New(interval, ui.WithLogger(quiet))
+	srv, err := ui.New(interval, ui.WithLogger(quiet), ui.WithName("sensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +128,9 @@ func TestBrowserStatusPage(t *testing.T) {
 
 	// The running job.
 	dom := dumpDOM(t, chromium, url)
+	if !strings.Contains(string(dom), `<h1 id="job-title">Streaming Statistics: sensors</h1>`) {
+		t.Errorf("the page's heading does not name the job")
+	}
 	if want := "kafkaDirectStream#9 owns 2 partitions (words-1, words-4); changes: 1 assigned, 0 revoked, 0 lost; last restore 42 ms"; !strings.Contains(string(dom), want) {
 		t.Errorf("the page does not say %q", want)
 	}

@@ -9,7 +9,7 @@
 // Spark's REST API for streaming, and Prometheus metrics at /metrics.
 //
 // A Server is a dstream listener: register it before the context starts,
-// then serve it.
+// then serve it. WithName names the job in the page's heading.
 //
 //	srv, err := ui.New(interval)
 //	ssc, err := dstream.NewContext(interval, dstream.WithListener(srv))

@@ -45,6 +45,7 @@ type Server struct {
 	interval time.Duration
 	retained int
 	maxDelay time.Duration // WithMaxSchedulingDelay
+	name     string        // WithName
 	log      *slog.Logger
 	metrics  *metrics
 	handler  http.Handler
@@ -150,6 +151,15 @@ func WithRetainedBatches(n int) Option {
 			return fmt.Errorf("ui: retained batches %d must be at least 1", n)
 		}
 		s.retained = n
+		return nil
+	}
+}
+
+// WithName names the job on the page (its heading and title) and in the
+// statistics (Statistics.Name), e.g. the command's name.
+func WithName(name string) Option {
+	return func(s *Server) error {
+		s.name = name
 		return nil
 	}
 }

@@ -289,7 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var status *ui.Server
 	if o.ui != "" {
-		if status, err = ui.New(o.batch, ui.WithLogger(logger)); err != nil {
+		if status, err = ui.New(o.batch, ui.WithLogger(logger), ui.WithName("spot-listener "+string(o.typ))); err != nil {
 			return err
 		}
 		opts = append(opts, dstream.WithListener(status)) // registered before the context starts

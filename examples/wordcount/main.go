@@ -265,7 +265,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts = append(opts, o.groupFlags.ContextOptions()...)
 	var status *ui.Server
 	if o.ui != "" {
-		status, err = ui.New(o.batch, ui.WithLogger(logger))
+		status, err = ui.New(o.batch, ui.WithLogger(logger), ui.WithName("wordcount"))
 		if err != nil {
 			return err
 		}

@@ -111,6 +111,11 @@
 	// ---- summary ----
 
 	function renderSummary(st) {
+		if (st.name) {
+			var h = document.getElementById('job-title');
+			if (h) h.textContent = 'Streaming Statistics: ' + st.name;
+			document.title = st.name + ' · Streaming · microbatch';
+		}
 		var p = document.getElementById('summary');
 		p.textContent = '';
 		document.body.setAttribute('data-state', st.state);
