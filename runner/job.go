@@ -12,37 +12,75 @@ import (
 )
 
 // RunJob runs ssc until ctx ends or, when duration is positive, for that
-// long, then stops it gracefully (bounded by the context's graceful stop
-// timeout: RunFlags sets GracefulStop, so that a signal ends the job
-// promptly; a stop that runs out returns dstream.ErrStopTimeout).
-// When status is not nil it serves the status page on addr first, calls
-// onURL with the page's address, and keeps it up until the job has
-// stopped, not just until the signal that stops it.
+// long: Job{Context: ssc, Status: status, Addr: addr, Duration: duration,
+// OnURL: onURL}.Run(ctx).
 func RunJob(ctx context.Context, ssc *dstream.Context, status *ui.Server, addr string, duration time.Duration, onURL func(url string)) error {
-	if status != nil {
+	return Job{Context: ssc, Status: status, Addr: addr, Duration: duration, OnURL: onURL}.Run(ctx)
+}
+
+// Job is a streaming job to run, with its status page.
+type Job struct {
+	// Context is the job.
+	Context *dstream.Context
+	// Status, when not nil, is served on Addr while the job runs (and
+	// until it has stopped, not just until the signal that stops it);
+	// OnURL, when not nil, is called with the page's address.
+	Status *ui.Server
+	Addr   string
+	OnURL  func(url string)
+	// Duration, when positive, is how long the job runs before it stops
+	// gracefully.
+	Duration time.Duration
+	// Linger, when positive, keeps the status page up this long after
+	// the job failed, so that its error can be seen on the page, in the
+	// API and in /healthz; ctx ending (a signal) ends it at once.
+	Linger time.Duration
+}
+
+// Run runs the job until ctx ends or Duration has passed, then stops it
+// gracefully (bounded by the context's graceful stop timeout: RunFlags
+// sets GracefulStop, so that a signal ends the job promptly; a stop that
+// runs out returns dstream.ErrStopTimeout). It returns the job's error;
+// nil when it stopped as asked.
+func (j Job) Run(ctx context.Context) error {
+	if j.Status != nil {
 		uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
-		url, uiDone, err := status.Start(uiCtx, addr)
+		url, uiDone, err := j.Status.Start(uiCtx, j.Addr)
 		if err != nil {
 			stopUI()
 			return fmt.Errorf("-ui: %w", err)
 		}
 		defer func() { stopUI(); <-uiDone }()
-		onURL(url)
+		if j.OnURL != nil {
+			j.OnURL(url)
+		}
 	}
-	if duration > 0 {
+	runCtx := ctx
+	if j.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, duration)
+		runCtx, cancel = context.WithTimeout(ctx, j.Duration)
 		defer cancel()
 	}
-	err := ssc.Run(ctx)
+	err := j.Context.Run(runCtx)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil // stopped while starting, as asked
+	}
+	if err != nil && j.Status != nil && j.Linger > 0 && ctx.Err() == nil {
+		j.Context.Logger().Error("the job failed; its status page stays up for -ui-linger, or until a signal",
+			"ui_linger", j.Linger, "error", err)
+		t := time.NewTimer(j.Linger)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
 	}
 	return err
 }
 
 // RunFlags are the flags every streaming example has for its
-// dependencies: -start-timeout and -max-outage.
+// dependencies and its run: -start-timeout, -max-outage,
+// -checkpoint-reset and -ui-linger.
 type RunFlags struct {
 	// StartTimeout bounds the start-up checks (dstream.WithStartTimeout).
 	StartTimeout time.Duration
@@ -52,6 +90,8 @@ type RunFlags struct {
 	// CheckpointReset moves an existing checkpoint aside and starts
 	// afresh (dstream.WithCheckpointReset).
 	CheckpointReset bool
+	// UILinger keeps the status page up after a failure (Job.Linger).
+	UILinger time.Duration
 }
 
 // Register adds the flags to fs.
@@ -60,6 +100,8 @@ func (r *RunFlags) Register(fs *flag.FlagSet) {
 		"how long to wait at start for brokers, topics, storage and the checkpoint before exiting with status 3")
 	fs.DurationVar(&r.MaxOutage, "max-outage", 0,
 		"fail (exit 1) once a dependency has been unavailable this long while running; 0 waits, each progress line saying \"degraded\" and why")
+	fs.DurationVar(&r.UILinger, "ui-linger", 0,
+		"with -ui: after the job failed, keep the status page up this long (or until a signal), to see the error there")
 	fs.BoolVar(&r.CheckpointReset, "checkpoint-reset", false,
 		"start afresh: move the files of the checkpoint in -checkpoint into a discarded-<ms>/ subdirectory first (a checkpoint that cannot be used otherwise stops the job at start)")
 }
@@ -71,6 +113,8 @@ func (r RunFlags) Check() error {
 		return Usagef("-start-timeout %v: want a positive duration", r.StartTimeout)
 	case r.MaxOutage < 0:
 		return Usagef("-max-outage %v must not be negative", r.MaxOutage)
+	case r.UILinger < 0:
+		return Usagef("-ui-linger %v must not be negative", r.UILinger)
 	}
 	return nil
 }

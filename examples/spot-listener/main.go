@@ -48,6 +48,8 @@
 //	-ui ADDR            serve the streaming status page (charts of every batch's
 //	                    rate and delays, the batches, JSON API, /metrics) on ADDR,
 //	                    e.g. :4040; off by default
+//	-ui-linger D        with -ui: after the job failed, keep the status page up this
+//	                    long (or until a signal) to see the error there (default 0)
 //	-start-timeout D    how long to wait at start for the brokers, topic, -out,
 //	                    -dead-letter and checkpoint (default 30s)
 //	-max-outage D       fail once a dependency has been away this long while
@@ -319,7 +321,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
 		"batch", o.batch, "out", o.out)
-	err = runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) { logger.Info("status page", "url", url) })
+	err = runner.Job{Context: ssc, Status: status, Addr: o.ui, Duration: o.duration, Linger: o.run.UILinger,
+		OnURL: func(url string) { logger.Info("status page", "url", url) }}.Run(ctx)
 	t := prog.Total()
 	logger.Info("stopped", "batches", t.Batches, "records", t.Records, "lines", t.Counts.lines, "rows", t.Counts.rows, "dead", t.Counts.dead)
 	return err

@@ -85,6 +85,8 @@
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
 //	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
 //	                   by default
+//	-ui-linger D       with -ui: after the job failed, keep the status page up this
+//	                   long (or until a signal) to see the error there (default 0)
 //
 // # Scaling out
 //
@@ -311,9 +313,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err := exactlyOnce(ctx, ssc, o, brokers, stdout, stderr); err != nil {
 				return err
 			}
-			return runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
-				fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
-			})
+			return o.job(ssc, status, stderr).Run(ctx)
 		}
 		kopts := append([]kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group)}, o.groupFlags.GroupOptions()...)
 		if o.instance != "" {
@@ -373,9 +373,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "wordcount: resuming from the checkpoint in %s after the batch of %s\n", storage.Redact(o.checkpoint), done.Format("15:04:05.000"))
 	}
 
-	return runner.RunJob(ctx, ssc, status, o.ui, o.duration, func(url string) {
-		fmt.Fprintf(stderr, "wordcount: status page at %s\n", url)
-	})
+	return o.job(ssc, status, stderr).Run(ctx)
+}
+
+// job is the run of ssc the flags ask for.
+func (o options) job(ssc *dstream.Context, status *ui.Server, stderr io.Writer) runner.Job {
+	return runner.Job{Context: ssc, Status: status, Addr: o.ui, Duration: o.duration, Linger: o.run.UILinger,
+		OnURL: func(url string) { fmt.Fprintf(stderr, "wordcount: status page at %s\n", url) }}
 }
 
 // saveCounts saves every batch of counts as "word<TAB>count" lines under
