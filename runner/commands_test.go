@@ -50,17 +50,7 @@ func TestCommandLineConvention(t *testing.T) {
 				{args: c.badValue, status: 2,
 					stderr: regexp.MustCompile(`^` + regexp.QuoteMeta(c.name) + `: invalid (boolean )?value "[a-z]+" for (flag )?-[a-z-]+: .*\(see ` + regexp.QuoteMeta(c.name) + ` -h\)\n$`)},
 			} {
-				cmd := exec.Command(bin, tc.args...)
-				var stdout, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				err := cmd.Run()
-				status := 0
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					status = ee.ExitCode()
-				} else if err != nil {
-					t.Fatalf("%s %q: %v", c.name, tc.args, err)
-				}
+				status, stdout, stderr := runCommand(t, bin, tc.args...)
 				if status != tc.status {
 					t.Errorf("%s %q: exit status %d, want %d\nstderr: %s", c.name, tc.args, status, tc.status, stderr.String())
 				}
@@ -104,17 +94,7 @@ func TestJSONLogs(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bin := proctest.Build(t, "./examples/"+c.name)
-			cmd := exec.Command(bin, append([]string{"-log-format", "json"}, c.args...)...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			status := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				status = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			status, _, stderr := runCommand(t, bin, append([]string{"-log-format", "json"}, c.args...)...)
 			if status != c.status {
 				t.Errorf("%s %q: exit status %d, want %d\n%s", c.name, c.args, status, c.status, stderr.String())
 			}
@@ -146,4 +126,22 @@ func checkJSONLines(t *testing.T, name, s string) {
 		}
 	}
 	t.Logf("%s: %d JSON lines, e.g. %s", name, len(lines), lines[len(lines)-1])
+}
+
+// runCommand runs bin with args to its end and returns its exit status,
+// standard output and standard error.
+func runCommand(t *testing.T, bin string, args ...string) (status int, stdout, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		status = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %q: %v", bin, args, err)
+	}
+	return status, stdout, stderr
 }

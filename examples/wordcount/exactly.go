@@ -260,30 +260,32 @@ func exactlyOnce(ctx context.Context, ssc *dstream.Context, o options, brokers [
 			return kafka.Record{Topic: t.out, Partition: -1, Key: []byte(p.Key), Value: strconv.AppendInt(nil, int64(p.Value), 10)}
 		}))
 	}
-	changelog := func(topic string, u kafka.TableUpdate[int64]) kafka.Record {
-		return kafka.Record{Topic: topic, Partition: u.Partition, Key: []byte(u.Key), Value: strconv.AppendInt(nil, u.Value, 10)}
+	// A table's updates are printed (the most frequent) and produced to
+	// its topic, the table's changelog.
+	emit := func(topic string, upd *dstream.Stream[kafka.TableUpdate[int64]]) error {
+		if err := mostFrequent(dstream.Map(upd, func(u kafka.TableUpdate[int64]) dstream.Pair[string, int] {
+			return dstream.KV(u.Key, int(u.Value))
+		})).Fprint(stdout, o.top); err != nil {
+			return err
+		}
+		outputs = append(outputs, dstream.Map(upd, func(u kafka.TableUpdate[int64]) kafka.Record {
+			return kafka.Record{Topic: topic, Partition: u.Partition, Key: []byte(u.Key), Value: strconv.AppendInt(nil, u.Value, 10)}
+		}))
+		return nil
 	}
 	if totals != nil {
-		upd := kafka.UpdateTable(counts, totals,
+		if err := emit(t.totals, kafka.UpdateTable(counts, totals,
 			func(c counted) (int32, string) { return c.partition, c.word },
-			func(c counted, total int64, _ bool) int64 { return total + c.n })
-		if err := mostFrequent(dstream.Map(upd, func(u kafka.TableUpdate[int64]) dstream.Pair[string, int] {
-			return dstream.KV(u.Key, int(u.Value))
-		})).Fprint(stdout, o.top); err != nil {
+			func(c counted, total int64, _ bool) int64 { return total + c.n })); err != nil {
 			return err
 		}
-		outputs = append(outputs, dstream.Map(upd, func(u kafka.TableUpdate[int64]) kafka.Record { return changelog(t.totals, u) }))
 	}
 	if windows != nil {
-		upd := kafka.UpdateTable(assignWindows(counts, windows, o.window, slide, o.retention, log), windows,
+		if err := emit(t.window, kafka.UpdateTable(assignWindows(counts, windows, o.window, slide, o.retention, log), windows,
 			func(w windowed) (int32, string) { return w.partition, w.key },
-			func(w windowed, n int64, _ bool) int64 { return n + w.n })
-		if err := mostFrequent(dstream.Map(upd, func(u kafka.TableUpdate[int64]) dstream.Pair[string, int] {
-			return dstream.KV(u.Key, int(u.Value))
-		})).Fprint(stdout, o.top); err != nil {
+			func(w windowed, n int64, _ bool) int64 { return n + w.n })); err != nil {
 			return err
 		}
-		outputs = append(outputs, dstream.Map(upd, func(u kafka.TableUpdate[int64]) kafka.Record { return changelog(t.window, u) }))
 	}
 
 	// One transactional sink for every topic, with the offsets of both
