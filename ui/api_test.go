@@ -661,6 +661,23 @@ func TestOutputOperationRejected(t *testing.T) {
 	if len(got) != 1 || got[0].Rejected != 7 || got[0].Name != "parquet /out" {
 		t.Errorf("operations = %+v, want one with 7 rejected records", got)
 	}
+	// The metrics count the operation's runs and its dead letters.
+	op.BatchTime, op.Rejected, op.Err = bt.Add(100*time.Millisecond), 2, errors.New("disk full")
+	srv.OnOutputOperationCompleted(op)
+	m := scrape(t, web)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"microbatch_streaming_output_records_rejected_total", []string{"operation", "0", "name", "parquet /out"}, 9},
+		{"microbatch_streaming_output_operation_runs_total", []string{"operation", "0", "outcome", "ok"}, 1},
+		{"microbatch_streaming_output_operation_runs_total", []string{"operation", "0", "outcome", "failed"}, 1},
+	} {
+		if v := m.value(t, c.name, c.labels...); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
 }
 
 // The statistics and the metrics show each input's partitions, how often

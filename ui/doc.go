@@ -89,6 +89,10 @@
 //	microbatch_streaming_receivers{status}                      gauge      receivers "active" or "stopped"
 //	microbatch_streaming_receiver_up{stream_id,name}            gauge      1 while the receiver runs, else 0
 //	microbatch_streaming_receiver_errors_total{stream_id,name}  counter    errors the receiver reported
+//	microbatch_streaming_output_operation_runs_total{operation,name,outcome}
+//	                                                            counter    runs of each output operation, "ok" or "failed"
+//	microbatch_streaming_output_records_rejected_total{operation,name}
+//	                                                            counter    records it rejected to the dead letters
 //	microbatch_streaming_partitions_owned{input}                gauge      partitions the input owns now (a consumer group's share)
 //	microbatch_streaming_partition_events_total{input,event}    counter    partitions "assigned", "revoked" or "lost" in rebalances
 //	microbatch_streaming_partition_restore_seconds              histogram  how long each assignment waited for the input's stores

@@ -36,6 +36,7 @@ type metrics struct {
 	receivers, receiverUp *prometheus.Desc
 	receiverErrors        *prometheus.Desc
 	owned, partEvents     *prometheus.Desc
+	opRuns, opRejected    *prometheus.Desc
 	restore               prometheus.Histogram
 }
 
@@ -71,6 +72,8 @@ func newMetrics(s *Server) *metrics {
 		receivers:      desc("receivers", "Receivers by status (active or stopped).", "status"),
 		receiverUp:     desc("receiver_up", "1 while the receiver runs, else 0.", "stream_id", "name"),
 		receiverErrors: desc("receiver_errors_total", "Errors the receiver reported.", "stream_id", "name"),
+		opRuns:         desc("output_operation_runs_total", "Runs of each output operation, by outcome (ok or failed).", "operation", "name", "outcome"),
+		opRejected:     desc("output_records_rejected_total", "Records each output operation rejected to the dead letters.", "operation", "name"),
 		owned:          desc("partitions_owned", "Partitions the input owns now, among copies of the job in its consumer group.", "input"),
 		partEvents:     desc("partition_events_total", "Changes of the input's partitions: assigned, revoked (a rebalance took them in order) or lost (the group fenced this copy).", "input", "event"),
 		restore:        hist("partition_restore_seconds", "How long an assignment waited for the input's stores (files rolled forward, tables restored from their changelogs) before its partitions were read."),
@@ -106,7 +109,7 @@ func (m *metrics) observe(b dstream.BatchInfo) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.interval, m.running, m.startTime, m.completed, m.failed,
 		m.activeBatches, m.records, m.opsDone, m.opsFailed, m.lastTime, m.lastRecords, m.lastRate,
-		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors, m.owned, m.partEvents} {
+		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors, m.owned, m.partEvents, m.opRuns, m.opRejected} {
 		ch <- d
 	}
 }
@@ -172,6 +175,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(m.receivers, float64(active), "active")
 	gauge(m.receivers, float64(stopped), "stopped")
+	for k, st := range s.opStats {
+		id := strconv.Itoa(k.id)
+		counter(m.opRuns, float64(st.done-st.failed), id, k.name, "ok")
+		counter(m.opRuns, float64(st.failed), id, k.name, "failed")
+		counter(m.opRejected, float64(st.rejected), id, k.name)
+	}
 	for _, in := range slices.Sorted(maps.Keys(s.partitions)) {
 		p := s.partitions[in]
 		gauge(m.owned, float64(len(p.owned)), in)

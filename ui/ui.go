@@ -61,6 +61,19 @@ type Server struct {
 	degraded  map[string]dstream.Degradation
 	// partitions are the inputs' partitions, by input name.
 	partitions map[string]*inputPartitions
+	// opStats count each output operation's runs since the start.
+	opStats map[opKey]*opStat
+}
+
+// opKey names an output operation: its id and name.
+type opKey struct {
+	id   int
+	name string
+}
+
+// opStat counts an output operation's runs.
+type opStat struct {
+	done, failed, rejected int64
 }
 
 // inputPartitions is what the Server knows of an input's partitions.
@@ -413,6 +426,20 @@ func (s *Server) OnOutputOperationCompleted(o dstream.OutputOperationInfo) {
 	s.totals.opsDone++
 	if o.Err != nil {
 		s.totals.opsFailed++
+	}
+	if s.opStats == nil {
+		s.opStats = map[opKey]*opStat{}
+	}
+	k := opKey{o.ID, o.Name}
+	st := s.opStats[k]
+	if st == nil {
+		st = &opStat{}
+		s.opStats[k] = st
+	}
+	st.done++
+	st.rejected += o.Rejected
+	if o.Err != nil {
+		st.failed++
 	}
 	a := s.active[o.BatchTime.UnixMilli()]
 	if a == nil {
