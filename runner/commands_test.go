@@ -106,7 +106,8 @@ func TestJSONLogs(t *testing.T) {
 }
 
 // checkJSONLines fails unless every line of s is a JSON object with time,
-// level and msg, and there is at least one.
+// level and msg, and there is at least one; a progress line (msg "batch")
+// must have its fields, records a number among them.
 func checkJSONLines(t *testing.T, name, s string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -122,6 +123,11 @@ func checkJSONLines(t *testing.T, name, s string) {
 		for _, k := range []string{"time", "level", "msg"} {
 			if _, ok := rec[k]; !ok {
 				t.Errorf("%s: stderr line %d has no %q: %s", name, i+1, k, l)
+			}
+		}
+		if rec["msg"] == "batch" {
+			if _, ok := rec["records"].(float64); !ok || rec["batch_time"] == nil || rec["status"] == nil {
+				t.Errorf("%s: progress record %d lacks records, batch_time or status: %s", name, i+1, l)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,12 +79,75 @@ func appendRecord(out, line []byte) []byte {
 	if line[0] == '{' && json.Valid(line) {
 		return append(append(out, line...), '\n')
 	}
+	now := time.Now().Format(time.RFC3339Nano)
+	if rec, ok := progressRecord(now, string(line)); ok {
+		return append(append(out, rec...), '\n')
+	}
 	rec, _ := json.Marshal(struct {
 		Time  string `json:"time"`
 		Level string `json:"level"`
 		Msg   string `json:"msg"`
-	}{time.Now().Format(time.RFC3339Nano), "INFO", string(line)})
+	}{now, "INFO", string(line)})
 	return append(append(out, rec...), '\n')
+}
+
+// progressRecord turns a progress line of the examples,
+//
+//	batch 10:58:30.000 records=120 events=118 processing=412ms ok
+//
+// into a record with msg "batch", the batch time as batch_time, each
+// key=value as a field (a number when it is an integer) and the rest of
+// the line (ok, degraded: ..., FAILED: ...) as status. ok is false for
+// any other line.
+func progressRecord(now, line string) ([]byte, bool) {
+	rest, ok := strings.CutPrefix(line, "batch ")
+	if !ok {
+		return nil, false
+	}
+	at, rest, ok := strings.Cut(rest, " ")
+	if !ok {
+		return nil, false
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"time":%q,"level":"INFO","msg":"batch","batch_time":%q`, now, at)
+	fields := 0
+	for rest != "" {
+		tok, after, _ := strings.Cut(rest, " ")
+		k, v, isKV := strings.Cut(tok, "=")
+		if !isKV || k == "" || !validKey(k) {
+			break
+		}
+		key, _ := json.Marshal(k)
+		if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+			fmt.Fprintf(&b, ",%s:%s", key, v)
+		} else {
+			val, _ := json.Marshal(v)
+			fmt.Fprintf(&b, ",%s:%s", key, val)
+		}
+		fields++
+		rest = after
+	}
+	if fields == 0 {
+		return nil, false
+	}
+	status, _ := json.Marshal(rest)
+	fmt.Fprintf(&b, ",\"status\":%s}", status)
+	return b.Bytes(), true
+}
+
+// validKey reports whether k is a progress field's name: letters, digits
+// and underscores, not a reserved key of the record.
+func validKey(k string) bool {
+	switch k {
+	case "time", "level", "msg", "batch_time", "status":
+		return false
+	}
+	for _, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Flush writes a line not ended yet.
