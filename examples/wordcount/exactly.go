@@ -19,6 +19,7 @@ import (
 	kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -61,7 +62,8 @@ const windowKeyLayout = "2006-01-02T15:04:05.000Z"
 
 // ensureTopics creates the repartition topic and the changelogs the job
 // uses, with as many partitions as the lines topic, and checks those
-// that exist have that many.
+// that exist have that many. It waits for the lines topic until ctx
+// ends.
 func ensureTopics(ctx context.Context, brokers []string, o options, t eosTopics) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -69,67 +71,56 @@ func ensureTopics(ctx context.Context, brokers []string, o options, t eosTopics)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, o.run.StartTimeout)
-	defer cancel()
-	var details kadm.TopicDetails
-	for {
-		details, err = adm.ListTopics(ctx, t.lines)
-		if err == nil {
-			d, ok := details[t.lines]
-			switch {
-			case !ok || (d.Err == nil && len(d.Partitions) == 0):
-				err = errors.New("no such topic")
-			case d.Err != nil:
-				err = d.Err
-			}
-			if err == nil {
-				break
-			}
-		}
+	n, err := partitionsOf(ctx, adm, t.lines)
+	for err != nil {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the lines topic %q: %w", t.lines, err)
 		case <-time.After(500 * time.Millisecond):
 		}
+		n, err = partitionsOf(ctx, adm, t.lines)
 	}
-	n := int32(len(details[t.lines].Partitions))
-	retention := strconv.FormatInt((2 * (o.window + o.retention)).Milliseconds(), 10)
-	want := []struct {
-		topic   string
-		configs map[string]*string
-	}{{t.repartition, map[string]*string{"cleanup.policy": ptr("delete")}}}
+	want := map[string]map[string]*string{t.repartition: {"cleanup.policy": ptr("delete")}}
 	if o.totals {
-		want = append(want, struct {
-			topic   string
-			configs map[string]*string
-		}{t.totals, map[string]*string{"cleanup.policy": ptr("compact")}})
+		want[t.totals] = map[string]*string{"cleanup.policy": ptr("compact")}
 	}
 	if o.window > 0 {
-		want = append(want, struct {
-			topic   string
-			configs map[string]*string
-		}{t.window, map[string]*string{"cleanup.policy": ptr("compact,delete"), "retention.ms": &retention}})
+		retention := strconv.FormatInt((2 * (o.window + o.retention)).Milliseconds(), 10)
+		want[t.window] = map[string]*string{"cleanup.policy": ptr("compact,delete"), "retention.ms": &retention}
 	}
-	for _, w := range want {
-		existing, err := adm.ListTopics(ctx, w.topic)
-		if err != nil {
-			return fmt.Errorf("topic %q: %w", w.topic, err)
-		}
-		if d, ok := existing[w.topic]; ok && d.Err == nil && len(d.Partitions) > 0 {
-			if got := int32(len(d.Partitions)); got != n {
-				return fmt.Errorf("topic %q has %d partitions, but the lines topic %q has %d: they must have as many (delete it, and it is created so)", w.topic, got, t.lines, n)
+	for topic, configs := range want {
+		if got, err := partitionsOf(ctx, adm, topic); err == nil {
+			if got != n {
+				return fmt.Errorf("topic %q has %d partitions, but the lines topic %q has %d: they must have as many (delete it, and it is created so)", topic, got, t.lines, n)
 			}
 			continue
 		}
-		res, err := adm.CreateTopic(ctx, n, -1, w.configs, w.topic)
+		res, err := adm.CreateTopic(ctx, n, -1, configs, topic)
 		if err == nil {
 			err = res.Err
 		}
-		if err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
-			return fmt.Errorf("creating topic %q: %w", w.topic, err)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %q: %w", topic, err)
 		}
 	}
 	return nil
+}
+
+// partitionsOf returns how many partitions topic has, or an error when it
+// does not exist (or the brokers do not answer).
+func partitionsOf(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	d, ok := details[topic]
+	switch {
+	case ok && d.Err != nil:
+		return 0, d.Err
+	case !ok || len(d.Partitions) == 0:
+		return 0, errors.New("no such topic")
+	}
+	return int32(len(d.Partitions)), nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -176,8 +167,13 @@ func decodeInt(b []byte) (int64, error) { return strconv.ParseInt(string(b), 10,
 func exactlyOnce(ctx context.Context, ssc *dstream.Context, o options, brokers []string, stdout, stderr io.Writer) error {
 	log := runner.Logger(stderr)
 	t := topicsOf(o)
-	if err := ensureTopics(ctx, brokers, o, t); err != nil {
-		return fmt.Errorf("wordcount: %w", err)
+	// Before the direct stream's own start-up checks, which want the
+	// topics there; a failure is a start-up failure (exit status 3).
+	cctx, cancel := context.WithTimeoutCause(ctx, o.run.StartTimeout, dstream.ErrStartTimeout)
+	err := ensureTopics(cctx, brokers, o, t)
+	cancel()
+	if err != nil {
+		return &dstream.StartError{Check: "wordcount topics of group " + o.group, Err: err}
 	}
 	kopts := []kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group), kafka.ManualCommit(), kafka.ReadCommitted()}
 	if o.instance != "" {
@@ -186,7 +182,6 @@ func exactlyOnce(ctx context.Context, ssc *dstream.Context, o options, brokers [
 	kopts = append(kopts, o.groupFlags.GroupOptions()...)
 	var stores []dstream.PositionStore
 	var totals, windows *kafka.Table[int64]
-	var err error
 	if o.totals {
 		if totals, err = kafka.NewTable(ssc, t.repartition, t.totals, decodeInt, kopts...); err != nil {
 			return err
