@@ -23,8 +23,10 @@ func (c *Context) codecOf(n *node) Codec {
 // writeMeta writes the checkpoint of the batch generated at t. It runs on
 // the generator goroutine, before the batch is queued; an error means the
 // batch must not run.
-func (k *checkpointer) writeMeta(t int64) error {
+func (k *checkpointer) writeMeta(t int64) (err error) {
 	c := k.c
+	start, size := time.Now(), 0
+	defer func() { k.report("meta", t, start, size, err) }()
 	c.batchMu.Lock()
 	completed := c.lastDone
 	c.batchMu.Unlock()
@@ -52,7 +54,20 @@ func (k *checkpointer) writeMeta(t int64) error {
 	if err != nil {
 		return fmt.Errorf("encoding the checkpoint: %w", err)
 	}
-	return k.write(metaPrefix, t, encodeCheckpoint(ckptKindMeta, []section{{"meta", data}}), metaKept)
+	file := encodeCheckpoint(ckptKindMeta, []section{{"meta", data}})
+	size = len(file)
+	return k.write(metaPrefix, t, file, metaKept)
+}
+
+// report tells the listeners about a checkpoint write that started at
+// start.
+func (k *checkpointer) report(kind string, t int64, start time.Time, size int, err error) {
+	ci := CheckpointInfo{Kind: kind, BatchTime: timeOf(t), Duration: time.Since(start), Bytes: size, Err: err}
+	k.c.emit(func(l Listener) {
+		if x, ok := l.(CheckpointWrittenListener); ok {
+			x.OnCheckpointWritten(ci)
+		}
+	})
 }
 
 // horizon is the time after which inputs must keep their batch
@@ -78,8 +93,10 @@ func (k *checkpointer) horizon(completed int64) int64 {
 // writeState writes the state of every stateful operator as of the batch
 // at t, which has completed. It runs on the runner goroutine. Its error,
 // a *BatchError, fails the batch.
-func (k *checkpointer) writeState(t int64) error {
+func (k *checkpointer) writeState(t int64) (err error) {
 	c := k.c
+	start, size := time.Now(), 0
+	defer func() { k.report("state", t, start, size, err) }()
 	var secs []section
 	var meta stateMeta
 	meta.Time = t
@@ -98,7 +115,9 @@ func (k *checkpointer) writeState(t int64) error {
 	mdata, err := json.Marshal(meta)
 	if err == nil {
 		secs = append([]section{{"meta", mdata}}, secs...)
-		err = k.write(statePrefix, t, encodeCheckpoint(ckptKindState, secs), stateKept)
+		file := encodeCheckpoint(ckptKindState, secs)
+		size = len(file)
+		err = k.write(statePrefix, t, file, stateKept)
 	}
 	if err != nil {
 		return &BatchError{Time: timeOf(t), Op: "checkpoint", Err: fmt.Errorf("saving the state: %w", err)}

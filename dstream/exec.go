@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -18,6 +19,36 @@ type run struct {
 	// running (Partition.Reject); the scheduler reads and resets it after
 	// each one.
 	rejected atomic.Int64
+	// out holds what the output operation running wrote and why it
+	// rejected records; the scheduler reads and resets it after each one.
+	out opCounts
+}
+
+// opCounts are an output operation's counts in one batch.
+type opCounts struct {
+	mu    sync.Mutex
+	wrote OutputStats
+	// reasons counts the rejected records by RejectReasonOf.
+	reasons map[string]int64
+}
+
+// reject counts a rejected record under its reason.
+func (o *opCounts) reject(reason string) {
+	o.mu.Lock()
+	if o.reasons == nil {
+		o.reasons = map[string]int64{}
+	}
+	o.reasons[reason]++
+	o.mu.Unlock()
+}
+
+// take returns the counts and resets them.
+func (o *opCounts) take() (OutputStats, map[string]int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w, r := o.wrote, o.reasons
+	o.wrote, o.reasons = OutputStats{}, nil
+	return w, r
 }
 
 // opError attaches the operator name to an error from a user function or a

@@ -55,6 +55,9 @@ type InputBatch[T any] struct {
 	// Metadata is reported in the batch's InputInfo (offset ranges, file
 	// names).
 	Metadata map[string]any
+	// Lag is reported in the batch's InputInfo: per partition of the
+	// source, the records past the batch's end when it was cut.
+	Lag []PartitionLag
 	// Done, if not nil, is called once after the batch has finished, with
 	// nil when every output operation succeeded and otherwise the batch's
 	// error; a Kafka stream commits offsets then.
@@ -197,7 +200,7 @@ func (d *directInput[T]) queue(t int64, b *InputBatch[T]) (InputInfo, func(error
 			}
 		}
 	}
-	return InputInfo{StreamID: d.id, Name: d.s.n.name, NumRecords: b.Records, Metadata: b.Metadata}, done, true
+	return InputInfo{StreamID: d.id, Name: d.s.n.name, NumRecords: b.Records, Metadata: b.Metadata, Lag: b.Lag}, done, true
 }
 
 // read is the stream's compute: it reads every partition of the batch

@@ -8,7 +8,7 @@ import (
 // of the event interfaces below (StreamingStartedListener,
 // BatchSubmittedListener, BatchStartedListener, BatchCompletedListener,
 // OutputOperationStartedListener, OutputOperationCompletedListener,
-// ReceiverStartedListener, ReceiverErrorListener, ReceiverStoppedListener,
+// CheckpointWrittenListener, ReceiverStartedListener, ReceiverErrorListener, ReceiverStoppedListener,
 // StreamingStoppedListener); the engine checks each with a type assertion,
 // so new events never break existing listeners.
 //
@@ -62,6 +62,12 @@ type OutputOperationCompletedListener interface {
 	// OnOutputOperationCompleted receives the operation's info with its end
 	// time and error.
 	OnOutputOperationCompleted(OutputOperationInfo)
+}
+
+// CheckpointWrittenListener is notified after every checkpoint write of
+// a context with a checkpoint directory.
+type CheckpointWrittenListener interface {
+	OnCheckpointWritten(CheckpointInfo)
 }
 
 // ReceiverStartedListener is told when a receiver has started.
@@ -161,6 +167,11 @@ type InputInfo struct {
 	Name       string         // the input stream's name
 	NumRecords int64          // records in the batch
 	Metadata   map[string]any // source-specific details, such as offset ranges
+	// Lag is, per partition of the input's source, the records that were
+	// there past the batch's end when the batch was cut (a Kafka
+	// partition's latest offset minus the batch's until offset): the
+	// consumer lag. Nil when the input does not know it.
+	Lag []PartitionLag
 }
 
 // OutputOperationInfo describes one output operation on one batch.
@@ -175,6 +186,35 @@ type OutputOperationInfo struct {
 	// Rejected is how many records the operation's Output rejected to
 	// the dead letters (Partition.Reject).
 	Rejected int64
+	// RejectedBy splits Rejected by reason (RejectReasonOf); nil when
+	// nothing was rejected.
+	RejectedBy map[string]int64
+	// Wrote is what the operation's Output wrote in this batch, when it
+	// counts (StatsReporter): the change of its OutputStats over the run.
+	Wrote OutputStats
+}
+
+// PartitionLag is the consumer lag of one partition of an input's source.
+type PartitionLag struct {
+	Partition string // e.g. "words-3", the topic and partition
+	Records   int64  // records past the batch's end when it was cut
+}
+
+// CheckpointInfo describes one checkpoint file the context wrote (or
+// failed to write), as CheckpointWrittenListener receives it.
+type CheckpointInfo struct {
+	// Kind is "meta" (the batches generated and pending, after each
+	// generation) or "state" (the streams' state, after a batch
+	// completed).
+	Kind string
+	// BatchTime is the batch the checkpoint is for.
+	BatchTime time.Time
+	// Duration is how long the write took, removing old files included.
+	Duration time.Duration
+	// Bytes is the file's size.
+	Bytes int
+	// Err is the write's error, or nil.
+	Err error
 }
 
 // Duration is how long the operation ran; zero while it runs.

@@ -347,6 +347,7 @@ func (c *Context) runBatch(j *job) error {
 		err := safely(func() error { return o.run(r, t) })
 		oi.EndTime = clk.Now()
 		oi.Rejected = r.rejected.Swap(0)
+		oi.Wrote, oi.RejectedBy = r.out.take()
 		if err != nil {
 			oi.Err = err
 			batchErr = &BatchError{Time: timeOf(t), Op: o.name, Err: err}

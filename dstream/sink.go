@@ -104,6 +104,64 @@ func (p *Partition[T]) Records() iter.Seq[T] { return p.records }
 // handler (WithDeadLetterHandler), which logs it by default.
 func (p *Partition[T]) Reject(x T, reason error) { p.reject(x, reason) }
 
+// OutputStats are what an Output wrote since it was opened, as it counts
+// them. Each Output counts what applies to it and documents which: a
+// Kafka sink records and bytes, a file sink rows, bytes and files, a
+// table sink rows.
+type OutputStats struct {
+	// Records are the stream's records written (not rejected).
+	Records int64
+	// Rows are the rows the store holds from them, once visible: rows of
+	// committed files, row operations a table applied.
+	Rows int64
+	// Bytes are the bytes written to the store: encoded records, file
+	// bytes.
+	Bytes int64
+	// Files are the files made visible (committed).
+	Files int64
+}
+
+// Sub returns o minus p, field by field.
+func (o OutputStats) Sub(p OutputStats) OutputStats {
+	return OutputStats{Records: o.Records - p.Records, Rows: o.Rows - p.Rows, Bytes: o.Bytes - p.Bytes, Files: o.Files - p.Files}
+}
+
+// Add returns o plus p, field by field.
+func (o OutputStats) Add(p OutputStats) OutputStats {
+	return OutputStats{Records: o.Records + p.Records, Rows: o.Rows + p.Rows, Bytes: o.Bytes + p.Bytes, Files: o.Files + p.Files}
+}
+
+// StatsReporter is implemented by Outputs that count what they write.
+// The engine reads OutputStats after each batch's write and reports the
+// change in the batch's OutputOperationInfo.Wrote, which the status
+// page's metrics add up.
+type StatsReporter interface {
+	// OutputStats returns the counts since Open. It is called from the
+	// goroutine that runs the batches, never concurrently with Begin or
+	// a BatchWriter's methods, and must not block.
+	OutputStats() OutputStats
+}
+
+// RejectReasoner is implemented by errors given to Partition.Reject that
+// name their reason with a short, fixed word (such as "encode",
+// "too_large", "invalid_value"), which metrics count dead letters by.
+// The word must come from a small set: it becomes a metric label.
+type RejectReasoner interface {
+	RejectReason() string
+}
+
+// RejectReasonOf returns the reason word of a rejection: that of the
+// first error in err's tree that is a RejectReasoner, or "other".
+func RejectReasonOf(err error) string {
+	var rr RejectReasoner
+	if errors.As(err, &rr) {
+		if w := rr.RejectReason(); w != "" {
+			return w
+		}
+	}
+	return "other"
+}
+
 // Lineage names one input partition that a partition's records came from.
 type Lineage struct {
 	// Input is the input stream's name, e.g. "kafkaDirectStream#1".
@@ -214,6 +272,10 @@ type outputWriter[T any] struct {
 	name   string
 	dead   func(T, error)
 	opened bool
+	// stats is the Output's StatsReporter, nil when it does not count;
+	// last is what it reported after the previous batch.
+	stats StatsReporter
+	last  OutputStats
 }
 
 func (w *outputWriter[T]) open(ctx context.Context) error {
@@ -221,6 +283,10 @@ func (w *outputWriter[T]) open(ctx context.Context) error {
 		return fmt.Errorf("dstream: opening output %s: %w", w.name, err)
 	}
 	w.opened = true
+	if sr, ok := w.out.(StatsReporter); ok {
+		w.stats = sr
+		w.last = sr.OutputStats()
+	}
 	return nil
 }
 
@@ -244,8 +310,25 @@ func (w *outputWriter[T]) completed(ctx context.Context, t int64, batchErr error
 	return safely(func() error { return bc.BatchCompleted(ctx, timeOf(t), batchErr) })
 }
 
-// write writes the batch at t.
+// write writes the batch at t and reports what the Output counted.
 func (w *outputWriter[T]) write(r *run, t int64) error {
+	err := w.writeBatch(r, t)
+	if w.stats != nil {
+		var now OutputStats
+		if perr := safely(func() error { now = w.stats.OutputStats(); return nil }); perr != nil {
+			w.s.n.c.log.Error("dstream: output's OutputStats failed", "output", w.name, "error", perr)
+			return err
+		}
+		r.out.mu.Lock()
+		r.out.wrote = now.Sub(w.last)
+		r.out.mu.Unlock()
+		w.last = now
+	}
+	return err
+}
+
+// writeBatch writes the batch at t.
+func (w *outputWriter[T]) writeBatch(r *run, t int64) error {
 	pp, err := w.s.get(r, t)
 	if err != nil || !pp.ok {
 		return err
@@ -287,6 +370,7 @@ func (w *outputWriter[T]) write(r *run, t int64) error {
 // rejected routes a record the output rejected to the dead letters.
 func (w *outputWriter[T]) rejected(r *run, t int64, p int, x T, reason error) {
 	r.rejected.Add(1)
+	r.out.reject(RejectReasonOf(reason))
 	if w.dead != nil {
 		if err := safely(func() error { w.dead(x, reason); return nil }); err != nil {
 			w.s.n.c.log.Error("dstream: dead-letter function failed", "output", w.name, "error", err)

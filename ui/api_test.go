@@ -642,17 +642,19 @@ func TestAPIDegraded(t *testing.T) {
 
 // An output operation's rejected records are in the API.
 func TestOutputOperationRejected(t *testing.T) {
-	srv, err := ui.New(100*time.Millisecond, ui.WithLogger(quiet))
+	srv, err := ui.New(100*time.Millisecond, ui.WithLogger(quiet), ui.WithName("iot"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	web := newWeb(t, srv)
 	srv.OnStreamingStarted(time.UnixMilli(0))
 	bt := time.UnixMilli(100)
-	info := dstream.BatchInfo{BatchTime: bt, SubmissionTime: bt, ProcessingStartTime: bt}
+	info := dstream.BatchInfo{BatchTime: bt, SubmissionTime: bt, ProcessingStartTime: bt,
+		Inputs: []dstream.InputInfo{{Name: "kafka#1", NumRecords: 10, Lag: []dstream.PartitionLag{{Partition: "events-0", Records: 40}, {Partition: "events-1", Records: 0}}}}}
 	srv.OnBatchSubmitted(info)
 	srv.OnBatchStarted(info)
-	op := dstream.OutputOperationInfo{BatchTime: bt, Name: "parquet /out", StartTime: bt, EndTime: bt.Add(time.Millisecond), Rejected: 7}
+	op := dstream.OutputOperationInfo{BatchTime: bt, Name: "parquet /out", StartTime: bt, EndTime: bt.Add(time.Millisecond), Rejected: 7,
+		RejectedBy: map[string]int64{"too_large": 5, "encode": 2}, Wrote: dstream.OutputStats{Records: 3, Rows: 3, Bytes: 900, Files: 1}}
 	srv.OnOutputOperationCompleted(op)
 	info.ProcessingEndTime = op.EndTime
 	info.OutputOperations = []dstream.OutputOperationInfo{op}
@@ -661,22 +663,48 @@ func TestOutputOperationRejected(t *testing.T) {
 	if len(got) != 1 || got[0].Rejected != 7 || got[0].Name != "parquet /out" {
 		t.Errorf("operations = %+v, want one with 7 rejected records", got)
 	}
-	// The metrics count the operation's runs and its dead letters.
-	op.BatchTime, op.Rejected, op.Err = bt.Add(100*time.Millisecond), 2, errors.New("disk full")
+	// The metrics count the operation's runs, what it wrote and its dead
+	// letters by reason (those of an event without reasons as other);
+	// they show the last consumer lag and the checkpoint writes, and every
+	// series carries the job's name.
+	op.BatchTime, op.Rejected, op.RejectedBy, op.Err = bt.Add(100*time.Millisecond), 2, nil, errors.New("disk full")
+	op.Wrote = dstream.OutputStats{Records: 4, Rows: 1, Bytes: 100}
 	srv.OnOutputOperationCompleted(op)
+	srv.OnCheckpointWritten(dstream.CheckpointInfo{Kind: "meta", BatchTime: bt, Duration: 3 * time.Millisecond, Bytes: 120})
+	srv.OnCheckpointWritten(dstream.CheckpointInfo{Kind: "state", BatchTime: bt, Duration: time.Millisecond, Err: errors.New("disk full")})
 	m := scrape(t, web)
 	for _, c := range []struct {
 		name   string
 		labels []string
 		want   float64
 	}{
-		{"microbatch_streaming_output_records_rejected_total", []string{"operation", "0", "name", "parquet /out"}, 9},
+		{"microbatch_streaming_output_records_rejected_total", []string{"operation", "0", "name", "parquet /out", "reason", "too_large"}, 5},
+		{"microbatch_streaming_output_records_rejected_total", []string{"operation", "0", "name", "parquet /out", "reason", "encode"}, 2},
+		{"microbatch_streaming_output_records_rejected_total", []string{"operation", "0", "name", "parquet /out", "reason", "other"}, 2},
 		{"microbatch_streaming_output_operation_runs_total", []string{"operation", "0", "outcome", "ok"}, 1},
 		{"microbatch_streaming_output_operation_runs_total", []string{"operation", "0", "outcome", "failed"}, 1},
+		{"microbatch_streaming_output_records_total", []string{"operation", "0"}, 7},
+		{"microbatch_streaming_output_rows_total", []string{"operation", "0"}, 4},
+		{"microbatch_streaming_output_bytes_total", []string{"operation", "0"}, 1000},
+		{"microbatch_streaming_output_files_total", []string{"operation", "0"}, 1},
+		{"microbatch_streaming_input_lag_records", []string{"input", "kafka#1", "partition", "events-0"}, 40},
+		{"microbatch_streaming_input_lag_records", []string{"input", "kafka#1", "partition", "events-1"}, 0},
+		{"microbatch_streaming_checkpoint_writes_failed_total", []string{"kind", "meta"}, 0},
+		{"microbatch_streaming_checkpoint_writes_failed_total", []string{"kind", "state"}, 1},
+		{"microbatch_streaming_batches_completed_total", []string{"job_name", "iot"}, 1},
+		{"go_goroutines", []string{"job_name", "iot"}, -1},
 	} {
+		if c.want < 0 { // present, any value
+			m.value(t, c.name, c.labels...)
+			continue
+		}
 		if v := m.value(t, c.name, c.labels...); v != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
 		}
+	}
+	h := m.metric("microbatch_streaming_checkpoint_write_seconds", "kind", "meta", "job_name", "iot")
+	if h == nil || h.Histogram.GetSampleCount() != 1 || h.Histogram.GetSampleSum() != 0.003 {
+		t.Errorf("checkpoint_write_seconds{kind=meta} = %v, want one write of 3 ms", h)
 	}
 }
 

@@ -64,9 +64,12 @@
 //
 // # Metrics
 //
-// /metrics serves the Server's own Prometheus registry (Registry; not
-// the global one) through promhttp, with the Go runtime's and the
-// process's collectors and these:
+// /metrics serves the Server's own Prometheus registry (not the global
+// one) through promhttp, with the Go runtime's and the process's
+// collectors and these. With WithName, every series carries the job's
+// name as the label job_name (not job, which Prometheus sets from its
+// scrape configuration); Registerer adds a job's own metrics to the same
+// registry with the same label.
 //
 //	microbatch_streaming_batch_interval_seconds                 gauge      the batch interval
 //	microbatch_streaming_running                                gauge      1 while the context is active, else 0
@@ -91,8 +94,20 @@
 //	microbatch_streaming_receiver_errors_total{stream_id,name}  counter    errors the receiver reported
 //	microbatch_streaming_output_operation_runs_total{operation,name,outcome}
 //	                                                            counter    runs of each output operation, "ok" or "failed"
-//	microbatch_streaming_output_records_rejected_total{operation,name}
-//	                                                            counter    records it rejected to the dead letters
+//	microbatch_streaming_output_records_rejected_total{operation,name,reason}
+//	                                                            counter    records it rejected to the dead letters, by the
+//	                                                                       reason word its error names (dstream.RejectReasonOf)
+//	microbatch_streaming_output_records_total{operation,name}   counter    records its sink wrote, as the sink counts them
+//	microbatch_streaming_output_rows_total{operation,name}      counter    rows its sink made visible (committed files, applied rows)
+//	microbatch_streaming_output_bytes_total{operation,name}     counter    bytes its sink wrote to its store
+//	microbatch_streaming_output_files_total{operation,name}     counter    files its sink made visible
+//	                                                                       (the four from dstream.StatsReporter; 0 for an
+//	                                                                       operation whose output does not count)
+//	microbatch_streaming_input_lag_records{input,partition}     gauge      consumer lag: records of the source partition past
+//	                                                                       the end of the last batch that knew it
+//	microbatch_streaming_checkpoint_write_seconds{kind}         histogram  checkpoint writes, "meta" (each generated batch)
+//	                                                                       or "state" (after a batch, every checkpoint interval)
+//	microbatch_streaming_checkpoint_writes_failed_total{kind}   counter    checkpoint writes that failed
 //	microbatch_streaming_partitions_owned{input}                gauge      partitions the input owns now (a consumer group's share)
 //	microbatch_streaming_partition_events_total{input,event}    counter    partitions "assigned", "revoked" or "lost" in rebalances
 //	microbatch_streaming_partition_restore_seconds              histogram  how long each assignment waited for the input's stores

@@ -37,7 +37,14 @@ type metrics struct {
 	receiverErrors        *prometheus.Desc
 	owned, partEvents     *prometheus.Desc
 	opRuns, opRejected    *prometheus.Desc
+	outRecords, outRows   *prometheus.Desc
+	outBytes, outFiles    *prometheus.Desc
+	lag                   *prometheus.Desc
 	restore               prometheus.Histogram
+	ckptSeconds           *prometheus.HistogramVec
+	ckptFailed            *prometheus.CounterVec
+	// wrapped registers with the job's label (Server.Registerer).
+	wrapped prometheus.Registerer
 }
 
 func newMetrics(s *Server) *metrics {
@@ -73,15 +80,50 @@ func newMetrics(s *Server) *metrics {
 		receiverUp:     desc("receiver_up", "1 while the receiver runs, else 0.", "stream_id", "name"),
 		receiverErrors: desc("receiver_errors_total", "Errors the receiver reported.", "stream_id", "name"),
 		opRuns:         desc("output_operation_runs_total", "Runs of each output operation, by outcome (ok or failed).", "operation", "name", "outcome"),
-		opRejected:     desc("output_records_rejected_total", "Records each output operation rejected to the dead letters.", "operation", "name"),
+		opRejected:     desc("output_records_rejected_total", "Records each output operation rejected to the dead letters, by reason (a short word the output's error names, or other).", "operation", "name", "reason"),
+		outRecords:     desc("output_records_total", "Records each output operation's sink wrote (not rejected), as the sink counts them.", "operation", "name"),
+		outRows:        desc("output_rows_total", "Rows each output operation's sink made visible in its store: rows of committed files, row operations a table applied.", "operation", "name"),
+		outBytes:       desc("output_bytes_total", "Bytes each output operation's sink wrote to its store: encoded records, file bytes.", "operation", "name"),
+		outFiles:       desc("output_files_total", "Files each output operation's sink made visible (committed).", "operation", "name"),
+		lag:            desc("input_lag_records", "Consumer lag: records of the input's source partition past the end of the last batch that knew it, when that batch was cut.", "input", "partition"),
 		owned:          desc("partitions_owned", "Partitions the input owns now, among copies of the job in its consumer group.", "input"),
 		partEvents:     desc("partition_events_total", "Changes of the input's partitions: assigned, revoked (a rebalance took them in order) or lost (the group fenced this copy).", "input", "event"),
 		restore:        hist("partition_restore_seconds", "How long an assignment waited for the input's stores (files rolled forward, tables restored from their changelogs) before its partitions were read."),
+		ckptSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name("checkpoint_write_seconds"),
+			Help: "Checkpoint writes, by kind (meta after each generated batch, state after a batch completed): how long encoding, writing and removing old files took.", Buckets: delayBuckets}, []string{"kind"}),
+		ckptFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: name("checkpoint_writes_failed_total"),
+			Help: "Checkpoint writes that failed, by kind."}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m, m.sched, m.proc, m.total, m.restore,
+	m.wrapped = m.reg
+	if s.name != "" {
+		m.wrapped = prometheus.WrapRegistererWith(prometheus.Labels{jobLabel: s.name}, m.reg)
+	}
+	m.wrapped.MustRegister(m, m.sched, m.proc, m.total, m.restore, m.ckptSeconds, m.ckptFailed,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, kind := range []string{"meta", "state"} {
+		m.ckptFailed.WithLabelValues(kind) // present at 0 before the first failure
+	}
 	return m
+}
+
+// jobLabel is the label every metric carries with the job's name
+// (WithName). It is not "job", which Prometheus sets to the scrape
+// configuration's job and would rename ours to exported_job.
+const jobLabel = "job_name"
+
+// Registerer returns the registry of the Server's /metrics, wrapped so
+// that what is registered there carries the job's label (job_name, with
+// WithName), for a job's own metrics next to the engine's: its dead
+// letters by reason, its rows per destination.
+func (s *Server) Registerer() prometheus.Registerer { return s.metrics.wrapped }
+
+// OnCheckpointWritten implements dstream.CheckpointWrittenListener.
+func (s *Server) OnCheckpointWritten(ci dstream.CheckpointInfo) {
+	s.metrics.ckptSeconds.WithLabelValues(ci.Kind).Observe(ci.Duration.Seconds())
+	if ci.Err != nil {
+		s.metrics.ckptFailed.WithLabelValues(ci.Kind).Inc()
+	}
 }
 
 // handler serves the registry in Prometheus' text (or negotiated) format.
@@ -109,7 +151,8 @@ func (m *metrics) observe(b dstream.BatchInfo) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.interval, m.running, m.startTime, m.completed, m.failed,
 		m.activeBatches, m.records, m.opsDone, m.opsFailed, m.lastTime, m.lastRecords, m.lastRate,
-		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors, m.owned, m.partEvents, m.opRuns, m.opRejected} {
+		m.lastSched, m.lastProc, m.lastTotal, m.receivers, m.receiverUp, m.receiverErrors, m.owned, m.partEvents, m.opRuns, m.opRejected,
+		m.outRecords, m.outRows, m.outBytes, m.outFiles, m.lag} {
 		ch <- d
 	}
 }
@@ -179,7 +222,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		id := strconv.Itoa(k.id)
 		counter(m.opRuns, float64(st.done-st.failed), id, k.name, "ok")
 		counter(m.opRuns, float64(st.failed), id, k.name, "failed")
-		counter(m.opRejected, float64(st.rejected), id, k.name)
+		for _, r := range slices.Sorted(maps.Keys(st.rejectedBy)) {
+			counter(m.opRejected, float64(st.rejectedBy[r]), id, k.name, r)
+		}
+		counter(m.outRecords, float64(st.wrote.Records), id, k.name)
+		counter(m.outRows, float64(st.wrote.Rows), id, k.name)
+		counter(m.outBytes, float64(st.wrote.Bytes), id, k.name)
+		counter(m.outFiles, float64(st.wrote.Files), id, k.name)
+	}
+	for _, in := range slices.Sorted(maps.Keys(s.lag)) {
+		for _, l := range s.lag[in] {
+			gauge(m.lag, float64(l.Records), in, l.Partition)
+		}
 	}
 	for _, in := range slices.Sorted(maps.Keys(s.partitions)) {
 		p := s.partitions[in]

@@ -63,6 +63,9 @@ type Server struct {
 	partitions map[string]*inputPartitions
 	// opStats count each output operation's runs since the start.
 	opStats map[opKey]*opStat
+	// lag is each input's consumer lag per partition, as of the last
+	// batch that knew it, by input name.
+	lag map[string][]dstream.PartitionLag
 }
 
 // opKey names an output operation: its id and name.
@@ -74,6 +77,8 @@ type opKey struct {
 // opStat counts an output operation's runs.
 type opStat struct {
 	done, failed, rejected int64
+	rejectedBy             map[string]int64    // by RejectReasonOf
+	wrote                  dstream.OutputStats // what its Output counted
 }
 
 // inputPartitions is what the Server knows of an input's partitions.
@@ -438,6 +443,18 @@ func (s *Server) OnOutputOperationCompleted(o dstream.OutputOperationInfo) {
 	}
 	st.done++
 	st.rejected += o.Rejected
+	st.wrote = st.wrote.Add(o.Wrote)
+	if o.Rejected > 0 && st.rejectedBy == nil {
+		st.rejectedBy = map[string]int64{}
+	}
+	byReason := int64(0)
+	for r, n := range o.RejectedBy {
+		st.rejectedBy[r] += n
+		byReason += n
+	}
+	if o.Rejected > byReason { // an event made without reasons
+		st.rejectedBy["other"] += o.Rejected - byReason
+	}
 	if o.Err != nil {
 		st.failed++
 	}
@@ -460,6 +477,14 @@ func (s *Server) OnBatchCompleted(b dstream.BatchInfo) {
 	s.metrics.observe(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, in := range b.Inputs {
+		if in.Lag != nil {
+			if s.lag == nil {
+				s.lag = map[string][]dstream.PartitionLag{}
+			}
+			s.lag[in.Name] = in.Lag
+		}
+	}
 	delete(s.active, b.BatchTime.UnixMilli())
 	s.completed.push(b)
 	t := &s.totals

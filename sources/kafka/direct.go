@@ -289,6 +289,7 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 	ends := d.latest(ctx, slices.Sorted(maps.Keys(topics)))
 	limits := d.limits(tps, ends)
 	ranges := make([]OffsetRange, 0, len(tps))
+	var lag []dstream.PartitionLag
 	d.mu.Lock()
 	for _, tp := range tps {
 		ps := d.parts[tp]
@@ -308,10 +309,17 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		r := OffsetRange{Topic: tp.Topic, Partition: tp.Partition, From: ps.next, Until: until}
 		ps.next = until
 		ranges = append(ranges, r)
+		if end, ok := ends[tp]; ok {
+			lag = append(lag, dstream.PartitionLag{Partition: tp.String(), Records: max(end-until, 0)})
+		}
 	}
 	d.mu.Unlock()
 	d.log.Debug("kafka: batch", "time_ms", t.UnixMilli(), "ranges", fmt.Sprint(ranges))
-	return d.batchOf(t, ranges)
+	b, err := d.batchOf(t, ranges)
+	if b != nil {
+		b.Lag = lag
+	}
+	return b, err
 }
 
 // batchOf is the batch at t holding ranges, one partition each.

@@ -282,13 +282,31 @@ func TestDirectStreamMaxRatePerPartition(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 2})
 	want := produceN(c, "t", 2, "a", 50)
 	j := newJob(t, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g"), kafka.MaxRatePerPartition(7))
+	var lagMu sync.Mutex
+	lags := map[int64][]dstream.PartitionLag{}
+	j.ssc.AddListener(completedFunc(func(b dstream.BatchInfo) {
+		lagMu.Lock()
+		lags[b.BatchTime.UnixMilli()] = b.Inputs[0].Lag
+		lagMu.Unlock()
+	}))
 	j.start()
 	j.stepUntil("every record", func() bool { return j.count() >= 50 })
 	checkOnce(t, j.records(), want)
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	lagMu.Lock()
+	defer lagMu.Unlock()
 	full := 0
 	for _, b := range j.batches {
+		// The consumer lag reported with the batch is what the cap left
+		// behind: 25 records per partition were there from the start.
+		var wantLag []dstream.PartitionLag
+		for _, r := range b.ranges {
+			wantLag = append(wantLag, dstream.PartitionLag{Partition: fmt.Sprintf("t-%d", r.Partition), Records: 25 - r.Until})
+		}
+		if got := lags[b.time.UnixMilli()]; !slices.Equal(got, wantLag) {
+			t.Errorf("batch %v: lag %v, want %v", b.time, got, wantLag)
+		}
 		for _, r := range b.ranges {
 			if r.Count() > 7 { // 7 records/s × 1 s batches
 				t.Errorf("batch %v: range %v holds %d records, over the cap of 7", b.time, r, r.Count())
@@ -600,3 +618,8 @@ func TestDirectStreamPollTimeout(t *testing.T) {
 		t.Fatalf("error = %v, want a poll timeout naming the range", err)
 	}
 }
+
+// completedFunc adapts a function to dstream.BatchCompletedListener.
+type completedFunc func(dstream.BatchInfo)
+
+func (f completedFunc) OnBatchCompleted(b dstream.BatchInfo) { f(b) }
