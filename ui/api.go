@@ -22,8 +22,10 @@ import (
 //
 //	GET /api/v1/streaming/statistics                    Statistics
 //	GET /api/v1/streaming/batches[?status=LIST]         []Batch, newest first; LIST is a comma-separated
-//	                                                    subset of queued, processing, completed, failed
-//	GET /api/v1/streaming/batches/{batchTime}           Batch (batchTime in ms, the batch's id)
+//	                                                    subset of queued, processing, completed, failed;
+//	                                                    without the inputs' metadata and lag
+//	GET /api/v1/streaming/batches/{batchTime}           Batch (batchTime in ms, the batch's id), with its
+//	                                                    inputs' metadata and lag: the batch's detail
 //	GET /api/v1/streaming/batches/{batchTime}/operations []OutputOperation
 //	GET /api/v1/streaming/receivers                     []Receiver, by stream id
 //	GET /api/v1/streaming/receivers/{streamId}          Receiver
@@ -116,7 +118,9 @@ type Batch struct {
 	NumRecords *int64 `json:"numRecords"`
 	// InputRate is NumRecords / the batch interval, records per second.
 	InputRate *float64 `json:"inputRate"`
-	// Inputs has one entry per input stream that produced data.
+	// Inputs has one entry per input stream that produced data. In the
+	// list of batches they leave out their Metadata, MetadataOmitted and
+	// Lag, which only the batch's own endpoint (Server.Batch) has.
 	Inputs []Input `json:"inputs"`
 	// SubmissionTime is when the batch was generated and queued;
 	// ProcessingStartTime and ProcessingEndTime when processing started
@@ -150,6 +154,46 @@ type Input struct {
 	StreamID   int    `json:"streamId"`   // the input stream's id
 	Name       string `json:"name"`       // the input stream's name
 	NumRecords *int64 `json:"numRecords"` // its records; null while not counted
+	// Metadata is what the input said of the batch
+	// (dstream.InputInfo.Metadata), by key, each value as its JSON: the
+	// Kafka direct stream's "offsets" are its offset ranges, one per
+	// partition, [{"Topic", "Partition", "From", "Until"}] (From
+	// inclusive, Until exclusive); the file stream's "files" are the
+	// paths it read. It is there from the batch's submission on, while
+	// the batch is queued and runs. An entry that cannot be encoded as
+	// JSON is a string saying why ("not shown: ...").
+	//
+	// It is bounded, so that retained batches stay small: a list keeps
+	// its first MaxMetadataItems (1000) items, and of those as many as
+	// fit in MaxMetadataBytes (128 KiB) of JSON; any other entry longer
+	// than that is replaced by a string saying so. Omitted when the input
+	// said nothing, and in the list of batches.
+	Metadata map[string]json.RawMessage `json:"metadata,omitempty"`
+	// MetadataOmitted counts, by key of Metadata, the list items left out
+	// by the bound; omitted when none were.
+	MetadataOmitted map[string]int64 `json:"metadataOmitted,omitempty"`
+	// Lag is the consumer lag per partition of the input's source when
+	// the batch was cut (dstream.InputInfo.Lag), one entry per partition;
+	// omitted when the input does not know it, and in the list of
+	// batches.
+	Lag []PartitionLag `json:"lag,omitempty"`
+}
+
+// PartitionLag is the consumer lag of one partition of an input's source.
+type PartitionLag struct {
+	// Partition names it, e.g. "words-3" (the topic and partition).
+	Partition string `json:"partition"`
+	// Records are the records past the batch's end when it was cut.
+	Records int64 `json:"records"`
+}
+
+// Written is what an output operation's output wrote in a batch, as the
+// output counts it (dstream.OutputStats).
+type Written struct {
+	Records int64 `json:"records"` // the stream's records written (not rejected)
+	Rows    int64 `json:"rows"`    // rows the store holds from them, once visible
+	Bytes   int64 `json:"bytes"`   // bytes written to the store
+	Files   int64 `json:"files"`   // files made visible (committed)
 }
 
 // OutputOperation is one output operation of a batch (Spark's
@@ -166,6 +210,14 @@ type OutputOperation struct {
 	// Rejected is how many records the output rejected to the job's dead
 	// letters in this batch (dstream.Partition.Reject).
 	Rejected int64 `json:"rejected"`
+	// RejectedBy splits Rejected by reason, the word its error names
+	// (dstream.RejectReasonOf), "other" for records rejected without
+	// one; omitted when nothing was rejected.
+	RejectedBy map[string]int64 `json:"rejectedBy,omitempty"`
+	// Wrote is what the operation's output wrote in this batch, as it
+	// counts it (dstream.StatsReporter): zeros while it runs and for an
+	// output that does not count, such as forEachBatch.
+	Wrote Written `json:"wrote"`
 }
 
 // Receiver is one receiver (Spark's ReceiverInfo of the REST API).
@@ -327,35 +379,35 @@ func (s *Server) Statistics() Statistics {
 }
 
 // Batches returns the active and retained completed batches, newest
-// first, as served at /api/v1/streaming/batches.
+// first, as served at /api/v1/streaming/batches: without the inputs'
+// metadata and lag, which Batch has.
 func (s *Server) Batches() []Batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Batch, 0, len(s.active)+s.completed.n)
 	for _, a := range s.active {
-		out = append(out, s.activeBatch(a))
+		out = append(out, s.activeBatch(a, false))
 	}
 	slices.SortFunc(out, func(a, b Batch) int { return cmp.Compare(b.BatchTime, a.BatchTime) })
-	done := s.completed.all()
-	for i := len(done) - 1; i >= 0; i-- {
-		out = append(out, s.completedBatch(done[i]))
+	r := &s.completed
+	for i := r.n - 1; i >= 0; i-- {
+		out = append(out, s.completedBatch(r.buf[(r.start+i)%len(r.buf)], false))
 	}
 	return out
 }
 
-// Batch returns the active or retained completed batch at t, as served at
+// Batch returns the active or retained completed batch at t with its
+// detail (the inputs' metadata and lag), as served at
 // /api/v1/streaming/batches/{batchTime}.
 func (s *Server) Batch(t time.Time) (Batch, bool) {
 	key := t.UnixMilli()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a, ok := s.active[key]; ok {
-		return s.activeBatch(a), true
+		return s.activeBatch(a, true), true
 	}
-	for _, b := range s.completed.all() {
-		if b.BatchTime.UnixMilli() == key {
-			return s.completedBatch(b), true
-		}
+	if b, ok := s.completed.find(key); ok {
+		return s.completedBatch(b, true), true
 	}
 	return Batch{}, false
 }
@@ -401,10 +453,11 @@ func (s *Server) Receivers() []Receiver {
 	return out
 }
 
-// activeBatch converts a batch that has not completed. s.mu must be held.
-func (s *Server) activeBatch(a *activeBatch) Batch {
+// activeBatch converts a batch that has not completed, with the inputs'
+// metadata and lag when detail is set. s.mu must be held.
+func (s *Server) activeBatch(a *activeBatch, detail bool) Batch {
 	b := a.info
-	out := s.baseBatch(b)
+	out := s.baseBatch(b, a.meta, detail)
 	out.Status = statusQueued
 	if !b.ProcessingStartTime.IsZero() {
 		out.Status = statusProcessing
@@ -416,9 +469,11 @@ func (s *Server) activeBatch(a *activeBatch) Batch {
 	return out
 }
 
-// completedBatch converts a completed batch. s.mu must be held.
-func (s *Server) completedBatch(b dstream.BatchInfo) Batch {
-	out := s.baseBatch(b)
+// completedBatch converts a completed batch, with the inputs' metadata
+// and lag when detail is set. s.mu must be held.
+func (s *Server) completedBatch(r retained, detail bool) Batch {
+	b := r.info
+	out := s.baseBatch(b, r.meta, detail)
 	out.Status = statusCompleted
 	if b.Err != nil {
 		out.Status = statusFailed
@@ -434,16 +489,27 @@ func (s *Server) completedBatch(b dstream.BatchInfo) Batch {
 	return out
 }
 
-func (s *Server) baseBatch(b dstream.BatchInfo) Batch {
+// baseBatch converts what active and completed batches share; meta is
+// the inputs' metadata, by input index (metadataOf).
+func (s *Server) baseBatch(b dstream.BatchInfo, meta []inputMeta, detail bool) Batch {
 	out := Batch{
 		BatchTime:      b.BatchTime.UnixMilli(),
 		SubmissionTime: b.SubmissionTime.UnixMilli(),
 		Inputs:         make([]Input, 0, len(b.Inputs)),
 	}
-	for _, in := range b.Inputs {
+	for i, in := range b.Inputs {
 		x := Input{StreamID: in.StreamID, Name: in.Name}
 		if in.NumRecords >= 0 {
 			x.NumRecords = ptr(in.NumRecords)
+		}
+		if detail {
+			if i < len(meta) && len(meta[i].entries) > 0 {
+				x.Metadata = maps.Clone(meta[i].entries) // the values are never changed
+				x.MetadataOmitted = maps.Clone(meta[i].omitted)
+			}
+			for _, l := range in.Lag {
+				x.Lag = append(x.Lag, PartitionLag{Partition: l.Partition, Records: l.Records})
+			}
 		}
 		out.Inputs = append(out.Inputs, x)
 	}
@@ -457,7 +523,22 @@ func (s *Server) baseBatch(b dstream.BatchInfo) Batch {
 func outputOps(ops []dstream.OutputOperationInfo) []OutputOperation {
 	out := make([]OutputOperation, 0, len(ops))
 	for _, o := range ops {
-		x := OutputOperation{ID: o.ID, Name: o.Name, Stream: o.Stream, Status: "running", StartTime: o.StartTime.UnixMilli(), Rejected: o.Rejected}
+		x := OutputOperation{ID: o.ID, Name: o.Name, Stream: o.Stream, Status: "running", StartTime: o.StartTime.UnixMilli(), Rejected: o.Rejected,
+			Wrote: Written{Records: o.Wrote.Records, Rows: o.Wrote.Rows, Bytes: o.Wrote.Bytes, Files: o.Wrote.Files}}
+		var byReason int64
+		for r, n := range o.RejectedBy {
+			if x.RejectedBy == nil {
+				x.RejectedBy = map[string]int64{}
+			}
+			x.RejectedBy[r] += n
+			byReason += n
+		}
+		if o.Rejected > byReason { // an event made without reasons, as the metrics count it
+			if x.RejectedBy == nil {
+				x.RejectedBy = map[string]int64{}
+			}
+			x.RejectedBy["other"] += o.Rejected - byReason
+		}
 		if !o.EndTime.IsZero() {
 			x.Status = "succeeded"
 			x.EndTime = ptr(o.EndTime.UnixMilli())

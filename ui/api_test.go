@@ -1,10 +1,13 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -13,10 +16,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/ui"
 )
 
@@ -759,5 +764,423 @@ func TestAPIName(t *testing.T) {
 	j.steps(1)
 	if st := get[ui.Statistics](t, j.web.URL, "/api/v1/streaming/statistics", http.StatusOK); st.Name != "wordcount" {
 		t.Errorf("statistics name %q, want wordcount", st.Name)
+	}
+}
+
+// panicky is metadata whose MarshalJSON panics.
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("broken source metadata") }
+
+// A batch's detail has its inputs' metadata as JSON (bounded), their lag,
+// and what each output operation wrote and rejected, by reason; the list
+// of batches leaves the metadata and lag out.
+func TestAPIBatchDetail(t *testing.T) {
+	srv, err := ui.New(time.Second, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := newWeb(t, srv)
+	srv.OnStreamingStarted(time.UnixMilli(0))
+
+	ranges := []kafka.OffsetRange{{Topic: "orders", Partition: 0, From: 10, Until: 17}, {Topic: "orders", Partition: 1, From: 4, Until: 4}}
+	files := make([]string, ui.MaxMetadataItems+234)
+	for i := range files {
+		files[i] = fmt.Sprintf("/landing/2026/05/part-%05d.json", i)
+	}
+	longItems := make([]string, 300) // 300 items of 1 KiB: within the count, over the bytes
+	for i := range longItems {
+		longItems[i] = strings.Repeat(string(rune('a'+i%26)), 1024)
+	}
+	lag := []dstream.PartitionLag{{Partition: "orders-0", Records: 5}, {Partition: "orders-1", Records: 0}}
+	bt := time.UnixMilli(5000)
+	info := dstream.BatchInfo{BatchTime: bt, SubmissionTime: bt, Inputs: []dstream.InputInfo{
+		{StreamID: 0, Name: "kafkaDirectStream#0", NumRecords: 7, Metadata: map[string]any{"offsets": ranges}, Lag: lag},
+		{StreamID: 1, Name: "fileStream#1", NumRecords: -1, Metadata: map[string]any{"files": files}},
+		{StreamID: 2, Name: "odd#2", NumRecords: 1, Metadata: map[string]any{
+			"note": "hello", "chan": make(chan int), "panics": panicky{}, "huge": strings.Repeat("x", ui.MaxMetadataBytes+1),
+			"long": longItems, "raw": []byte("bytes are a string"),
+		}},
+		{StreamID: 3, Name: "queueStream#3", NumRecords: 2},
+	}}
+	srv.OnBatchSubmitted(info)
+
+	// Queued: the metadata is there already.
+	path := "/api/v1/streaming/batches/5000"
+	check := func(b ui.Batch) {
+		t.Helper()
+		if len(b.Inputs) != 4 {
+			t.Fatalf("inputs = %+v", b.Inputs)
+		}
+		k := b.Inputs[0]
+		var gotRanges []kafka.OffsetRange
+		if err := json.Unmarshal(k.Metadata["offsets"], &gotRanges); err != nil || !slices.Equal(gotRanges, ranges) {
+			t.Errorf("kafka input: offsets %s (%v), want %v", k.Metadata["offsets"], err, ranges)
+		}
+		if want := `[{"Topic":"orders","Partition":0,"From":10,"Until":17},{"Topic":"orders","Partition":1,"From":4,"Until":4}]`; compact(t, k.Metadata["offsets"]) != want {
+			t.Errorf("kafka input: offsets %s, want %s", k.Metadata["offsets"], want)
+		}
+		if k.MetadataOmitted != nil || len(k.Metadata) != 1 {
+			t.Errorf("kafka input: metadata %v, omitted %v", k.Metadata, k.MetadataOmitted)
+		}
+		if want := []ui.PartitionLag{{Partition: "orders-0", Records: 5}, {Partition: "orders-1", Records: 0}}; !slices.Equal(k.Lag, want) {
+			t.Errorf("kafka input: lag %+v, want %+v", k.Lag, want)
+		}
+		f := b.Inputs[1]
+		var gotFiles []string
+		if err := json.Unmarshal(f.Metadata["files"], &gotFiles); err != nil || !slices.Equal(gotFiles, files[:ui.MaxMetadataItems]) {
+			t.Errorf("file input: %d files kept (%v), want the first %d", len(gotFiles), err, ui.MaxMetadataItems)
+		}
+		if f.MetadataOmitted["files"] != 234 || f.Lag != nil {
+			t.Errorf("file input: omitted %v, lag %v; want 234 files left out, no lag", f.MetadataOmitted, f.Lag)
+		}
+		o := b.Inputs[2]
+		str := func(key string) string {
+			var s string
+			if err := json.Unmarshal(o.Metadata[key], &s); err != nil {
+				t.Errorf("odd input: %s = %s, want a string: %v", key, o.Metadata[key], err)
+			}
+			return s
+		}
+		if s := str("note"); s != "hello" {
+			t.Errorf("odd input: note %q", s)
+		}
+		if s := str("raw"); s != "Ynl0ZXMgYXJlIGEgc3RyaW5n" { // encoding/json's base64
+			t.Errorf("odd input: raw %q", s)
+		}
+		if s := str("chan"); !strings.HasPrefix(s, "not shown: cannot be encoded as JSON: ") || !strings.Contains(s, "chan int") {
+			t.Errorf("odd input: chan %q", s)
+		}
+		if s := str("panics"); !strings.HasPrefix(s, "not shown: cannot be encoded as JSON: ") || !strings.Contains(s, "broken source metadata") {
+			t.Errorf("odd input: panics %q", s)
+		}
+		if s := str("huge"); !strings.HasPrefix(s, "not shown: ") || !strings.Contains(s, "over the limit of 131072") {
+			t.Errorf("odd input: huge %q", s)
+		}
+		var long []string
+		if err := json.Unmarshal(o.Metadata["long"], &long); err != nil || len(long) == 0 || !slices.Equal(long, longItems[:len(long)]) {
+			t.Errorf("odd input: long is not a prefix of the list: %v", err)
+		}
+		// As many items as fit in the bound, the others counted.
+		if n, item := len(compact(t, o.Metadata["long"])), len(`"",`)+1024; n > ui.MaxMetadataBytes || n+item <= ui.MaxMetadataBytes {
+			t.Errorf("odd input: long kept %d bytes of JSON, want the most items of %d bytes that fit in %d", n, item, ui.MaxMetadataBytes)
+		}
+		if o.MetadataOmitted["long"] != int64(300-len(long)) || len(o.MetadataOmitted) != 1 {
+			t.Errorf("odd input: long kept %d items, omitted %v; want the rest counted", len(long), o.MetadataOmitted)
+		}
+		q := b.Inputs[3]
+		if q.Metadata != nil || q.MetadataOmitted != nil || q.Lag != nil {
+			t.Errorf("queue input: %+v, want no metadata", q)
+		}
+	}
+	queued := get[ui.Batch](t, web, path, http.StatusOK)
+	if queued.Status != "queued" {
+		t.Errorf("status %q, want queued", queued.Status)
+	}
+	check(queued)
+
+	info.ProcessingStartTime = bt.Add(time.Millisecond)
+	srv.OnBatchStarted(info)
+	op0 := dstream.OutputOperationInfo{BatchTime: bt, ID: 0, Name: "orders to warehouse", Stream: "kafkaDirectStream#0",
+		StartTime: info.ProcessingStartTime, EndTime: bt.Add(4 * time.Millisecond), Rejected: 4,
+		RejectedBy: map[string]int64{"too_large": 2, "invalid_value": 1}, // and one without a reason
+		Wrote:      dstream.OutputStats{Records: 3, Rows: 3, Bytes: 1234, Files: 1}}
+	srv.OnOutputOperationStarted(dstream.OutputOperationInfo{BatchTime: bt, ID: 0, Name: op0.Name, Stream: op0.Stream, StartTime: op0.StartTime})
+	running := get[ui.Batch](t, web, path, http.StatusOK)
+	if running.Status != "processing" || len(running.OutputOperations) != 1 || running.OutputOperations[0].Wrote != (ui.Written{}) ||
+		running.OutputOperations[0].RejectedBy != nil {
+		t.Errorf("processing batch: status %s, operations %+v", running.Status, running.OutputOperations)
+	}
+	check(running)
+	srv.OnOutputOperationCompleted(op0)
+	op1 := dstream.OutputOperationInfo{BatchTime: bt, ID: 1, Name: "forEachBatch", Stream: "fileStream#1",
+		StartTime: op0.EndTime, EndTime: bt.Add(6 * time.Millisecond), Err: errors.New("disk full")}
+	srv.OnOutputOperationStarted(op1)
+	srv.OnOutputOperationCompleted(op1)
+	info.ProcessingEndTime = op1.EndTime
+	info.Inputs = slices.Clone(info.Inputs)
+	info.Inputs[1].NumRecords = 99 // counted as read
+	info.OutputOperations = []dstream.OutputOperationInfo{op0, op1}
+	info.Err = errors.New("output forEachBatch: disk full")
+	srv.OnBatchCompleted(info)
+
+	done := get[ui.Batch](t, web, path, http.StatusOK)
+	if done.Status != "failed" || done.Inputs[1].NumRecords == nil || *done.Inputs[1].NumRecords != 99 {
+		t.Errorf("completed batch: status %s, file input's records %v", done.Status, deref(done.Inputs[1].NumRecords))
+	}
+	check(done)
+	ops := done.OutputOperations
+	if len(ops) != 2 {
+		t.Fatalf("operations = %+v", ops)
+	}
+	if want := (ui.Written{Records: 3, Rows: 3, Bytes: 1234, Files: 1}); ops[0].Wrote != want || ops[0].Rejected != 4 {
+		t.Errorf("operation 0 wrote %+v, rejected %d; want %+v, 4", ops[0].Wrote, ops[0].Rejected, want)
+	}
+	if want := map[string]int64{"too_large": 2, "invalid_value": 1, "other": 1}; !maps.Equal(ops[0].RejectedBy, want) {
+		t.Errorf("operation 0 rejectedBy %v, want %v", ops[0].RejectedBy, want)
+	}
+	if ops[1].Wrote != (ui.Written{}) || ops[1].RejectedBy != nil || ops[1].Error != "disk full" || ops[1].Status != "failed" {
+		t.Errorf("operation 1 = %+v", ops[1])
+	}
+	// The JSON names of the new fields.
+	raw := get[map[string]any](t, web, path, http.StatusOK)
+	in0 := raw["inputs"].([]any)[0].(map[string]any)
+	op := raw["outputOperations"].([]any)[0].(map[string]any)
+	if _, ok := in0["metadata"].(map[string]any)["offsets"]; !ok || in0["lag"] == nil || op["wrote"] == nil || op["rejectedBy"] == nil {
+		t.Errorf("JSON names: input %v, operation %v", in0, op)
+	}
+	if w := op["wrote"].(map[string]any); w["records"] != 3.0 || w["rows"] != 3.0 || w["bytes"] != 1234.0 || w["files"] != 1.0 {
+		t.Errorf("wrote = %v", w)
+	}
+	if in1 := raw["inputs"].([]any)[1].(map[string]any); in1["metadataOmitted"].(map[string]any)["files"] != 234.0 {
+		t.Errorf("metadataOmitted = %v", in1["metadataOmitted"])
+	}
+	same := get[[]ui.OutputOperation](t, web, path+"/operations", http.StatusOK)
+	if !reflect.DeepEqual(same, ops) {
+		t.Errorf("operations endpoint = %+v, want %+v", same, ops)
+	}
+
+	// The list keeps what it had, without the metadata and lag.
+	list := get[[]ui.Batch](t, web, "/api/v1/streaming/batches", http.StatusOK)
+	if len(list) != 1 || len(list[0].Inputs) != 4 || !reflect.DeepEqual(list[0].OutputOperations, ops) {
+		t.Fatalf("batches = %+v", list)
+	}
+	for _, in := range list[0].Inputs {
+		if in.Metadata != nil || in.MetadataOmitted != nil || in.Lag != nil {
+			t.Errorf("the list's input %s has its detail: %+v", in.Name, in)
+		}
+	}
+	b, ok := srv.Batch(bt)
+	if !ok {
+		t.Fatal("Server.Batch found no batch")
+	}
+	direct, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := json.Marshal(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(direct, served) {
+		t.Errorf("Server.Batch differs from what the API serves:\n%.2000s\n%.2000s", direct, served)
+	}
+}
+
+// compact returns raw without spaces (the API's JSON is indented).
+func compact(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return b.String()
+}
+
+// landing is an input that "lists" files: each batch holds n new files,
+// one record each, and says so in its metadata, as the file stream does.
+type landing struct {
+	n    int
+	next atomic.Int64
+}
+
+func (l *landing) Start(context.Context) error { return nil }
+func (l *landing) Stop()                       {}
+
+func (l *landing) Generate(_ context.Context, t time.Time) (*dstream.InputBatch[string], error) {
+	first := l.next.Add(int64(l.n)) - int64(l.n)
+	files := make([]string, l.n)
+	for i := range files {
+		files[i] = fmt.Sprintf("/landing/f-%06d.csv", first+int64(i))
+	}
+	return &dstream.InputBatch[string]{
+		Partitions: 1, Records: int64(len(files)), Metadata: map[string]any{"files": files},
+		Read: func(context.Context, int) ([]string, error) { return files, nil },
+	}, nil
+}
+
+// tooLong is the reason a record is rejected.
+type tooLong struct{}
+
+func (tooLong) Error() string        { return "path too long" }
+func (tooLong) RejectReason() string { return "too_large" }
+
+// catalog is an output that counts what it "writes": a record per path,
+// its length in bytes, a row per record and a file per batch; it
+// rejects paths ending in 7.
+type catalog struct {
+	mu    sync.Mutex
+	stats dstream.OutputStats
+}
+
+func (c *catalog) Open(context.Context) error { return nil }
+func (c *catalog) Close() error               { return nil }
+func (c *catalog) OutputStats() dstream.OutputStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+func (c *catalog) Begin(context.Context, dstream.OutputBatch) (dstream.BatchWriter[string], error) {
+	return &catalogBatch{c: c}, nil
+}
+
+type catalogBatch struct {
+	c    *catalog
+	mu   sync.Mutex
+	part dstream.OutputStats
+}
+
+func (w *catalogBatch) WritePartition(_ context.Context, p *dstream.Partition[string]) error {
+	for path := range p.Records() {
+		if strings.HasSuffix(path, "7.csv") {
+			p.Reject(path, tooLong{})
+			continue
+		}
+		w.mu.Lock()
+		w.part.Records++
+		w.part.Bytes += int64(len(path))
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+func (w *catalogBatch) Commit(context.Context) error {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	w.part.Rows = w.part.Records
+	if w.part.Records > 0 {
+		w.part.Files = 1
+	}
+	w.c.stats = w.c.stats.Add(w.part)
+	return nil
+}
+
+func (w *catalogBatch) Abort(context.Context, error) {}
+
+// In a real job, a batch's detail shows its input's metadata while it is
+// queued and runs, and once it completed, with what each output
+// operation wrote and rejected as the engine reported it.
+func TestAPIBatchDetailOfAJob(t *testing.T) {
+	const interval = time.Second
+	srv, err := ui.New(interval, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := dstream.NewManualClock(time.UnixMilli(0))
+	rec := &recorder{}
+	ssc, err := dstream.NewContext(interval, dstream.WithClock(clk), dstream.WithLogger(quiet),
+		dstream.WithListener(rec), dstream.WithListener(srv), dstream.WithDeadLetterHandler(func(dstream.DeadLetter) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+	in := dstream.InputStream[string](ssc, "landing", &landing{n: 1050})
+	if err := in.WriteTo(&catalog{}, dstream.WriteSpec[string]{Name: "catalog the files"}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	if err := in.ForEachBatch(func(_ context.Context, b *dstream.Batch[string]) error {
+		if b.Time.UnixMilli() == 1000 {
+			<-release
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	web := newWeb(t, srv)
+	if err := ssc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	files := func(b ui.Batch) ([]string, int64) {
+		t.Helper()
+		if len(b.Inputs) != 1 {
+			t.Fatalf("inputs = %+v", b.Inputs)
+		}
+		var fs []string
+		if err := json.Unmarshal(b.Inputs[0].Metadata["files"], &fs); err != nil {
+			t.Fatalf("files %s: %v", b.Inputs[0].Metadata["files"], err)
+		}
+		return fs, b.Inputs[0].MetadataOmitted["files"]
+	}
+	clk.Set(time.UnixMilli(1000))
+	running := waitFor(t, func() (ui.Batch, bool) {
+		b, ok := srv.Batch(time.UnixMilli(1000))
+		return b, ok && b.Status == "processing" && b.NumActiveOutputOps == 1
+	})
+	if fs, omitted := files(running); len(fs) != ui.MaxMetadataItems || fs[0] != "/landing/f-000000.csv" || omitted != 50 {
+		t.Errorf("running batch: %d files from %q, %d left out; want 1000 from f-000000, 50 left out", len(fs), fs[0], omitted)
+	}
+	clk.Set(time.UnixMilli(2000)) // queued behind the one that runs
+	queued := waitFor(t, func() (ui.Batch, bool) {
+		b, ok := srv.Batch(time.UnixMilli(2000))
+		return b, ok && b.Status == "queued"
+	})
+	if fs, omitted := files(queued); len(fs) != ui.MaxMetadataItems || fs[0] != "/landing/f-001050.csv" || omitted != 50 {
+		t.Errorf("queued batch: %d files from %q, %d left out", len(fs), fs[0], omitted)
+	}
+	unblock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ssc.WaitForBatch(ctx, time.UnixMilli(2000)); err != nil {
+		t.Fatal(err)
+	}
+	want := rec.batches()
+	if len(want) != 2 {
+		t.Fatalf("recorded %d batches", len(want))
+	}
+	for _, w := range want {
+		got := get[ui.Batch](t, web, fmt.Sprintf("/api/v1/streaming/batches/%d", w.BatchTime.UnixMilli()), http.StatusOK)
+		checkBatch(t, got, w, interval)
+		fs, omitted := files(got)
+		all := w.Inputs[0].Metadata["files"].([]string)
+		if !slices.Equal(fs, all[:ui.MaxMetadataItems]) || omitted != int64(len(all)-ui.MaxMetadataItems) {
+			t.Errorf("batch %d: %d files, %d left out; want the first 1000 of %d", got.BatchTime, len(fs), omitted, len(all))
+		}
+		o, g := w.OutputOperations[0], got.OutputOperations[0]
+		if g.Name != "catalog the files" || o.Wrote.Records == 0 || o.Rejected == 0 {
+			t.Fatalf("batch %d: operation %+v; the job did not write or reject", got.BatchTime, o)
+		}
+		if wrote := (ui.Written{Records: o.Wrote.Records, Rows: o.Wrote.Rows, Bytes: o.Wrote.Bytes, Files: o.Wrote.Files}); g.Wrote != wrote || g.Wrote.Records != 945 {
+			t.Errorf("batch %d: wrote %+v, the engine reported %+v", got.BatchTime, g.Wrote, o.Wrote)
+		}
+		if !maps.Equal(g.RejectedBy, o.RejectedBy) || g.RejectedBy["too_large"] != 105 {
+			t.Errorf("batch %d: rejectedBy %v, the engine reported %v", got.BatchTime, g.RejectedBy, o.RejectedBy)
+		}
+	}
+}
+
+// The bound keeps a Kafka direct stream's ranges whole for 1000
+// partitions of a topic whose name has 59 characters, offsets in the
+// hundreds of billions (as documented), and cuts them at 1001.
+func TestAPIKafkaRangesKeptWhole(t *testing.T) {
+	srv, err := ui.New(time.Second, ui.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.OnStreamingStarted(time.UnixMilli(0))
+	topic := strings.Repeat("t", 59)
+	for i, n := range []int{ui.MaxMetadataItems, ui.MaxMetadataItems + 1} {
+		ranges := make([]kafka.OffsetRange, n)
+		for p := range ranges {
+			ranges[p] = kafka.OffsetRange{Topic: topic, Partition: int32(p), From: 999_999_999_000, Until: 999_999_999_999}
+		}
+		bt := time.UnixMilli(int64(i+1) * 1000)
+		srv.OnBatchSubmitted(dstream.BatchInfo{BatchTime: bt, SubmissionTime: bt,
+			Inputs: []dstream.InputInfo{{Name: "kafkaDirectStream#0", NumRecords: 1, Metadata: map[string]any{"offsets": ranges}}}})
+		b, ok := srv.Batch(bt)
+		if !ok {
+			t.Fatalf("no batch at %v", bt)
+		}
+		var got []kafka.OffsetRange
+		if err := json.Unmarshal(b.Inputs[0].Metadata["offsets"], &got); err != nil {
+			t.Fatal(err)
+		}
+		if kept := min(n, ui.MaxMetadataItems); !slices.Equal(got, ranges[:kept]) || b.Inputs[0].MetadataOmitted["offsets"] != int64(n-kept) {
+			t.Errorf("%d ranges: %d kept, %v left out; want %d kept", n, len(got), b.Inputs[0].MetadataOmitted, kept)
+		}
 	}
 }

@@ -2,7 +2,8 @@
 // of Spark's web UI: the input rate, scheduling delay, processing time
 // and total delay of every batch as timelines, each with its histogram;
 // the active batches (queued and processing) and the completed ones, with
-// their records, delays, output operations and errors; the receivers with
+// their records, delays, output operations and errors, each with a detail
+// view; the receivers with
 // their status and last error; the partitions each input owns among the
 // copies of the job in its consumer group, how often they moved and how
 // long the last move's restore took. Behind the page are a JSON API, modeled on
@@ -32,12 +33,43 @@
 // batches (WithRetainedBatches; Spark's spark.streaming.ui.retainedBatches),
 // which the charts, tables and API show; totals count every batch.
 //
+// With each batch, completed or active, it keeps what its inputs said of
+// it (dstream.InputInfo.Metadata) as JSON, bounded: a list keeps its first
+// MaxMetadataItems (1000) items, and of those as many as fit in
+// MaxMetadataBytes (128 KiB), the number left out being reported; any
+// other entry longer than MaxMetadataBytes is replaced by a note. So a
+// retained batch holds at most 128 KiB per metadata entry of each input,
+// and the Server at most that times the retained batches: a file
+// stream's batch keeps its first 1000 files (fewer when their paths are
+// longer than 128 bytes on average); the Kafka direct stream's offset
+// ranges, one per partition, are kept whole up to 1000 partitions of
+// topics with names under 60 characters and offsets under 10^12. An
+// entry that cannot be encoded as JSON is replaced by a note saying why.
+//
+// # Batch detail
+//
+// The batch time in the tables (and every point of the timelines) links
+// to #batch=<ms>, the batch's detail, shown above the charts from
+// GET /api/v1/streaming/batches/{batchTime} until the link "All batches"
+// is followed: the batch's times, status, delays and error; per input its
+// records, the Kafka offset ranges per partition (topic, partition, from,
+// until, count), the files it read, the consumer lag per partition and any
+// other metadata as JSON; per output operation (by its name, as given with
+// dstream.WriteSpec.Name) its status, duration, the records, rows, bytes
+// and files its output wrote (dstream.StatsReporter), the records it
+// rejected by reason and its error. The view follows a batch that runs
+// until it completes, survives the page's polling, and keeps working once
+// the job has stopped, as the whole page does while the process serves
+// it.
+//
 // # JSON API
 //
 //	GET /api/v1/streaming/statistics                      Statistics
 //	GET /api/v1/streaming/batches[?status=LIST]           []Batch, newest first (LIST: a comma-separated
-//	                                                      subset of queued, processing, completed, failed)
-//	GET /api/v1/streaming/batches/{batchTime}             Batch (its time in ms since the epoch)
+//	                                                      subset of queued, processing, completed, failed),
+//	                                                      without the inputs' metadata and lag
+//	GET /api/v1/streaming/batches/{batchTime}             Batch (its time in ms since the epoch), with its
+//	                                                      inputs' metadata and lag
 //	GET /api/v1/streaming/batches/{batchTime}/operations  []OutputOperation
 //	GET /api/v1/streaming/receivers                       []Receiver
 //	GET /api/v1/streaming/receivers/{streamId}            Receiver

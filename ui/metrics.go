@@ -131,7 +131,7 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{m.s},
 		ErrorHandling: promhttp.ContinueOnError,
-		Registry:      m.reg,
+		Registry:      m.wrapped, // its own error counter, with the job label
 	})
 }
 

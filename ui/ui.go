@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,6 +25,26 @@ import (
 // its charts, tables and JSON API (Spark's spark.streaming.ui.retainedBatches).
 // Totals (batches, records, failures) count every batch all the same.
 const DefaultRetainedBatches = 1000
+
+// MaxMetadataItems and MaxMetadataBytes bound what a Server keeps of a
+// batch's input metadata (dstream.InputInfo.Metadata: the Kafka direct
+// stream's offset ranges, the file stream's files), which the batch's
+// detail (Input.Metadata) shows. Each entry is kept as JSON: a list keeps
+// its first MaxMetadataItems items, and of those as many as fit in
+// MaxMetadataBytes of JSON (Input.MetadataOmitted counts the items left
+// out); another value whose JSON is longer than MaxMetadataBytes is
+// replaced by a string saying so. A retained batch thus holds at most
+// MaxMetadataBytes per metadata entry of each input, and a Server at most
+// that times its retained batches (WithRetainedBatches). The Kafka direct
+// stream's ranges, one per partition (some 70 bytes of JSON plus the
+// topic's name each), are kept whole for up to 1000 partitions of topics
+// with names under 60 characters and offsets under 10^12; a file
+// stream's batch keeps the first 1000 of its files (fewer when their
+// paths are longer than 128 bytes on average).
+const (
+	MaxMetadataItems = 1000
+	MaxMetadataBytes = 128 << 10
+)
 
 // shutdownTimeout bounds how long Serve waits for requests in flight once
 // its context is done.
@@ -118,7 +140,21 @@ type totals struct {
 // activeBatch is a batch that has been submitted and has not completed.
 type activeBatch struct {
 	info dstream.BatchInfo // submission, then processing start
+	meta []inputMeta       // its inputs' metadata (metadataOf)
 	ops  []dstream.OutputOperationInfo
+}
+
+// retained is a completed batch the Server keeps.
+type retained struct {
+	info dstream.BatchInfo // trimmed: without the inputs' metadata
+	meta []inputMeta       // the inputs' metadata (metadataOf)
+}
+
+// inputMeta is what an input said of a batch (dstream.InputInfo.Metadata),
+// each entry as bounded JSON (boundEntry).
+type inputMeta struct {
+	entries map[string]json.RawMessage
+	omitted map[string]int64 // list items left out, by key
 }
 
 // receiverState is what the Server knows about one receiver.
@@ -130,12 +166,12 @@ type receiverState struct {
 
 // ring holds the most recent completed batches, oldest first.
 type ring struct {
-	buf   []dstream.BatchInfo
+	buf   []retained
 	start int // index of the oldest
 	n     int
 }
 
-func (r *ring) push(b dstream.BatchInfo) {
+func (r *ring) push(b retained) {
 	if len(r.buf) == 0 {
 		return
 	}
@@ -152,9 +188,19 @@ func (r *ring) push(b dstream.BatchInfo) {
 func (r *ring) all() []dstream.BatchInfo {
 	out := make([]dstream.BatchInfo, 0, r.n)
 	for i := range r.n {
-		out = append(out, r.buf[(r.start+i)%len(r.buf)])
+		out = append(out, r.buf[(r.start+i)%len(r.buf)].info)
 	}
 	return out
+}
+
+// find returns the batch at key (ms).
+func (r *ring) find(key int64) (retained, bool) {
+	for i := range r.n {
+		if b := r.buf[(r.start+i)%len(r.buf)]; b.info.BatchTime.UnixMilli() == key {
+			return b, true
+		}
+	}
+	return retained{}, false
 }
 
 // Option configures a Server.
@@ -220,7 +266,7 @@ func New(interval time.Duration, opts ...Option) (*Server, error) {
 	if s.maxDelay == 0 {
 		s.maxDelay = max(10*interval, 30*time.Second)
 	}
-	s.completed.buf = make([]dstream.BatchInfo, s.retained)
+	s.completed.buf = make([]retained, s.retained)
 	s.metrics = newMetrics(s)
 	s.handler = s.newHandler()
 	return s, nil
@@ -383,8 +429,11 @@ func (s *Server) OnPartitionsChanged(ch dstream.PartitionsChange) {
 	}
 }
 
-// OnBatchSubmitted implements dstream.BatchSubmittedListener.
+// OnBatchSubmitted implements dstream.BatchSubmittedListener. The
+// batch's input metadata is shown from now on.
 func (s *Server) OnBatchSubmitted(b dstream.BatchInfo) {
+	meta := metadataOf(b.Inputs) // outside the lock: it marshals
+	b = trim(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := b.BatchTime.UnixMilli()
@@ -393,11 +442,13 @@ func (s *Server) OnBatchSubmitted(b dstream.BatchInfo) {
 	if _, ok := s.active[key]; ok || s.doneLocked(key) || s.state == stateStopped {
 		return
 	}
-	s.active[key] = &activeBatch{info: trim(b)}
+	s.active[key] = &activeBatch{info: b, meta: meta}
 }
 
 // OnBatchStarted implements dstream.BatchStartedListener.
 func (s *Server) OnBatchStarted(b dstream.BatchInfo) {
+	meta := s.metadataFor(b)
+	b = trim(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := b.BatchTime.UnixMilli()
@@ -406,7 +457,24 @@ func (s *Server) OnBatchStarted(b dstream.BatchInfo) {
 		a = &activeBatch{}
 		s.active[key] = a
 	}
-	a.info = trim(b)
+	a.info, a.meta = b, meta
+}
+
+// metadataFor returns the bounded metadata of b's inputs: that of the
+// active batch when known (the inputs' metadata does not change while a
+// batch runs), else metadataOf(b.Inputs).
+func (s *Server) metadataFor(b dstream.BatchInfo) []inputMeta {
+	s.mu.Lock()
+	a := s.active[b.BatchTime.UnixMilli()]
+	var meta []inputMeta
+	if a != nil && len(a.meta) == len(b.Inputs) {
+		meta = a.meta
+	}
+	s.mu.Unlock()
+	if meta != nil {
+		return meta
+	}
+	return metadataOf(b.Inputs) // outside the lock: it marshals
 }
 
 // doneLocked reports whether the batch at key (ms) has completed: batches
@@ -473,6 +541,7 @@ func (s *Server) OnOutputOperationCompleted(o dstream.OutputOperationInfo) {
 
 // OnBatchCompleted implements dstream.BatchCompletedListener.
 func (s *Server) OnBatchCompleted(b dstream.BatchInfo) {
+	meta := s.metadataFor(b)
 	b = trim(b)
 	s.metrics.observe(b)
 	s.mu.Lock()
@@ -486,7 +555,7 @@ func (s *Server) OnBatchCompleted(b dstream.BatchInfo) {
 		}
 	}
 	delete(s.active, b.BatchTime.UnixMilli())
-	s.completed.push(b)
+	s.completed.push(retained{info: b, meta: meta})
 	t := &s.totals
 	t.completed++
 	if b.Err != nil {
@@ -531,8 +600,8 @@ func (s *Server) receiver(r dstream.ReceiverInfo, isErr bool) {
 }
 
 // trim returns b without the inputs' metadata (offset ranges, file
-// names), which the page does not show, so that retained batches stay
-// small.
+// names), which the Server keeps as bounded JSON instead (metadataOf),
+// so that retained batches stay small and hold nothing of the sources'.
 func trim(b dstream.BatchInfo) dstream.BatchInfo {
 	if len(b.Inputs) > 0 {
 		in := make([]dstream.InputInfo, len(b.Inputs))
@@ -543,6 +612,87 @@ func trim(b dstream.BatchInfo) dstream.BatchInfo {
 		b.Inputs = in
 	}
 	b.OutputOperations = slices.Clone(b.OutputOperations)
+	return b
+}
+
+// metadataOf returns the metadata of the inputs as bounded JSON, by
+// input index; nil when no input has any.
+func metadataOf(inputs []dstream.InputInfo) []inputMeta {
+	var out []inputMeta
+	for i, in := range inputs {
+		if len(in.Metadata) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make([]inputMeta, len(inputs))
+		}
+		m := inputMeta{entries: make(map[string]json.RawMessage, len(in.Metadata))}
+		for k, v := range in.Metadata {
+			raw, omitted := boundEntry(v)
+			m.entries[k] = raw
+			if omitted > 0 {
+				if m.omitted == nil {
+					m.omitted = map[string]int64{}
+				}
+				m.omitted[k] = omitted
+			}
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// boundEntry returns v as JSON within the bounds: a list (a JSON array)
+// keeps its first MaxMetadataItems items, and of those as many as fit in
+// MaxMetadataBytes, omitted counting the items left out; another value
+// longer than MaxMetadataBytes, or one that cannot be marshaled (or whose
+// MarshalJSON panics), becomes a JSON string saying why it is not shown.
+func boundEntry(v any) (raw json.RawMessage, omitted int64) {
+	// A long slice is cut before marshaling, not after: a source's list
+	// of a million files is not encoded to be thrown away. []byte is a
+	// string in JSON, not a list.
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 && rv.Len() > MaxMetadataItems {
+		omitted = int64(rv.Len() - MaxMetadataItems)
+		v = rv.Slice(0, MaxMetadataItems).Interface()
+	}
+	b, err := marshalSafely(v)
+	if err != nil {
+		return notShown("cannot be encoded as JSON: " + err.Error()), 0
+	}
+	if len(b) <= MaxMetadataBytes {
+		return b, omitted
+	}
+	var items []json.RawMessage
+	if b[0] == '[' && json.Unmarshal(b, &items) == nil {
+		size, keep := len("[]"), 0
+		for ; keep < len(items); keep++ {
+			size += len(items[keep]) + len(",")
+			if size > MaxMetadataBytes {
+				break
+			}
+		}
+		kept, err := json.Marshal(items[:keep])
+		if err == nil {
+			return kept, omitted + int64(len(items)-keep)
+		}
+	}
+	return notShown(fmt.Sprintf("%d bytes of JSON, over the limit of %d", len(b), MaxMetadataBytes)), 0
+}
+
+// marshalSafely is json.Marshal, with a panic of a MarshalJSON method as
+// an error: a source's odd metadata must not stop the engine's listener.
+func marshalSafely(v any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return json.Marshal(v)
+}
+
+// notShown is a JSON string: "not shown: " and why.
+func notShown(why string) json.RawMessage {
+	b, _ := json.Marshal("not shown: " + why) // a string always marshals
 	return b
 }
 

@@ -6,6 +6,21 @@
 // data-batch-time (ms since the epoch) and data-value (the API's number,
 // unrounded); every histogram bar a rect.bar with data-lo, data-hi and
 // data-count. Tests read them from the DOM.
+//
+// A batch's detail: the batch time of a table row (a.batch-link) and a
+// chart's point lead to #batch=<ms>, which shows section#batch-detail
+// (data-batch-time, data-status) from api/v1/streaming/batches/<ms>,
+// above the charts, until the hash changes: its facts, its error
+// (#batch-detail-error), per input a div.detail-input (data-stream-id)
+// with the Kafka offset ranges (tr.offset-range: data-topic,
+// data-partition, data-from, data-until, data-count), the files
+// (li.file: data-path; .omitted: data-omitted), the lag per partition
+// (tr.partition-lag: data-partition, data-records) and any other
+// metadata (dd: data-key), and the output operations (#batch-detail-ops,
+// tr.output-op: data-op-id, data-status, data-duration-ms, data-records,
+// data-rows, data-bytes, data-files, data-rejected; span.reason:
+// data-reason, data-count). Values in data- attributes are the API's,
+// unrounded.
 (function () {
 	'use strict';
 
@@ -30,6 +45,11 @@
 
 	var updates = 0;
 	var openDetails = {}; // batch time -> true for expanded output operations
+	// The batch shown in #batch-detail: its time (ms; null: none), whether
+	// it is final (completed or failed: no need to fetch it again), the
+	// number of the last fetch, so that the answer for a batch no longer
+	// shown is dropped, and whether that fetch is under way.
+	var detail = { ms: null, final: false, seq: 0, busy: false };
 
 	// ---- helpers ----
 
@@ -86,6 +106,24 @@
 		if (ms < 3600000) return fmtNumber(ms / 60000, 1) + ' min';
 		return fmtNumber(ms / 3600000, 1) + ' h';
 	}
+
+	// fmtBytes formats a byte count: "512 B", "1.5 KiB", "3.2 MiB".
+	function fmtBytes(n) {
+		if (n === null || n === undefined) return '—';
+		var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+		var i = 0, v = n;
+		while (v >= 1024 && i < units.length - 1) {
+			v /= 1024;
+			i++;
+		}
+		return fmtNumber(v, i ? 1 : 0) + ' ' + units[i];
+	}
+
+	function plural(n, word) {
+		return fmtNumber(n, 0) + ' ' + word + (n === 1 ? '' : 's');
+	}
+
+	function batchHash(ms) { return '#batch=' + ms; }
 
 	function fmtValue(v, unit) {
 		return unit === 'ms' ? fmtDuration(v) : fmtNumber(v, 2) + ' ' + unit;
@@ -228,7 +266,8 @@
 				'data-series': s.key, 'data-batch-time': p.t, 'data-value': String(p.v),
 				'data-status': p.failed ? 'failed' : 'completed'
 			});
-			c.appendChild(svg('title', null, fmtDate(p.t) + ': ' + fmtValue(p.v, s.unit)));
+			c.appendChild(svg('title', null, fmtDate(p.t) + ': ' + fmtValue(p.v, s.unit) + ' (click for the batch\'s detail)'));
+			c.addEventListener('click', function () { location.hash = batchHash(p.t); });
 			g.appendChild(c);
 		});
 		root.appendChild(g);
@@ -345,6 +384,21 @@
 		return b.numRecords === null ? '—' : fmtNumber(b.numRecords, 0);
 	}
 
+	// timeCell is a batch's time, a link to its detail.
+	function timeCell(b) {
+		var cell = el('td', { 'class': 'time', title: fmtDate(b.batchTime) });
+		cell.appendChild(el('a', { 'class': 'batch-link', href: batchHash(b.batchTime), 'data-batch-time': b.batchTime },
+			fmtClock(b.batchTime, true)));
+		return cell;
+	}
+
+	function rowClass(b) {
+		var c = [];
+		if (b.status === 'failed') c.push('failed');
+		if (b.batchTime === detail.ms) c.push('selected');
+		return c.length ? c.join(' ') : null;
+	}
+
 	function renderActive(batches) {
 		var active = batches.filter(function (b) { return b.status === 'queued' || b.status === 'processing'; });
 		document.getElementById('active-title').textContent = 'Active Batches (' + active.length + ')';
@@ -355,8 +409,8 @@
 			return;
 		}
 		active.forEach(function (b) {
-			var tr = el('tr', { 'data-batch-time': b.batchTime, 'data-status': b.status });
-			tr.appendChild(td(fmtClock(b.batchTime, true), 'time', { title: fmtDate(b.batchTime) }));
+			var tr = el('tr', { 'data-batch-time': b.batchTime, 'data-status': b.status, 'class': rowClass(b) });
+			tr.appendChild(timeCell(b));
 			tr.appendChild(td(records(b), 'num'));
 			tr.appendChild(td(fmtDuration(b.schedulingDelayMs), 'num'));
 			tr.appendChild(td(b.status === 'processing' ? 'running' : '—', 'num'));
@@ -376,8 +430,8 @@
 			return;
 		}
 		done.forEach(function (b) {
-			var tr = el('tr', { 'data-batch-time': b.batchTime, 'data-status': b.status, 'class': b.status === 'failed' ? 'failed' : null });
-			tr.appendChild(td(fmtClock(b.batchTime, true), 'time', { title: fmtDate(b.batchTime) }));
+			var tr = el('tr', { 'data-batch-time': b.batchTime, 'data-status': b.status, 'class': rowClass(b) });
+			tr.appendChild(timeCell(b));
 			tr.appendChild(td(records(b), 'num records', { 'data-value': b.numRecords }));
 			tr.appendChild(td(fmtDuration(b.schedulingDelayMs), 'num', { 'data-value': b.schedulingDelayMs }));
 			tr.appendChild(td(fmtDuration(b.processingTimeMs), 'num', { 'data-value': b.processingTimeMs }));
@@ -410,6 +464,273 @@
 		});
 	}
 
+	// ---- a batch's detail ----
+
+	// selectedBatch returns the batch time of the hash #batch=<ms>, or null.
+	function selectedBatch() {
+		var m = /^#batch=(\d+)$/.exec(location.hash);
+		return m ? Number(m[1]) : null;
+	}
+
+	function markSelected() {
+		document.querySelectorAll('#active-batches tr[data-batch-time], #completed-batches tr[data-batch-time]').forEach(function (tr) {
+			tr.classList.toggle('selected', Number(tr.getAttribute('data-batch-time')) === detail.ms);
+		});
+	}
+
+	function detailMessage(text) {
+		var m = document.getElementById('batch-detail-message');
+		m.textContent = text || '';
+		m.hidden = !text;
+	}
+
+	// loadDetail shows the batch of the hash, fetching it again until it
+	// is final; the page's poll calls it every second, so a batch that
+	// runs is followed until it completes, and one not there yet shows
+	// once it is.
+	async function loadDetail() {
+		var ms = selectedBatch();
+		var sec = document.getElementById('batch-detail');
+		if (ms !== detail.ms) {
+			detail.ms = ms;
+			detail.final = false;
+			detail.seq++; // drops the answer of a fetch under way
+			detail.busy = false;
+			document.getElementById('batch-detail-body').textContent = '';
+			detailMessage('');
+			sec.removeAttribute('data-status');
+			markSelected();
+			if (ms === null) {
+				sec.hidden = true;
+				sec.removeAttribute('data-batch-time');
+				return;
+			}
+			sec.hidden = false;
+			sec.setAttribute('data-batch-time', ms);
+			document.getElementById('batch-detail-title').textContent = 'Batch ' + fmtDate(ms);
+			detailMessage('Loading…');
+		}
+		if (ms === null || detail.final || detail.busy) return;
+		var seq = ++detail.seq;
+		detail.busy = true;
+		try {
+			var r = await fetch(API + 'batches/' + ms, { cache: 'no-store' });
+			if (seq !== detail.seq) return; // another batch since
+			if (r.status === 404) {
+				// Not generated yet (it shows once it is), dropped when the
+				// job stopped before running it, or no longer retained.
+				sec.setAttribute('data-status', 'missing');
+				document.getElementById('batch-detail-body').textContent = '';
+				detailMessage('No batch at ' + fmtDate(ms) + ' (' + ms + '): not generated yet, not run, or no longer retained.');
+				return;
+			}
+			if (!r.ok) throw new Error('HTTP ' + r.status);
+			var b = await r.json();
+			if (seq !== detail.seq) return;
+			renderDetail(b);
+			detailMessage('');
+			detail.final = b.status === 'completed' || b.status === 'failed';
+		} catch (e) {
+			if (seq === detail.seq) detailMessage('Cannot load the batch: ' + e.message);
+		} finally {
+			if (seq === detail.seq) detail.busy = false;
+		}
+	}
+
+	function fact(tbody, label, value, attrs) {
+		var tr = el('tr');
+		tr.appendChild(el('th', null, label));
+		tr.appendChild(el('td', attrs, value));
+		tbody.appendChild(tr);
+	}
+
+	function renderDetail(b) {
+		var sec = document.getElementById('batch-detail');
+		sec.setAttribute('data-status', b.status);
+		document.getElementById('batch-detail-title').textContent = 'Batch ' + fmtDate(b.batchTime);
+		var body = document.getElementById('batch-detail-body');
+		body.textContent = '';
+
+		var facts = el('table', { 'class': 'facts', id: 'batch-detail-facts' });
+		var fb = el('tbody');
+		fact(fb, 'Batch time', fmtDate(b.batchTime) + ' (' + b.batchTime + ')', { 'data-value': b.batchTime });
+		fact(fb, 'Status', b.status, { id: 'batch-detail-status', 'class': 'status-' + b.status, 'data-value': b.status });
+		fact(fb, 'Records', records(b) + (b.inputRate === null ? '' : ' (' + fmtNumber(b.inputRate, 2) + ' records/s)'),
+			{ id: 'batch-detail-records', 'data-value': b.numRecords });
+		fact(fb, 'Submitted', fmtDate(b.submissionTime), { 'data-value': b.submissionTime });
+		fact(fb, 'Processing', b.processingStartTime === null ? 'not started' :
+			fmtDate(b.processingStartTime) + ' to ' + (b.processingEndTime === null ? '…' : fmtDate(b.processingEndTime)));
+		fact(fb, 'Scheduling delay', fmtDuration(b.schedulingDelayMs), { id: 'batch-detail-scheduling-delay', 'data-value': b.schedulingDelayMs });
+		fact(fb, 'Processing time', fmtDuration(b.processingTimeMs), { id: 'batch-detail-processing-time', 'data-value': b.processingTimeMs });
+		fact(fb, 'Total delay', fmtDuration(b.totalDelayMs), { id: 'batch-detail-total-delay', 'data-value': b.totalDelayMs });
+		var ops = b.numSucceededOutputOps + '/' + b.numOutputOps + ' succeeded';
+		if (b.numFailedOutputOps) ops += ', ' + b.numFailedOutputOps + ' failed';
+		if (b.numActiveOutputOps) ops += ', ' + b.numActiveOutputOps + ' running';
+		fact(fb, 'Output operations', ops);
+		facts.appendChild(fb);
+		body.appendChild(facts);
+		if (b.error) body.appendChild(el('p', { id: 'batch-detail-error', 'class': 'batch-error' }, b.error));
+
+		body.appendChild(el('h3', null, 'Inputs (' + b.inputs.length + ')'));
+		if (!b.inputs.length) body.appendChild(el('p', { 'class': 'muted' }, 'No input produced data for this batch.'));
+		b.inputs.forEach(function (input) { body.appendChild(renderInput(input)); });
+
+		body.appendChild(el('h3', null, 'Output operations (' + b.outputOperations.length + ')'));
+		body.appendChild(renderOps(b));
+	}
+
+	function isRanges(v) {
+		return Array.isArray(v) && v.every(function (r) {
+			return r !== null && typeof r === 'object' && 'Topic' in r && 'Partition' in r && 'From' in r && 'Until' in r;
+		});
+	}
+
+	function isStrings(v) {
+		return Array.isArray(v) && v.every(function (x) { return typeof x === 'string'; });
+	}
+
+	function omittedNote(n, what) {
+		return el('p', { 'class': 'omitted', 'data-omitted': n }, '… and ' + plural(n, what) + ' more, not retained (the page keeps at most 1000 per batch).');
+	}
+
+	function renderInput(input) {
+		var div = el('div', { 'class': 'detail-input', 'data-stream-id': input.streamId, 'data-name': input.name });
+		div.appendChild(el('h4', null, input.name + ' (stream ' + input.streamId + ') — ' +
+			(input.numRecords === null ? 'records not counted yet' : plural(input.numRecords, 'record'))));
+		var parts = el('div', { 'class': 'parts' });
+		var md = input.metadata || {}, omitted = input.metadataOmitted || {};
+		var others = [];
+		Object.keys(md).forEach(function (k) {
+			var v = md[k];
+			if (k === 'offsets' && isRanges(v)) parts.appendChild(offsetsTable(v, omitted[k]));
+			else if (k === 'files' && isStrings(v)) parts.appendChild(filesList(v, omitted[k]));
+			else others.push(k);
+		});
+		if (input.lag && input.lag.length) parts.appendChild(lagTable(input.lag));
+		if (others.length) {
+			var box = el('div', { 'class': 'other-metadata' });
+			box.appendChild(el('div', { 'class': 'caption' }, 'Metadata'));
+			var dl = el('dl', { 'class': 'metadata' });
+			others.forEach(function (k) {
+				dl.appendChild(el('dt', null, k));
+				var dd = el('dd', { 'data-key': k });
+				dd.appendChild(el('code', null, JSON.stringify(md[k])));
+				if (omitted[k]) dd.appendChild(omittedNote(omitted[k], 'item'));
+				dl.appendChild(dd);
+			});
+			box.appendChild(dl);
+			parts.appendChild(box);
+		}
+		if (!parts.childNodes.length) {
+			parts.appendChild(el('p', { 'class': 'muted' }, 'The input says nothing more of the batch (no offsets, files or lag).'));
+		}
+		div.appendChild(parts);
+		return div;
+	}
+
+	function table(cls, heads) {
+		var t = el('table', { 'class': 'data ' + cls });
+		var tr = el('tr');
+		heads.forEach(function (h) { tr.appendChild(el('th', { 'class': h.num ? 'num' : null }, h.text)); });
+		var thead = el('thead');
+		thead.appendChild(tr);
+		t.appendChild(thead);
+		t.appendChild(el('tbody'));
+		return t;
+	}
+
+	function offsetsTable(ranges, omitted) {
+		var box = el('div', { 'class': 'offsets' });
+		var total = 0;
+		ranges.forEach(function (r) { total += r.Until - r.From; });
+		box.appendChild(el('div', { 'class': 'caption' }, 'Kafka offset ranges: ' + plural(ranges.length, 'partition') + ', ' + plural(total, 'offset')));
+		var t = table('offset-ranges', [{ text: 'Topic' }, { text: 'Partition', num: true }, { text: 'From', num: true },
+			{ text: 'Until', num: true }, { text: 'Count', num: true }]);
+		var tbody = t.querySelector('tbody');
+		ranges.forEach(function (r) {
+			var n = r.Until - r.From;
+			var tr = el('tr', { 'class': 'offset-range', 'data-topic': r.Topic, 'data-partition': r.Partition,
+				'data-from': r.From, 'data-until': r.Until, 'data-count': n });
+			tr.appendChild(td(r.Topic, 'topic'));
+			tr.appendChild(td(r.Partition, 'num'));
+			tr.appendChild(td(r.From, 'num', { title: 'the first offset, inclusive' }));
+			tr.appendChild(td(r.Until, 'num', { title: 'the offset after the last, exclusive' }));
+			tr.appendChild(td(fmtNumber(n, 0), 'num'));
+			tbody.appendChild(tr);
+		});
+		if (!ranges.length) emptyRow(tbody, 5, 'No partition to read.');
+		box.appendChild(t);
+		if (omitted) box.appendChild(omittedNote(omitted, 'range'));
+		return box;
+	}
+
+	function filesList(files, omitted) {
+		var box = el('div', { 'class': 'files' });
+		box.appendChild(el('div', { 'class': 'caption' }, 'Files: ' + plural(files.length + (omitted || 0), 'file')));
+		var ul = el('ul', { 'class': 'files' });
+		files.forEach(function (f) { ul.appendChild(el('li', { 'class': 'file', 'data-path': f }, f)); });
+		box.appendChild(ul);
+		if (!files.length) box.appendChild(el('p', { 'class': 'muted' }, 'No new file.'));
+		if (omitted) box.appendChild(omittedNote(omitted, 'file'));
+		return box;
+	}
+
+	function lagTable(lag) {
+		var box = el('div', { 'class': 'lag' });
+		var total = 0;
+		lag.forEach(function (l) { total += l.records; });
+		box.appendChild(el('div', { 'class': 'caption' }, 'Consumer lag when the batch was cut: ' + plural(total, 'record')));
+		var t = table('lag', [{ text: 'Partition' }, { text: 'Records behind', num: true }]);
+		var tbody = t.querySelector('tbody');
+		lag.forEach(function (l) {
+			var tr = el('tr', { 'class': 'partition-lag', 'data-partition': l.partition, 'data-records': l.records });
+			tr.appendChild(td(l.partition, 'partition'));
+			tr.appendChild(td(fmtNumber(l.records, 0), 'num'));
+			tbody.appendChild(tr);
+		});
+		box.appendChild(t);
+		return box;
+	}
+
+	function renderOps(b) {
+		var t = table('output-ops', [{ text: '#', num: true }, { text: 'Operation' }, { text: 'Stream' }, { text: 'Status' },
+			{ text: 'Duration', num: true }, { text: 'Records', num: true }, { text: 'Rows', num: true }, { text: 'Bytes', num: true },
+			{ text: 'Files', num: true }, { text: 'Rejected', num: true }, { text: 'Error' }]);
+		t.id = 'batch-detail-ops';
+		var tbody = t.querySelector('tbody');
+		if (!b.outputOperations.length) {
+			emptyRow(tbody, 11, b.status === 'queued' ? 'Not started.' : 'No output operation ran.');
+			return t;
+		}
+		b.outputOperations.forEach(function (o) {
+			var w = o.wrote || { records: 0, rows: 0, bytes: 0, files: 0 };
+			var tr = el('tr', { 'class': 'output-op' + (o.status === 'failed' ? ' failed' : ''), 'data-op-id': o.id, 'data-status': o.status,
+				'data-duration-ms': o.durationMs, 'data-records': w.records, 'data-rows': w.rows, 'data-bytes': w.bytes,
+				'data-files': w.files, 'data-rejected': o.rejected });
+			tr.appendChild(td(o.id, 'num'));
+			tr.appendChild(td(o.name, 'name'));
+			tr.appendChild(td(o.stream, 'stream'));
+			tr.appendChild(td(o.status, 'status status-' + o.status));
+			tr.appendChild(td(o.durationMs === null ? 'running' : fmtDuration(o.durationMs), 'num duration',
+				{ title: o.durationMs === null ? null : o.durationMs + ' ms' }));
+			tr.appendChild(td(fmtNumber(w.records, 0), 'num records'));
+			tr.appendChild(td(fmtNumber(w.rows, 0), 'num rows'));
+			tr.appendChild(td(fmtBytes(w.bytes), 'num bytes', { title: fmtNumber(w.bytes, 0) + ' bytes' }));
+			tr.appendChild(td(fmtNumber(w.files, 0), 'num files'));
+			var rej = td(fmtNumber(o.rejected, 0), 'num rejected');
+			var reasons = Object.keys(o.rejectedBy || {}).sort();
+			reasons.forEach(function (r) {
+				rej.appendChild(el('br'));
+				rej.appendChild(el('span', { 'class': 'reason', 'data-reason': r, 'data-count': o.rejectedBy[r] },
+					r + ': ' + fmtNumber(o.rejectedBy[r], 0)));
+			});
+			tr.appendChild(rej);
+			tr.appendChild(td(o.error || '', o.error ? 'error' : null));
+			tbody.appendChild(tr);
+		});
+		return t;
+	}
+
 	// ---- polling ----
 
 	async function refresh() {
@@ -421,6 +742,7 @@
 			renderReceivers(res[2]);
 			renderActive(res[1]);
 			renderCompleted(res[1]);
+			loadDetail(); // not awaited: the poll goes on whatever the detail does
 			errBox.hidden = true;
 			updates++;
 			document.body.setAttribute('data-updates', updates);
@@ -431,5 +753,10 @@
 		setTimeout(refresh, POLL_MS);
 	}
 
+	window.addEventListener('hashchange', function () {
+		loadDetail();
+		if (detail.ms !== null) document.getElementById('batch-detail').scrollIntoView({ block: 'start' });
+	});
+	loadDetail();
 	refresh();
 })();
