@@ -50,6 +50,10 @@ func TestParse(t *testing.T) {
 		{"empty", "", map[string]string{}},
 		{"only comments", "# x\n\n// y\n", map[string]string{}},
 		{"CRLF and BOM", "\ufeffa = 1\r\nb {\r\n c = 2\r\n}\r\n", map[string]string{"a": "1", "b.c": "2"}},
+		// Values are the text written, not numbers or durations converted
+		// back to text (see the package doc).
+		{"numbers and durations as written", "a = 007\nb = 0.5\nc = 1000 ms\nd = 99999999999999999999",
+			map[string]string{"a": "007", "b": "0.5", "c": "1000 ms", "d": "99999999999999999999"}},
 	} {
 		c, err := Parse("test.conf", []byte(tc.in), lookup)
 		if err != nil {
@@ -83,6 +87,13 @@ func TestParseErrors(t *testing.T) {
 		{"deep nesting", strings.Repeat("a {", 200), "nested more than 100 deep"},
 		{"a leading comma", ", a = 1", "unexpected ','"},
 		{"an empty key", "= 1", "expected a key, found '='"},
+		// Inputs on which github.com/gurkankaymak/hocon v1.2.21 never
+		// returns, panics or sets a value (see the package doc).
+		{"an array left open after two values", "a = [0 0", `test.conf:1:9: missing ']' in the value of "a"`},
+		{"a root array left open", "[0 0", "test.conf:1:1: expected a key, found '['"},
+		{"a substitution left open", "a = ${b c", "test.conf:1:5: unterminated substitution ${b"},
+		{"a substitution path through a non-object", "a = 1\nb = ${a.b}", "test.conf:2: b: ${a.b} is neither a key of the file nor an environment variable"},
+		{"an unterminated string before a brace", "kafka {\n  topic = \"x\n}\n", "test.conf:2:11: unterminated string"},
 	} {
 		_, err := Parse("test.conf", []byte(tc.in), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -129,6 +140,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("a = [1, ${?X}]\nb += 2 // c\n")
 	f.Add(`a = """x""" ${a} "\u0041"`)
 	f.Add("{ include \"x\", a.\"b.c\" : d }")
+	f.Add("a = [0 0")
+	f.Add("a = ${b c")
+	f.Add("a = 1\nb = ${a.b}")
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := Parse("fuzz.conf", []byte(in), nil)
 		if err != nil {
