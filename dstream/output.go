@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/microbatch-go/microbatch/storage"
@@ -30,7 +31,9 @@ const printRule = "-------------------------------------------"
 //
 // with "..." when the batch has more elements and an empty line after each
 // batch. Empty batches print the header. Elements print with fmt's %v;
-// pairs print as (key,value). It returns the stream's build error, if any.
+// pairs print as (key,value). The elements printed are counted in the
+// batch's OutputOperationInfo.Wrote.Records. It returns the stream's
+// build error, if any.
 func (s *Stream[T]) Print() error { return s.PrintN(DefaultPrintCount) }
 
 // PrintN is Print showing the first n elements.
@@ -60,10 +63,18 @@ func (s *Stream[T]) fprint(w io.Writer, n int, op string) error {
 type printOutput[T any] struct {
 	w io.Writer // nil: os.Stdout at each batch
 	n int
+
+	printed atomic.Int64 // elements printed since Open
 }
 
-func (o *printOutput[T]) Open(context.Context) error { return nil }
+func (o *printOutput[T]) Open(context.Context) error { o.printed.Store(0); return nil }
 func (o *printOutput[T]) Close() error               { return nil }
+
+// OutputStats implements StatsReporter: Records are the elements printed
+// (at most n per batch, the "..." line left out).
+func (o *printOutput[T]) OutputStats() OutputStats {
+	return OutputStats{Records: o.printed.Load()}
+}
 
 func (o *printOutput[T]) Begin(_ context.Context, b OutputBatch) (BatchWriter[T], error) {
 	return &printBatch[T]{o: o, t: b.Time, parts: make([][]T, b.Partitions)}, nil
@@ -115,8 +126,11 @@ func (b *printBatch[T]) Commit(context.Context) error {
 	if out == nil {
 		out = os.Stdout
 	}
-	_, err := out.Write(buf.Bytes())
-	return err
+	if _, err := out.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	b.o.printed.Add(int64(min(shown, n)))
+	return nil
 }
 
 // ForEachBatch registers an output operation that calls f with every batch
@@ -167,6 +181,10 @@ func BatchFileName(prefix, suffix string, t time.Time) string {
 // a partial part, and a batch written again (after a recovery) replaces
 // its own output; leftover parts of an earlier attempt with more
 // partitions are removed.
+//
+// The output counts what it writes (OutputOperationInfo.Wrote): Records
+// are the lines written to parts, and Rows, Bytes and Files the lines,
+// bytes and part files of the batches committed (their _SUCCESS written).
 func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 	if s == nil {
 		return &BuildError{Op: "saveAsTextFiles", Err: ErrNilStream}
@@ -183,6 +201,18 @@ type textOutput[T any] struct {
 	fsys           storage.FS
 	uri            string // the prefix as given, for the start check's name
 	prefix, suffix string
+
+	// What it wrote since Open (OutputStats): lines written to parts, and
+	// the lines, bytes and parts of the batches committed.
+	records, rows, bytes, files atomic.Int64
+}
+
+// OutputStats implements StatsReporter. Records are the lines (elements)
+// written to part files; Rows, Bytes and Files are the lines, the bytes
+// and the number of the part files of the batches committed (their
+// _SUCCESS written). A batch written again counts what it wrote again.
+func (o *textOutput[T]) OutputStats() OutputStats {
+	return OutputStats{Records: o.records.Load(), Rows: o.rows.Load(), Bytes: o.bytes.Load(), Files: o.files.Load()}
 }
 
 // StartCheck checks that the output's directory can be written.
@@ -192,8 +222,15 @@ func (o *textOutput[T]) StartCheck() (string, func(ctx context.Context) error) {
 	}
 }
 
-func (o *textOutput[T]) Open(context.Context) error { return nil }
-func (o *textOutput[T]) Close() error               { return nil }
+func (o *textOutput[T]) Open(context.Context) error {
+	o.records.Store(0)
+	o.rows.Store(0)
+	o.bytes.Store(0)
+	o.files.Store(0)
+	return nil
+}
+
+func (o *textOutput[T]) Close() error { return nil }
 
 // Begin makes the batch's directory and removes its _SUCCESS marker
 // first, so that a reader never takes a directory being rewritten for
@@ -206,25 +243,51 @@ func (o *textOutput[T]) Begin(ctx context.Context, b OutputBatch) (BatchWriter[T
 	if err := o.fsys.Remove(ctx, path.Join(dir, "_SUCCESS")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return &textBatch[T]{fsys: o.fsys, dir: dir, parts: b.Partitions}, nil
+	return &textBatch[T]{o: o, fsys: o.fsys, dir: dir, parts: b.Partitions}, nil
 }
 
 type textBatch[T any] struct {
+	o     *textOutput[T]
 	fsys  storage.FS
 	dir   string
 	parts int
+
+	lines, bytes atomic.Int64 // of the parts written
 }
 
 func (b *textBatch[T]) WritePartition(ctx context.Context, p *Partition[T]) error {
-	return storage.WriteFileAtomic(ctx, b.fsys, path.Join(b.dir, fmt.Sprintf("part-%05d", p.Index)), func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 64<<10)
+	var lines int64
+	var cw countingWriter
+	err := storage.WriteFileAtomic(ctx, b.fsys, path.Join(b.dir, fmt.Sprintf("part-%05d", p.Index)), func(w io.Writer) error {
+		lines, cw = 0, countingWriter{w: w}
+		bw := bufio.NewWriterSize(&cw, 64<<10)
 		for x := range p.Records() {
 			if _, err := fmt.Fprintln(bw, x); err != nil {
 				return err
 			}
+			lines++
 		}
 		return bw.Flush()
 	})
+	if err != nil {
+		return err
+	}
+	b.lines.Add(lines)
+	b.bytes.Add(cw.n)
+	b.o.records.Add(lines)
+	return nil
+}
+
+// countingWriter counts the bytes written to w.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Commit removes parts left by an earlier write of the batch with more
@@ -233,7 +296,13 @@ func (b *textBatch[T]) Commit(ctx context.Context) error {
 	if err := removeExtraParts(ctx, b.fsys, b.dir, b.parts); err != nil {
 		return err
 	}
-	return storage.WriteFileAtomic(ctx, b.fsys, path.Join(b.dir, "_SUCCESS"), func(io.Writer) error { return nil })
+	if err := storage.WriteFileAtomic(ctx, b.fsys, path.Join(b.dir, "_SUCCESS"), func(io.Writer) error { return nil }); err != nil {
+		return err
+	}
+	b.o.rows.Add(b.lines.Load())
+	b.o.bytes.Add(b.bytes.Load())
+	b.o.files.Add(int64(b.parts))
+	return nil
 }
 
 // Abort leaves the parts written: without _SUCCESS the directory is not

@@ -70,6 +70,18 @@
 // record left out is worse than a stopped job. A record that Kafka
 // refuses for another reason always fails the batch.
 //
+// # Counts and rejection reasons
+//
+// The sink counts what it writes (Sink.OutputStats; the engine reports
+// each batch's share in dstream.OutputOperationInfo.Wrote): Records are
+// the records Kafka acknowledged, and Bytes the bytes of their keys and
+// values (not their headers, nor the record batches' encoding); with
+// Transactional, those of the transactions that committed, counted at the
+// commit. Rows and Files stay zero. A rejected element names its reason
+// (dstream.RejectReasonOf, from RecordError.RejectReason): "encode" (the
+// Encoder failed, or chose no topic) or "too_large" (a record too large
+// alone).
+//
 // # Exactly-once, with transactions
 //
 // With Transactional, each batch is one Kafka transaction. The sink

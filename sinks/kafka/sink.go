@@ -120,6 +120,10 @@ type Sink[T any] struct {
 	cl       *kgo.Client
 	pidReady bool // with Transactional, cl has its producer ID
 	closed   bool
+
+	// What the sink wrote since Open (OutputStats): records acknowledged
+	// (committed, with Transactional) and their keys' and values' bytes.
+	records, bytes atomic.Int64
 }
 
 // New returns a Sink that produces the elements of a stream of T to
@@ -186,7 +190,22 @@ func (s *Sink[T]) Open(context.Context) error {
 		return fmt.Errorf("kafkasink: %w", err)
 	}
 	s.cl, s.pidReady, s.closed = cl, false, false
+	s.records.Store(0)
+	s.bytes.Store(0)
 	return nil
+}
+
+// OutputStats implements dstream.StatsReporter: what the sink wrote since
+// Open. Records are the records Kafka acknowledged (rejected ones left
+// out) and Bytes the bytes of their keys and values (not of their headers,
+// nor the encoded record batches); with Transactional, only those of the
+// transactions that committed, counted at the commit. Without, the
+// records of a batch that failed count too, since they were written; a
+// record acknowledged after the sink stopped waiting for it (a hard stop,
+// the delivery timeout) is counted when its acknowledgement comes. Rows and
+// Files are zero.
+func (s *Sink[T]) OutputStats() dstream.OutputStats {
+	return dstream.OutputStats{Records: s.records.Load(), Bytes: s.bytes.Load()}
 }
 
 // Close closes the client, once the context has stopped and no batch
@@ -253,6 +272,21 @@ func (e *RecordError) Error() string {
 // Unwrap returns the cause.
 func (e *RecordError) Unwrap() error { return e.Err }
 
+// RejectReason implements dstream.RejectReasoner, naming why an element
+// was rejected for metrics: "encode" (Op "encode": the Encoder failed, or
+// chose no topic), "too_large" (a record too large alone, wrapping
+// kerr.MessageTooLarge) or "produce" (another refusal, which fails the
+// batch rather than reject the element).
+func (e *RecordError) RejectReason() string {
+	switch {
+	case e.Op == "encode":
+		return "encode"
+	case isTooLarge(e.Err):
+		return "too_large"
+	}
+	return "produce"
+}
+
 // before orders errors by position in the batch.
 func (e *RecordError) before(o *RecordError) bool {
 	if e.Partition != o.Partition {
@@ -275,6 +309,14 @@ type batch[T any] struct {
 	failed   atomic.Bool    // first is set
 	pending  sync.WaitGroup // records handed to the client, until their promise runs
 
+	// The key and value bytes of the records handed to the client (added
+	// once per partition), of those that failed, and of those
+	// acknowledged when produced again after MESSAGE_TOO_LARGE: the
+	// acknowledged records' bytes are the first less the second plus the
+	// third, once every promise ran.
+	producedBytes, failedBytes, retriedBytes atomic.Int64
+	settled                                  bool // wait saw every promise run
+
 	mu    sync.Mutex
 	first *RecordError  // the first record, by position, that failed the batch
 	large []tooLarge[T] // records that failed as too large
@@ -286,6 +328,8 @@ type batch[T any] struct {
 // partition is never held whole. The acknowledgements are waited for in
 // Commit.
 func (b *batch[T]) WritePartition(ctx context.Context, p *dstream.Partition[T]) error {
+	var size int64 // the key and value bytes of the records produced
+	defer func() { b.producedBytes.Add(size) }()
 	i := 0
 	for x := range p.Records() {
 		if b.failed.Load() {
@@ -311,10 +355,15 @@ func (b *batch[T]) WritePartition(ctx context.Context, p *dstream.Partition[T]) 
 				rec.Context = context.WithValue(b.ctx, explicitPartition{}, n)
 			}
 		}
+		n := int64(len(rec.Key) + len(rec.Value))
+		size += n
 		b.pending.Add(1)
 		b.produced.Add(1)
 		b.cl.Produce(b.ctx, rec, func(r *kgo.Record, err error) {
 			defer b.pending.Done()
+			if err != nil {
+				b.failedBytes.Add(n)
+			}
 			switch {
 			case err == nil:
 				b.acked.Add(1)
@@ -358,7 +407,9 @@ func (b *batch[T]) Commit(ctx context.Context) error {
 	if b.s.txn != nil {
 		return b.commitTxn(ctx)
 	}
-	return b.settle(ctx)
+	err := b.settle(ctx)
+	b.count()
+	return err
 }
 
 // Abort waits for the records in flight, at most until the delivery
@@ -372,7 +423,35 @@ func (b *batch[T]) Abort(ctx context.Context, _ error) {
 	cancel()
 	if b.s.txn != nil {
 		b.s.abortTxn(ctx, b.cl, b.acked.Load() > 0, false)
+		return
 	}
+	b.count()
+}
+
+// count adds the batch's acknowledged records and their bytes to the
+// sink's counts, once every record's promise has run: now if wait saw
+// them all run, else in the background (the client runs every promise,
+// at the latest when it is closed). Without Transactional, those records
+// are written whatever becomes of the batch.
+func (b *batch[T]) count() {
+	add := func() {
+		b.s.records.Add(b.acked.Load())
+		b.s.bytes.Add(b.ackedBytes())
+	}
+	if b.settled {
+		add()
+		return
+	}
+	go func() {
+		b.pending.Wait()
+		add()
+	}()
+}
+
+// ackedBytes returns the key and value bytes of the records acknowledged,
+// once every promise has run.
+func (b *batch[T]) ackedBytes() int64 {
+	return b.producedBytes.Load() - b.failedBytes.Load() + b.retriedBytes.Load()
 }
 
 // wait waits until every record handed to the client is acknowledged or
@@ -390,6 +469,7 @@ func (b *batch[T]) wait(ctx, wctx context.Context) error {
 	}()
 	select {
 	case <-acks:
+		b.settled = true
 		return nil
 	case <-wctx.Done():
 		if ctx.Err() != nil {
@@ -410,8 +490,9 @@ func (b *batch[T]) settle(ctx context.Context) error {
 	first, large := b.first, b.large
 	b.mu.Unlock()
 	if first == nil && len(large) > 0 {
-		n, err := b.s.retryTooLarge(b.ctx, b.cl, large)
+		n, size, err := b.s.retryTooLarge(b.ctx, b.cl, large)
 		b.acked.Add(n)
+		b.retriedBytes.Add(size)
 		if err != nil {
 			var re *RecordError
 			if !errors.As(err, &re) {

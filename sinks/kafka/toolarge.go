@@ -31,7 +31,8 @@ type tooLarge[T any] struct {
 func isTooLarge(err error) bool { return errors.Is(err, kerr.MessageTooLarge) }
 
 // retryTooLarge produces again the records that failed as too large, and
-// returns how many of them were acknowledged.
+// returns how many of them were acknowledged, and their key and value
+// bytes.
 //
 // The broker refuses a whole record batch with MESSAGE_TOO_LARGE, and
 // franz-go then fails every record it holds for that partition, so most
@@ -46,22 +47,22 @@ func isTooLarge(err error) bool { return errors.Is(err, kerr.MessageTooLarge) }
 // and, with the idempotent producer, refuses the batches after it as out
 // of sequence. So producing it again writes it once, in the transaction
 // of a Transactional sink.
-func (s *Sink[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []tooLarge[T]) (int64, error) {
+func (s *Sink[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []tooLarge[T]) (acked, size int64, err error) {
 	slices.SortFunc(failed, func(a, b tooLarge[T]) int {
 		return cmp.Or(cmp.Compare(a.part, b.part), cmp.Compare(a.index, b.index))
 	})
 	s.log.Warn("kafkasink: records failed as too large; producing them again to find the ones too large alone",
 		"records", len(failed), "first_error", failed[0].err)
 	limits := map[string]string{} // topic -> its limits, for messages
-	var acked int64
 	queue := halves(failed)
 	for len(queue) > 0 {
 		group := queue[0]
 		queue = queue[1:]
-		again, n, err := s.produceGroup(ctx, cl, group)
+		again, n, nb, err := s.produceGroup(ctx, cl, group)
 		acked += n
+		size += nb
 		if err != nil {
-			return acked, err
+			return acked, size, err
 		}
 		if len(again) == 0 {
 			continue
@@ -72,11 +73,11 @@ func (s *Sink[T]) retryTooLarge(ctx context.Context, cl *kgo.Client, failed []to
 		}
 		re := s.tooLargeError(ctx, cl, again[0], limits)
 		if s.cfg.failOnPoison {
-			return acked, re
+			return acked, size, re
 		}
 		again[0].p.Reject(again[0].elem, re)
 	}
-	return acked, nil
+	return acked, size, nil
 }
 
 // halves splits records in two, or returns it alone if it holds one
@@ -91,8 +92,9 @@ func halves[T any](records []tooLarge[T]) [][]tooLarge[T] {
 
 // produceGroup produces the records of group again and waits for them.
 // It returns those that failed as too large again, how many were
-// acknowledged, and the error of the first that failed otherwise.
-func (s *Sink[T]) produceGroup(ctx context.Context, cl *kgo.Client, group []tooLarge[T]) ([]tooLarge[T], int64, error) {
+// acknowledged and their key and value bytes, and the error of the first
+// that failed otherwise.
+func (s *Sink[T]) produceGroup(ctx context.Context, cl *kgo.Client, group []tooLarge[T]) ([]tooLarge[T], int64, int64, error) {
 	errs := make([]error, len(group))
 	var pending sync.WaitGroup
 	pending.Add(len(group))
@@ -110,23 +112,24 @@ func (s *Sink[T]) produceGroup(ctx context.Context, cl *kgo.Client, group []tooL
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return nil, 0, fmt.Errorf("kafkasink: producing records again after MESSAGE_TOO_LARGE: %w", ctx.Err())
+		return nil, 0, 0, fmt.Errorf("kafkasink: producing records again after MESSAGE_TOO_LARGE: %w", ctx.Err())
 	}
 	var again []tooLarge[T]
-	var acked int64
+	var acked, size int64
 	for i, err := range errs {
 		g := group[i]
 		switch {
 		case err == nil:
 			acked++
+			size += int64(len(g.rec.Key) + len(g.rec.Value))
 		case isTooLarge(err):
 			g.err = err
 			again = append(again, g)
 		default:
-			return nil, acked, &RecordError{Partition: g.part, Index: g.index, Op: "produce", Topic: g.rec.Topic, Err: err}
+			return nil, acked, size, &RecordError{Partition: g.part, Index: g.index, Op: "produce", Topic: g.rec.Topic, Err: err}
 		}
 	}
-	return again, acked, nil
+	return again, acked, size, nil
 }
 
 // fresh returns a new record with what the sink set in r, to produce

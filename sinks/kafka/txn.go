@@ -195,6 +195,10 @@ func (b *batch[T]) commitTxn(ctx context.Context) error {
 	if err == nil {
 		if err = s.commitTxn(ctx, cl, produced, offsetsAdded); err == nil {
 			s.txn.done(b.offsets)
+			// settle saw every record settled: the transaction holds
+			// those acknowledged, which are visible now.
+			s.records.Add(b.acked.Load())
+			s.bytes.Add(b.ackedBytes())
 			return nil
 		}
 	}

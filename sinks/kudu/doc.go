@@ -70,6 +70,17 @@
 // missing key column: "invalid row: ..."); and a row a tablet server
 // refuses (a duplicate INSERT, say), with the server's status.
 //
+// Each rejection names its reason (dstream.RejectReasonOf), which
+// metrics count dead letters by: "mapping" (the MapColumns function
+// failed), "no_column", "invalid_value" (a value of the wrong type, out
+// of range, or longer than its VARCHAR), "null_value" (a null in a
+// non-nullable column, a key column null or missing), "cell_too_large"
+// (a string or binary value over 64 KiB), "unsupported" (a column type
+// the client cannot write), "non_covered_range" (a row no tablet covers),
+// or, for a row a tablet server refuses, its Kudu status in snake_case:
+// "already_present", "not_found", "invalid_argument" and so on ("server"
+// for a status Kudu does not define).
+//
 // A rejected row is a property of its record: failing the batch for it
 // would fail every replay of the batch too, so there is no option to. A
 // configuration error that would reject every row fails instead: a
@@ -77,6 +88,15 @@
 // and the batch. A write that fails as a whole (the cluster unreachable
 // after the client's retries) fails the batch, which a restarted job
 // writes again.
+//
+// # Counts
+//
+// The sink counts what it writes (Sink.OutputStats; the engine reports
+// each batch's share in dstream.OutputOperationInfo.Wrote): Rows are the
+// row operations the tablet servers applied, rejected rows left out, and
+// Records the same number (one operation per record); the rows of a
+// chunk whose write failed as a whole are not counted. Bytes and Files
+// stay zero.
 //
 // The client speaks Kudu's RPC protocol with SASL PLAIN and no TLS; it
 // refuses servers that require TLS or Kerberos. It has been tested against

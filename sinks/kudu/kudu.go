@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -165,6 +166,8 @@ type Sink[T any] struct {
 	cl     *kudu.Client
 	tbl    *kudu.Table
 	closed bool
+
+	applied atomic.Int64 // row operations the tablet servers applied since Open (OutputStats)
 }
 
 // New returns the sink that writes to the Kudu table through the masters
@@ -234,7 +237,22 @@ func (s *Sink[T]) Open(context.Context) error {
 	s.mu.Lock()
 	s.closed = false
 	s.mu.Unlock()
+	s.applied.Store(0)
 	return nil
+}
+
+// OutputStats implements dstream.StatsReporter: what the sink wrote since
+// Open. Rows are the row operations the tablet servers applied (those of
+// the chunks whose write succeeded, less the rows the client or a server
+// rejected; a row InsertIgnore found present, or UPDATE IGNORE missing,
+// counts as applied), and Records the same number, one row operation per
+// record. The rows of a chunk whose write failed as a whole, which may or
+// may not have been applied, are not counted: the batch fails and is
+// written again. Bytes and Files are zero: the client does not report the
+// encoded size of what it sends.
+func (s *Sink[T]) OutputStats() dstream.OutputStats {
+	n := s.applied.Load()
+	return dstream.OutputStats{Records: n, Rows: n}
 }
 
 // Close closes the client.
@@ -268,8 +286,9 @@ func (b batchWriter[T]) WritePartition(ctx context.Context, p *dstream.Partition
 		cl   *kudu.Client
 		tbl  *kudu.Table
 		ops  []*kudu.Operation
-		recs []T // ops[i] is of recs[i]
-		size int // the estimated row data of ops
+		recs []T   // ops[i] is of recs[i]
+		size int   // the estimated row data of ops
+		long []int // the indexes in ops of rows with a cell over the client's limit
 	)
 	maxBytes := s.cfg.maxBatchBytes
 	if maxBytes == 0 {
@@ -282,15 +301,16 @@ func (b batchWriter[T]) WritePartition(ctx context.Context, p *dstream.Partition
 		rowErrs, err := cl.Apply(ctx, tbl, ops)
 		if err != nil {
 			// The batch fails and is written again: its rows are not
-			// rejected.
+			// rejected, nor counted.
 			return fmt.Errorf("kudu: writing %d rows to %s: %w", len(ops), s.table, clientErr{err})
 		}
 		for _, re := range rowErrs {
-			p.Reject(recs[re.Index], re.Err)
+			p.Reject(recs[re.Index], rowRejection(re, slices.Contains(long, re.Index)))
 		}
+		s.applied.Add(int64(len(ops) - len(rowErrs)))
 		clear(ops)
 		clear(recs)
-		ops, recs, size = ops[:0], recs[:0], 0
+		ops, recs, size, long = ops[:0], recs[:0], 0, long[:0]
 		return nil
 	}
 	for rec := range p.Records() {
@@ -300,10 +320,13 @@ func (b batchWriter[T]) WritePartition(ctx context.Context, p *dstream.Partition
 				return err
 			}
 		}
-		op, n, err := s.operation(tbl, rec)
+		op, n, tooLong, err := s.operation(tbl, rec)
 		if err != nil {
 			p.Reject(rec, err)
 			continue
+		}
+		if tooLong {
+			long = append(long, len(ops))
 		}
 		ops, recs, size = append(ops, op), append(recs, rec), size+n
 		if size >= maxBytes || len(ops) >= chunkRows {
@@ -406,9 +429,10 @@ func (e clientErr) Error() string { return strings.TrimPrefix(e.err.Error(), "ku
 func (e clientErr) Unwrap() error { return e.err }
 
 // operation builds the row operation of one record, and estimates its row
-// data in bytes.
-func (s *Sink[T]) operation(tbl *kudu.Table, rec T) (*kudu.Operation, int, error) {
-	var op *kudu.Operation
+// data in bytes; long says whether a string or binary value is over the
+// client's cell limit, for which the client rejects the row. An error is
+// a *rejection, naming its reason.
+func (s *Sink[T]) operation(tbl *kudu.Table, rec T) (op *kudu.Operation, size int, long bool, err error) {
 	switch s.cfg.op {
 	case Insert:
 		op = tbl.NewInsert()
@@ -423,34 +447,150 @@ func (s *Sink[T]) operation(tbl *kudu.Table, rec T) (*kudu.Operation, int, error
 	}
 	vals, err := s.values(rec)
 	if err != nil {
-		return nil, 0, fmt.Errorf("mapping the record to columns: %w", err)
+		return nil, 0, false, &rejection{reasonMapping, fmt.Errorf("mapping the record to columns: %w", err)}
 	}
 	schema := tbl.Schema()
-	size := 1 + 2*((schema.NumColumns()+7)/8) // the op byte and the bitmaps
+	size = 1 + 2*((schema.NumColumns()+7)/8) // the op byte and the bitmaps
 	for name, v := range vals {
 		i := schema.ColumnIndex(name)
 		if i < 0 {
-			return nil, 0, fmt.Errorf("no column %q in table %s", name, s.table)
+			return nil, 0, false, &rejection{reasonNoColumn, fmt.Errorf("no column %q in table %s", name, s.table)}
 		}
 		if s.cfg.op == Delete && !schema.Column(i).Key {
 			continue // a delete names the key only
 		}
+		reason := reasonInvalidValue
 		switch v := v.(type) {
 		case nil:
 			err = op.SetNull(name)
+			reason = reasonNullValue
 		case string:
 			err = op.Set(name, v)
 			size += 16 + len(v)
+			long = long || len(v) > kudu.DefaultMaxCellBytes
 		case []byte:
 			err = op.Set(name, v)
 			size += 16 + len(v)
+			long = long || len(v) > kudu.DefaultMaxCellBytes
 		default:
 			err = op.Set(name, v)
 			size += 8
 		}
 		if err != nil {
-			return nil, 0, err
+			if errors.Is(err, kudu.ErrUnsupported) {
+				reason = reasonUnsupported
+			}
+			return nil, 0, false, &rejection{reason, err}
 		}
 	}
-	return op, size, nil
+	return op, size, long, nil
+}
+
+// The reasons of the rows the sink or the client rejects before sending
+// them (dstream.RejectReasoner), which metrics count dead letters by; the
+// rows a tablet server refuses are named by serverReason.
+const (
+	reasonMapping      = "mapping"           // the MapColumns function failed
+	reasonNoColumn     = "no_column"         // a value for a column the table lacks
+	reasonInvalidValue = "invalid_value"     // a value of the wrong type, out of range, or over a VARCHAR's length
+	reasonNullValue    = "null_value"        // a null in a non-nullable column, or a key column null or missing
+	reasonCellTooLarge = "cell_too_large"    // a string or binary value over Kudu's cell limit (64 KiB)
+	reasonUnsupported  = "unsupported"       // a column type the client cannot write
+	reasonNoTablet     = "non_covered_range" // a row that no tablet's range covers
+)
+
+// serverReason is the reason of a row a tablet server refused: the name of
+// its Kudu status code in snake_case ("already_present" for a duplicate
+// INSERT, "not_found" for an UPDATE or DELETE of a missing row, ...), or
+// "server" for a code Kudu does not define.
+func serverReason(c kudu.StatusCode) string {
+	switch c {
+	case kudu.StatusNotFound:
+		return "not_found"
+	case kudu.StatusCorruption:
+		return "corruption"
+	case kudu.StatusNotSupported:
+		return "not_supported"
+	case kudu.StatusInvalidArgument:
+		return "invalid_argument"
+	case kudu.StatusIOError:
+		return "io_error"
+	case kudu.StatusAlreadyPresent:
+		return "already_present"
+	case kudu.StatusRuntimeError:
+		return "runtime_error"
+	case kudu.StatusNetworkError:
+		return "network_error"
+	case kudu.StatusIllegalState:
+		return "illegal_state"
+	case kudu.StatusNotAuthorized:
+		return "not_authorized"
+	case kudu.StatusAborted:
+		return "aborted"
+	case kudu.StatusRemoteError:
+		return "remote_error"
+	case kudu.StatusServiceUnavailable:
+		return "service_unavailable"
+	case kudu.StatusTimedOut:
+		return "timed_out"
+	case kudu.StatusUninitialized:
+		return "uninitialized"
+	case kudu.StatusConfigurationError:
+		return "configuration_error"
+	case kudu.StatusIncomplete:
+		return "incomplete"
+	case kudu.StatusEndOfFile:
+		return "end_of_file"
+	case kudu.StatusCancelled:
+		return "cancelled"
+	case kudu.StatusImmutable:
+		return "immutable"
+	}
+	return "server"
+}
+
+// rejection is the reason given to dstream.Partition.Reject for a row:
+// the error, whose message it keeps and which it unwraps to, and the
+// word that names its cause.
+type rejection struct {
+	reason string
+	err    error
+}
+
+func (e *rejection) Error() string { return e.err.Error() }
+
+func (e *rejection) Unwrap() error { return e.err }
+
+// RejectReason implements dstream.RejectReasoner.
+func (e *rejection) RejectReason() string { return e.reason }
+
+// rowRejection is the rejection of a row that Apply reports: a tablet
+// server's status, or the client's check before sending it (a key column
+// null or missing, a cell over the limit, which long says the row has, a
+// VARCHAR value too long, a row no tablet covers).
+func rowRejection(re kudu.RowError, long bool) error {
+	var st *kudu.StatusError
+	reason := "other"
+	switch {
+	case errors.As(re.Err, &st):
+		reason = serverReason(st.Code)
+	case errors.Is(re.Err, kudu.ErrNonCoveredRange):
+		reason = reasonNoTablet
+	case errors.Is(re.Err, kudu.ErrUnsupported):
+		reason = reasonUnsupported
+	case errors.Is(re.Err, kudu.ErrInvalidRow):
+		reason = reasonInvalidValue
+		if long {
+			reason = reasonCellTooLarge
+		}
+		if op := re.Op; op != nil {
+			for i := range op.Schema().NumKeyColumns() {
+				if !op.IsSet(i) || op.IsNull(i) {
+					reason = reasonNullValue // the client checks the key first
+					break
+				}
+			}
+		}
+	}
+	return &rejection{reason, re.Err}
 }

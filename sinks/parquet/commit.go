@@ -116,6 +116,9 @@ func (w *Sink[T]) commit(ctx context.Context, stage string, t int64, files []fil
 		w.removeTemps(ctx, files)
 		return err
 	}
+	// The files are visible, replacing those of an earlier attempt with
+	// the same names: counted as written by this one.
+	w.stats.committed(files)
 	written := make(map[string]bool, len(files))
 	for _, f := range files {
 		written[f.rel] = true

@@ -80,6 +80,22 @@
 // of it is committed. The values of each Hive partition are checked once
 // per batch partition, not once per row.
 //
+// # Counts and rejection reasons
+//
+// The sink counts what it writes (Sink.OutputStats; the engine reports
+// each batch's share in dstream.OutputOperationInfo.Wrote): Records are
+// the rows written into files, committed yet or not (with Rotate, the
+// rows a batch adds to the open chunks, discarded later or not); Rows,
+// Bytes and Files are the rows, the sizes and the number of the data
+// files made visible, counted when they are renamed to their final names
+// (with Rotate, when a chunk is committed: as a batch completes, which
+// the engine reports with the next batch, at Release, or at Close, which
+// no batch reports). A batch or chunk written again, whose files replace
+// those of its earlier attempt, counts what it wrote again. A rejected
+// row names its reason (dstream.RejectReasonOf): "value_count" (the
+// PartitionBy function returned the wrong number of values),
+// "invalid_utf8" or "name_too_long".
+//
 // # Exactly once
 //
 // The guarantee is idempotence by name: each file's name depends only on

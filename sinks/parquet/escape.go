@@ -108,23 +108,57 @@ func partitionValue(v string) string {
 	return EscapePathName(v)
 }
 
+// The reasons a row's Hive partition directory cannot be made, which its
+// rejection names (dstream.RejectReasoner) and metrics count dead letters
+// by.
+const (
+	// reasonValueCount: the PartitionBy function returned the wrong
+	// number of values.
+	reasonValueCount = "value_count"
+	// reasonInvalidUTF8: a value is not valid UTF-8.
+	reasonInvalidUTF8 = "invalid_utf8"
+	// reasonNameTooLong: a value's escaped directory name is longer than
+	// MaxDirNameBytes.
+	reasonNameTooLong = "name_too_long"
+)
+
+// partitionError is the error of a row whose Hive partition directory
+// cannot be made: its message, which wraps ErrPartitionValue, and the
+// reason word of its rejection.
+type partitionError struct {
+	reason string
+	err    error
+}
+
+func (e *partitionError) Error() string { return e.err.Error() }
+
+func (e *partitionError) Unwrap() error { return e.err }
+
+// RejectReason implements dstream.RejectReasoner: "value_count",
+// "invalid_utf8" or "name_too_long".
+func (e *partitionError) RejectReason() string { return e.reason }
+
 // checkPartition returns an error wrapping ErrPartitionValue if the
 // values vals of the columns cols (escaped, as the directory names start)
 // cannot make a partition directory, and nil if they can. Escaping leaves
 // no '/' or NUL in a value, and an empty value is DefaultPartitionName,
 // so a valid UTF-8 value whose escaped name fits in MaxDirNameBytes
-// makes a directory on every file system the sink writes to.
+// makes a directory on every file system the sink writes to. The error
+// is a *partitionError, which names the reason.
 func checkPartition(cols, vals []string) error {
 	if len(vals) != len(cols) {
-		return fmt.Errorf("%w: the PartitionBy function returned %d values for %d columns", ErrPartitionValue, len(vals), len(cols))
+		return &partitionError{reasonValueCount,
+			fmt.Errorf("%w: the PartitionBy function returned %d values for %d columns", ErrPartitionValue, len(vals), len(cols))}
 	}
 	for i, v := range vals {
 		if !utf8.ValidString(v) {
-			return fmt.Errorf("%w: column %s: the value %s is not valid UTF-8", ErrPartitionValue, cols[i], quoteStart(v))
+			return &partitionError{reasonInvalidUTF8,
+				fmt.Errorf("%w: column %s: the value %s is not valid UTF-8", ErrPartitionValue, cols[i], quoteStart(v))}
 		}
 		if n := len(cols[i]) + 1 + len(partitionValue(v)); n > MaxDirNameBytes {
-			return fmt.Errorf("%w: column %s: the value %s of %d bytes makes a directory name %s=... of %d bytes once escaped, over the limit of %d bytes (MaxDirNameBytes)",
-				ErrPartitionValue, cols[i], quoteStart(v), len(v), cols[i], n, MaxDirNameBytes)
+			return &partitionError{reasonNameTooLong,
+				fmt.Errorf("%w: column %s: the value %s of %d bytes makes a directory name %s=... of %d bytes once escaped, over the limit of %d bytes (MaxDirNameBytes)",
+					ErrPartitionValue, cols[i], quoteStart(v), len(v), cols[i], n, MaxDirNameBytes)}
 		}
 	}
 	return nil

@@ -271,7 +271,8 @@ func (w *partWriter[T]) reject(p *dstream.Partition[T], i int, row T, err error)
 
 // reject hands row i of the partition p, which cannot be written for
 // err, to the dead letters, or returns the error that fails the batch
-// with FailOnInvalidPartition.
+// with FailOnInvalidPartition. err is checkPartition's *partitionError,
+// which names the rejection's reason (dstream.RejectReasonOf).
 func (w *Sink[T]) reject(p *dstream.Partition[T], i int, row T, err error) error {
 	if w.failInvalid {
 		return fmt.Errorf("%w: row %d of batch partition %d (FailOnInvalidPartition; without it, such rows go to the job's dead letters, e.g. dstream.WriteSpec.DeadLetter)", err, i, p.Index)
@@ -394,7 +395,7 @@ func (w *partWriter[T]) finish(ctx context.Context) error {
 		return w.fileErr(err)
 	}
 	w.f = nil
-	fsys, done := w.w.fsys, file{tmp: w.fTmp, rel: w.fRel}
+	fsys, done := w.w.fsys, file{tmp: w.fTmp, rel: w.fRel, rows: w.inFile, size: closedSize(w.pw)}
 	name := path.Join(w.w.root, w.fRel)
 	w.slots <- struct{}{}
 	w.closing.Add(1)
@@ -416,6 +417,15 @@ func (w *partWriter[T]) finish(ctx context.Context) error {
 		w.closed = append(w.closed, done)
 	}()
 	return nil
+}
+
+// closedSize is the size in bytes of the file that pw has just closed:
+// what parquet-go wrote to it, footer included.
+func closedSize[T any](pw *parquet.GenericWriter[T]) int64 {
+	if fv := pw.File(); fv != nil {
+		return fv.Size()
+	}
+	return pw.Size()
 }
 
 // syncClose syncs f, when it can be, and closes it.

@@ -126,6 +126,8 @@ type chunkPart struct {
 	tmp  string // relative to the root
 	hive string // the Hive partition directory, relative
 	n    int
+	rows int64 // the rows in the file
+	size int64 // its size in bytes
 }
 
 // chunkFile is one Hive partition of a chunk. Its rows are held in
@@ -285,6 +287,7 @@ func (w *Sink[T]) appendRows(ctx context.Context, sp *srcPart[T], p *dstream.Par
 	var cur *chunkFile[T]
 	var curVals []string
 	var key []byte
+	var accepted int64 // rows added to the chunk, counted once the partition is written
 	i := -1
 	for x := range p.Records() {
 		i++
@@ -338,6 +341,7 @@ func (w *Sink[T]) appendRows(ctx context.Context, sp *srcPart[T], p *dstream.Par
 		cf.held[last] = append(cf.held[last], x)
 		cf.nheld++
 		sp.held++
+		accepted++
 		switch {
 		case cf.pw == nil && cf.nheld >= spillRows:
 			if err := w.flushRows(ctx, sp, cf); err != nil {
@@ -358,6 +362,7 @@ func (w *Sink[T]) appendRows(ctx context.Context, sp *srcPart[T], p *dstream.Par
 			}
 		}
 	}
+	w.stats.records.Add(accepted)
 	return nil
 }
 
@@ -506,7 +511,7 @@ func (w *Sink[T]) endChunkFile(cf *chunkFile[T]) (io.WriteCloser, chunkPart, int
 		_ = f.Close()
 		return nil, chunkPart{}, 0, fmt.Errorf("parquetsink: writing %s: %w", path.Join(w.root, cf.tmp), err)
 	}
-	part := chunkPart{tmp: cf.tmp, hive: cf.hive, n: cf.n}
+	part := chunkPart{tmp: cf.tmp, hive: cf.hive, n: cf.n, rows: cf.inFile, size: closedSize(cf.pw)}
 	cf.n++
 	return f, part, size, nil
 }
@@ -793,6 +798,10 @@ func (w *Sink[T]) commitChunk(ctx context.Context, sp *srcPart[T]) error {
 		sp.known = false // the next owner, or this one, rolls it forward
 		return fmt.Errorf("parquetsink: committing offsets %d to %d of %v: %w", c.from, c.until-1, sp.key, err)
 	}
+	// The chunk's files are visible, replacing those of an earlier
+	// writer of the same chunk with the same names: counted as written
+	// by this one.
+	w.stats.committedChunk(sp.done)
 	tmpDir := sp.tmpDir
 	sp.resetChunk()
 	sp.tip, sp.hasTip = c.until, true

@@ -144,6 +144,69 @@ type Sink[T any] struct {
 	spareWriters []*parquet.GenericWriter[T]
 
 	lastBegin atomic.Int64 // the time of the last batch begun (ns)
+
+	stats sinkStats // what the sink wrote since Open (OutputStats)
+}
+
+// sinkStats are the counters of Sink.OutputStats. They are added to once
+// per partition written (records) and once per commit (rows, bytes,
+// files), from the batch's goroutines, BatchCompleted, Release and Close.
+type sinkStats struct {
+	records, rows, bytes, files atomic.Int64
+}
+
+// committed counts the files of a batch made visible.
+func (st *sinkStats) committed(files []file) {
+	var rows, size int64
+	for _, f := range files {
+		rows += f.rows
+		size += f.size
+	}
+	st.add(int64(len(files)), rows, size)
+}
+
+// committedChunk counts the files of a Rotate chunk made visible.
+func (st *sinkStats) committedChunk(parts []chunkPart) {
+	var rows, size int64
+	for _, p := range parts {
+		rows += p.rows
+		size += p.size
+	}
+	st.add(int64(len(parts)), rows, size)
+}
+
+func (st *sinkStats) add(files, rows, size int64) {
+	st.files.Add(files)
+	st.rows.Add(rows)
+	st.bytes.Add(size)
+}
+
+// OutputStats implements dstream.StatsReporter: what the sink wrote since
+// Open.
+//
+//   - Records are the rows written into files by the partitions that were
+//     written successfully (rows rejected to the dead letters left out),
+//     committed yet or not, and so also those of a batch that fails later
+//     or whose Rotate chunk is discarded: with Rotate, the rows a batch
+//     added to the open chunks.
+//   - Rows, Bytes and Files are the rows, the sizes in bytes and the
+//     number of the data files made visible (renamed to their final
+//     names): a batch's files when it commits, and with Rotate a chunk's
+//     files when it is committed (when a batch completes, which the
+//     engine reports with the next batch; at Release; and at Close, which
+//     no batch reports).
+//
+// A batch or a chunk written again replaces its files by name, and counts
+// what it wrote again: the counts are of what this sink wrote and made
+// visible, not of what the directory holds. Files of another writer's
+// chunk that Resume rolls forward are not counted.
+func (w *Sink[T]) OutputStats() dstream.OutputStats {
+	return dstream.OutputStats{
+		Records: w.stats.records.Load(),
+		Rows:    w.stats.rows.Load(),
+		Bytes:   w.stats.bytes.Load(),
+		Files:   w.stats.files.Load(),
+	}
 }
 
 // New returns a Sink that writes rows of type T under dir (see Write),
@@ -288,6 +351,10 @@ func (w *Sink[T]) Open(context.Context) error {
 		return fmt.Errorf("parquetsink: %s is already open: register a Sink with one Stream.WriteTo", w)
 	}
 	w.open = true
+	w.stats.records.Store(0)
+	w.stats.rows.Store(0)
+	w.stats.bytes.Store(0)
+	w.stats.files.Store(0)
 	w.writerID = newWriterID()
 	w.srcs = map[srcKey]*srcPart[T]{}
 	return nil
@@ -365,9 +432,11 @@ func (w *Sink[T]) release(pw *partWriter[T]) {
 }
 
 // file is one data file of a batch: its temporary name in the staging
-// directory and its final name relative to the root.
+// directory and its final name relative to the root, its rows and its
+// size in bytes.
 type file struct {
-	tmp, rel string
+	tmp, rel   string
+	rows, size int64
 }
 
 // batch writes one batch:
@@ -418,6 +487,11 @@ func (b *batch[T]) WritePartition(ctx context.Context, p *dstream.Partition[T]) 
 		b.w.removeTemps(ctx, files)
 		return err
 	}
+	var rows int64
+	for _, f := range files {
+		rows += f.rows
+	}
+	b.w.stats.records.Add(rows)
 	b.files[p.Index] = files
 	b.w.release(pw)
 	return nil
