@@ -123,6 +123,14 @@ func newE2EInput(t *testing.T) *e2eInput {
 // the produced records and the manager's standard error.
 func runManager(t *testing.T, c *kafkatest.Cluster, in *e2eInput, args ...string) ([]*kgo.Record, string) {
 	t.Helper()
+	return runManagerThen(t, c, in, nil, args...)
+}
+
+// runManagerThen is runManager calling live, when not nil, with the
+// running manager once its progress lines account for every message,
+// before it is stopped.
+func runManagerThen(t *testing.T, c *kafkatest.Cluster, in *e2eInput, live func(*proctest.Proc), args ...string) ([]*kgo.Record, string) {
+	t.Helper()
 	bin := buildManager(t)
 	half := len(in.messages) / 2
 	recs := produce(t, c, e2eTopic, in.messages[:half]...)
@@ -142,6 +150,9 @@ func runManager(t *testing.T, c *kafkatest.Cluster, in *e2eInput, args ...string
 			t.Fatalf("%d of %d messages read after 60 s\n%s", sum[0], len(in.messages), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if live != nil {
+		live(p)
 	}
 	p.Stop(t, 30*time.Second)
 	stderr := p.Stderr.String()

@@ -211,6 +211,17 @@
 // events counts the rows written to Parquet, kudu those written to Kudu
 // ("off" without -kudu-masters).
 //
+// With -ui, the status page's /metrics has the same counts as counters,
+// labelled job_name="iot-manager" like the engine's series:
+// iot_manager_messages_total, iot_manager_events_total,
+// iot_manager_kudu_rows_total and iot_manager_dead_letters_total{reason},
+// the reason one of oversized, not_an_event, not_a_kudu_row,
+// kudu_rejected and parquet_rejected. The engine's series add the
+// consumer lag per partition (microbatch_streaming_input_lag_records),
+// and per sink the rows, bytes and files written and its rejected rows
+// by reason (microbatch_streaming_output_*); the ui package's doc lists
+// them all.
+//
 // # Delivery
 //
 // With -checkpoint, exactly once: the offsets of every batch are saved in
@@ -419,6 +430,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		hdfsOut: o.hdfsOut, deadLetter: o.deadLetter, kuduMasters: o.kuduMasters, kuduTable: o.kuduTable,
 		kuduBuckets: int32(o.kuduBuckets), maxMessageBytes: o.maxMessageBytes, logger: logger,
 		parquet: o.scale.ParquetOptions(),
+	}
+	if status != nil {
+		cfg.metrics = status.Registerer()
 	}
 	events, err := newEventSink(cfg)
 	if err != nil {

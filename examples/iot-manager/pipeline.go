@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/progress"
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
@@ -33,6 +35,9 @@ type deadLetter struct {
 	// ValueBase64 is the message value of a message that is not an
 	// Avro Event (not for an oversized one).
 	ValueBase64 *string `json:"value_base64,omitempty"`
+
+	// kind is the reason's kind for metrics (deadOversized, ...).
+	kind string
 }
 
 // Position returns the dead letter's Kafka message (scaleout.Letter).
@@ -78,19 +83,19 @@ func decoder(maxMessageBytes int, kudu bool) func(kafka.Record) result {
 	return func(rec kafka.Record) result {
 		from := origin{rec.Topic, rec.Partition, rec.Offset}
 		if len(rec.Value) > maxMessageBytes {
-			return result{dead: &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			return result{dead: &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, kind: deadOversized,
 				Reason: fmt.Sprintf("%s: %d bytes, more than -max-message-bytes %d", reasonOversized, len(rec.Value), maxMessageBytes)}}
 		}
 		e, err := DecodeEvent(rec.Value)
 		if err != nil {
 			v := base64.StdEncoding.EncodeToString(rec.Value)
-			return result{dead: &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			return result{dead: &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, kind: deadNotAnEvent,
 				Reason: err.Error(), ValueBase64: &v}}
 		}
 		c, why := convert(&e, kudu, from)
 		r := result{ev: c}
 		if why != "" {
-			r.dead = &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Reason: why, ID: &c.hdfs.ID}
+			r.dead = &deadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Reason: why, ID: &c.hdfs.ID, kind: deadNotAKuduRow}
 		}
 		return r
 	}
@@ -129,14 +134,14 @@ type rejects struct {
 // kudu is the DeadLetter function of the Kudu output's WriteSpec: a row
 // the client or the server rejected.
 func (r *rejects) kudu(k KuduEvent, err error) {
-	r.add(k.from.deadLetter(k.ID, "kudu: rejected: "+strings.TrimPrefix(err.Error(), "kudu: ")))
+	r.add(k.from.deadLetter(k.ID, deadKuduRejected, "kudu: rejected: "+strings.TrimPrefix(err.Error(), "kudu: ")))
 }
 
 // parquet is the Parquet sink's DeadLetter function (its WriteSpec's): an
 // event whose partition directory cannot be made (a source too long for a
 // directory name, say).
 func (r *rejects) parquet(h *HdfsEvent, err error) {
-	r.add(h.from.deadLetter(h.ID, "parquet: rejected: "+err.Error()))
+	r.add(h.from.deadLetter(h.ID, deadParquetRefuse, "parquet: rejected: "+err.Error()))
 }
 
 func (r *rejects) add(d deadLetter) {
@@ -162,8 +167,11 @@ type pipelineConfig struct {
 	kuduBuckets     int32        // hash buckets on source of a table created here
 	maxMessageBytes int          // larger messages are dead letters
 	logger          *slog.Logger // dead letters go here without deadLetter
-	parquet         []parquetsink.Option
-	kudu            []kudusink.Option
+	// metrics, when not nil, gets the manager's counters (the status
+	// page's Registerer).
+	metrics prometheus.Registerer
+	parquet []parquetsink.Option
+	kudu    []kudusink.Option
 }
 
 // newEventSink returns the Parquet sink of the events, for buildPipeline
@@ -188,6 +196,10 @@ func newEventSink(cfg pipelineConfig) (*parquetsink.Sink[*HdfsEvent], error) {
 // go to rep.
 func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], cfg pipelineConfig, rep *progress.Reporter[counts]) error {
 	kuduOn := len(cfg.kuduMasters) > 0
+	met, err := newManagerMetrics(cfg.metrics)
+	if err != nil {
+		return err
+	}
 	results := dstream.Map(ds.Stream(), decoder(cfg.maxMessageBytes, kuduOn))
 
 	events := dstream.Map(results.Filter(func(r result) bool { return r.ev != nil }),
@@ -224,7 +236,9 @@ func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], c
 	return results.ForEachBatch(func(ctx context.Context, b *dstream.Batch[result]) error {
 		var c counts
 		var letters []deadLetter
+		var messages int64
 		for r := range b.All() {
+			messages++
 			if r.ev != nil {
 				c.events++
 				if r.ev.toKudu {
@@ -249,6 +263,7 @@ func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], c
 			return err
 		}
 		rep.Set(b.Time, c)
+		met.add(messages, c, letters)
 		return nil
 	})
 }

@@ -69,9 +69,10 @@ type origin struct {
 	offset    int64
 }
 
-// deadLetter returns the dead letter of the event with id from there.
-func (o origin) deadLetter(id, reason string) deadLetter {
-	return deadLetter{Topic: o.topic, Partition: o.partition, Offset: o.offset, Reason: reason, ID: &id}
+// deadLetter returns the dead letter of the event with id from there, of
+// the kind (deadKuduRejected, ...) for the reason.
+func (o origin) deadLetter(id, kind, reason string) deadLetter {
+	return deadLetter{Topic: o.topic, Partition: o.partition, Offset: o.offset, Reason: reason, ID: &id, kind: kind}
 }
 
 // The event types.
