@@ -5,6 +5,7 @@ import (
 	"github.com/microbatch-go/microbatch/storage"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -222,6 +223,7 @@ type OpOption interface {
 }
 
 type opConfig struct {
+	name        string // Name, for output operations
 	partitions  int
 	partitioner any // Partitioner[K], checked by the operator
 	codec       Codec
@@ -246,6 +248,38 @@ func Partitions(n int) OpOption {
 	})
 }
 
+// Name names an output operation registered with ForEachBatch, as
+// listener events, the status page, its metrics and its errors show it
+// (default "forEachBatch"), such as "dead letters" or "progress". WriteTo
+// takes its name from WriteSpec.Name. Other operators refuse it with a
+// BuildError.
+func Name(name string) OpOption {
+	return opOptionFunc(func(c *opConfig) {
+		if strings.TrimSpace(name) == "" {
+			c.errs = append(c.errs, fmt.Errorf("%w: empty Name", ErrInvalidOption))
+			return
+		}
+		c.name = name
+	})
+}
+
+// outputOptions applies the options of an output operation: Name only.
+func outputOptions(opts []OpOption) (name string, err error) {
+	var cfg opConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyOp(&cfg)
+		}
+	}
+	switch {
+	case len(cfg.errs) > 0:
+		return "", cfg.errs[0]
+	case cfg.partitions != 0 || cfg.partitioner != nil || cfg.codec != nil:
+		return "", fmt.Errorf("%w: an output operation takes no Partitions, PartitionBy or StateCodec", ErrInvalidOption)
+	}
+	return cfg.name, nil
+}
+
 // opOptions applies opts and reports an error for any option the operator
 // does not accept. allowState and allowFilter say which typed options the
 // operator accepts.
@@ -259,6 +293,9 @@ func opOptions(c *Context, opts []OpOption, stateful bool) (opConfig, error) {
 	}
 	if len(cfg.errs) > 0 {
 		return cfg, cfg.errs[0]
+	}
+	if cfg.name != "" {
+		return cfg, fmt.Errorf("%w: Name applies only to output operations (ForEachBatch)", ErrInvalidOption)
 	}
 	if cfg.codec != nil && !stateful {
 		return cfg, fmt.Errorf("%w: StateCodec applies only to stateful operators", ErrInvalidOption)

@@ -3,6 +3,7 @@ package dstream
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -137,16 +138,22 @@ func (b *printBatch[T]) Commit(context.Context) error {
 // (Spark's foreachRDD), the generic way to write a batch anywhere. ctx is
 // cancelled by a hard stop. f must not modify the batch. An error from f
 // fails the batch and stops the context; output operations registered
-// after it do not run for that batch. It returns the stream's build
+// after it do not run for that batch. Name(...) among opts names the
+// operation (default "forEachBatch"). It returns the stream's build
 // error, if any.
-func (s *Stream[T]) ForEachBatch(f func(ctx context.Context, b *Batch[T]) error) error {
+func (s *Stream[T]) ForEachBatch(f func(ctx context.Context, b *Batch[T]) error, opts ...OpOption) error {
+	const op = "forEachBatch"
 	if s == nil {
-		return &BuildError{Op: "forEachBatch", Err: ErrNilStream}
+		return &BuildError{Op: op, Err: ErrNilStream}
 	}
 	if f == nil {
-		return &BuildError{Op: "forEachBatch", Err: ErrNilFunc}
+		return &BuildError{Op: op, Err: ErrNilFunc}
 	}
-	return s.n.c.addOutputFor(s.n, "forEachBatch", func(r *run, t int64) error {
+	name, err := outputOptions(opts)
+	if err != nil {
+		return &BuildError{Op: op, Err: err}
+	}
+	return s.n.c.addOutputFor(s.n, cmp.Or(name, op), func(r *run, t int64) error {
 		b, err := s.batch(r, t)
 		if err != nil || b == nil {
 			return err

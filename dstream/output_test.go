@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -221,5 +222,43 @@ func TestSaveAsTextFilesUnwritableFailsStart(t *testing.T) {
 	var se *StartError
 	if !errors.As(err, &se) || se.Check != "text output "+prefix {
 		t.Fatalf("Start = %v; want a *StartError naming the text output", err)
+	}
+}
+
+// Name names a ForEachBatch operation in listener events; an empty name,
+// a shuffle's options on an output and Name on any other operator are
+// build errors.
+func TestForEachBatchName(t *testing.T) {
+	h := newHarness(t, time.Second)
+	in := &fakeInput{parts: map[int]int{1: 2}, interval: time.Second, records: -1}
+	s := InputStream[string](h.ssc, "src", in)
+	noop := func(context.Context, *Batch[string]) error { return nil }
+	mustNoErr(t, s.ForEachBatch(noop, Name("dead letters")), "ForEachBatch with a Name")
+	mustNoErr(t, s.ForEachBatch(noop), "ForEachBatch without one")
+
+	bad := InputStream[string](newHarness(t, time.Second).ssc, "src", &fakeInput{parts: map[int]int{}, interval: time.Second})
+	pairs := Map(bad, func(x string) Pair[string, int] { return KV(x, 1) })
+	for _, tc := range []struct {
+		what string
+		err  error
+	}{
+		{"empty name", bad.ForEachBatch(noop, Name(" "))},
+		{"Partitions on an output", bad.ForEachBatch(noop, Partitions(2))},
+		{"Name on a shuffle", ReduceByKey(pairs, add, Name("totals")).ForEachBatch(func(context.Context, *Batch[Pair[string, int]]) error { return nil })},
+	} {
+		var be *BuildError
+		if !errors.As(tc.err, &be) || !errors.Is(tc.err, ErrInvalidOption) {
+			t.Errorf("%s: error %v, want a BuildError wrapping ErrInvalidOption", tc.what, tc.err)
+		}
+	}
+	var names []string
+	var mu sync.Mutex
+	h.ssc.AddListener(outputListener(func(o OutputOperationInfo) { mu.Lock(); names = append(names, o.Name); mu.Unlock() }))
+	h.start()
+	h.steps(1)
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"dead letters", "forEachBatch"}; !slices.Equal(names, want) {
+		t.Errorf("operation names %q, want %q", names, want)
 	}
 }

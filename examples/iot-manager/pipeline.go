@@ -265,5 +265,5 @@ func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], c
 		rep.Set(b.Time, c)
 		met.add(messages, c, letters)
 		return nil
-	})
+	}, dstream.Name("dead letters and counts"))
 }

@@ -189,6 +189,6 @@ func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Tabl
 		}
 		rep.Set(b.Time, c)
 		return nil
-	})
+	}, dstream.Name("dead letters and counts"))
 	return err
 }
