@@ -2,9 +2,11 @@ package runner
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
@@ -80,7 +82,8 @@ func (j Job) Run(ctx context.Context) error {
 
 // RunFlags are the flags every streaming example has for its
 // dependencies and its run: -start-timeout, -max-outage,
-// -checkpoint-reset and -ui-linger.
+// -checkpoint-reset, -ui-linger and the status page's certificate,
+// -ui-tls-cert and -ui-tls-key.
 type RunFlags struct {
 	// StartTimeout bounds the start-up checks (dstream.WithStartTimeout).
 	StartTimeout time.Duration
@@ -92,6 +95,9 @@ type RunFlags struct {
 	CheckpointReset bool
 	// UILinger keeps the status page up after a failure (Job.Linger).
 	UILinger time.Duration
+	// UITLSCert and UITLSKey are PEM files of the status page's
+	// certificate (chain) and key: with both, it serves HTTPS.
+	UITLSCert, UITLSKey string
 }
 
 // Register adds the flags to fs.
@@ -102,6 +108,10 @@ func (r *RunFlags) Register(fs *flag.FlagSet) {
 		"fail (exit 1) once a dependency has been unavailable this long while running; 0 waits, each progress line saying \"degraded\" and why")
 	fs.DurationVar(&r.UILinger, "ui-linger", 0,
 		"with -ui: after the job failed, keep the status page up this long (or until a signal), to see the error there")
+	fs.StringVar(&r.UITLSCert, "ui-tls-cert", "",
+		"with -ui: serve the status page over HTTPS with this PEM certificate (chain) file; needs -ui-tls-key")
+	fs.StringVar(&r.UITLSKey, "ui-tls-key", "",
+		"with -ui-tls-cert: the PEM file of the certificate's private key")
 	fs.BoolVar(&r.CheckpointReset, "checkpoint-reset", false,
 		"start afresh: move the files of the checkpoint in -checkpoint into a discarded-<ms>/ subdirectory first (a checkpoint that cannot be used otherwise stops the job at start)")
 }
@@ -115,8 +125,35 @@ func (r RunFlags) Check() error {
 		return Usagef("-max-outage %v must not be negative", r.MaxOutage)
 	case r.UILinger < 0:
 		return Usagef("-ui-linger %v must not be negative", r.UILinger)
+	case (r.UITLSCert == "") != (r.UITLSKey == ""):
+		return Usagef("-ui-tls-cert and -ui-tls-key go together")
 	}
 	return nil
+}
+
+// NewStatus returns the status page of a job named name whose batch
+// interval is interval, logging to logger, with the flags' certificate
+// (UIOptions).
+func (r RunFlags) NewStatus(interval time.Duration, name string, logger *slog.Logger) (*ui.Server, error) {
+	opts, err := r.UIOptions()
+	if err != nil {
+		return nil, err
+	}
+	return ui.New(interval, append(opts, ui.WithLogger(logger), ui.WithName(name))...)
+}
+
+// UIOptions returns the status page's options for the flags: WithTLS
+// with the certificate of -ui-tls-cert and -ui-tls-key, when given. An
+// unreadable or mismatched pair is an error naming the files.
+func (r RunFlags) UIOptions() ([]ui.Option, error) {
+	if r.UITLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(r.UITLSCert, r.UITLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("-ui-tls-cert %s, -ui-tls-key %s: %w", r.UITLSCert, r.UITLSKey, err)
+	}
+	return []ui.Option{ui.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})}, nil
 }
 
 // Options returns the context options for the flags, and the graceful

@@ -516,10 +516,11 @@ func TestServeShutdown(t *testing.T) {
 		t.Error("still serving after shutdown")
 	}
 
-	// Start: the same in the background.
+	// Start: the same in the background; an address without a host is
+	// loopback only.
 	ctx, cancel = context.WithCancel(context.Background())
 	url, started, err := srv.Start(ctx, ":0")
-	if err != nil || !strings.HasPrefix(url, "http://localhost:") {
+	if err != nil || !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Fatalf("Start: %q, %v", url, err)
 	}
 	get[ui.Statistics](t, strings.TrimSuffix(url, "/"), "/api/v1/streaming/statistics", http.StatusOK)

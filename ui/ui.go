@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,9 +70,11 @@ type Server struct {
 	retained int
 	maxDelay time.Duration // WithMaxSchedulingDelay
 	name     string        // WithName
-	log      *slog.Logger
-	metrics  *metrics
-	handler  http.Handler
+	// tlsConfig, from WithTLS, serves HTTPS.
+	tlsConfig *tls.Config
+	log       *slog.Logger
+	metrics   *metrics
+	handler   http.Handler
 
 	mu        sync.Mutex
 	state     string // stateWaiting, stateActive or stateStopped
@@ -228,6 +232,19 @@ func WithName(name string) Option {
 	}
 }
 
+// WithTLS serves the status page over HTTPS with cfg (its certificates
+// set), from Start and ListenAndServe; Serve serves whatever listener it
+// is given.
+func WithTLS(cfg *tls.Config) Option {
+	return func(s *Server) error {
+		if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil) {
+			return errors.New("ui: WithTLS: a TLS configuration with a certificate is required")
+		}
+		s.tlsConfig = cfg.Clone()
+		return nil
+	}
+}
+
 // WithLogger sets the logger for the server's messages (where it listens,
 // HTTP errors). Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
@@ -292,15 +309,24 @@ func (s *Server) newHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		http.ServeFileFS(w, r, static, "index.html")
 	})
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		// The assets, never a listing of them.
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if fi, err := fs.Stat(static, cmp.Or(strings.TrimSuffix(name, "/"), ".")); err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	s.registerAPI(mux)
 	s.registerHealth(mux)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	return mux
 }
 
-// ListenAndServe listens on addr (host:port; ":0" picks a free port) and
-// serves the status page until ctx is done, then shuts the server down
+// ListenAndServe listens on addr and serves the status page until ctx is
+// done, then shuts the server down
 // gracefully, waiting up to 5 seconds for requests in flight. It logs the
 // page's URL. It returns nil after ctx is done, or the error that stopped
 // it.
@@ -318,15 +344,46 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // url is the page's address, and done receives Serve's result (nil after
 // a graceful shutdown) when the server has stopped. A program cancels ctx
 // and reads done before it exits.
+//
+// addr is host:port. Without a host (":4040"; ":0" picks a free port) the
+// page listens on the loopback address 127.0.0.1 only: the status page
+// and its API are for the machine's operator unless an address says
+// otherwise, such as "0.0.0.0:4040" for every interface (logged as a
+// warning without WithTLS) or a host's own address. With WithTLS it
+// serves HTTPS.
 func (s *Server) Start(ctx context.Context, addr string) (url string, done <-chan error, err error) {
+	addr, err = listenAddr(addr)
+	if err != nil {
+		return "", nil, err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("ui: listen: %w", err)
 	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && s.tlsConfig == nil {
+		s.log.Warn("ui: the status page is served over plain HTTP on a non-loopback address; give it a certificate (-ui-tls-cert) or a loopback address", "addr", ln.Addr().String())
+	}
+	url = URL(ln)
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+		url = "https" + strings.TrimPrefix(url, "http")
+	}
 	ch := make(chan error, 1)
 	go func() { ch <- s.Serve(ctx, ln) }()
-	return URL(ln), ch, nil
+	return url, ch, nil
+}
+
+// listenAddr returns addr with the loopback host when it has none.
+func listenAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("ui: address %q: want host:port, or :port for loopback only: %w", addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // Serve serves the status page on ln until ctx is done, then shuts down
@@ -358,7 +415,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // URL returns the http:// URL of the status page served on ln, with the
-// host localhost for a listener on all addresses (":4040").
+// host localhost for a listener on all addresses ("0.0.0.0:4040").
 func URL(ln net.Listener) string {
 	addr := ln.Addr().String()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {

@@ -33,12 +33,17 @@ func TestCLIExitStatus(t *testing.T) {
 		{[]string{"-config", "testdata/application.conf", "-kudu-buckets", "0"}, 2, "-kudu-buckets 0"},
 		{[]string{"-h"}, 0, "Usage of iot-manager"},
 		{[]string{"-hdfs-out", "nosuch://x"}, 1, "iot-manager: -hdfs-out nosuch://x"},
+		{[]string{"-hdfs-out", "/x", "-kudu-masters", "kudu1:7051,u:s3cr3t-pw@kudu2:7051"}, 2, "iot-manager: -kudu-masters: an address holds user info"},
+		{[]string{"-hdfs-out", "/x", "-ui", ":0", "-ui-tls-cert", "cert.pem"}, 2, "iot-manager: -ui-tls-cert and -ui-tls-key go together"},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Dir = "." // for testdata/
 		p := proctest.StartCmd(t, cmd)
 		if got := p.ExitCode(t, 30*time.Second); got != tc.status || !strings.Contains(p.Stderr.String(), tc.stderr) {
 			t.Errorf("iot-manager %q: status %d, stderr:\n%s\nwant status %d and %q", tc.args, got, p.Stderr.String(), tc.status, tc.stderr)
+		}
+		if strings.Contains(p.Output(), "s3cr3t-pw") {
+			t.Errorf("iot-manager %q: the password is in the output:\n%s", tc.args, p.Output())
 		}
 	}
 }

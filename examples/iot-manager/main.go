@@ -63,7 +63,10 @@
 //	                       (default 50)
 //	-ui ADDR               serve the streaming status page (charts of every batch's
 //	                       rate and delays, the batches, JSON API, /metrics) on
-//	                       ADDR, e.g. :4040; off by default
+//	                       ADDR, e.g. :4040 (loopback only; 0.0.0.0:4040 for every
+//	                       interface); off by default
+//	-ui-tls-cert F, -ui-tls-key F
+//	                       with -ui: serve it over HTTPS with this certificate and key
 //	-ui-linger D           with -ui: after the job failed, keep the status page up this
 //	                       long (or until a signal) to see the error there (default 0)
 //	-start-timeout D       how long to wait at start for the brokers, topic, Parquet
@@ -266,6 +269,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -329,7 +333,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&config, "config", "", "read settings from the original's application.conf; flags given here win")
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
 	fs.IntVar(&o.rate, "rate", 50, "-demo: events per second the generator produces")
-	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (loopback only; 0.0.0.0:4040 for every interface; default off)")
 	o.run.Register(fs)
 	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
@@ -366,6 +370,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, runner.Usagef("-batch %v: want a positive whole number of milliseconds", o.batch)
 	case o.duration < 0:
 		return o, runner.Usagef("-duration %v is negative", o.duration)
+	case slices.ContainsFunc(o.kuduMasters, func(m string) bool { return strings.Contains(m, "@") }):
+		// Not echoed: what stands before the @ may be a password.
+		return o, runner.Usagef("-kudu-masters: an address holds user info (user@host); give host:port only")
 	case o.kuduTable == "":
 		return o, runner.Usagef("-kudu-table is empty")
 	case o.kuduBuckets < 2 || o.kuduBuckets > 1<<16:
@@ -417,7 +424,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var status *ui.Server
 	if o.ui != "" {
-		if status, err = ui.New(o.batch, ui.WithLogger(logger), ui.WithName("iot-manager")); err != nil {
+		if status, err = o.run.NewStatus(o.batch, "iot-manager", logger); err != nil {
 			return err
 		}
 		opts = append(opts, dstream.WithListener(status)) // registered before the context starts

@@ -47,7 +47,10 @@
 //	                    LOCATION -out (default /user/spot/<type>/hive), and exit
 //	-ui ADDR            serve the streaming status page (charts of every batch's
 //	                    rate and delays, the batches, JSON API, /metrics) on ADDR,
-//	                    e.g. :4040; off by default
+//	                    e.g. :4040 (loopback only; 0.0.0.0:4040 for every
+//	                    interface); off by default
+//	-ui-tls-cert F, -ui-tls-key F
+//	                    with -ui: serve it over HTTPS with this certificate and key
 //	-ui-linger D        with -ui: after the job failed, keep the status page up this
 //	                    long (or until a signal) to see the error there (default 0)
 //	-start-timeout D    how long to wait at start for the brokers, topic, -out,
@@ -212,7 +215,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&o.db, "db", "spot", "the Hive database, for -print-ddl")
 	fs.BoolVar(&o.printDDL, "print-ddl", false, "print the CREATE EXTERNAL TABLE statement of -type and exit")
-	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (loopback only; 0.0.0.0:4040 for every interface; default off)")
 	o.scale.Register(fs)
 	o.run.Register(fs)
 	if err := runner.Parse(fs, args, stderr); err != nil {
@@ -291,7 +294,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var status *ui.Server
 	if o.ui != "" {
-		if status, err = ui.New(o.batch, ui.WithLogger(logger), ui.WithName("spot-listener "+string(o.typ))); err != nil {
+		if status, err = o.run.NewStatus(o.batch, "spot-listener "+string(o.typ), logger); err != nil {
 			return err
 		}
 		opts = append(opts, dstream.WithListener(status)) // registered before the context starts

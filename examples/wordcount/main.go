@@ -83,8 +83,10 @@
 //	-backpressure      size batches to the rate the job processed recently (Spark's
 //	                   spark.streaming.backpressure.enabled)
 //	-ui ADDR           serve the streaming status page (charts of every batch's rate and
-//	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040; off
-//	                   by default
+//	                   delays, the batches, JSON API, /metrics) on ADDR, e.g. :4040
+//	                   (loopback only; 0.0.0.0:4040 for every interface); off by default
+//	-ui-tls-cert F, -ui-tls-key F
+//	                   with -ui: serve it over HTTPS with this certificate and key
 //	-ui-linger D       with -ui: after the job failed, keep the status page up this
 //	                   long (or until a signal) to see the error there (default 0)
 //
@@ -204,7 +206,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: resume from it after a stop or crash")
 	fs.BoolVar(&o.totals, "totals", false, "also keep running totals since the start, printed and saved under PREFIX-totals")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
-	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (default off)")
+	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (loopback only; 0.0.0.0:4040 for every interface; default off)")
 	fs.BoolVar(&o.exactlyOnce, "exactly-once", false, "kafka and demo: run as one of any number of copies in -group, every count exactly once (see the package doc)")
 	fs.StringVar(&o.totalsTopic, "totals-topic", "", "with -exactly-once and -totals: the compacted topic of the totals (default <group>-totals)")
 	fs.StringVar(&o.windowTopic, "window-topic", "", "with -exactly-once and -window: the compacted topic of the windows' counts (default <group>-window)")
@@ -267,7 +269,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts = append(opts, o.groupFlags.ContextOptions()...)
 	var status *ui.Server
 	if o.ui != "" {
-		status, err = ui.New(o.batch, ui.WithLogger(logger), ui.WithName("wordcount"))
+		status, err = o.run.NewStatus(o.batch, "wordcount", logger)
 		if err != nil {
 			return err
 		}
