@@ -27,8 +27,9 @@
 //     partitioning with bounds or split rows), IsCreateTableDone,
 //     DeleteTable.
 //   - Types: int8, int16, int32, int64, bool, float, double, string,
-//     binary, varchar, unixtime_micros and date. Decimal columns are read
-//     from schemas but cannot be set.
+//     binary, varchar, unixtime_micros and date (0001-01-01 to 9999-12-31,
+//     Kudu's range: Set refuses a date outside it, as Kudu's clients do).
+//     Decimal columns are read from schemas but cannot be set.
 //   - Writes: INSERT, UPSERT, UPDATE, DELETE and their *_IGNORE variants,
 //     routed by partition key (hash buckets with MurmurHash64A, then the
 //     range key) to the leader replica of each tablet, split into requests

@@ -46,7 +46,8 @@ func (t OpType) String() string {
 func (t OpType) isDelete() bool { return t == OpDelete || t == OpDeleteIgnore }
 
 // ErrInvalidRow is wrapped by client-side row validation errors: a value of
-// the wrong type, a null in a non-nullable column, an unset key column, a
+// the wrong type or out of its type's range (a DATE outside 0001-01-01 to
+// 9999-12-31), a null in a non-nullable column, an unset key column, a
 // cell above the size limit.
 var ErrInvalidRow = errors.New("kudu: invalid row")
 
@@ -129,7 +130,9 @@ func (r *Row) SetNull(name string) error { return r.Set(name, nil) }
 //   - string, varchar: string or []byte
 //   - binary: []byte or string
 //   - unixtime_micros: time.Time, or an integer of microseconds
-//   - date: time.Time (its UTC date), or an integer of days since 1970-01-01
+//   - date: time.Time (its UTC date), or an integer of days since 1970-01-01,
+//     from 0001-01-01 to 9999-12-31 (days -719162 to 2932896), the range
+//     of Kudu's DATE type
 //   - nil: null (nullable columns only)
 //
 // []byte values are not copied; do not modify them until Apply returns. An
@@ -212,6 +215,18 @@ func asInt64(v any) (int64, bool) {
 	return 0, false
 }
 
+// The range of Kudu's DATE type, in days since 1970-01-01: 0001-01-01 to
+// 9999-12-31 (kMinDate and kMaxDate in Kudu's types.h). Kudu's
+// KuduPartialRow::SetDate refuses a value outside it; a tablet server
+// stores one, which Kudu's Java client then cannot read back.
+const (
+	minDate = -719162
+	maxDate = 2932896
+)
+
+// dateRange states the DATE range in errors.
+const dateRange = "Kudu's DATE range is 0001-01-01 to 9999-12-31 (days -719162 to 2932896 since 1970-01-01)"
+
 // fixedValue converts v to the bits stored for a fixed-width column.
 func fixedValue(c *Column, v any) (uint64, error) {
 	intIn := func(lo, hi int64) (uint64, error) {
@@ -242,12 +257,21 @@ func fixedValue(c *Column, v any) (uint64, error) {
 		if t, ok := v.(time.Time); ok {
 			y, m, d := t.UTC().Date()
 			days := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
-			if days < math.MinInt32 || days > math.MaxInt32 {
-				return 0, fmt.Errorf("%w: date %v out of range for column %q", ErrInvalidRow, t, c.Name)
+			if days < minDate || days > maxDate {
+				return 0, fmt.Errorf("%w: date %04d-%02d-%02d (the UTC date of %v, day %d) out of range for column %q of type %v: %s",
+					ErrInvalidRow, y, int(m), d, t, days, c.Name, c.Type, dateRange)
 			}
 			return uint64(days), nil
 		}
-		return intIn(math.MinInt32, math.MaxInt32)
+		n, ok := asInt64(v)
+		if !ok {
+			return 0, typeError(c, v)
+		}
+		if n < minDate || n > maxDate {
+			return 0, fmt.Errorf("%w: day %d out of range for column %q of type %v: %s",
+				ErrInvalidRow, n, c.Name, c.Type, dateRange)
+		}
+		return uint64(n), nil
 	case TypeBool:
 		if b, ok := v.(bool); ok {
 			if b {

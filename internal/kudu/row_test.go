@@ -2,7 +2,9 @@ package kudu
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +223,87 @@ func TestSchemaChecks(t *testing.T) {
 		if _, err := NewSchema(cols); err == nil {
 			t.Errorf("NewSchema(%v) accepted", cols)
 		}
+	}
+}
+
+// TestDateRange pins the DATE values Set accepts: days -719162 to 2932896
+// since 1970-01-01 (0001-01-01 to 9999-12-31, Kudu's kMinDate and
+// kMaxDate), given as an integer or as a time.Time, whose UTC date is the
+// value whatever its location. Outside the range Set refuses the value,
+// as KuduPartialRow::SetDate does, with an error wrapping ErrInvalidRow
+// that names the column, the value and the range; Apply reports it too.
+func TestDateRange(t *testing.T) {
+	s := mustSchema(t, Column{Name: "k", Type: TypeInt32, Key: true}, Column{Name: "dt", Type: TypeDate})
+	east, west := time.FixedZone("UTC+1", 3600), time.FixedZone("UTC-1", -3600)
+	utc := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name string
+		v    any
+		days int32  // the value stored, when accepted
+		err  string // a part of the error, when refused
+	}{
+		{"min int32", int32(-719162), -719162, ""},
+		{"max int32", int32(2932896), 2932896, ""},
+		{"min int", -719162, -719162, ""},
+		{"max uint32", uint32(2932896), 2932896, ""},
+		{"epoch", 0, 0, ""},
+		{"below min", int32(-719163), 0, "day -719163 out of range"},
+		{"above max", int64(2932897), 0, "day 2932897 out of range"},
+		{"above max uint32", uint32(2932897), 0, "day 2932897 out of range"},
+		{"min int64", int64(math.MinInt64), 0, "day -9223372036854775808 out of range"},
+		{"max int32 (int32 but not a date)", int32(math.MaxInt32), 0, "day 2147483647 out of range"},
+
+		{"0001-01-01", utc(1, 1, 1), -719162, ""},
+		{"zero time.Time", time.Time{}, -719162, ""},
+		{"9999-12-31", utc(9999, 12, 31), 2932896, ""},
+		{"9999-12-31 last instant", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), 2932896, ""},
+		{"0000-12-31", utc(0, 12, 31), 0, "date 0000-12-31 (the UTC date of 0000-12-31 00:00:00 +0000 UTC, day -719163) out of range"},
+		{"0000-12-31 last instant", time.Date(0, 12, 31, 23, 59, 59, 999999999, time.UTC), 0, "date 0000-12-31"},
+		{"10000-01-01", utc(10000, 1, 1), 0, "date 10000-01-01"},
+
+		// The UTC date counts, not the local one.
+		{"UTC+2 morning is the day before", time.Date(2024, 1, 1, 1, 0, 0, 0, time.FixedZone("UTC+2", 7200)), 19722, ""},
+		{"UTC-2 evening is the day after", time.Date(2023, 12, 31, 23, 0, 0, 0, time.FixedZone("UTC-2", -7200)), 19723, ""},
+		{"local 0001-01-01, UTC 0000-12-31", time.Date(1, 1, 1, 0, 30, 0, 0, east), 0, "date 0000-12-31"},
+		{"local 9999-12-31, UTC 10000-01-01", time.Date(9999, 12, 31, 23, 30, 0, 0, west), 0, "date 10000-01-01"},
+		{"local 0000-12-31, UTC 0001-01-01", time.Date(0, 12, 31, 23, 30, 0, 0, west), -719162, ""},
+		{"local 10000-01-01, UTC 9999-12-31", time.Date(10000, 1, 1, 0, 30, 0, 0, east), 2932896, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := s.NewOperation(OpInsert)
+			if err := op.Set("k", 1); err != nil {
+				t.Fatal(err)
+			}
+			err := op.Set("dt", tc.v)
+			if tc.err != "" {
+				const rng = "Kudu's DATE range is 0001-01-01 to 9999-12-31 (days -719162 to 2932896 since 1970-01-01)"
+				if err == nil || !errors.Is(err, ErrInvalidRow) || !strings.Contains(err.Error(), tc.err) ||
+					!strings.Contains(err.Error(), `column "dt" of type date`) || !strings.Contains(err.Error(), rng) {
+					t.Fatalf("Set(%v) = %v, want an ErrInvalidRow naming %q, the column and the range", tc.v, err, tc.err)
+				}
+				if op.IsSet(1) {
+					t.Error("a refused value set the column")
+				}
+				// Apply reports the setter's error for the row.
+				if verr := op.validate(op.Type, DefaultMaxCellBytes); verr != err {
+					t.Errorf("validate = %v, want the Set error", verr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Set(%v): %v", tc.v, err)
+			}
+			if err := op.validate(op.Type, DefaultMaxCellBytes); err != nil {
+				t.Fatal(err)
+			}
+			rows, _ := encodeOps(op)
+			want := append([]byte{byte(OpInsert), 0x03, 1, 0, 0, 0}, binary.LittleEndian.AppendUint32(nil, uint32(tc.days))...)
+			checkBytes(t, "rows", rows, want)
+		})
+	}
+	// A split row or range bound of a DATE range column is checked alike.
+	r := s.NewRow()
+	if err := r.Set("dt", 2932897); !errors.Is(err, ErrInvalidRow) || r.Err() != err {
+		t.Errorf("NewRow().Set = %v, Err() = %v", err, r.Err())
 	}
 }

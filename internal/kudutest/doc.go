@@ -51,6 +51,13 @@
 // DELETE of a missing one (the _IGNORE variants skip instead). UPSERT and
 // UPDATE change only the columns the operation sets.
 //
+// One rule is stricter than Kudu, for the client under test: a DATE value
+// outside Kudu's range, 0001-01-01 to 9999-12-31 (days -719162 to 2932896
+// since the epoch), which Kudu's clients refuse to set but a tablet server
+// would store, fails its row with INVALID_ARGUMENT, and fails CreateTable
+// in a split row, a range bound or a column default. A client that lets
+// one through fails its tests instead of passing silently.
+//
 // # Faults
 //
 // InjectNotTheLeader, InjectTabletNotFound, MoveLeader, InjectServerTooBusy,

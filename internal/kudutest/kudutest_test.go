@@ -3,6 +3,7 @@ package kudutest
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -789,5 +790,100 @@ func TestDirectCreateTable(t *testing.T) {
 	}
 	if _, err := c.TabletOf("d", "h1", time.UnixMicro(5)); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDateRange checks kudutest's own rule, stricter than a tablet
+// server: a DATE outside Kudu's range (which Kudu's clients refuse to
+// set) fails its row in a write, whatever the operation and column, and
+// fails CreateTable in a split row or a default, while the bounds
+// themselves are stored and read back as 0001-01-01 and 9999-12-31.
+func TestDateRange(t *testing.T) {
+	c := New(t)
+	m := dial(t, c.MasterAddrs()[0])
+	// k DATE key, d DATE nullable, n INT64.
+	schemaPB := msgb(nil).
+		m(1, colPB("k", TypeDate, true, false)).
+		m(1, colPB("d", TypeDate, false, true)).
+		m(1, colPB("n", TypeInt64, false, false))
+	if r := m.master("CreateTable", msgb(nil).s(1, "dates").m(2, schemaPB).v(4, 1)); r.has(1) {
+		t.Fatalf("CreateTable: %v", decode(t, r.b(1)))
+	}
+	locs := locations(t, m, "dates")
+	if len(locs) != 1 {
+		t.Fatalf("%d tablets, want 1", len(locs))
+	}
+	l := locs[0]
+	rb := newRows().
+		add(OpInsert, tc{0, i32(minDate)}, tc{1, i32(maxDate)}, tc{2, i64(0)}).
+		add(OpInsert, tc{0, i32(maxDate)}, tc{1, i32(minDate)}, tc{2, i64(1)}).
+		add(OpInsert, tc{0, i32(1)}, tc{1, i32(minDate - 1)}, tc{2, i64(2)}).
+		add(OpUpsert, tc{0, i32(2)}, tc{1, i32(maxDate + 1)}, tc{2, i64(3)}).
+		add(OpInsert, tc{0, i32(minDate - 1)}, tc{1, nil}, tc{2, i64(4)}).
+		add(OpUpdate, tc{0, i32(minDate)}, tc{1, i32(math.MinInt32)}).
+		add(OpDelete, tc{0, i32(math.MaxInt32)}).
+		add(OpInsert, tc{0, i32(0)}, tc{1, nil}, tc{2, i64(7)})
+	d := write(t, l.leader, l.id, schemaPB, rb)
+	if code, _, msg := tsErr(t, d); code != 0 {
+		t.Fatalf("write: error %d %s", code, msg)
+	}
+	bad := uint64(StatusInvalidArgument)
+	if got, want := rowErrs(t, d), map[int]uint64{2: bad, 3: bad, 4: bad, 5: bad, 6: bad}; !equalMaps(got, want) {
+		t.Errorf("row errors %v, want %v", got, want)
+	}
+	for _, re := range d[2] {
+		r := decode(t, re.b)
+		msg := string(decode(t, r.b(2)).b(2))
+		if !strings.Contains(msg, "out of range for DATE column") || !strings.Contains(msg, "-719162 (0001-01-01) to 2932896 (9999-12-31)") {
+			t.Errorf("row %d: message %q", r.u(1), msg)
+		}
+	}
+	first, last := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	rows := c.Rows("dates")
+	want := []Row{
+		{"k": first, "d": last, "n": int64(0)},
+		{"k": time.Unix(0, 0).UTC(), "d": nil, "n": int64(7)},
+		{"k": last, "d": first, "n": int64(1)},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
+	for i, r := range rows {
+		for col, v := range want[i] {
+			if got := r[col]; got != v {
+				t.Errorf("row %d column %s = %v, want %v", i, col, got, v)
+			}
+		}
+	}
+
+	// CreateTable: a split row or a default out of range is refused, the
+	// bounds are not.
+	split := func(days int32) msgb {
+		return msgb(nil).s(1, "split").m(2, schemaPB).v(4, 1).
+			m(6, newRows().add(OpSplitRow, tc{0, i32(days)}).pb()).
+			m(7, msgb(nil).m(2, msgb(nil).m(1, msgb(nil).s(2, "k"))))
+	}
+	for _, days := range []int32{minDate - 1, maxDate + 1} {
+		r := m.master("CreateTable", split(days))
+		e := decode(t, r.b(1))
+		if e.u(1) != uint64(MasterInvalidSchema) || !strings.Contains(string(decode(t, e.b(2)).b(2)), "out of range for DATE column 'k'") {
+			t.Errorf("split row at day %d: error %v", days, e)
+		}
+	}
+	if r := m.master("CreateTable", split(maxDate)); r.has(1) {
+		t.Errorf("split row at day %d: %v", maxDate, decode(t, r.b(1)))
+	}
+	if n := len(c.Tablets("split")); n != 2 {
+		t.Errorf("%d tablets split at 9999-12-31, want 2", n)
+	}
+	withDefault := func(name string, days int32) msgb {
+		sc := msgb(nil).m(1, colPB("k", TypeInt32, true, false)).m(1, colPB("d", TypeDate, false, false).b(7, i32(days)))
+		return msgb(nil).s(1, name).m(2, sc).v(4, 1)
+	}
+	if r := m.master("CreateTable", withDefault("def_bad", maxDate+1)); decode(t, r.b(1)).u(1) != uint64(MasterInvalidSchema) {
+		t.Error("DATE default out of range accepted")
+	}
+	if r := m.master("CreateTable", withDefault("def_ok", minDate)); r.has(1) {
+		t.Errorf("DATE default at 0001-01-01: %v", decode(t, r.b(1)))
 	}
 }

@@ -21,6 +21,14 @@ import (
 // (opsError); a well-formed row that breaks a rule (missing or NULL key,
 // NULL in a non-nullable column, cell too large) fails only that row
 // (decodedOp.err).
+//
+// One rule is kudutest's own, stricter than a tablet server: a DATE cell
+// outside Kudu's range (minDate to maxDate days, 0001-01-01 to 9999-12-31)
+// fails its row, and a split row or range bound that holds one fails the
+// whole request. Kudu's clients refuse such a value (KuduPartialRow::SetDate
+// checks DataTypeTraits<DATE>::IsValidValue) but a tablet server stores it,
+// and Kudu's Java client then cannot read it back: refusing it here makes a
+// client that lets one through fail its tests instead of passing silently.
 
 // rowStatus is a per-row failure: AppStatusPB {code, message}.
 type rowStatus struct {
@@ -159,6 +167,29 @@ func (d *opDecoder) readCell(c *column, op *decodedOp) ([]byte, *opsError) {
 	return append([]byte{}, d.indirect[off:end]...), nil
 }
 
+// dateOutOfRange returns why cell v of column c holds a value Kudu's
+// clients refuse, a DATE outside minDate..maxDate days, or "" when it
+// does not.
+func dateOutOfRange(c *column, v []byte) string {
+	if c.typ != TypeDate || len(v) != 4 {
+		return ""
+	}
+	days := int32(binary.LittleEndian.Uint32(v))
+	if days >= minDate && days <= maxDate {
+		return ""
+	}
+	return fmt.Sprintf("value %d out of range for DATE column '%s': Kudu's clients refuse days outside %d (0001-01-01) to %d (9999-12-31) "+
+		"(kudutest refuses it; a tablet server would store it)", days, c.name, minDate, maxDate)
+}
+
+// checkCell fails op when cell v of column c holds a value outside its
+// type's range (dateOutOfRange).
+func checkCell(c *column, v []byte, op *decodedOp) {
+	if msg := dateOutOfRange(c, v); msg != "" {
+		op.fail(StatusInvalidArgument, msg)
+	}
+}
+
 // decodeInsert decodes INSERT, UPSERT, INSERT_IGNORE and UPSERT_IGNORE
 // rows: every non-nullable column without a default must be set.
 func (d *opDecoder) decodeInsert(op *decodedOp) *opsError {
@@ -191,6 +222,7 @@ func (d *opDecoder) decodeInsert(op *decodedOp) *opsError {
 		if err != nil {
 			return err
 		}
+		checkCell(tc, v, op)
 		op.cells[ti] = cell{set: true, v: v}
 	}
 	return nil
@@ -223,6 +255,7 @@ func (d *opDecoder) decodeUpdateOrDelete(op *decodedOp) *opsError {
 		if err != nil {
 			return err
 		}
+		checkCell(tc, v, op)
 		op.cells[ti] = cell{set: true, v: v}
 	}
 	isUpdate := op.typ == OpUpdate || op.typ == OpUpdateIgnore
@@ -249,6 +282,7 @@ func (d *opDecoder) decodeUpdateOrDelete(op *decodedOp) *opsError {
 			if err != nil {
 				return err
 			}
+			checkCell(tc, v, op)
 			op.cells[ti] = cell{set: true, v: v}
 		case !tc.nullable:
 			op.fail(StatusInvalidArgument, "NULL value not allowed for non-nullable column: "+colString(tc))
@@ -268,7 +302,8 @@ func (d *opDecoder) decodeUpdateOrDelete(op *decodedOp) *opsError {
 }
 
 // decodeSplitRow decodes a split row or range bound: set columns carry a
-// value (the null bitmap is read and ignored, as in Kudu).
+// value (the null bitmap is read and ignored, as in Kudu). A DATE value
+// out of range fails the request (dateOutOfRange).
 func (d *opDecoder) decodeSplitRow(op *decodedOp) *opsError {
 	isset, _, err := d.bitmaps()
 	if err != nil {
@@ -279,9 +314,13 @@ func (d *opDecoder) decodeSplitRow(op *decodedOp) *opsError {
 			continue
 		}
 		ti := d.mapping[ci]
-		v, err := d.readCell(&d.target.cols[ti], nil)
+		tc := &d.target.cols[ti]
+		v, err := d.readCell(tc, nil)
 		if err != nil {
 			return err
+		}
+		if msg := dateOutOfRange(tc, v); msg != "" {
+			return &opsError{StatusInvalidArgument, msg}
 		}
 		op.cells[ti] = cell{set: true, v: v}
 	}

@@ -86,7 +86,9 @@ func (s *schema) index() error {
 }
 
 // validateTable checks the extra rules of a table schema (CreateTable):
-// a primary key of keyable non-null columns, valid decimal attributes.
+// a primary key of keyable non-null columns, valid decimal attributes,
+// and (kudutest's own rule, see dateOutOfRange) no DATE default outside
+// Kudu's range.
 func (s *schema) validateTable() error {
 	if len(s.cols) == 0 {
 		return errors.New("schema has no columns")
@@ -117,6 +119,11 @@ func (s *schema) validateTable() error {
 		}
 		if c.hasDef && !c.typ.varlen() && len(c.def) != c.typ.size() {
 			return fmt.Errorf("column %q: default value has %d bytes, want %d", c.name, len(c.def), c.typ.size())
+		}
+		if c.hasDef {
+			if msg := dateOutOfRange(&c, c.def); msg != "" {
+				return errors.New("default " + msg)
+			}
 		}
 	}
 	return nil

@@ -65,16 +65,19 @@
 // in the batch's dstream.OutputOperationInfo.Rejected. The reasons are the
 // errors: the mapping function's, wrapped as "mapping the record to
 // columns: ..."; a column the table lacks ("no column ..."); a value of
-// the wrong type for its column; a row the client refuses before sending
-// it (a string or binary value over Kudu's 64 KiB cell limit, a null or
-// missing key column: "invalid row: ..."); and a row a tablet server
-// refuses (a duplicate INSERT, say), with the server's status.
+// the wrong type for its column, or out of its range (a DATE outside
+// 0001-01-01 to 9999-12-31, Kudu's range, which Kudu's own clients
+// refuse too); a row the client refuses before sending it (a string or
+// binary value over Kudu's 64 KiB cell limit, a null or missing key
+// column: "invalid row: ..."); and a row a tablet server refuses (a
+// duplicate INSERT, say), with the server's status.
 //
 // Each rejection names its reason (dstream.RejectReasonOf), which
 // metrics count dead letters by: "mapping" (the MapColumns function
 // failed), "no_column", "invalid_value" (a value of the wrong type, out
-// of range, or longer than its VARCHAR), "null_value" (a null in a
-// non-nullable column, a key column null or missing), "cell_too_large"
+// of range, a DATE outside 0001-01-01 to 9999-12-31 among them, or
+// longer than its VARCHAR), "null_value" (a null in a non-nullable
+// column, a key column null or missing), "cell_too_large"
 // (a string or binary value over 64 KiB), "unsupported" (a column type
 // the client cannot write), "non_covered_range" (a row no tablet covers),
 // or, for a row a tablet server refuses, its Kudu status in snake_case:

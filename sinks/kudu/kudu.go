@@ -492,7 +492,7 @@ func (s *Sink[T]) operation(tbl *kudu.Table, rec T) (op *kudu.Operation, size in
 const (
 	reasonMapping      = "mapping"           // the MapColumns function failed
 	reasonNoColumn     = "no_column"         // a value for a column the table lacks
-	reasonInvalidValue = "invalid_value"     // a value of the wrong type, out of range, or over a VARCHAR's length
+	reasonInvalidValue = "invalid_value"     // a value of the wrong type, out of range (a DATE outside 0001-01-01..9999-12-31), or over a VARCHAR's length
 	reasonNullValue    = "null_value"        // a null in a non-nullable column, or a key column null or missing
 	reasonCellTooLarge = "cell_too_large"    // a string or binary value over Kudu's cell limit (64 KiB)
 	reasonUnsupported  = "unsupported"       // a column type the client cannot write
