@@ -33,6 +33,14 @@ command -v tshark >/dev/null 2>&1 || { echo "== installing tshark"; apt_install 
 # chromium: loads the streaming status page (ui/) headless, for the
 # browser test of its charts and the screenshot it saves.
 command -v chromium >/dev/null 2>&1 || { echo "== installing chromium"; apt_install chromium; }
+# MIT Kerberos: krb5kdc, kdb5_util and kadmin.local (krb5-kdc,
+# krb5-admin-server) and kinit and klist (krb5-user). internal/krbtest runs
+# a throwaway realm on loopback with them, the KDC every authenticated
+# test path gets its tickets from. The KDC programs are in /usr/sbin,
+# which a user other than root often lacks on PATH.
+have_sbin() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have_sbin krb5kdc && have_sbin kadmin.local && command -v kinit >/dev/null 2>&1 ||
+	{ echo "== installing MIT Kerberos (krb5-kdc krb5-admin-server krb5-user)"; apt_install krb5-kdc krb5-admin-server krb5-user; }
 
 # npm tools, each in .tools/<tool> (git-ignored), named to the tests by an
 # environment variable.
