@@ -450,18 +450,23 @@ func hdfsFiles(t *testing.T, fsys storage.FS, dir string, keep func(name string)
 // The same run with every URI on the HDFS test server: the Parquet
 // output, the dead letters and the checkpoint. The Parquet files read
 // back from HDFS with parquet-go hold every event once, in its
-// partition; the dead letters are the same.
+// partition; the dead letters are the same. The NameNode checks
+// permissions, as a deployment's: the administrator made /iot for the
+// manager's user, iot, and another user reads the output back.
 func TestEndToEndHDFS(t *testing.T) {
 	in := newE2EInput(t)
 	c := kafkatest.New(t, map[string]int32{e2eTopic: e2ePartitions})
 	kc := kudutest.New(t)
 	h := hdfstest.New(t, hdfstest.WithBlockSize(256<<10))
+	if err := h.Mkdir("/iot", 0o755, "iot", ""); err != nil {
+		t.Fatal(err)
+	}
 	base := "hdfs://" + h.Addr() + "/iot"
 	recs, stderr := runManager(t, c, in, "-brokers", c.Addrs[0], "-hdfs-out", base+"/events?user=iot", "-dead-letter", base+"/dead?user=iot",
 		"-checkpoint", base+"/checkpoint?user=iot", "-batch", "500ms", "-kudu-masters", strings.Join(kc.MasterAddrs(), ","),
 		"-max-message-bytes", strconv.Itoa(e2eMaxMessage))
 
-	fsys, root, err := storage.Open(base + "?user=test")
+	fsys, root, err := storage.Open(base + "?user=analyst")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,18 @@ import (
 )
 
 // The table, the dead letters and the checkpoint on HDFS (our NameNode
-// and DataNode test server, through the real HDFS client): every sample
-// record is read back from HDFS once, in its hour's partition, and the
-// line that does not parse is a dead letter there.
+// and DataNode test server, through the real HDFS client, with
+// permissions checked): every sample record is read back from HDFS once,
+// in its hour's partition, and the line that does not parse is a dead
+// letter there. The listener runs as the user spot, in its home
+// directory.
 func TestFlowToHDFS(t *testing.T) {
 	hdfs := hdfstest.New(t, hdfstest.WithBlockSize(64<<10))
-	base := "hdfs://" + hdfs.Addr() + "/user/spot"
+	home, err := hdfs.AddUser("spot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "hdfs://" + hdfs.Addr() + home
 	lines := testLines(t, flowRecords)
 	bad := "2016-08-17 10:58:03,2016,8,17,10,58,3,0.000,10.1.1.1,10.1.1.2,1,x,TCP,......,0,0,1,1,0,0,0,0,0,0,0,0,10.0.0.1"
 	c := kafkatest.New(t, map[string]int32{"spot-flow": 1})

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,6 +32,17 @@ const (
 	// DefaultLeaseHardLimit is how long a lease lasts without renewal
 	// before the NameNode closes the file itself.
 	DefaultLeaseHardLimit = 20 * time.Minute
+	// DefaultSuperuser is the user the NameNode runs as, its superuser.
+	DefaultSuperuser = "hdfs"
+	// DefaultSupergroup is dfs.permissions.superusergroup: its members
+	// are superusers too.
+	DefaultSupergroup = "supergroup"
+	// DefaultMaxComponentLength is dfs.namenode.fs-limits.max-component-length:
+	// the longest name, in UTF-8 bytes, a new file or directory may have.
+	DefaultMaxComponentLength = 255
+	// DefaultMaxDirectoryItems is dfs.namenode.fs-limits.max-directory-items:
+	// the most entries a directory may hold.
+	DefaultMaxDirectoryItems = 1024 * 1024
 	// bytesPerChecksum is the chunk size of the checksums the server
 	// reports and uses when it sends block data.
 	bytesPerChecksum = 512
@@ -40,14 +53,23 @@ type Option func(*config)
 
 // config holds a Cluster's settings.
 type config struct {
-	blockSize    int64
-	replication  int
-	listingLimit int
-	softLimit    time.Duration
-	hardLimit    time.Duration
-	now          func() time.Time
-	logf         func(format string, args ...any)
-	maxFrame     uint32
+	blockSize     int64
+	replication   int
+	listingLimit  int
+	softLimit     time.Duration
+	hardLimit     time.Duration
+	now           func() time.Time
+	clockOffset   time.Duration
+	logf          func(format string, args ...any)
+	maxFrame      uint32
+	noPermissions bool
+	superuser     string
+	supergroup    string
+	maxComponent  int
+	maxDirItems   int
+	completeDelay time.Duration
+	recoveryDelay time.Duration
+	emptyRoot     bool
 }
 
 // WithBlockSize sets the block size the NameNode reports as its default
@@ -74,6 +96,64 @@ func WithLeaseLimits(soft, hard time.Duration) Option {
 // WithClock sets the clock the NameNode uses for modification times and
 // leases (time.Now when not set).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithClockOffset sets the NameNode's clock off by d from the clock it
+// is given (WithClock, or time.Now): a NameNode host whose clock is
+// ahead (d > 0) or behind (d < 0) the clients'. The modification and
+// access times it assigns are its clock's; lease limits and delays are
+// measured on it too, so the offset does not change them.
+func WithClockOffset(d time.Duration) Option { return func(c *config) { c.clockOffset = d } }
+
+// WithPermissions turns HDFS permission checking on (the default, as
+// dfs.permissions.enabled) or off. With it off every user may do
+// everything, and owners, groups and modes are only recorded.
+func WithPermissions(on bool) Option { return func(c *config) { c.noPermissions = !on } }
+
+// WithSuperuser sets the user the NameNode runs as, its superuser
+// (DefaultSuperuser when not set), who owns the root directory and
+// passes every permission check.
+func WithSuperuser(user string) Option { return func(c *config) { c.superuser = user } }
+
+// WithSupergroup sets dfs.permissions.superusergroup (DefaultSupergroup
+// when not set): members of that group (see SetGroups) are superusers.
+func WithSupergroup(group string) Option { return func(c *config) { c.supergroup = group } }
+
+// WithMaxComponentLength sets dfs.namenode.fs-limits.max-component-length
+// (DefaultMaxComponentLength when not set): creating a file or directory,
+// or renaming to a name, longer than n UTF-8 bytes fails with
+// FSLimitException$PathComponentTooLongException.
+func WithMaxComponentLength(n int) Option { return func(c *config) { c.maxComponent = n } }
+
+// WithMaxDirectoryItems sets dfs.namenode.fs-limits.max-directory-items
+// (DefaultMaxDirectoryItems when not set): adding an entry to a directory
+// that holds n fails with FSLimitException$MaxDirectoryItemsExceededException.
+// Tests set it low to reach the limit.
+func WithMaxDirectoryItems(n int) Option { return func(c *config) { c.maxDirItems = n } }
+
+// WithCompleteDelay makes the NameNode learn that the DataNode stored a
+// block (its incremental block report) only d after the DataNode has
+// received the block's last packet, on the NameNode's clock. Until then
+// the block has not reached its minimal replication: complete answers
+// false (the client's Close returns hdfs.ErrReplicating and should
+// retry), and addBlock refuses to allocate a block while the one before
+// the previous is unreported (NotReplicatedYetException), as a real
+// NameNode does. Zero (the default) reports blocks at once.
+func WithCompleteDelay(d time.Duration) Option { return func(c *config) { c.completeDelay = d } }
+
+// WithLeaseRecoveryDelay makes the recovery of a file whose writer is
+// gone take d on the NameNode's clock when its last block holds data that
+// was never committed, as block recovery on the DataNodes does: the file
+// stays under construction with the NameNode holding its lease,
+// recoverLease answers false, and create over it fails with
+// org.apache.hadoop.hdfs.protocol.RecoveryInProgressException until the
+// recovery is over. Zero (the default) recovers at once.
+func WithLeaseRecoveryDelay(d time.Duration) Option { return func(c *config) { c.recoveryDelay = d } }
+
+// WithEmptyNamespace starts the cluster with only the root directory, as
+// a freshly formatted NameNode. Without it the namespace starts as a
+// deployment's does: / (0755), /tmp (1777, sticky) and /user (0755), all
+// owned by the superuser and the supergroup.
+func WithEmptyNamespace() Option { return func(c *config) { c.emptyRoot = true } }
 
 // WithLogf sets where the cluster reports protocol errors it answers
 // (malformed frames, bad packets, checksum errors). New logs to t.Logf;
@@ -102,6 +182,22 @@ func (c *config) validate() error {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if off := c.clockOffset; off != 0 {
+		base := c.now
+		c.now = func() time.Time { return base().Add(off) }
+	}
+	if c.superuser == "" {
+		c.superuser = DefaultSuperuser
+	}
+	if c.supergroup == "" {
+		c.supergroup = DefaultSupergroup
+	}
+	if c.maxComponent == 0 {
+		c.maxComponent = DefaultMaxComponentLength
+	}
+	if c.maxDirItems == 0 {
+		c.maxDirItems = DefaultMaxDirectoryItems
+	}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -117,6 +213,12 @@ func (c *config) validate() error {
 		return fmt.Errorf("hdfstest: listing limit %d is negative", c.listingLimit)
 	case c.softLimit < 0 || c.hardLimit < c.softLimit:
 		return fmt.Errorf("hdfstest: lease limits %v (soft) and %v (hard) are invalid", c.softLimit, c.hardLimit)
+	case c.maxComponent < 0:
+		return fmt.Errorf("hdfstest: max component length %d is negative", c.maxComponent)
+	case c.maxDirItems < 0:
+		return fmt.Errorf("hdfstest: max directory items %d is negative", c.maxDirItems)
+	case c.completeDelay < 0 || c.recoveryDelay < 0:
+		return fmt.Errorf("hdfstest: delays %v (complete) and %v (lease recovery) must not be negative", c.completeDelay, c.recoveryDelay)
 	}
 	return nil
 }
@@ -141,6 +243,7 @@ type Cluster struct {
 	poolID    string
 	dnUUID    string
 	storageID string
+	groups    map[string][]string // user -> the groups SetGroups gave it
 
 	rpcFaults     []*rpcFault
 	delayComplete int
@@ -208,10 +311,21 @@ func Start(opts ...Option) (*Cluster, error) {
 		rpcCounts: map[string]int{},
 		dnOps:     map[byte]int{},
 		conns:     map[net.Conn]struct{}{},
+		groups:    map[string][]string{},
 	}
 	c.root = &inode{id: rootInodeID, dir: true, children: map[string]*inode{},
-		perm: 0o755, owner: "hdfs", group: "supergroup", mtime: now, atime: now}
+		perm: 0o755, owner: cfg.superuser, group: cfg.supergroup, mtime: now, atime: now}
 	c.inodes[rootInodeID] = c.root
+	if !cfg.emptyRoot {
+		for _, d := range []struct {
+			name string
+			perm uint32
+		}{{"tmp", 0o1777}, {"user", 0o755}} {
+			if _, err := c.newChildLocked(c.root, d.name, true, d.perm, cfg.superuser); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	dn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -269,6 +383,82 @@ func (c *Cluster) DataNodeAddr() string { return c.dataNode.Addr().String() }
 
 // BlockSize returns the default block size the NameNode reports.
 func (c *Cluster) BlockSize() int64 { return c.cfg.blockSize }
+
+// Superuser returns the user the NameNode runs as, which passes every
+// permission check (see WithSuperuser).
+func (c *Cluster) Superuser() string { return c.cfg.superuser }
+
+// SetGroups sets the groups user belongs to, as the NameNode's group
+// mapping (hadoop.security.group.mapping) would resolve them; it replaces
+// the groups set before. A user the mapping does not know, as a user
+// without an account on the NameNode's host, has no groups: that is
+// every user until SetGroups names it. A member of the supergroup is a
+// superuser.
+func (c *Cluster) SetGroups(user string, groups ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.groups[user] = slices.Clone(groups)
+}
+
+// Mkdir makes the directory p as an administrator does with the
+// superuser's "hdfs dfs -mkdir -p", "-chown owner:group" and "-chmod
+// perm": the missing parents are created owned by the superuser with mode
+// 0755, and p (created if missing) gets the owner, the group (an empty
+// one keeps the group p inherits from its parent) and the permission
+// bits of perm, including the sticky bit (fs.ModeSticky or 0o1000).
+// The name limits apply as to any client.
+func (c *Cluster) Mkdir(p string, perm fs.FileMode, owner, group string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	parts, rerr := splitPath(p)
+	if rerr != nil {
+		return fmt.Errorf("hdfstest: mkdir %s: %w", p, rerr)
+	}
+	n, depth := c.walkLocked(parts)
+	if depth < len(parts) && !n.dir {
+		return fmt.Errorf("hdfstest: mkdir %s: %s is a file", p, n.path())
+	}
+	if depth == len(parts) && !n.dir {
+		return fmt.Errorf("hdfstest: mkdir %s: it is a file", p)
+	}
+	if rerr := c.checkNewLocked(n, parts[depth:]); rerr != nil {
+		return fmt.Errorf("hdfstest: mkdir %s: %w", p, rerr)
+	}
+	for _, e := range parts[depth:] {
+		if n, rerr = c.newChildLocked(n, e, true, 0o755, c.cfg.superuser); rerr != nil {
+			return fmt.Errorf("hdfstest: mkdir %s: %w", p, rerr)
+		}
+	}
+	n.perm = uint32(perm.Perm())
+	if perm&fs.ModeSticky != 0 || perm&0o1000 != 0 {
+		n.perm |= 0o1000
+	}
+	if owner != "" {
+		n.owner = owner
+	}
+	if group != "" {
+		n.group = group
+	}
+	return nil
+}
+
+// AddUser gives user a home directory as an administrator does when a
+// user joins: /user/<user>, owned by user with the supergroup's group
+// inherited from /user and mode 0755. The groups, when given, are the
+// user's (see SetGroups). It returns the home directory's path.
+func (c *Cluster) AddUser(user string, groups ...string) (string, error) {
+	if user == "" || strings.ContainsAny(user, "/:") {
+		return "", fmt.Errorf("hdfstest: invalid user name %q", user)
+	}
+	if len(groups) > 0 {
+		c.SetGroups(user, groups...)
+	}
+	home := "/user/" + user
+	if err := c.Mkdir(home, 0o755, user, ""); err != nil {
+		return "", err
+	}
+	return home, nil
+}
 
 // SetStandby makes the NameNode endpoint at addr answer every call with
 // org.apache.hadoop.ipc.StandbyException (standby true) or serve calls
@@ -335,7 +525,9 @@ func (c *Cluster) ClearFaults() {
 
 // OpenFiles returns the sorted paths of the files under construction:
 // created or being written and not yet completed, whose leases have not
-// expired. A test that finishes with open files leaked a writer.
+// expired, and those whose leases the NameNode is still recovering (see
+// WithLeaseRecoveryDelay). A test that finishes with open files leaked a
+// writer.
 func (c *Cluster) OpenFiles() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -335,15 +335,14 @@ func (c *Cluster) writeBlock(conn net.Conn, br *bufio.Reader, body []byte, drop 
 		}
 		if fail == nil {
 			c.mu.Lock()
-			if c.replicas[id] != rep || rep.finalized {
+			if c.replicas[id] != rep || rep.finalized || rep.recovering {
 				fail = fmt.Errorf("blk_%d was deleted or recovered while it was written", id)
 			} else {
 				rep.data = append(rep.data, p.data...)
 				if p.last {
-					rep.finalized = true
-					if b := c.blocks[id]; b != nil && b.committed && b.numBytes == uint64(len(rep.data)) {
-						b.complete = true
-					}
+					// The NameNode counts the block once it has the
+					// report (blockCompleteLocked).
+					rep.finalized, rep.finalizedAt = true, c.cfg.now()
 				}
 			}
 			c.mu.Unlock()

@@ -4,7 +4,8 @@
 // it) can be tested without a Hadoop installation.
 //
 //	c := hdfstest.New(t, hdfstest.WithBlockSize(256<<10))
-//	client, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{c.Addr()}, User: "test"})
+//	home, err := c.AddUser("etl") // /user/etl, owned by etl
+//	client, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{c.Addr()}, User: "etl"})
 //
 // # What is implemented
 //
@@ -24,13 +25,64 @@
 // and access times) with leases: getFileInfo, getServerDefaults, create
 // (CREATE and OVERWRITE flags, createParent), addBlock, abandonBlock,
 // updateBlockForPipeline, fsync, complete (false until every block is
-// stored with its committed length), rename (the old one), rename2 (with
-// overwriteDest), getListing (paged by startAfter, see WithListingLimit),
-// getBlockLocations, mkdirs, delete (recursive or not), renewLease,
-// recoverLease, setTimes, setPermission, setOwner, getFsStats and
-// getContentSummary. Leases have soft and hard limits (WithLeaseLimits):
-// past the soft limit another client may take a file over, past the hard
-// limit the NameNode closes it.
+// stored with its committed length and reported, see WithCompleteDelay),
+// rename (the old one), rename2 (with overwriteDest), getListing (paged
+// by startAfter, see WithListingLimit), getBlockLocations, mkdirs, delete
+// (recursive or not), renewLease, recoverLease, setTimes, setPermission,
+// setOwner, getFsStats and getContentSummary. Leases have soft and hard
+// limits (WithLeaseLimits): past the soft limit another client may take a
+// file over, past the hard limit the NameNode recovers it; recovering a
+// file whose last block holds uncommitted data takes
+// WithLeaseRecoveryDelay, during which create over it fails with
+// RecoveryInProgressException and recoverLease answers false.
+//
+// # Users and permissions
+//
+// Permissions are checked as a NameNode with dfs.permissions.enabled
+// does (WithPermissions(false) turns them off), after Hadoop's
+// FSPermissionChecker: the caller is the effective user of the
+// connection context (with SIMPLE authentication, the client's
+// ClientOptions.User, or $HADOOP_USER_NAME); the superuser is the user
+// the NameNode runs as, "hdfs" (WithSuperuser), and any member of
+// "supergroup" (WithSupergroup); a user's groups are what SetGroups gave
+// it, none by default, as for a user without an account on the
+// NameNode's host. A refusal is an
+// org.apache.hadoop.security.AccessControlException whose message is
+// Hadoop's, naming the user, the access and the inode that refused it:
+//
+//	Permission denied: user=alice, access=WRITE, inode="/user/bob":bob:supergroup:drwxr-xr-x
+//
+// Every call needs EXECUTE on each existing ancestor of its path;
+// create and mkdirs need WRITE on the deepest existing ancestor, and
+// create with OVERWRITE WRITE on the file it replaces; getBlockLocations
+// (open) needs READ on the file, getListing READ and EXECUTE on the
+// directory, getContentSummary READ and EXECUTE on every directory under
+// the path; delete needs WRITE on the parent and, recursively, ALL on
+// every non-empty directory under the path; rename needs WRITE on the
+// source's parent and on the deepest existing ancestor of the
+// destination; in a directory with the sticky bit (as /tmp) only the
+// owner of an entry, or of the directory, may delete it, rename it or
+// rename over it. setPermission and setOwner are the owner's, and only
+// the superuser may give a file to another user, or to a group its owner
+// is not a member of; setTimes and recoverLease need WRITE on the file.
+// The superuser passes every check. New files and directories belong to
+// their creator, with the group of their parent directory and the mode
+// the client asks for (the client applies its umask, as Hadoop's does;
+// colinmarc's applies none).
+//
+// The namespace starts as a deployment's does, with /tmp (1777) and /user
+// (0755) owned by the superuser (WithEmptyNamespace starts with "/"
+// only). Tests lay out what an administrator would as the superuser:
+// AddUser makes a user's home directory, /user/<name>, owned by the
+// user; Mkdir makes any directory with its owner, group and mode, such as
+// a shared /warehouse given to a job's user.
+//
+// The NameNode's limits are Hadoop's: a name longer than 255 UTF-8 bytes
+// (WithMaxComponentLength) fails with
+// FSLimitException$PathComponentTooLongException, and a directory of
+// 1,048,576 entries (WithMaxDirectoryItems) takes no more, with
+// FSLimitException$MaxDirectoryItemsExceededException. WithClockOffset
+// sets the NameNode's clock ahead of or behind the clients'.
 //
 // The DataNode speaks DataTransferProtocol version 28: block writes (op
 // 0x50, PIPELINE_SETUP_CREATE) whose packets are checked (sequence numbers,
@@ -57,8 +109,9 @@
 //
 // SASL (Kerberos, delegation and block tokens, data transfer encryption),
 // append and truncate, pipelines of more than one DataNode and pipeline
-// recovery (updatePipeline), snapshots, extended attributes, ACLs,
-// encryption zones, erasure coding, quotas, symbolic links, permission
-// checks (every user may do everything) and persistence: the namespace
-// lives in memory and is gone when the Cluster is closed.
+// recovery (updatePipeline), snapshots, extended attributes, ACLs (and
+// the umask of default ACLs), encryption zones, erasure coding, quotas,
+// symbolic links, block and DataNode permission checks (block tokens), and
+// persistence: the namespace lives in memory and is gone when the Cluster
+// is closed.
 package hdfstest

@@ -38,15 +38,16 @@ func callFrame(tb testing.TB, callID int32, method string, req protoreflect.Mess
 // error, never a panic, and every answer must encode.
 func FuzzRPCFrame(f *testing.F) {
 	f.Add(callFrame(f, 1, "getFileInfo", fileInfoReq("/")))
-	f.Add(callFrame(f, 2, "mkdirs", build("hadoop.hdfs.MkdirsRequestProto", "src", "/a/b",
+	f.Add(callFrame(f, 2, "mkdirs", build("hadoop.hdfs.MkdirsRequestProto", "src", "/tmp/a/b",
 		"masked", build(pbPermission, "perm", 0o755), "createParent", true)))
-	f.Add(callFrame(f, 3, "create", createReq("/a/f", "fuzz", flagCreate|flagOverwrite, true)))
+	f.Add(callFrame(f, 3, "create", createReq("/tmp/a/f", "fuzz", flagCreate|flagOverwrite, true)))
 	f.Add(callFrame(f, 4, "getListing", build("hadoop.hdfs.GetListingRequestProto", "src", "/",
 		"startAfter", "", "needLocation", true)))
-	f.Add(callFrame(f, 5, "rename2", build("hadoop.hdfs.Rename2RequestProto", "src", "/a/f",
-		"dst", "/f", "overwriteDest", true)))
-	f.Add(callFrame(f, 6, "delete", build("hadoop.hdfs.DeleteRequestProto", "src", "/a", "recursive", true)))
-	f.Add(callFrame(f, 7, "addBlock", build("hadoop.hdfs.AddBlockRequestProto", "src", "/f", "clientName", "fuzz")))
+	f.Add(callFrame(f, 5, "rename2", build("hadoop.hdfs.Rename2RequestProto", "src", "/tmp/a/f",
+		"dst", "/tmp/f", "overwriteDest", true)))
+	f.Add(callFrame(f, 6, "delete", build("hadoop.hdfs.DeleteRequestProto", "src", "/tmp/a", "recursive", true)))
+	f.Add(callFrame(f, 7, "addBlock", build("hadoop.hdfs.AddBlockRequestProto", "src", "/tmp/f", "clientName", "fuzz")))
+	f.Add(callFrame(f, 8, "setOwner", build("hadoop.hdfs.SetOwnerRequestProto", "src", "/tmp/f", "username", "other")))
 	f.Add(frameOf(f, build(pbRPCRequestHeader, "rpcKind", "RPC_PROTOCOL_BUFFER", "callId", connectionContext,
 		"clientId", "x"), build(pbConnectionContext, "protocol", clientProtocol)))
 	f.Add([]byte{})
@@ -116,10 +117,10 @@ func FuzzXceiver(f *testing.F) {
 	f.Cleanup(func() { c.Close() })
 	c.mu.Lock()
 	cx := &callCtx{user: "fuzz"}
-	if _, rerr := c.create(cx, createReq("/f", "fuzz", flagCreate, true)); rerr != nil {
+	if _, rerr := c.create(cx, createReq("/tmp/f", "fuzz", flagCreate, true)); rerr != nil {
 		f.Fatal(rerr)
 	}
-	lb, rerr := c.addBlock(cx, build("hadoop.hdfs.AddBlockRequestProto", "src", "/f", "clientName", "fuzz"))
+	lb, rerr := c.addBlock(cx, build("hadoop.hdfs.AddBlockRequestProto", "src", "/tmp/f", "clientName", "fuzz"))
 	c.mu.Unlock()
 	if rerr != nil {
 		f.Fatal(rerr)

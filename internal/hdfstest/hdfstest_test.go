@@ -29,6 +29,16 @@ func newClient(t *testing.T, c *Cluster, user string) *hdfs.Client {
 	return cl
 }
 
+// addUser gives user a home directory on c and returns its path.
+func addUser(t *testing.T, c *Cluster, user string, groups ...string) string {
+	t.Helper()
+	home, err := c.AddUser(user, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
 // randomData returns n pseudo-random bytes.
 func randomData(n int) []byte {
 	b := make([]byte, n)
@@ -61,25 +71,27 @@ func writeFile(t *testing.T, cl *hdfs.Client, name string, data []byte) {
 func TestClientWriteRead(t *testing.T) {
 	const bs = 64 << 10
 	c := New(t, WithBlockSize(bs))
+	home := addUser(t, c, "alice")
 	cl := newClient(t, c, "alice")
-	if err := cl.MkdirAll("/a/b", 0o750); err != nil {
+	dir, name := home+"/a/b", home+"/a/b/f"
+	if err := cl.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	data := randomData(5*bs + 1234)
-	writeFile(t, cl, "/a/b/f", data)
+	writeFile(t, cl, name, data)
 
-	lengths, err := c.BlockLengths("/a/b/f")
+	lengths, err := c.BlockLengths(name)
 	if err != nil || !slices.Equal(lengths, []int64{bs, bs, bs, bs, bs, 1234}) {
 		t.Errorf("block lengths %v, %v", lengths, err)
 	}
-	if got, err := c.ReadFile("/a/b/f"); err != nil || !bytes.Equal(got, data) {
+	if got, err := c.ReadFile(name); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("stored contents differ (%d bytes, %v)", len(got), err)
 	}
-	got, err := cl.ReadFile("/a/b/f")
+	got, err := cl.ReadFile(name)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("ReadFile: %d bytes, %v", len(got), err)
 	}
-	r, err := cl.Open("/a/b/f")
+	r, err := cl.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +103,7 @@ func TestClientWriteRead(t *testing.T) {
 		}
 	}
 
-	fi, err := cl.Stat("/a/b/f")
+	fi, err := cl.Stat(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +116,7 @@ func TestClientWriteRead(t *testing.T) {
 	if time.Since(fi.ModTime()) > time.Minute {
 		t.Errorf("ModTime %v is not recent", fi.ModTime())
 	}
-	if dfi, err := cl.Stat("/a/b"); err != nil || !dfi.IsDir() || dfi.Mode().Perm() != 0o750 {
+	if dfi, err := cl.Stat(dir); err != nil || !dfi.IsDir() || dfi.Mode().Perm() != 0o750 {
 		t.Errorf("Stat(dir) = %v, %v", dfi, err)
 	}
 
@@ -134,7 +146,7 @@ func TestClientWriteRead(t *testing.T) {
 	if st, err := cl.StatFs(); err != nil || st.Used != uint64(len(data)) || st.Capacity == 0 {
 		t.Errorf("StatFs = %+v, %v", st, err)
 	}
-	if cs, err := cl.GetContentSummary("/a"); err != nil || cs.Size() != int64(len(data)) || cs.FileCount() != 1 || cs.DirectoryCount() != 2 {
+	if cs, err := cl.GetContentSummary(home + "/a"); err != nil || cs.Size() != int64(len(data)) || cs.FileCount() != 1 || cs.DirectoryCount() != 2 {
 		t.Errorf("GetContentSummary = %+v, %v", cs, err)
 	}
 	if open := c.OpenFiles(); len(open) != 0 {
@@ -144,87 +156,90 @@ func TestClientWriteRead(t *testing.T) {
 
 func TestClientNamespace(t *testing.T) {
 	c := New(t)
+	h := addUser(t, c, "bob")
 	cl := newClient(t, c, "bob")
-	writeFile(t, cl, "/f", []byte("file"))
+	writeFile(t, cl, h+"/f", []byte("file"))
 
-	if _, err := cl.Create("/f"); !errors.Is(err, os.ErrExist) {
+	if _, err := cl.Create(h + "/f"); !errors.Is(err, os.ErrExist) {
 		t.Errorf("Create of an existing file: %v", err)
 	}
-	if _, err := cl.Create("/missing/f"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := cl.Create(h + "/missing/f"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Create in a missing directory: %v", err)
 	}
-	if _, err := cl.Stat("/f/under"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := cl.Stat(h + "/f/under"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Stat under a file: %v", err)
 	}
-	if err := cl.MkdirAll("/f/under", 0o755); err == nil {
+	if err := cl.MkdirAll(h+"/f/under", 0o755); err == nil {
 		t.Errorf("MkdirAll under a file succeeded")
 	}
-	if err := cl.MkdirAll("/f", 0o755); !errors.Is(err, os.ErrExist) {
+	if err := cl.MkdirAll(h+"/f", 0o755); !errors.Is(err, os.ErrExist) {
 		t.Errorf("MkdirAll of a file: %v", err)
 	}
-	if err := cl.Mkdir("/x/y", 0o755); !errors.Is(err, os.ErrNotExist) {
+	if err := cl.Mkdir(h+"/x/y", 0o755); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Mkdir without its parent: %v", err)
 	}
 
 	// Rename replaces a file, moves between directories, and refuses to
 	// replace a non-empty directory.
-	writeFile(t, cl, "/g", []byte("gee"))
-	if err := cl.Rename("/g", "/f"); err != nil {
+	writeFile(t, cl, h+"/g", []byte("gee"))
+	if err := cl.Rename(h+"/g", h+"/f"); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := cl.ReadFile("/f"); string(b) != "gee" {
+	if b, _ := cl.ReadFile(h + "/f"); string(b) != "gee" {
 		t.Errorf("after rename over it, /f reads %q", b)
 	}
-	if err := cl.MkdirAll("/d/e", 0o755); err != nil {
+	if err := cl.MkdirAll(h+"/d/e", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Rename("/f", "/d/e/f"); err != nil {
+	if err := cl.Rename(h+"/f", h+"/d/e/f"); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Rename("/d/e/f", "/nowhere/f"); !errors.Is(err, os.ErrNotExist) {
+	if err := cl.Rename(h+"/d/e/f", h+"/nowhere/f"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Rename into a missing directory: %v", err)
 	}
-	if err := cl.Rename("/missing", "/m2"); !errors.Is(err, os.ErrNotExist) {
+	if err := cl.Rename(h+"/missing", h+"/m2"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Rename of a missing file: %v", err)
 	}
-	writeFile(t, cl, "/h", nil)
-	if err := cl.Rename("/h", "/d"); err == nil {
+	writeFile(t, cl, h+"/h", nil)
+	if err := cl.Rename(h+"/h", h+"/d"); err == nil {
 		t.Errorf("Rename of a file over a non-empty directory succeeded")
 	}
-	if err := cl.Rename("/d", "/d/e/inside"); err == nil {
+	if err := cl.Rename(h+"/d", h+"/d/e/inside"); err == nil {
 		t.Errorf("Rename of a directory under itself succeeded")
 	}
 
-	if err := cl.Remove("/d"); !errors.Is(err, syscall.ENOTEMPTY) {
+	if err := cl.Remove(h + "/d"); !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Errorf("Remove of a non-empty directory: %v", err)
 	}
-	if err := cl.RemoveAll("/d"); err != nil {
+	if err := cl.RemoveAll(h + "/d"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.Stat("/d/e/f"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := cl.Stat(h + "/d/e/f"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after RemoveAll: %v", err)
 	}
-	if err := cl.Remove("/d"); !errors.Is(err, os.ErrNotExist) {
+	if err := cl.Remove(h + "/d"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Remove of a missing name: %v", err)
 	}
 
-	if err := cl.Chmod("/h", 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Chown("/h", "carol", "staff"); err != nil {
+	if err := cl.Chmod(h+"/h", 0o600); err != nil {
 		t.Fatal(err)
 	}
 	when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := cl.Chtimes("/h", when, when); err != nil {
+	if err := cl.Chtimes(h+"/h", when, when); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := cl.Stat("/h")
+	// Giving a file away is the superuser's.
+	admin := newClient(t, c, c.Superuser())
+	if err := admin.Chown(h+"/h", "carol", "staff"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := cl.Stat(h + "/h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hf := fi.(*hdfs.FileInfo)
 	if fi.Mode().Perm() != 0o600 || hf.Owner() != "carol" || hf.OwnerGroup() != "staff" || !fi.ModTime().Equal(when) {
-		t.Errorf("after Chmod, Chown, Chtimes: %v %s:%s %v", fi.Mode(), hf.Owner(), hf.OwnerGroup(), fi.ModTime())
+		t.Errorf("after Chmod, Chtimes, Chown: %v %s:%s %v", fi.Mode(), hf.Owner(), hf.OwnerGroup(), fi.ModTime())
 	}
 	if _, err := cl.Open("../relative"); err == nil {
 		t.Errorf("Open of a relative path succeeded")
@@ -233,20 +248,21 @@ func TestClientNamespace(t *testing.T) {
 
 func TestListingPages(t *testing.T) {
 	c := New(t, WithListingLimit(3))
+	h := addUser(t, c, "u")
 	cl := newClient(t, c, "u")
-	if err := cl.MkdirAll("/dir", 0o755); err != nil {
+	if err := cl.MkdirAll(h+"/dir", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	for _, name := range []string{"j", "b", "a", "h", "c", "i", "e", "g", "d", "f"} {
-		writeFile(t, cl, "/dir/"+name, []byte(name))
+		writeFile(t, cl, h+"/dir/"+name, []byte(name))
 	}
-	if err := cl.MkdirAll("/dir/k", 0o755); err != nil {
+	if err := cl.MkdirAll(h+"/dir/k", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"}
 	before := c.RPCCount("getListing")
-	infos, err := cl.ReadDir("/dir")
+	infos, err := cl.ReadDir(h + "/dir")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +279,7 @@ func TestListingPages(t *testing.T) {
 	if n := c.RPCCount("getListing") - before; n != 4 {
 		t.Errorf("%d getListing calls for 11 entries 3 at a time, want 4", n)
 	}
-	if _, err := cl.ReadDir("/nothing"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := cl.ReadDir(h + "/nothing"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadDir of a missing directory: %v", err)
 	}
 }
@@ -296,6 +312,7 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.now = f.now.Add(d)
 }
 
+// Two users share the sticky /tmp.
 func TestLeases(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
 	c := New(t, WithClock(clock.Now), WithBlockSize(64<<10), WithLeaseLimits(time.Minute, time.Hour))
@@ -308,7 +325,7 @@ func TestLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := randomData(100_000)
-	w, err := writer.Create("/leased")
+	w, err := writer.Create("/tmp/leased")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,49 +335,50 @@ func TestLeases(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.OpenFiles(); !slices.Equal(got, []string{"/leased"}) {
+	if got := c.OpenFiles(); !slices.Equal(got, []string{"/tmp/leased"}) {
 		t.Fatalf("OpenFiles = %q", got)
 	}
 	// Flush does not wait for the acks: wait for the DataNode to have it.
-	waitFor(t, func() bool { b, _ := c.ReadFile("/leased"); return len(b) == len(data) })
+	waitFor(t, func() bool { b, _ := c.ReadFile("/tmp/leased"); return len(b) == len(data) })
 	// Within the soft limit the file is the writer's.
-	if _, err := other.CreateFile("/leased", 1, 64<<10, 0o644); !errors.Is(err, os.ErrExist) {
+	if _, err := other.CreateFile("/tmp/leased", 1, 64<<10, 0o644); !errors.Is(err, os.ErrExist) {
 		t.Errorf("CreateFile of a file being written: %v", err)
 	}
 	writer.Close() // the writer is gone: nobody renews its lease
 	clock.Advance(2 * time.Minute)
 	// Past the soft limit another client recovers the file: it is closed
 	// with what the DataNode has.
-	if _, err := other.CreateFile("/leased", 1, 64<<10, 0o644); !errors.Is(err, os.ErrExist) {
+	if _, err := other.CreateFile("/tmp/leased", 1, 64<<10, 0o644); !errors.Is(err, os.ErrExist) {
 		t.Errorf("CreateFile of a recovered file: %v", err)
 	}
 	if got := c.OpenFiles(); len(got) != 0 {
 		t.Errorf("OpenFiles after recovery = %q", got)
 	}
-	if got, err := other.ReadFile("/leased"); err != nil || !bytes.Equal(got, data) {
+	if got, err := other.ReadFile("/tmp/leased"); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("recovered file: %d bytes, %v; want the %d flushed", len(got), err, len(data))
 	}
 
 	// Past the hard limit the NameNode closes the file by itself.
-	w2, err := other.Create("/abandoned")
+	w2, err := other.Create("/tmp/abandoned")
 	if err != nil {
 		t.Fatal(err)
 	}
 	w2.Write([]byte("partial"))
 	w2.Flush()
-	waitFor(t, func() bool { b, _ := c.ReadFile("/abandoned"); return string(b) == "partial" })
+	waitFor(t, func() bool { b, _ := c.ReadFile("/tmp/abandoned"); return string(b) == "partial" })
 	other.Close()
 	clock.Advance(2 * time.Hour)
 	if got := c.OpenFiles(); len(got) != 0 {
 		t.Errorf("OpenFiles past the hard limit = %q", got)
 	}
-	if got, err := c.ReadFile("/abandoned"); err != nil || string(got) != "partial" {
+	if got, err := c.ReadFile("/tmp/abandoned"); err != nil || string(got) != "partial" {
 		t.Errorf("abandoned file holds %q, %v", got, err)
 	}
 }
 
 func TestFaults(t *testing.T) {
 	c := New(t, WithBlockSize(64<<10))
+	h := addUser(t, c, "u")
 	cl := newClient(t, c, "u")
 
 	c.InjectRPCError("getFileInfo", exAccessControl, "Permission denied", 2)
@@ -374,17 +392,17 @@ func TestFaults(t *testing.T) {
 	}
 	c.InjectRPCError("mkdirs", exAccessControl, "Permission denied", -1)
 	for range 3 {
-		if err := cl.MkdirAll("/x", 0o755); !errors.Is(err, os.ErrPermission) {
+		if err := cl.MkdirAll(h+"/x", 0o755); !errors.Is(err, os.ErrPermission) {
 			t.Errorf("MkdirAll with a permanent fault: %v", err)
 		}
 	}
 	c.ClearFaults()
-	if err := cl.MkdirAll("/x", 0o755); err != nil {
+	if err := cl.MkdirAll(h+"/x", 0o755); err != nil {
 		t.Errorf("MkdirAll after ClearFaults: %v", err)
 	}
 
 	c.DelayComplete(2)
-	w, err := cl.Create("/x/f")
+	w, err := cl.Create(h + "/x/f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +420,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	c.DropDataNodeConnection(30_000)
-	w, err = cl.Create("/x/g")
+	w, err = cl.Create(h + "/x/g")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,10 +429,10 @@ func TestFaults(t *testing.T) {
 	if werr == nil && cerr == nil {
 		t.Errorf("write with a dropped DataNode connection succeeded")
 	}
-	if got := c.OpenFiles(); !slices.Equal(got, []string{"/x/g"}) {
+	if got := c.OpenFiles(); !slices.Equal(got, []string{h + "/x/g"}) {
 		t.Errorf("OpenFiles after the failed write = %q", got)
 	}
-	if err := cl.Remove("/x/g"); err != nil {
+	if err := cl.Remove(h + "/x/g"); err != nil {
 		t.Errorf("Remove of the file under construction: %v", err)
 	}
 	if got := c.OpenFiles(); len(got) != 0 {
@@ -436,7 +454,7 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ha.Close()
-	if b, err := ha.ReadFile("/x/f"); err != nil || string(b) != "data" {
+	if b, err := ha.ReadFile(h + "/x/f"); err != nil || string(b) != "data" {
 		t.Errorf("read through a standby then the active NameNode: %q, %v", b, err)
 	}
 }
@@ -445,9 +463,9 @@ func TestDropRead(t *testing.T) {
 	c := New(t, WithBlockSize(64<<10))
 	cl := newClient(t, c, "u")
 	data := randomData(150_000)
-	writeFile(t, cl, "/f", data)
+	writeFile(t, cl, "/tmp/f", data)
 	c.DropDataNodeConnection(10_000)
-	r, err := cl.Open("/f")
+	r, err := cl.Open("/tmp/f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +486,8 @@ func TestDropRead(t *testing.T) {
 
 func TestStartOptions(t *testing.T) {
 	for _, opt := range []Option{WithBlockSize(1000), WithReplication(-1), WithListingLimit(-1),
-		WithLeaseLimits(time.Hour, time.Minute)} {
+		WithLeaseLimits(time.Hour, time.Minute), WithMaxComponentLength(-1), WithMaxDirectoryItems(-1),
+		WithCompleteDelay(-time.Second), WithLeaseRecoveryDelay(-time.Second)} {
 		if c, err := Start(opt); err == nil {
 			c.Close()
 			t.Errorf("Start with an invalid option succeeded")

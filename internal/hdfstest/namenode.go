@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -211,8 +212,12 @@ func splitHostPort(addr string) (string, uint32) {
 	return host, uint32(p)
 }
 
-func (c *Cluster) getFileInfo(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
-	n, err := c.lookupLocked(getStr(req, "src"))
+func (c *Cluster) getFileInfo(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+	src := getStr(req, "src")
+	if err := c.checkLocked(cx, src, pathAccess{}); err != nil {
+		return nil, err
+	}
+	n, err := c.lookupLocked(src)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +275,18 @@ func (c *Cluster) create(cx *callCtx, req *dynamicpb.Message) (protoreflect.Mess
 	if holder == "" {
 		return nil, javaErr(exIllegalArgument, "empty client name")
 	}
+	// FSDirWriteFileOp.resolvePathForStartFile: WRITE on the deepest
+	// existing ancestor, and on the file it replaces.
+	k := c.checkerLocked(cx.user)
+	if err := c.checkPathLocked(k, parts, pathAccess{ancestor: actWrite}); err != nil {
+		return nil, err
+	}
 	existing, _ := c.lookupLocked(src)
+	if existing != nil && !existing.dir && flag&flagOverwrite != 0 {
+		if err := c.checkPathLocked(k, parts, pathAccess{self: actWrite}); err != nil {
+			return nil, err
+		}
+	}
 	if existing != nil {
 		switch {
 		case existing.dir:
@@ -291,7 +307,10 @@ func (c *Cluster) create(cx *callCtx, req *dynamicpb.Message) (protoreflect.Mess
 	if rerr != nil {
 		return nil, rerr
 	}
-	n := c.newChildLocked(parent, parts[len(parts)-1], false, perm, cx.user)
+	n, rerr := c.newChildLocked(parent, parts[len(parts)-1], false, perm, cx.user)
+	if rerr != nil {
+		return nil, rerr
+	}
 	n.replication, n.blockSize = uint32(replication), blockSize
 	n.uc, n.holder = true, holder
 	c.leases[holder] = c.cfg.now()
@@ -299,16 +318,21 @@ func (c *Cluster) create(cx *callCtx, req *dynamicpb.Message) (protoreflect.Mess
 }
 
 // takeOverLocked decides whether holder may replace or recover the file
-// n that another writer has open: only once that writer's lease is past
-// the soft limit, when the file is recovered first.
+// n that another writer has open (FSNamesystem.recoverLeaseInternal):
+// only once that writer's lease is past the soft limit, when the file is
+// recovered first; while the recovery takes (WithLeaseRecoveryDelay),
+// the answer is a RecoveryInProgressException.
 func (c *Cluster) takeOverLocked(n *inode, holder, src string) *remoteError {
-	if n.holder == holder {
+	switch {
+	case n.recovering:
+		return javaErr(exRecoveryInProgress, "Failed to CREATE_FILE %s for %s on 127.0.0.1 because another recovery is in progress by %s on 127.0.0.1", src, holder, n.holder)
+	case n.holder == holder:
 		return javaErr(exAlreadyBeingCreated, "Failed to CREATE_FILE %s for %s on 127.0.0.1 because current leaseholder is trying to recreate file.", src, holder)
-	}
-	if c.cfg.now().Sub(c.leases[n.holder]) <= c.cfg.softLimit {
+	case c.cfg.now().Sub(c.leases[n.holder]) <= c.cfg.softLimit:
 		return javaErr(exAlreadyBeingCreated, "Failed to CREATE_FILE %s for %s on 127.0.0.1 because this file lease is currently owned by %s on 127.0.0.1", src, holder, n.holder)
+	case !c.releaseLeaseLocked(n):
+		return javaErr(exRecoveryInProgress, "Failed to CREATE_FILE %s for %s on 127.0.0.1 because lease recovery is in progress. Try again later.", src, holder)
 	}
-	c.recoverLocked(n)
 	return nil
 }
 
@@ -340,7 +364,8 @@ func (c *Cluster) ucFileLocked(src string, fileID uint64, holder string) (*inode
 
 // commitLocked records the length a client reports for the block eb,
 // which must be the block b. A block the DataNode has finalized with
-// the same length becomes complete.
+// the same length becomes complete once it is reported
+// (blockCompleteLocked).
 func (c *Cluster) commitLocked(b *blockInfo, eb protoreflect.Message) *remoteError {
 	if getStr(eb, "poolId") != c.poolID || getUint(eb, "blockId") != b.id || getUint(eb, "generationStamp") != b.gs {
 		return javaErr(exIO, "block %s:blk_%d_%d is not the last block blk_%d_%d of the file",
@@ -351,9 +376,7 @@ func (c *Cluster) commitLocked(b *blockInfo, eb protoreflect.Message) *remoteErr
 		return javaErr(exIO, "block blk_%d_%d was committed with %d bytes, now %d", b.id, b.gs, b.numBytes, l)
 	}
 	b.numBytes, b.committed = l, true
-	if r := c.replicas[b.id]; r != nil && r.finalized && uint64(len(r.data)) == l {
-		b.complete = true
-	}
+	c.blockCompleteLocked(b)
 	return nil
 }
 
@@ -372,7 +395,10 @@ func (c *Cluster) addBlock(_ *callCtx, req *dynamicpb.Message) (protoreflect.Mes
 		if rerr := c.commitLocked(last, prev); rerr != nil {
 			return nil, rerr
 		}
-		if !last.complete {
+		// The previous block may be only committed; the one before it must
+		// be complete (FSNamesystem.checkFileProgress, with
+		// dfs.namenode.file.close.num-committed-allowed 0).
+		if k > 1 && !c.blockCompleteLocked(n.blocks[k-2]) {
 			return nil, javaErr(exNotReplicatedYet, "Not replicated yet: %s", src)
 		}
 	} else if prev != nil {
@@ -480,8 +506,8 @@ func (c *Cluster) complete(_ *callCtx, req *dynamicpb.Message) (protoreflect.Mes
 		}
 	}
 	for _, b := range n.blocks {
-		if !b.complete {
-			return result(false), nil // not committed, or not yet stored with that length
+		if !c.blockCompleteLocked(b) {
+			return result(false), nil // not committed, or not yet stored with that length and reported
 		}
 	}
 	if c.delayComplete > 0 {
@@ -513,8 +539,11 @@ func isAncestor(a, b *inode) bool {
 	return false
 }
 
-func (c *Cluster) rename2(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+func (c *Cluster) rename2(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
 	src, dst := getStr(req, "src"), getStr(req, "dst")
+	if err := c.checkRenameLocked(cx, src, dst); err != nil {
+		return nil, err
+	}
 	if err := c.renameLocked(src, dst, getBool(req, "overwriteDest")); err != nil {
 		return nil, err
 	}
@@ -553,6 +582,14 @@ func (c *Cluster) renameLocked(src, dst string, overwrite bool) *remoteError {
 		return javaErr(exIO, "Rename destination %s is a directory or file under source %s", dst, src)
 	}
 	name := dparts[len(dparts)-1]
+	if len(name) > c.cfg.maxComponent {
+		return c.checkNewLocked(parent, []string{name})
+	}
+	if parent != s.parent { // FSDirectory.verifyFsLimitsForRename
+		if err := c.checkNewLocked(parent, []string{name}); err != nil {
+			return err
+		}
+	}
 	if d := parent.children[name]; d != nil {
 		switch {
 		case d == s:
@@ -577,9 +614,10 @@ func (c *Cluster) renameLocked(src, dst string, overwrite bool) *remoteError {
 	return nil
 }
 
-func (c *Cluster) rename(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+func (c *Cluster) rename(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
 	// The old rename moves into an existing directory and answers false,
-	// rather than an exception, when it cannot rename.
+	// rather than an exception, when it cannot rename; permissions and
+	// limits are still exceptions.
 	src, dst := getStr(req, "src"), getStr(req, "dst")
 	ok := func(b bool) protoreflect.Message { return build("hadoop.hdfs.RenameResponseProto", "result", b) }
 	if _, err := splitPath(src); err != nil {
@@ -589,27 +627,73 @@ func (c *Cluster) rename(_ *callCtx, req *dynamicpb.Message) (protoreflect.Messa
 	if err != nil {
 		return nil, err
 	}
+	if d != nil && d.dir {
+		dst = path.Join(dst, path.Base(src))
+	}
+	if err := c.checkRenameLocked(cx, src, dst); err != nil {
+		return nil, err
+	}
 	if d != nil {
 		if !d.dir {
 			return ok(false), nil
 		}
-		dst = path.Join(dst, path.Base(src))
 		if d2, _ := c.lookupLocked(dst); d2 != nil {
 			return ok(false), nil
 		}
 	}
-	if c.renameLocked(src, dst, false) != nil {
-		return ok(false), nil
+	switch err := c.renameLocked(src, dst, false); {
+	case err == nil:
+		return ok(true), nil
+	case err.class == exPathComponentTooLong || err.class == exMaxDirectoryItems:
+		return nil, err
 	}
-	return ok(true), nil
+	return ok(false), nil
 }
 
-func (c *Cluster) getListing(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+// checkRenameLocked checks the permissions of a rename
+// (FSDirRenameOp.renameToInt): WRITE on the source's parent, under its
+// sticky bit, and on the deepest existing ancestor of the destination;
+// an existing destination, which the rename would replace, is under its
+// parent's sticky bit too, as in POSIX rename.
+func (c *Cluster) checkRenameLocked(cx *callCtx, src, dst string) *remoteError {
+	k := c.checkerLocked(cx.user)
+	if k.skip() {
+		return nil
+	}
+	sparts, err := splitPath(src)
+	if err != nil {
+		return err
+	}
+	dparts, err := splitPath(dst)
+	if err != nil {
+		return err
+	}
+	if err := c.checkPathLocked(k, sparts, pathAccess{parent: actWrite}); err != nil {
+		return err
+	}
+	if err := c.checkPathLocked(k, dparts, pathAccess{ancestor: actWrite}); err != nil {
+		return err
+	}
+	if nodes := c.resolveLocked(dparts); len(dparts) > 0 && nodes[len(dparts)] != nil {
+		return k.checkSticky(nodes[len(dparts)-1], nodes[len(dparts)], dparts)
+	}
+	return nil
+}
+
+func (c *Cluster) getListing(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
 	src := getStr(req, "src")
 	startAfter := getStr(req, "startAfter")
 	needLocation := getBool(req, "needLocation")
 	n, err := c.lookupLocked(src)
 	if err != nil {
+		return nil, err
+	}
+	// READ_EXECUTE on a directory listed, traverse only for a file.
+	a := pathAccess{}
+	if n != nil && n.dir {
+		a.self = actRead | actExecute
+	}
+	if err := c.checkLocked(cx, src, a); err != nil {
 		return nil, err
 	}
 	resp := newMsg("hadoop.hdfs.GetListingResponseProto")
@@ -638,8 +722,11 @@ func (c *Cluster) getListing(_ *callCtx, req *dynamicpb.Message) (protoreflect.M
 	return resp, nil
 }
 
-func (c *Cluster) getBlockLocations(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+func (c *Cluster) getBlockLocations(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
 	src := getStr(req, "src")
+	if err := c.checkLocked(cx, src, pathAccess{}); err != nil {
+		return nil, err
+	}
 	n, err := c.lookupLocked(src)
 	switch {
 	case err != nil:
@@ -648,6 +735,9 @@ func (c *Cluster) getBlockLocations(_ *callCtx, req *dynamicpb.Message) (protore
 		return nil, javaErr(exFileNotFound, "File does not exist: %s", src)
 	case n.dir:
 		return nil, javaErr(exFileNotFound, "Path is not a file: %s", src)
+	}
+	if err := c.checkLocked(cx, src, pathAccess{self: actRead}); err != nil {
+		return nil, err
 	}
 	n.atime = c.cfg.now()
 	return build("hadoop.hdfs.GetBlockLocationsResponseProto",
@@ -662,7 +752,17 @@ func (c *Cluster) mkdirs(cx *callCtx, req *dynamicpb.Message) (protoreflect.Mess
 	}
 	perm := uint32(getUint(getMsg(req, "masked"), "perm"))
 	ok := build("hadoop.hdfs.MkdirsResponseProto", "result", true)
+	k := c.checkerLocked(cx.user)
+	if err := c.checkPathLocked(k, parts, pathAccess{}); err != nil {
+		return nil, err
+	}
 	n, depth := c.walkLocked(parts)
+	if depth < len(parts) && n.dir {
+		// FSDirMkdirOp.mkdirs: WRITE on the deepest existing ancestor.
+		if err := c.checkPathLocked(k, parts, pathAccess{ancestor: actWrite}); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case depth == len(parts) && n.dir:
 		return ok, nil
@@ -673,19 +773,29 @@ func (c *Cluster) mkdirs(cx *callCtx, req *dynamicpb.Message) (protoreflect.Mess
 	case depth < len(parts)-1 && !getBool(req, "createParent"):
 		return nil, javaErr(exFileNotFound, "Parent directory doesn't exist: %s", path.Dir(src))
 	}
+	if err := c.checkNewLocked(n, parts[depth:]); err != nil {
+		return nil, err
+	}
 	for i, e := range parts[depth:] {
 		p := perm | 0o300 // implicit parents get u+wx, as in HDFS
 		if depth+i == len(parts)-1 {
 			p = perm
 		}
-		n = c.newChildLocked(n, e, true, p, cx.user)
+		if n, err = c.newChildLocked(n, e, true, p, cx.user); err != nil {
+			return nil, err
+		}
 	}
 	return ok, nil
 }
 
-func (c *Cluster) delete(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+func (c *Cluster) delete(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
 	src := getStr(req, "src")
 	result := func(ok bool) protoreflect.Message { return build("hadoop.hdfs.DeleteResponseProto", "result", ok) }
+	// FSDirDeleteOp.delete: WRITE on the parent, under its sticky bit, and
+	// ALL on every non-empty directory of the subtree.
+	if err := c.checkLocked(cx, src, pathAccess{parent: actWrite, sub: actAll, ignoreEmpty: true}); err != nil {
+		return nil, err
+	}
 	n, err := c.lookupLocked(src)
 	switch {
 	case err != nil:
@@ -704,8 +814,11 @@ func (c *Cluster) renewLease(_ *callCtx, req *dynamicpb.Message) (protoreflect.M
 	return newMsg("hadoop.hdfs.RenewLeaseResponseProto"), nil
 }
 
-func (c *Cluster) recoverLease(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+func (c *Cluster) recoverLease(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
 	src := getStr(req, "src")
+	if err := c.checkLocked(cx, src, pathAccess{}); err != nil {
+		return nil, err
+	}
 	n, err := c.lookupLocked(src)
 	switch {
 	case err != nil:
@@ -715,10 +828,18 @@ func (c *Cluster) recoverLease(_ *callCtx, req *dynamicpb.Message) (protoreflect
 	case n.dir:
 		return nil, javaErr(exFileNotFound, "Path is not a file: %s", src)
 	}
-	if n.uc {
-		c.recoverLocked(n)
+	result := func(ok bool) protoreflect.Message {
+		return build("hadoop.hdfs.RecoverLeaseResponseProto", "result", ok)
 	}
-	return build("hadoop.hdfs.RecoverLeaseResponseProto", "result", true), nil
+	if !n.uc {
+		return result(true), nil
+	}
+	if err := c.checkLocked(cx, src, pathAccess{self: actWrite}); err != nil {
+		return nil, err
+	}
+	// True when the file could be closed at once; false while its last
+	// block is recovered (WithLeaseRecoveryDelay): the caller polls.
+	return result(c.releaseLeaseLocked(n)), nil
 }
 
 // existingLocked returns the inode at src or a FileNotFoundException.
@@ -733,9 +854,16 @@ func (c *Cluster) existingLocked(src string) (*inode, *remoteError) {
 	return n, nil
 }
 
-func (c *Cluster) setTimes(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
-	n, err := c.existingLocked(getStr(req, "src"))
+func (c *Cluster) setTimes(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+	src := getStr(req, "src")
+	if err := c.checkLocked(cx, src, pathAccess{}); err != nil {
+		return nil, err
+	}
+	n, err := c.existingLocked(src)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkLocked(cx, src, pathAccess{self: actWrite}); err != nil {
 		return nil, err
 	}
 	// -1 (all bits set in the uint64 field) leaves a time unchanged.
@@ -748,27 +876,64 @@ func (c *Cluster) setTimes(_ *callCtx, req *dynamicpb.Message) (protoreflect.Mes
 	return newMsg("hadoop.hdfs.SetTimesResponseProto"), nil
 }
 
-func (c *Cluster) setPermission(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
-	n, err := c.existingLocked(getStr(req, "src"))
+func (c *Cluster) setPermission(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+	src := getStr(req, "src")
+	if err := c.checkLocked(cx, src, pathAccess{}); err != nil {
+		return nil, err
+	}
+	n, err := c.existingLocked(src)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkLocked(cx, src, pathAccess{owner: true}); err != nil {
 		return nil, err
 	}
 	n.perm = uint32(getUint(getMsg(req, "permission"), "perm")) & 0o1777
 	return newMsg("hadoop.hdfs.SetPermissionResponseProto"), nil
 }
 
-func (c *Cluster) setOwner(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
-	n, err := c.existingLocked(getStr(req, "src"))
+func (c *Cluster) setOwner(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+	src := getStr(req, "src")
+	if err := c.checkLocked(cx, src, pathAccess{}); err != nil {
+		return nil, err
+	}
+	n, err := c.existingLocked(src)
 	if err != nil {
 		return nil, err
 	}
-	if has(req, "username") {
-		n.owner = getStr(req, "username")
+	// An empty name (the colinmarc client sends one for "unchanged")
+	// changes nothing.
+	owner, group := getStr(req, "username"), getStr(req, "groupname")
+	// FSDirAttrOp.setOwner: the owner (or the superuser) may give a file
+	// to a group it belongs to; only the superuser may give it away.
+	if err := c.checkLocked(cx, src, pathAccess{owner: true}); err != nil {
+		return nil, err
 	}
-	if has(req, "groupname") {
-		n.group = getStr(req, "groupname")
+	if k := c.checkerLocked(cx.user); !k.skip() {
+		switch {
+		case owner != "" && owner != k.user:
+			return nil, javaErr(exAccessControl, "User %s is not a super user (non-super user cannot change owner).", k.user)
+		case group != "" && !slices.Contains(k.groups, group):
+			return nil, javaErr(exAccessControl, "User %s does not belong to %s", k.user, group)
+		}
+	}
+	if owner != "" {
+		n.owner = owner
+	}
+	if group != "" {
+		n.group = group
 	}
 	return newMsg("hadoop.hdfs.SetOwnerResponseProto"), nil
+}
+
+// checkLocked checks the caller's access to src (see pathAccess). An
+// invalid path passes: the call itself reports it.
+func (c *Cluster) checkLocked(cx *callCtx, src string, a pathAccess) *remoteError {
+	parts, err := splitPath(src)
+	if err != nil {
+		return nil
+	}
+	return c.checkPathLocked(c.checkerLocked(cx.user), parts, a)
 }
 
 func (c *Cluster) getFsStats(*callCtx, *dynamicpb.Message) (protoreflect.Message, *remoteError) {
@@ -782,8 +947,13 @@ func (c *Cluster) getFsStats(*callCtx, *dynamicpb.Message) (protoreflect.Message
 		"under_replicated", 0, "corrupt_blocks", 0, "missing_blocks", 0), nil
 }
 
-func (c *Cluster) getContentSummary(_ *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
-	n, err := c.existingLocked(getStr(req, "path"))
+func (c *Cluster) getContentSummary(cx *callCtx, req *dynamicpb.Message) (protoreflect.Message, *remoteError) {
+	src := getStr(req, "path")
+	// READ_EXECUTE on every directory of the subtree.
+	if err := c.checkLocked(cx, src, pathAccess{sub: actRead | actExecute}); err != nil {
+		return nil, err
+	}
+	n, err := c.existingLocked(src)
 	if err != nil {
 		return nil, err
 	}

@@ -29,8 +29,10 @@ type inode struct {
 	replication uint32
 	blockSize   uint64
 	blocks      []*blockInfo
-	uc          bool   // under construction: created and not completed
-	holder      string // the client name holding the lease while uc
+	uc          bool      // under construction: created and not completed
+	holder      string    // the client name holding the lease while uc
+	recovering  bool      // uc, with its lease being recovered by the NameNode
+	recoveredAt time.Time // when the recovery will be over
 }
 
 // path returns the absolute path of n.
@@ -63,14 +65,16 @@ type blockInfo struct {
 	file      *inode
 	numBytes  uint64 // the length the client committed
 	committed bool   // numBytes is known (addBlock's previous or complete's last)
-	complete  bool   // committed and stored with that length by the DataNode
+	complete  bool   // committed and stored with that length (see blockCompleteLocked)
 }
 
 // replica is the DataNode's copy of a block.
 type replica struct {
-	id, gs    uint64
-	data      []byte
-	finalized bool // the last packet arrived
+	id, gs      uint64
+	data        []byte
+	finalized   bool      // the last packet arrived
+	finalizedAt time.Time // when, on the NameNode's clock
+	recovering  bool      // its file's lease is being recovered: no more packets
 }
 
 // splitPath checks that p is a valid HDFS path name (absolute, no "." or
@@ -125,32 +129,68 @@ func (c *Cluster) lookupLocked(p string) (*inode, *remoteError) {
 }
 
 // parentForCreateLocked returns the directory that will hold the new
-// entry at parts, creating missing ancestors when createParent is set.
-// It fails with FileNotFoundException when an ancestor is missing and
-// with ParentNotDirectoryException when one is a file.
+// entry at parts, creating missing ancestors (owned by user, with perm
+// and u+wx) when createParent is set. It fails with FileNotFoundException
+// when an ancestor is missing and with ParentNotDirectoryException when
+// one is a file, and with an FSLimitException when a new name is too long
+// or a directory full; the limits are checked for the entry's own name
+// too before anything is created.
 func (c *Cluster) parentForCreateLocked(p string, parts []string, createParent bool, perm uint32, user string) (*inode, *remoteError) {
 	dirParts := parts[:len(parts)-1]
 	n, depth := c.walkLocked(dirParts)
 	if !n.dir {
 		return nil, javaErr(exParentNotDir, "Parent path is not a directory: %s", n.path())
 	}
-	if depth < len(dirParts) {
-		if !createParent {
-			return nil, javaErr(exFileNotFound, "Parent directory doesn't exist: %s", path.Dir(p))
-		}
-		for _, e := range dirParts[depth:] {
-			n = c.newChildLocked(n, e, true, perm|0o300, user) // HDFS gives implicit parents u+wx
+	if depth < len(dirParts) && !createParent {
+		return nil, javaErr(exFileNotFound, "Parent directory doesn't exist: %s", path.Dir(p))
+	}
+	if rerr := c.checkNewLocked(n, parts[depth:]); rerr != nil {
+		return nil, rerr
+	}
+	for _, e := range dirParts[depth:] {
+		var rerr *remoteError
+		if n, rerr = c.newChildLocked(n, e, true, perm|0o300, user); rerr != nil { // HDFS gives implicit parents u+wx
+			return nil, rerr
 		}
 	}
 	return n, nil
 }
 
-// newChildLocked adds a new file or directory named name to dir.
-func (c *Cluster) newChildLocked(dir *inode, name string, isDir bool, perm uint32, user string) *inode {
+// checkNewLocked checks the FSLimits for adding the chain of new entries
+// names under dir (the first in dir, each next one in the one before):
+// every name's length (FSDirectory.verifyMaxComponentLength) and the
+// number of entries dir holds (verifyMaxDirItems); the later entries go
+// into new, empty directories.
+func (c *Cluster) checkNewLocked(dir *inode, names []string) *remoteError {
+	parent := dir.path()
+	for i, name := range names {
+		if len(name) > c.cfg.maxComponent {
+			return javaErr(exPathComponentTooLong,
+				"The maximum path component name limit of %s in directory %s is exceeded: limit=%d length=%d",
+				name, parent, c.cfg.maxComponent, len(name))
+		}
+		if i == 0 {
+			if n := len(dir.children); n >= c.cfg.maxDirItems {
+				return javaErr(exMaxDirectoryItems, "The directory item limit of %s is exceeded: limit=%d items=%d",
+					parent, c.cfg.maxDirItems, n)
+			}
+		}
+		parent = path.Join(parent, name)
+	}
+	return nil
+}
+
+// newChildLocked adds a new file or directory named name to dir, owned by
+// user and with dir's group (the BSD rule HDFS follows), after checking
+// the FSLimits.
+func (c *Cluster) newChildLocked(dir *inode, name string, isDir bool, perm uint32, user string) (*inode, *remoteError) {
+	if rerr := c.checkNewLocked(dir, []string{name}); rerr != nil {
+		return nil, rerr
+	}
 	now := c.cfg.now()
 	n := &inode{
 		id: c.nextInode, name: name, parent: dir, dir: isDir,
-		perm: perm & 0o1777, owner: user, group: "supergroup", mtime: now, atime: now,
+		perm: perm & 0o1777, owner: user, group: dir.group, mtime: now, atime: now,
 	}
 	if isDir {
 		n.children = map[string]*inode{}
@@ -159,7 +199,7 @@ func (c *Cluster) newChildLocked(dir *inode, name string, isDir bool, perm uint3
 	c.inodes[n.id] = n
 	dir.children[name] = n
 	dir.mtime = now
-	return n
+	return n, nil
 }
 
 // removeLocked unlinks n (and everything under it) from the namespace
@@ -176,7 +216,7 @@ func (c *Cluster) removeLocked(n *inode) {
 			delete(c.blocks, b.id)
 			delete(c.replicas, b.id)
 		}
-		m.uc, m.holder = false, ""
+		m.uc, m.holder, m.recovering = false, "", false
 		for _, child := range m.children {
 			drop(child)
 		}
@@ -306,7 +346,7 @@ func (c *Cluster) locatedBlocksLocked(n *inode, offset, length uint64) *dynamicp
 			blocks = append(blocks, lb)
 		}
 		if i == len(n.blocks)-1 {
-			last, lastComplete = c.locatedBlockLocked(b, pos, l, b.gs), b.complete
+			last, lastComplete = c.locatedBlockLocked(b, pos, l, b.gs), c.blockCompleteLocked(b)
 		}
 		pos += l
 	}
@@ -322,16 +362,58 @@ func (c *Cluster) locatedBlocksLocked(n *inode, offset, length uint64) *dynamicp
 	return m
 }
 
-// expireLeasesLocked closes the files whose holders have not renewed
-// their leases within the hard limit, as the NameNode's lease monitor
-// does.
+// nameNodeLeaseHolder is the lease holder of a file whose lease the
+// NameNode is recovering (HdfsServerConstants.NAMENODE_LEASE_HOLDER).
+const nameNodeLeaseHolder = "HDFS_NameNode"
+
+// expireLeasesLocked finishes the lease recoveries whose time has come,
+// and recovers the files whose holders have not renewed their leases
+// within the hard limit, as the NameNode's lease monitor does.
 func (c *Cluster) expireLeasesLocked() {
 	now := c.cfg.now()
 	for _, n := range c.inodes {
-		if n.uc && now.Sub(c.leases[n.holder]) > c.cfg.hardLimit {
-			c.recoverLocked(n)
+		switch {
+		case !n.uc:
+		case n.recovering:
+			if !now.Before(n.recoveredAt) {
+				c.recoverLocked(n)
+			}
+		case now.Sub(c.leases[n.holder]) > c.cfg.hardLimit:
+			c.releaseLeaseLocked(n)
 		}
 	}
+}
+
+// releaseLeaseLocked takes the lease of a file under construction from
+// its writer, who is gone (FSNamesystem.internalReleaseLease), and
+// reports whether the file is closed. A file whose last block holds data
+// that was never committed needs block recovery on the DataNode: with a
+// lease recovery delay the file stays under construction, its lease held
+// by the NameNode, until the delay has passed; otherwise, or without the
+// delay, it is closed at once.
+func (c *Cluster) releaseLeaseLocked(n *inode) bool {
+	if !n.uc {
+		return true
+	}
+	if n.recovering {
+		return false
+	}
+	needsBlockRecovery := false
+	if k := len(n.blocks); k > 0 {
+		b := n.blocks[k-1]
+		r := c.replicas[b.id]
+		needsBlockRecovery = !b.committed && r != nil && len(r.data) > 0
+	}
+	if !needsBlockRecovery || c.cfg.recoveryDelay == 0 {
+		c.recoverLocked(n)
+		return true
+	}
+	n.recovering, n.recoveredAt = true, c.cfg.now().Add(c.cfg.recoveryDelay)
+	n.holder = nameNodeLeaseHolder
+	if r := c.replicas[n.blocks[len(n.blocks)-1].id]; r != nil {
+		r.recovering = true // the writer's packets are refused from now on
+	}
+	return false
 }
 
 // recoverLocked closes a file under construction whose writer is gone:
@@ -354,6 +436,21 @@ func (c *Cluster) recoverLocked(n *inode) {
 	for _, b := range n.blocks {
 		b.complete = true
 	}
-	n.uc, n.holder = false, ""
+	n.uc, n.holder, n.recovering = false, "", false
 	n.mtime = c.cfg.now()
+}
+
+// blockCompleteLocked reports whether the NameNode counts b as complete:
+// committed, and stored by the DataNode with that length, reported (see
+// WithCompleteDelay). It records the answer once it is true.
+func (c *Cluster) blockCompleteLocked(b *blockInfo) bool {
+	if b.complete {
+		return true
+	}
+	r := c.replicas[b.id]
+	if b.committed && r != nil && r.finalized && uint64(len(r.data)) == b.numBytes &&
+		!c.cfg.now().Before(r.finalizedAt.Add(c.cfg.completeDelay)) {
+		b.complete = true
+	}
+	return b.complete
 }

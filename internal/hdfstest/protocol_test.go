@@ -105,39 +105,40 @@ func TestRPCErrors(t *testing.T) {
 
 // TestWriteProtocol drives create, addBlock, the DataNode write and
 // complete by hand, checking the NameNode's and DataNode's checks that
-// the client never trips.
+// the client never trips. The raw client is an ordinary user, working in
+// the sticky /tmp.
 func TestWriteProtocol(t *testing.T) {
 	c := New(t, WithBlockSize(1024))
 	r := dialRaw(t, c.Addr(), authNone, "raw")
 	const me = "raw-client"
 
 	// create: flags, parents, replacing.
-	hdr, _ := r.call("create", createReq("/p/q/f", me, flagCreate, false))
+	hdr, _ := r.call("create", createReq("/tmp/p/q/f", me, flagCreate, false))
 	wantException(t, "create without its parent", hdr, exFileNotFound)
-	status := getMsg(r.mustCall("create", createReq("/p/q/f", me, flagCreate, true)), "fs")
+	status := getMsg(r.mustCall("create", createReq("/tmp/p/q/f", me, flagCreate, true)), "fs")
 	fileID := getUint(status, "fileId")
-	hdr, _ = r.call("create", createReq("/p/q/f", me, flagCreate|flagOverwrite, false))
+	hdr, _ = r.call("create", createReq("/tmp/p/q/f", me, flagCreate|flagOverwrite, false))
 	wantException(t, "create by the lease holder again", hdr, exAlreadyBeingCreated)
-	hdr, _ = r.call("create", createReq("/p/q/f/g", me, flagCreate, true))
+	hdr, _ = r.call("create", createReq("/tmp/p/q/f/g", me, flagCreate, true))
 	wantException(t, "create under a file", hdr, exParentNotDir)
-	hdr, _ = r.call("create", createReq("/p", me, flagCreate, true))
+	hdr, _ = r.call("create", createReq("/tmp/p", me, flagCreate, true))
 	wantException(t, "create over a directory", hdr, exAlreadyExists)
-	hdr, _ = r.call("create", createReq("/new", me, flagAppend, true))
+	hdr, _ = r.call("create", createReq("/tmp/new", me, flagAppend, true))
 	wantException(t, "append", hdr, exUnsupported)
-	hdr, _ = r.call("create", createReq("/new", me, 0, true))
+	hdr, _ = r.call("create", createReq("/tmp/new", me, 0, true))
 	wantException(t, "no create flag", hdr, exIllegalArgument)
-	hdr, _ = r.call("create", createReq("/new", me, flagOverwrite, true))
+	hdr, _ = r.call("create", createReq("/tmp/new", me, flagOverwrite, true))
 	wantException(t, "overwrite of a missing file", hdr, exFileNotFound)
 
 	// addBlock, then a hand-written block write.
 	addBlock := func(prev protoreflect.Message) *dynamicpb.Message {
-		req := build("hadoop.hdfs.AddBlockRequestProto", "src", "/p/q/f", "clientName", me, "fileId", fileID)
+		req := build("hadoop.hdfs.AddBlockRequestProto", "src", "/tmp/p/q/f", "clientName", me, "fileId", fileID)
 		if prev != nil {
 			setField(req, "previous", prev)
 		}
 		return req
 	}
-	hdr, _ = r.call("addBlock", build("hadoop.hdfs.AddBlockRequestProto", "src", "/p/q/f", "clientName", "thief"))
+	hdr, _ = r.call("addBlock", build("hadoop.hdfs.AddBlockRequestProto", "src", "/tmp/p/q/f", "clientName", "thief"))
 	wantException(t, "addBlock by another client", hdr, exLeaseExpired)
 	lb := getMsg(r.mustCall("addBlock", addBlock(nil)), "block")
 	eb := getMsg(lb, "b")
@@ -169,7 +170,7 @@ func TestWriteProtocol(t *testing.T) {
 
 	// Abandon the half-written block and write a fresh one properly.
 	r.mustCall("abandonBlock", build("hadoop.hdfs.AbandonBlockRequestProto",
-		"b", eb, "src", "/p/q/f", "holder", me, "fileId", fileID))
+		"b", eb, "src", "/tmp/p/q/f", "holder", me, "fileId", fileID))
 	eb = getMsg(getMsg(r.mustCall("addBlock", addBlock(nil)), "block"), "b")
 	dn = dialDataNode(t, c)
 	dn.writeOp(opWriteBlock, writeOpReq(eb, me, 0))
@@ -192,7 +193,7 @@ func TestWriteProtocol(t *testing.T) {
 	if getUint(getMsg(ub, "b"), "generationStamp") <= getUint(eb, "generationStamp") {
 		t.Errorf("updateBlockForPipeline kept the generation stamp")
 	}
-	r.mustCall("fsync", build("hadoop.hdfs.FsyncRequestProto", "src", "/p/q/f", "client", me, "fileId", fileID))
+	r.mustCall("fsync", build("hadoop.hdfs.FsyncRequestProto", "src", "/tmp/p/q/f", "client", me, "fileId", fileID))
 
 	// A wrong length is refused; the right one completes the file.
 	wrong := dynamicpb.NewMessage(eb.Descriptor())
@@ -200,7 +201,7 @@ func TestWriteProtocol(t *testing.T) {
 	setField(wrong, "numBytes", 699)
 	complete := func(last protoreflect.Message) (hdr, resp *dynamicpb.Message) {
 		return r.call("complete", build("hadoop.hdfs.CompleteRequestProto",
-			"src", "/p/q/f", "clientName", me, "last", last, "fileId", fileID))
+			"src", "/tmp/p/q/f", "clientName", me, "last", last, "fileId", fileID))
 	}
 	if _, resp := complete(wrong); resp == nil || getBool(resp, "result") {
 		t.Errorf("complete with a wrong length did not answer false")
@@ -214,7 +215,7 @@ func TestWriteProtocol(t *testing.T) {
 	if _, resp := complete(done); resp == nil || !getBool(resp, "result") {
 		t.Errorf("a retried complete did not answer true")
 	}
-	if got, err := c.ReadFile("/p/q/f"); err != nil || !bytes.Equal(got, data) {
+	if got, err := c.ReadFile("/tmp/p/q/f"); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("file holds %d bytes, %v", len(got), err)
 	}
 
@@ -251,25 +252,25 @@ func TestWriteProtocol(t *testing.T) {
 	dn.wantClosed()
 
 	// The old rename, recoverLease, overwrite.
-	r.mustCall("mkdirs", build("hadoop.hdfs.MkdirsRequestProto", "src", "/into",
+	r.mustCall("mkdirs", build("hadoop.hdfs.MkdirsRequestProto", "src", "/tmp/into",
 		"masked", build(pbPermission, "perm", 0o755), "createParent", false))
-	if resp := r.mustCall("rename", build("hadoop.hdfs.RenameRequestProto", "src", "/p/q/f", "dst", "/into")); !getBool(resp, "result") {
+	if resp := r.mustCall("rename", build("hadoop.hdfs.RenameRequestProto", "src", "/tmp/p/q/f", "dst", "/tmp/into")); !getBool(resp, "result") {
 		t.Errorf("rename into a directory failed")
 	}
-	if resp := r.mustCall("rename", build("hadoop.hdfs.RenameRequestProto", "src", "/nothing", "dst", "/x")); getBool(resp, "result") {
+	if resp := r.mustCall("rename", build("hadoop.hdfs.RenameRequestProto", "src", "/tmp/nothing", "dst", "/tmp/x")); getBool(resp, "result") {
 		t.Errorf("rename of a missing file succeeded")
 	}
-	if resp := r.mustCall("recoverLease", build("hadoop.hdfs.RecoverLeaseRequestProto", "src", "/into/f", "clientName", me)); !getBool(resp, "result") {
+	if resp := r.mustCall("recoverLease", build("hadoop.hdfs.RecoverLeaseRequestProto", "src", "/tmp/into/f", "clientName", me)); !getBool(resp, "result") {
 		t.Errorf("recoverLease of a closed file is not true")
 	}
-	r.mustCall("create", createReq("/into/f", me, flagCreate|flagOverwrite, false))
-	if got := c.OpenFiles(); len(got) != 1 || got[0] != "/into/f" {
+	r.mustCall("create", createReq("/tmp/into/f", me, flagCreate|flagOverwrite, false))
+	if got := c.OpenFiles(); len(got) != 1 || got[0] != "/tmp/into/f" {
 		t.Errorf("OpenFiles = %q", got)
 	}
-	if got, _ := c.ReadFile("/into/f"); len(got) != 0 {
+	if got, _ := c.ReadFile("/tmp/into/f"); len(got) != 0 {
 		t.Errorf("the overwritten file holds %d bytes", len(got))
 	}
-	r.mustCall("recoverLease", build("hadoop.hdfs.RecoverLeaseRequestProto", "src", "/into/f", "clientName", "other"))
+	r.mustCall("recoverLease", build("hadoop.hdfs.RecoverLeaseRequestProto", "src", "/tmp/into/f", "clientName", "other"))
 	if got := c.OpenFiles(); len(got) != 0 {
 		t.Errorf("OpenFiles after recoverLease = %q", got)
 	}

@@ -48,6 +48,10 @@ const (
 	exNoSuchProtocol      = "org.apache.hadoop.ipc.RpcNoSuchProtocolException"
 	exRPCServer           = "org.apache.hadoop.ipc.RpcServerException"
 	exStandby             = "org.apache.hadoop.ipc.StandbyException"
+	exRecoveryInProgress  = "org.apache.hadoop.hdfs.protocol.RecoveryInProgressException"
+
+	exPathComponentTooLong = "org.apache.hadoop.hdfs.protocol.FSLimitException$PathComponentTooLongException"
+	exMaxDirectoryItems    = "org.apache.hadoop.hdfs.protocol.FSLimitException$MaxDirectoryItemsExceededException"
 )
 
 // remoteError is an exception sent back to the client: a Java class

@@ -22,10 +22,15 @@ import (
 // TestWriteToHDFS writes Hive-partitioned Parquet to the HDFS test server
 // through the real HDFS client, with blocks small enough that files span
 // several, and reads every file back from HDFS with parquet-go: the same
-// rows, in the same partitions.
+// rows, in the same partitions. The NameNode checks permissions: the
+// table's directory is one the administrator made for the job's user,
+// etl, under /warehouse, which only the superuser may write.
 func TestWriteToHDFS(t *testing.T) {
 	c := hdfstest.New(t, hdfstest.WithBlockSize(64<<10))
-	uri := "hdfs://" + c.Addr() + "/warehouse/readings?user=test"
+	if err := c.Mkdir("/warehouse/readings", 0o755, "etl", ""); err != nil {
+		t.Fatal(err)
+	}
+	uri := "hdfs://" + c.Addr() + "/warehouse/readings?user=etl"
 	h := newHarness[reading](t, 2)
 	err := parquetsink.WritePartitioned(h.s, uri,
 		parquetsink.PartitionBy([]string{"region", "kind"}, func(r reading) []string { return []string{r.Region, r.Kind} }),

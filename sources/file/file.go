@@ -57,6 +57,23 @@
 // Each batch's InputInfo metadata has "files", the sorted paths of the
 // files it holds; its record count is that of the records read.
 //
+// # Clocks
+//
+// The rules compare modification times with the job's clock, so they
+// assume that the clock that stamped the files agrees with it. On local
+// disk it is the same host's. On HDFS the NameNode stamps them, and its
+// host's clock may be ahead of or behind the job's: behind, files written
+// just after the start would look older than the start and never be read;
+// ahead, files from before the start would look new, and new ones would
+// wait. So when the storage can read its own clock (storage/hdfs.FS.Now,
+// which writes and removes an empty file in /tmp or the user's home
+// directory), the stream measures the offset once, when it generates its
+// first batch, and compares each modification time minus that offset; the measure errs towards
+// files looking newer, by the round trip and a millisecond, so that none
+// is lost. The files' FileInfo keep the storage's times. If the clock
+// cannot be read, a warning is logged and the times are compared as they
+// are, as Spark does.
+//
 // The source follows the context's clock (dstream.WithClock), so tests
 // drive it with a dstream.ManualClock and files whose modification times
 // they set.

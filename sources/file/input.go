@@ -35,6 +35,13 @@ type input[T any] struct {
 	interval time.Duration
 	window   time.Duration // the remember window
 	initial  time.Time     // the start time with NewFilesOnly, else the zero time
+	// skew is how far the storage's clock, which stamps the modification
+	// times, is ahead of the job's (negative: behind), as the first
+	// Generate measured it for an FS that can tell (fsClock); zero for
+	// others. It never changes afterwards, so that no file's place
+	// relative to the window moves.
+	skew         time.Duration
+	skewMeasured bool
 
 	restoredInitial time.Time // the first run's initial, from a checkpoint
 
@@ -113,6 +120,13 @@ func rememberWindow(interval, minRemember time.Duration) time.Duration {
 	return max(n, 1) * interval
 }
 
+// fsClock is a storage.FS whose own clock stamps the modification times
+// it lists, and which can read that clock: HDFS, whose NameNode stamps
+// them (storage/hdfs.FS.Now). The local disk's clock is the job's host's.
+type fsClock interface {
+	Now(ctx context.Context) (time.Time, error)
+}
+
 // Start implements dstream.Input. It fixes the start time of NewFilesOnly
 // from the context's clock.
 func (in *input[T]) Start(context.Context) error {
@@ -128,6 +142,35 @@ func (in *input[T]) Start(context.Context) error {
 	}
 	in.log.Debug("file stream: started", "remember_window", in.window, "new_files_only", in.cfg.newFilesOnly)
 	return nil
+}
+
+// measureSkew sets skew from the storage's clock, when the FS can read
+// it; the first Generate calls it, off the context's lock that Start
+// holds, as it costs the storage a few calls. The storage's time is stamped before the job's is read, so the
+// measure is at most the true skew (by the call's duration and the
+// storage's millisecond truncation), and a millisecond less still: files
+// then count as at most as old as they are, never older, so that none
+// written after the start falls at or below the start threshold; one
+// written within that margin before the start may count as new. A clock
+// that cannot be read leaves the modification times as they are, with a
+// warning.
+func (in *input[T]) measureSkew(ctx context.Context) {
+	fc, ok := in.fsys.(fsClock)
+	if !ok {
+		return
+	}
+	fsNow, err := fc.Now(ctx)
+	jobNow := in.clock.Now()
+	if err != nil {
+		in.log.Warn("file stream: cannot read the storage's clock; modification times are compared with the job's clock "+
+			"as they are, and files may be missed if the storage's clock is behind", "error", err)
+		return
+	}
+	in.skew = fsNow.Sub(jobNow) - time.Millisecond
+	if in.skew > time.Second || in.skew < -time.Second {
+		in.log.Info("file stream: the storage's clock is off the job's; modification times are compared on the job's clock",
+			"storage_ahead_by", in.skew)
+	}
 }
 
 // Stop implements dstream.Input. There is nothing to release.
@@ -148,6 +191,12 @@ func (in *input[T]) Generate(ctx context.Context, t time.Time) (*dstream.InputBa
 	// Spark forgets a batch's files when the batch one window later has
 	// completed, which in the steady state is before the next is generated.
 	in.selected.forgetBefore(t.Add(-in.window - in.interval))
+	if !in.skewMeasured {
+		in.skewMeasured = true
+		mctx, cancel := context.WithTimeout(ctx, max(in.interval, 10*time.Second))
+		in.measureSkew(mctx)
+		cancel()
+	}
 	th := in.threshold(t)
 	began := in.clock.Now()
 	files, err := in.find(ctx, t, th)
@@ -222,12 +271,13 @@ func (in *input[T]) find(ctx context.Context, t, threshold time.Time) ([]storage
 }
 
 // accept reports whether the batch at t selects the listed file f (Spark's
-// isNewFile).
+// isNewFile), with its modification time on the job's clock.
 func (in *input[T]) accept(f storage.FileInfo, t, threshold time.Time) bool {
+	mod := f.ModTime.Add(-in.skew)
 	return !f.IsDir &&
 		in.cfg.filter(f) &&
-		f.ModTime.After(threshold) &&
-		!f.ModTime.After(t) &&
+		mod.After(threshold) &&
+		!mod.After(t) &&
 		!in.selected.contains(f.Path)
 }
 

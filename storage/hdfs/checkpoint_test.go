@@ -23,12 +23,23 @@ import (
 	"github.com/microbatch-go/microbatch/storage"
 )
 
+// jobDir makes the directory /jobs/<user> on c for a job that runs as
+// user, as an administrator does with the superuser, and returns it.
+func jobDir(t *testing.T, c *hdfstest.Cluster, user string) string {
+	t.Helper()
+	dir := "/jobs/" + user
+	if err := c.Mkdir(dir, 0o755, user, ""); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestCheckpointOnHDFS keeps a job's checkpoint directory on HDFS: running
 // totals survive a restart, restored from the HDFS test server through the
 // real client.
 func TestCheckpointOnHDFS(t *testing.T) {
 	c := hdfstest.New(t, hdfstest.WithBlockSize(64<<10))
-	ckpt := "hdfs://" + c.Addr() + "/jobs/wc/checkpoint?user=test"
+	ckpt := "hdfs://" + c.Addr() + jobDir(t, c, "wc") + "/checkpoint?user=wc"
 	watch := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var mu sync.Mutex
@@ -147,7 +158,7 @@ func TestCheckpointLockOnHDFS(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	c := hdfstest.New(t, hdfstest.WithBlockSize(64<<10))
-	uri := "hdfs://" + c.Addr() + "/jobs/locked/checkpoint?user=test"
+	uri := "hdfs://" + c.Addr() + jobDir(t, c, "locked") + "/checkpoint?user=locked"
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHDFSLockHolderProcess$")
 	cmd.Env = append(os.Environ(), lockHolderEnv+"="+uri)
 	stdin, err := cmd.StdinPipe()

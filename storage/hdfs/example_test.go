@@ -11,16 +11,21 @@ import (
 )
 
 // Open an HDFS directory by URI (here on an in-process test cluster),
-// write a file atomically into it and list it.
+// write a file atomically into it and list it. The job acts as the user
+// etl, in its home directory, which the cluster's administrator made.
 func Example() {
 	cluster, err := hdfstest.Start()
 	if err != nil {
 		panic(err)
 	}
 	defer cluster.Close()
+	home, err := cluster.AddUser("etl") // /user/etl, owned by etl
+	if err != nil {
+		panic(err)
+	}
 
 	ctx := context.Background()
-	fsys, dir, err := storage.Open("hdfs://" + cluster.Addr() + "/data/out?user=etl")
+	fsys, dir, err := storage.Open("hdfs://" + cluster.Addr() + home + "/out?user=etl")
 	if err != nil {
 		panic(err)
 	}
@@ -41,5 +46,5 @@ func Example() {
 		fmt.Println(e.Path, e.Size)
 	}
 	// Output:
-	// /data/out/part-00000 6
+	// /user/etl/out/part-00000 6
 }

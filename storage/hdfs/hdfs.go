@@ -28,6 +28,43 @@
 // Every storage.Open of the same NameNodes, user and settings shares one
 // FS, and so one client connection, for the life of the process.
 //
+// # Users and permissions
+//
+// Without Kerberos (SIMPLE authentication) the client tells the NameNode
+// which user it acts as, and the NameNode checks that user's permissions
+// on every path (dfs.permissions.enabled is on by default). The user is,
+// in order: Options.Client.User when Open is called; the user of an
+// hdfs:// URI, from its authority ("hdfs://etl@nn:8020/") or its user
+// parameter ("?user=etl"); $HADOOP_USER_NAME; else the user running the
+// process. With Kerberos the principal is the user.
+//
+// As on any HDFS, that user needs EXECUTE on every directory above a
+// path, WRITE on the directory it creates files and directories in (or
+// the deepest existing one above them), READ to open a file and READ and
+// EXECUTE to list a directory; removing and renaming need WRITE on the
+// parent, and in a directory with the sticky bit, such as /tmp, only the
+// owner of an entry (or of the directory) may remove or rename it. New
+// files and directories belong to the user, in the group of their parent,
+// with FilePerm and DirPerm. A job therefore writes under a directory it
+// owns: its home, /user/NAME (relative names resolve there), or a
+// directory such as /warehouse/events that an administrator created with
+// the superuser (the NameNode's user, typically "hdfs") and gave to the
+// job's user; the root directory is the superuser's and only it may
+// create /warehouse.
+//
+// A refusal is an error wrapping fs.ErrPermission whose cause is a
+// *PermissionError naming the user and what refused it, such as
+//
+//	create /user/bob/out/part-0: permission denied for HDFS user alice: "/user/bob" is bob:supergroup:drwx------ (AccessControlException)
+//
+// The NameNode's other limits map to errors too: a name longer than
+// dfs.namenode.fs-limits.max-component-length (255 bytes) wraps
+// syscall.ENAMETOOLONG, a directory at
+// dfs.namenode.fs-limits.max-directory-items (1,048,576 entries) wraps
+// ErrDirectoryFull, and a file whose lease the NameNode is recovering
+// (its writer died) wraps ErrRecoveryInProgress; each keeps the client's
+// hdfs.Error with the exception's class and message.
+//
 // Kerberos, data transfer protection and any other client setting are not
 // in the URI form: build the client options in Go and call Open, for
 // example from the Hadoop configuration:
@@ -42,17 +79,22 @@
 // Names are slash-separated HDFS paths; a relative name is relative to
 // the user's home directory, /user/NAME, as in HDFS. Create truncates an
 // existing file (by deleting it and creating it again: HDFS has no
-// truncate-on-create in this client) and creates missing parent
+// truncate-on-create in this client), also one another client is writing
+// or whose lease the NameNode is recovering, and creates missing parent
 // directories; CreateExclusive (storage.ExclusiveCreator) creates a file
-// only if its name is free, as the NameNode decides. Rename atomically replaces an existing target file
-// (rename2 with overwrite). The writer's Close waits for the NameNode to
+// only if its name is free, as the NameNode decides: while the NameNode
+// recovers the lease of a file of that name whose writer died, it retries
+// for up to RecoveryTimeout, then reports the name taken. Rename
+// atomically replaces an existing target file (rename2 with overwrite). The writer's Close waits for the NameNode to
 // complete the file, retrying with exponential backoff while it reports
 // the file still replicating; when a Write or Close fails, the file is
 // removed, so that no partial file or open lease is left behind. Readers
 // retry a failed read a few times (the client reconnects to the
 // DataNode), and implement io.ReaderAt and io.Seeker. Errors wrap
 // fs.ErrNotExist, fs.ErrExist and fs.ErrPermission for the matching Java
-// exceptions, and keep the client's hdfs.Error for errors.As.
+// exceptions (see Users and permissions for the others), and keep the
+// client's hdfs.Error for errors.As when the client does. Now reads the
+// NameNode's clock.
 //
 // Contexts are checked when each call starts; the client has no way to
 // cancel a call in flight, and readers and writers do not depend on the
@@ -61,6 +103,7 @@ package hdfs
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +138,9 @@ const (
 	DefaultDialTimeout = 10 * time.Second
 	// DefaultPort is the NameNode RPC port used when a URI names none.
 	DefaultPort = "8020"
+	// DefaultRecoveryTimeout bounds how long CreateExclusive waits for
+	// the NameNode to recover the lease of a file in the way.
+	DefaultRecoveryTimeout = 10 * time.Second
 )
 
 // Options configures an FS made by Open.
@@ -129,6 +175,12 @@ type Options struct {
 	// DialTimeout bounds connecting to NameNodes and DataNodes when
 	// Client has no dial functions (DefaultDialTimeout when zero).
 	DialTimeout time.Duration
+	// RecoveryTimeout bounds how long CreateExclusive retries, with the
+	// backoff of Close, while the NameNode answers that it is recovering
+	// the lease of a file of that name whose writer is gone
+	// (RecoveryInProgressException), before it reports the name taken
+	// (DefaultRecoveryTimeout when zero; negative: no retry).
+	RecoveryTimeout time.Duration
 }
 
 // withDefaults returns o with its zero fields set to their defaults, or
@@ -161,6 +213,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.RecoveryTimeout == 0 {
+		o.RecoveryTimeout = DefaultRecoveryTimeout
 	}
 	return o, nil
 }
@@ -348,10 +403,11 @@ func (f *FS) create(ctx context.Context, name string, replace bool) (io.WriteClo
 	p := f.abs(name)
 	d, err := f.defaults()
 	if err != nil {
-		return nil, wrapErr("create", name, err)
+		return nil, f.wrapErr("create", name, err)
 	}
 	replication, blockSize := f.fileSettings(d)
-	for attempt := 0; ; attempt++ {
+	var recovery *recoveryWait // while the NameNode recovers the lease of a file in the way
+	for tries := 0; ; {
 		fw, err := f.c.CreateFile(p, replication, blockSize, f.opts.FilePerm)
 		if err == nil {
 			w := &writer{f: f, name: name, p: p, fw: fw, ctx: ctx}
@@ -360,26 +416,72 @@ func (f *FS) create(ctx context.Context, name string, replace bool) (io.WriteClo
 			}
 			return w, nil
 		}
-		if attempt == 3 {
-			return nil, wrapErr("create", name, err)
+		recovering := remoteException(err) == recoveryInProgress
+		if !recovering || replace { // waits for a recovery have their own bound
+			if tries == 3 {
+				return nil, f.wrapErr("create", name, err)
+			}
+			tries++
 		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist): // a missing parent
 			if err := f.c.MkdirAll(path.Dir(p), f.opts.DirPerm); err != nil {
-				return nil, wrapErr("create", name, err)
+				return nil, f.wrapErr("create", name, err)
 			}
-		case errors.Is(err, fs.ErrExist) && replace: // a file to replace, or one being written
+		case (errors.Is(err, fs.ErrExist) || recovering) && replace:
+			// A file to replace, or one being written, or one whose
+			// dead writer's lease is being recovered: a delete ends it.
 			fi, serr := f.c.Stat(p)
 			if serr == nil && fi.IsDir() {
 				return nil, &fs.PathError{Op: "create", Path: name, Err: errIsDir}
 			}
 			if err := f.c.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, wrapErr("create", name, err)
+				return nil, f.wrapErr("create", name, err)
+			}
+		case recovering:
+			// The name is taken by a file whose writer is gone: wait for
+			// the NameNode to finish its recovery and give a definite
+			// answer (FileAlreadyExistsException, unless it went away).
+			if recovery == nil {
+				recovery = f.newRecoveryWait()
+			}
+			if werr := recovery.wait(ctx); werr != nil {
+				last := wrapErr("create", name, err).(*fs.PathError).Err
+				return nil, &fs.PathError{Op: "create", Path: name, Err: fmt.Errorf("%w: %w; the NameNode's last answer: %w", fs.ErrExist, werr, last)}
 			}
 		default:
-			return nil, wrapErr("create", name, err)
+			return nil, f.wrapErr("create", name, err)
 		}
 	}
+}
+
+// recoveryWait paces the retries of a create while the NameNode recovers
+// the lease of the file in the way, up to RecoveryTimeout.
+type recoveryWait struct {
+	deadline time.Time
+	timeout  time.Duration
+	backoff  time.Duration
+}
+
+// newRecoveryWait starts the wait for a lease recovery.
+func (f *FS) newRecoveryWait() *recoveryWait {
+	return &recoveryWait{deadline: time.Now().Add(f.opts.RecoveryTimeout), timeout: f.opts.RecoveryTimeout, backoff: f.opts.CloseBackoff}
+}
+
+// wait sleeps before the next retry, with exponential backoff. It returns
+// an error once the timeout would pass or ctx is done.
+func (r *recoveryWait) wait(ctx context.Context) error {
+	if r.timeout < 0 || time.Now().Add(r.backoff).After(r.deadline) {
+		return fmt.Errorf("%w: the NameNode did not finish recovering the lease of the file, whose writer is gone, within %v",
+			ErrRecoveryInProgress, max(r.timeout, 0))
+	}
+	select {
+	case <-time.After(r.backoff):
+	case <-ctx.Done():
+		return fmt.Errorf("%w: stopped waiting for the NameNode to recover the lease of the file: %w", ErrRecoveryInProgress, ctx.Err())
+	}
+	r.backoff = min(2*r.backoff, MaxCloseBackoff)
+	return nil
 }
 
 // fileSettings returns the replication and block size of new files.
@@ -429,7 +531,7 @@ func (w *writer) Write(b []byte) (int, error) {
 	}
 	n, err := w.fw.Write(b)
 	if err != nil {
-		w.err = wrapErr("write", w.name, err)
+		w.err = w.f.wrapErr("write", w.name, err)
 		return n, w.err
 	}
 	return n, nil
@@ -452,7 +554,7 @@ func (w *writer) Close() error {
 		return w.failed(w.err)
 	}
 	if err := w.f.closeFile(w.ctx, w.fw); err != nil {
-		return w.failed(wrapErr("close", w.name, err))
+		return w.failed(w.f.wrapErr("close", w.name, err))
 	}
 	return nil
 }
@@ -496,6 +598,49 @@ func (f *FS) closeFile(ctx context.Context, fw *gohdfs.FileWriter) error {
 	}
 }
 
+// Now returns the time on the NameNode's clock, the clock that stamps
+// the modification times List and Stat report, which may be ahead of or
+// behind this host's. It creates an empty file named
+// .microbatch-clock-<random> in /tmp (or, when the user may not write
+// there, in the user's home directory), takes its modification time and
+// removes it. The time is truncated to the millisecond and stamped before
+// Now returns: the NameNode's clock is at least that when it returns.
+// The file source (package sources/file) calls it when it starts, to
+// compare modification times with its job's clock.
+func (f *FS) Now(ctx context.Context) (time.Time, error) {
+	if err := begin(ctx, "now", "/tmp"); err != nil {
+		return time.Time{}, err
+	}
+	d, err := f.defaults()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("storage/hdfs: reading the NameNode's clock: %w", f.wrapErr("create", "/tmp", err))
+	}
+	replication, blockSize := f.fileSettings(d)
+	name := ".microbatch-clock-" + rand.Text()
+	var errs []error
+	for _, dir := range []string{"/tmp", f.home} {
+		p := path.Join(dir, name)
+		fw, err := f.c.CreateFile(p, replication, blockSize, 0o600)
+		if err != nil {
+			errs = append(errs, f.wrapErr("create", p, err))
+			continue
+		}
+		err = f.closeFile(ctx, fw)
+		fi, serr := f.c.Stat(p)
+		if rerr := f.c.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, f.wrapErr("remove", p, rerr))
+		}
+		if err == nil && serr != nil {
+			err = f.wrapErr("stat", p, serr)
+		}
+		if err != nil {
+			return time.Time{}, fmt.Errorf("storage/hdfs: reading the NameNode's clock: %w", err)
+		}
+		return fi.ModTime(), nil
+	}
+	return time.Time{}, fmt.Errorf("storage/hdfs: reading the NameNode's clock: %w; %w", errs[0], errs[1])
+}
+
 // Open opens the file name for reading. The reader also implements
 // io.ReaderAt and io.Seeker, and has a Size method.
 func (f *FS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
@@ -503,17 +648,17 @@ func (f *FS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	if _, err := f.defaults(); err != nil {
-		return nil, wrapErr("open", name, err)
+		return nil, f.wrapErr("open", name, err)
 	}
 	fr, err := f.c.Open(f.abs(name))
 	if err != nil {
-		return nil, wrapErr("open", name, err)
+		return nil, f.wrapErr("open", name, err)
 	}
 	if fr.Stat().IsDir() {
 		fr.Close()
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errIsDir}
 	}
-	return &Reader{fr: fr, name: name, retries: max(f.opts.ReadRetries, 0)}, nil
+	return &Reader{f: f, fr: fr, name: name, retries: max(f.opts.ReadRetries, 0)}, nil
 }
 
 // Reader reads a file of an FS; Open returns one as an io.ReadCloser.
@@ -521,6 +666,7 @@ func (f *FS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 // io.ReaderAt allows, are serialized).
 type Reader struct {
 	mu      sync.Mutex
+	f       *FS
 	fr      *gohdfs.FileReader
 	name    string
 	retries int
@@ -540,7 +686,7 @@ func (r *Reader) Read(b []byte) (int, error) {
 			return n, err
 		}
 		if r.failed++; r.failed > r.retries || errors.Is(err, io.ErrClosedPipe) {
-			return n, wrapErr("read", r.name, err)
+			return n, r.f.wrapErr("read", r.name, err)
 		}
 		if n > 0 {
 			return n, nil // the next Read picks up where this one stopped
@@ -560,7 +706,7 @@ func (r *Reader) ReadAt(b []byte, off int64) (int, error) {
 	}
 	pos, err := r.fr.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return 0, wrapErr("read", r.name, err)
+		return 0, r.f.wrapErr("read", r.name, err)
 	}
 	defer r.fr.Seek(pos, io.SeekStart)
 	done, failed := 0, 0
@@ -575,7 +721,7 @@ func (r *Reader) ReadAt(b []byte, off int64) (int, error) {
 		case err == io.EOF:
 			return done, io.EOF
 		case failed >= r.retries || errors.Is(err, io.ErrClosedPipe):
-			return done, wrapErr("read", r.name, err)
+			return done, r.f.wrapErr("read", r.name, err)
 		default:
 			failed++
 			time.Sleep(time.Duration(failed) * 10 * time.Millisecond)
@@ -610,7 +756,7 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 	if err := begin(ctx, "rename", from); err != nil {
 		return err
 	}
-	return wrapErr("rename", from, f.c.Rename(f.abs(from), f.abs(to)))
+	return f.wrapErr("rename", from, f.c.Rename(f.abs(from), f.abs(to)), to)
 }
 
 // MkdirAll creates the directory name and its missing parents.
@@ -618,7 +764,7 @@ func (f *FS) MkdirAll(ctx context.Context, name string) error {
 	if err := begin(ctx, "mkdir", name); err != nil {
 		return err
 	}
-	return wrapErr("mkdir", name, f.c.MkdirAll(f.abs(name), f.opts.DirPerm))
+	return f.wrapErr("mkdir", name, f.c.MkdirAll(f.abs(name), f.opts.DirPerm))
 }
 
 // Remove removes the file or empty directory name. A file still being
@@ -627,7 +773,7 @@ func (f *FS) Remove(ctx context.Context, name string) error {
 	if err := begin(ctx, "remove", name); err != nil {
 		return err
 	}
-	return wrapErr("remove", name, f.c.Remove(f.abs(name)))
+	return f.wrapErr("remove", name, f.c.Remove(f.abs(name)))
 }
 
 // List returns the entries of the directory dir sorted by name.
@@ -637,7 +783,7 @@ func (f *FS) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
 	}
 	entries, err := f.c.ReadDir(f.abs(dir))
 	if err != nil {
-		return nil, wrapErr("list", dir, err)
+		return nil, f.wrapErr("list", dir, err)
 	}
 	out := make([]storage.FileInfo, len(entries))
 	for i, e := range entries {
@@ -654,7 +800,7 @@ func (f *FS) Stat(ctx context.Context, name string) (storage.FileInfo, error) {
 	}
 	fi, err := f.c.Stat(f.abs(name))
 	if err != nil {
-		return storage.FileInfo{}, wrapErr("stat", name, err)
+		return storage.FileInfo{}, f.wrapErr("stat", name, err)
 	}
 	return fileInfo(path.Clean(name), fi), nil
 }

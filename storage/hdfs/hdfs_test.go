@@ -27,17 +27,36 @@ import (
 // blocks.
 const testBlockSize = 256 << 10
 
-// newCluster starts a test cluster and fails the test at its end if a
-// file is left under construction (a leaked writer or lease).
+// The tests act as the user tester, in its home directory, as a job would
+// on a cluster with permissions on.
+const (
+	testUser = "tester"
+	home     = "/user/" + testUser
+)
+
+// newCluster starts a test cluster with a home directory for testUser,
+// and fails the test at its end if a file is left under construction (a
+// leaked writer or lease).
 func newCluster(t *testing.T, opts ...hdfstest.Option) *hdfstest.Cluster {
 	t.Helper()
 	c := hdfstest.New(t, append([]hdfstest.Option{hdfstest.WithBlockSize(testBlockSize)}, opts...)...)
+	addUser(t, c, testUser)
 	t.Cleanup(func() {
 		if open := c.OpenFiles(); len(open) > 0 {
 			t.Errorf("files left under construction: %q", open)
 		}
 	})
 	return c
+}
+
+// addUser gives user a home directory on c, as an administrator does.
+func addUser(t *testing.T, c *hdfstest.Cluster, user string) string {
+	t.Helper()
+	h, err := c.AddUser(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // openFS opens an FS on the cluster's NameNodes (all of them unless
@@ -49,7 +68,7 @@ func openFS(t *testing.T, c *hdfstest.Cluster, opts storagehdfs.Options, addrs .
 	}
 	opts.Client.Addresses = addrs
 	if opts.Client.User == "" {
-		opts.Client.User = "tester"
+		opts.Client.User = testUser
 	}
 	f, err := storagehdfs.Open(opts)
 	if err != nil {
@@ -63,7 +82,7 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) (storage.FS, string) {
 		c := newCluster(t)
 		f := openFS(t, c, storagehdfs.Options{})
-		root := "/test/" + strings.ReplaceAll(t.Name(), "/", "_")
+		root := home + "/test/" + strings.ReplaceAll(t.Name(), "/", "_")
 		if err := f.MkdirAll(t.Context(), root); err != nil {
 			t.Fatalf("MkdirAll(%s): %v", root, err)
 		}
@@ -80,12 +99,13 @@ func TestConformanceURI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fsys, root, err := storage.Open("hdfs://" + c.Addr() + "," + addr2 + "/data/in?user=etl")
+		addUser(t, c, "etl")
+		fsys, root, err := storage.Open("hdfs://" + c.Addr() + "," + addr2 + "/user/etl/data/in?user=etl")
 		if err != nil {
 			t.Fatalf("storage.Open: %v", err)
 		}
 		t.Cleanup(func() { fsys.(*storagehdfs.FS).Close() })
-		if root != "/data/in" {
+		if root != "/user/etl/data/in" {
 			t.Fatalf("path = %q", root)
 		}
 		if err := fsys.MkdirAll(t.Context(), root); err != nil {
@@ -192,10 +212,10 @@ func TestStandbyFailover(t *testing.T) {
 	f := openFS(t, c, storagehdfs.Options{}, c.Addr(), second)
 	ctx := t.Context()
 	data := randomBytes(3*testBlockSize + 100)
-	if err := write(ctx, f, "/ha/file", data); err != nil {
+	if err := write(ctx, f, home+"/ha/file", data); err != nil {
 		t.Fatalf("write through the standby and the active NameNode: %v", err)
 	}
-	if got := read(t, f, "/ha/file"); !bytes.Equal(got, data) {
+	if got := read(t, f, home+"/ha/file"); !bytes.Equal(got, data) {
 		t.Fatalf("read back %d bytes, want the %d written", len(got), len(data))
 	}
 	if n := c.RPCCount("getFileInfo"); n < 2 {
@@ -207,7 +227,7 @@ func TestAccessControlException(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
 	ctx := t.Context()
-	if err := write(ctx, f, "/d/file", []byte("x")); err != nil {
+	if err := write(ctx, f, home+"/d/file", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	const denied = "org.apache.hadoop.security.AccessControlException"
@@ -215,14 +235,14 @@ func TestAccessControlException(t *testing.T) {
 		method string
 		call   func() error
 	}{
-		{"getFileInfo", func() error { _, err := f.Stat(ctx, "/d/file"); return err }},
-		{"getListing", func() error { _, err := f.List(ctx, "/d"); return err }},
-		{"create", func() error { _, err := f.Create(ctx, "/d/new"); return err }},
-		{"mkdirs", func() error { return f.MkdirAll(ctx, "/d/sub") }},
-		{"rename2", func() error { return f.Rename(ctx, "/d/file", "/d/moved") }},
-		{"delete", func() error { return f.Remove(ctx, "/d/file") }},
+		{"getFileInfo", func() error { _, err := f.Stat(ctx, home+"/d/file"); return err }},
+		{"getListing", func() error { _, err := f.List(ctx, home+"/d"); return err }},
+		{"create", func() error { _, err := f.Create(ctx, home+"/d/new"); return err }},
+		{"mkdirs", func() error { return f.MkdirAll(ctx, home+"/d/sub") }},
+		{"rename2", func() error { return f.Rename(ctx, home+"/d/file", home+"/d/moved") }},
+		{"delete", func() error { return f.Remove(ctx, home+"/d/file") }},
 		{"getBlockLocations", func() error {
-			r, err := f.Open(ctx, "/d/file")
+			r, err := f.Open(ctx, home+"/d/file")
 			if err != nil {
 				return err
 			}
@@ -230,20 +250,21 @@ func TestAccessControlException(t *testing.T) {
 			_, err = io.ReadAll(r)
 			return err
 		}},
-		{"complete", func() error { return write(ctx, f, "/d/denied", []byte("data")) }},
+		{"complete", func() error { return write(ctx, f, home+"/d/denied", []byte("data")) }},
 	}
 	for _, tt := range calls {
-		c.InjectRPCError(tt.method, denied, "Permission denied: user=tester, access=WRITE, inode=\"/d\"", -1)
+		c.InjectRPCError(tt.method, denied, "Permission denied: user=tester, access=WRITE, inode=\""+home+"/d\"", -1)
 		err := tt.call()
 		c.ClearFaults()
-		if !errors.Is(err, fs.ErrPermission) {
-			t.Errorf("%s denied: error %v, want one wrapping fs.ErrPermission", tt.method, err)
+		var pe *storagehdfs.PermissionError
+		if !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || pe.User != testUser {
+			t.Errorf("%s denied: error %v, want one wrapping fs.ErrPermission and a *PermissionError for %s", tt.method, err, testUser)
 		}
 	}
-	if _, err := f.Stat(ctx, "/d/denied"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := f.Stat(ctx, home+"/d/denied"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the file whose complete was denied: Stat error %v, want it removed", err)
 	}
-	if got := read(t, f, "/d/file"); string(got) != "x" {
+	if got := read(t, f, home+"/d/file"); string(got) != "x" {
 		t.Errorf("file reads %q after the denied calls", got)
 	}
 }
@@ -252,10 +273,10 @@ func TestRemoteErrorKeepsException(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
 	c.InjectRPCError("rename2", "java.io.IOException", "something broke", 1)
-	if err := write(t.Context(), f, "/a", nil); err != nil {
+	if err := write(t.Context(), f, home+"/a", nil); err != nil {
 		t.Fatal(err)
 	}
-	err := f.Rename(t.Context(), "/a", "/b")
+	err := f.Rename(t.Context(), home+"/a", home+"/b")
 	var he gohdfs.Error
 	if !errors.As(err, &he) || he.Exception() != "java.io.IOException" {
 		t.Fatalf("error %v: want an hdfs.Error for java.io.IOException", err)
@@ -270,13 +291,13 @@ func TestDelayedComplete(t *testing.T) {
 	f := openFS(t, c, storagehdfs.Options{CloseBackoff: 5 * time.Millisecond})
 	c.DelayComplete(3)
 	data := randomBytes(testBlockSize + 1)
-	if err := write(t.Context(), f, "/slow", data); err != nil {
+	if err := write(t.Context(), f, home+"/slow", data); err != nil {
 		t.Fatalf("write with complete delayed 3 times: %v", err)
 	}
 	if n := c.RPCCount("complete"); n != 4 {
 		t.Errorf("complete called %d times, want 4", n)
 	}
-	if got := read(t, f, "/slow"); !bytes.Equal(got, data) {
+	if got := read(t, f, home+"/slow"); !bytes.Equal(got, data) {
 		t.Errorf("read back %d bytes, want %d", len(got), len(data))
 	}
 }
@@ -286,18 +307,18 @@ func TestDelayedCompleteBeyondBudget(t *testing.T) {
 	f := openFS(t, c, storagehdfs.Options{CloseBackoff: 5 * time.Millisecond, CloseTimeout: 50 * time.Millisecond})
 	ctx := t.Context()
 	c.DelayComplete(1000)
-	err := write(ctx, f, "/never", []byte("data"))
+	err := write(ctx, f, home+"/never", []byte("data"))
 	if !errors.Is(err, gohdfs.ErrReplicating) || !strings.Contains(err.Error(), "within") {
 		t.Fatalf("error %v, want one wrapping hdfs.ErrReplicating and saying how long Close waited", err)
 	}
-	if _, err := f.Stat(ctx, "/never"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := f.Stat(ctx, home+"/never"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after the failed Close, Stat: %v; want the file removed", err)
 	}
 	if n := c.RPCCount("complete"); n < 3 {
 		t.Errorf("complete called %d times; Close should have retried", n)
 	}
 	c.ClearFaults()
-	if err := write(ctx, f, "/never", []byte("data")); err != nil {
+	if err := write(ctx, f, home+"/never", []byte("data")); err != nil {
 		t.Errorf("write once complete succeeds again: %v", err)
 	}
 }
@@ -310,7 +331,7 @@ func TestDroppedDataNodeWrite(t *testing.T) {
 			f := openFS(t, c, storagehdfs.Options{})
 			ctx := t.Context()
 			data := randomBytes(3*testBlockSize + 999)
-			w, err := f.Create(ctx, "/out/part")
+			w, err := f.Create(ctx, home+"/out/part")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -329,13 +350,13 @@ func TestDroppedDataNodeWrite(t *testing.T) {
 			} else if werr != nil && !errors.Is(err, werr) {
 				t.Errorf("Close after the failed Write: %v, want its error %v", err, werr)
 			}
-			if _, err := f.Stat(ctx, "/out/part"); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := f.Stat(ctx, home+"/out/part"); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("partial file: Stat error %v, want it removed", err)
 			}
-			if err := write(ctx, f, "/out/part", data); err != nil {
+			if err := write(ctx, f, home+"/out/part", data); err != nil {
 				t.Fatalf("write after the dropped one: %v", err)
 			}
-			if got := read(t, f, "/out/part"); !bytes.Equal(got, data) {
+			if got := read(t, f, home+"/out/part"); !bytes.Equal(got, data) {
 				t.Errorf("read back %d bytes, want %d", len(got), len(data))
 			}
 		})
@@ -346,21 +367,21 @@ func TestDroppedDataNodeWriteAtomic(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
 	ctx := t.Context()
-	if err := write(ctx, f, "/out/part", []byte("old")); err != nil {
+	if err := write(ctx, f, home+"/out/part", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
 	c.DropDataNodeConnection(1000)
-	err := storage.WriteFileAtomic(ctx, f, "/out/part", func(w io.Writer) error {
+	err := storage.WriteFileAtomic(ctx, f, home+"/out/part", func(w io.Writer) error {
 		_, err := w.Write(randomBytes(2 * testBlockSize))
 		return err
 	})
 	if err == nil {
 		t.Fatal("WriteFileAtomic with the DataNode connection dropped succeeded")
 	}
-	if got := read(t, f, "/out/part"); string(got) != "old" {
+	if got := read(t, f, home+"/out/part"); string(got) != "old" {
 		t.Errorf("the target reads %q after the failed atomic write", got)
 	}
-	entries, err := f.List(ctx, "/out")
+	entries, err := f.List(ctx, home+"/out")
 	if err != nil || len(entries) != 1 {
 		t.Errorf("directory lists %v, %v; want only the old file", entries, err)
 	}
@@ -370,13 +391,13 @@ func TestDroppedDataNodeRead(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
 	data := randomBytes(2*testBlockSize + 1234)
-	if err := write(t.Context(), f, "/in", data); err != nil {
+	if err := write(t.Context(), f, home+"/in", data); err != nil {
 		t.Fatal(err)
 	}
 	c.DropDataNodeConnection(100_000)
 	c.DropDataNodeConnection(1000)
 	_, readsBefore := c.DataNodeOps()
-	if got := read(t, f, "/in"); !bytes.Equal(got, data) {
+	if got := read(t, f, home+"/in"); !bytes.Equal(got, data) {
 		t.Fatalf("read back %d bytes after dropped connections, want the %d written", len(got), len(data))
 	}
 	if _, reads := c.DataNodeOps(); reads-readsBefore < 5 {
@@ -386,7 +407,7 @@ func TestDroppedDataNodeRead(t *testing.T) {
 	// With no retries the error reaches the caller.
 	g := openFS(t, c, storagehdfs.Options{ReadRetries: -1})
 	c.DropDataNodeConnection(5000)
-	r, err := g.Open(t.Context(), "/in")
+	r, err := g.Open(t.Context(), home+"/in")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +429,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			errs <- func() error {
 				data := randomBytes(testBlockSize + 1000*i + 1)
-				name := fmt.Sprintf("/c/%d/file", i)
+				name := fmt.Sprintf(home+"/c/%d/file", i)
 				for range 3 {
 					if err := storage.WriteFileAtomic(ctx, f, name, func(w io.Writer) error {
 						_, err := w.Write(data)
@@ -416,7 +437,7 @@ func TestConcurrentUse(t *testing.T) {
 					}); err != nil {
 						return err
 					}
-					if _, err := f.List(ctx, "/c"); err != nil {
+					if _, err := f.List(ctx, home+"/c"); err != nil {
 						return err
 					}
 					r, err := f.Open(ctx, name)
@@ -441,7 +462,7 @@ func TestConcurrentUse(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	entries, err := f.List(ctx, "/c")
+	entries, err := f.List(ctx, home+"/c")
 	if err != nil || len(entries) != workers {
 		t.Errorf("List = %d entries, %v", len(entries), err)
 	}
@@ -451,10 +472,10 @@ func TestReaderAtAndSeek(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
 	data := randomBytes(3*testBlockSize + 17)
-	if err := write(t.Context(), f, "/ra", data); err != nil {
+	if err := write(t.Context(), f, home+"/ra", data); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := f.Open(t.Context(), "/ra")
+	rc, err := f.Open(t.Context(), home+"/ra")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,26 +510,26 @@ func TestCreateOverFileBeingWritten(t *testing.T) {
 	f := openFS(t, c, storagehdfs.Options{})
 	other := openFS(t, c, storagehdfs.Options{})
 	ctx := t.Context()
-	w, err := other.Create(ctx, "/busy")
+	w, err := other.Create(ctx, home+"/busy")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Write([]byte("abandoned")); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.OpenFiles(); !slices.Equal(got, []string{"/busy"}) {
+	if got := c.OpenFiles(); !slices.Equal(got, []string{home + "/busy"}) {
 		t.Errorf("OpenFiles = %q, want [/busy]", got)
 	}
-	if err := write(ctx, f, "/busy", []byte("mine")); err != nil {
+	if err := write(ctx, f, home+"/busy", []byte("mine")); err != nil {
 		t.Fatalf("Create over a file another client is writing: %v", err)
 	}
-	if got := read(t, f, "/busy"); string(got) != "mine" {
+	if got := read(t, f, home+"/busy"); string(got) != "mine" {
 		t.Errorf("reads %q", got)
 	}
 	if err := w.Close(); err == nil {
 		t.Errorf("the first writer's Close succeeded after its file was replaced")
 	}
-	if got := read(t, f, "/busy"); string(got) != "mine" {
+	if got := read(t, f, home+"/busy"); string(got) != "mine" {
 		t.Errorf("after the first writer's Close the file reads %q", got)
 	}
 }
@@ -516,13 +537,13 @@ func TestCreateOverFileBeingWritten(t *testing.T) {
 func TestCreateDirectory(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
-	if err := f.MkdirAll(t.Context(), "/dir"); err != nil {
+	if err := f.MkdirAll(t.Context(), home+"/dir"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Create(t.Context(), "/dir"); err == nil {
+	if _, err := f.Create(t.Context(), home+"/dir"); err == nil {
 		t.Fatal("Create of a directory succeeded")
 	}
-	if fi, err := f.Stat(t.Context(), "/dir"); err != nil || !fi.IsDir {
+	if fi, err := f.Stat(t.Context(), home+"/dir"); err != nil || !fi.IsDir {
 		t.Errorf("the directory after a failed Create: %+v, %v", fi, err)
 	}
 }
@@ -530,7 +551,7 @@ func TestCreateDirectory(t *testing.T) {
 func TestWriterClosedTwice(t *testing.T) {
 	c := newCluster(t)
 	f := openFS(t, c, storagehdfs.Options{})
-	w, err := f.Create(t.Context(), "/x")
+	w, err := f.Create(t.Context(), home+"/x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +572,7 @@ func TestRelativeNames(t *testing.T) {
 	if err := write(t.Context(), f, "rel/file", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Stat(t.Context(), "/user/tester/rel/file"); err != nil {
+	if _, err := f.Stat(t.Context(), home+"/rel/file"); err != nil {
 		t.Errorf("a relative name is not under the user's home: %v", err)
 	}
 }
@@ -615,7 +636,8 @@ func TestURIFromHadoopConf(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("HADOOP_CONF_DIR", dir)
-	fsys, p, err := storage.Open("hdfs:///from/conf?user=confuser")
+	addUser(t, c, "confuser")
+	fsys, p, err := storage.Open("hdfs:///user/confuser/from/conf?user=confuser")
 	if err != nil {
 		t.Fatalf("storage.Open: %v", err)
 	}
@@ -623,7 +645,7 @@ func TestURIFromHadoopConf(t *testing.T) {
 	if err := write(t.Context(), fsys, p+"/f", []byte("x")); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	if _, err := c.ReadFile("/from/conf/f"); err != nil {
+	if _, err := c.ReadFile("/user/confuser/from/conf/f"); err != nil {
 		t.Errorf("the file is not on the configured cluster: %v", err)
 	}
 
@@ -641,19 +663,20 @@ func TestURIFromHadoopConf(t *testing.T) {
 
 func TestOpenSharesClient(t *testing.T) {
 	c := newCluster(t)
-	uri := "hdfs://" + c.Addr() + "/a?user=u1"
+	addUser(t, c, "u1")
+	uri := "hdfs://" + c.Addr() + "/user/u1/a?user=u1"
 	f1, _, err := storage.Open(uri)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f2, p, err := storage.Open("hdfs://" + c.Addr() + "/b?user=u1")
+	f2, p, err := storage.Open("hdfs://" + c.Addr() + "/user/u1/b?user=u1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f1 != f2 || p != "/b" {
+	if f1 != f2 || p != "/user/u1/b" {
 		t.Errorf("two Opens of one cluster and user gave different FSs (or path %q)", p)
 	}
-	f3, _, err := storage.Open("hdfs://" + c.Addr() + "/a?user=u2")
+	f3, _, err := storage.Open("hdfs://" + c.Addr() + "/user/u1/a?user=u2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +693,7 @@ func TestOpenSharesClient(t *testing.T) {
 	if f4 == f1 {
 		t.Errorf("Open after Close returned the closed FS")
 	}
-	if err := f4.MkdirAll(t.Context(), "/a"); err != nil {
+	if err := f4.MkdirAll(t.Context(), "/user/u1/a"); err != nil {
 		t.Errorf("MkdirAll on the reopened FS: %v", err)
 	}
 }
@@ -698,7 +721,7 @@ func TestDelayedCompleteCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	done := make(chan error, 1)
-	go func() { done <- write(ctx, f, "/stopped", []byte("data")) }()
+	go func() { done <- write(ctx, f, home+"/stopped", []byte("data")) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.Canceled) || !errors.Is(err, gohdfs.ErrReplicating) {
@@ -707,7 +730,7 @@ func TestDelayedCompleteCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second): // a hang guard: the close timeout is an hour
 		t.Fatal("Close still waiting 30 s after its ctx was cancelled")
 	}
-	if _, err := f.Stat(t.Context(), "/stopped"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := f.Stat(t.Context(), home+"/stopped"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after the cancelled Close, Stat: %v; want the file removed", err)
 	}
 }

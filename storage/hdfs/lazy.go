@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/microbatch-go/microbatch/storage"
 )
@@ -114,4 +115,13 @@ func (l *lazyFS) CreateExclusive(ctx context.Context, name string) (io.WriteClos
 		return nil, errors.ErrUnsupported
 	}
 	return x.CreateExclusive(ctx, name)
+}
+
+// Now returns the time on the NameNode's clock (see FS.Now).
+func (l *lazyFS) Now(ctx context.Context) (time.Time, error) {
+	f, err := l.get(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return f.Now(ctx)
 }

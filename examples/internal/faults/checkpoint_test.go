@@ -48,9 +48,13 @@ func writeInput(t *testing.T, in string, name string, from, n int) {
 func TestCheckpointInUse(t *testing.T) {
 	wordcount := proctest.Build(t, "./examples/wordcount")
 	h := hdfstest.New(t)
+	home, err := h.AddUser("wc") // the job's user, with its home directory
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ name, ckpt string }{
 		{"local", filepath.Join(t.TempDir(), "ckpt")},
-		{"hdfs", "hdfs://" + h.Addr() + "/wc/ckpt?user=wc"},
+		{"hdfs", "hdfs://" + h.Addr() + home + "/ckpt?user=wc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -141,8 +141,12 @@ func states(t *testing.T) []state {
 		}},
 		{"HDFS output retrying", true, func(t *testing.T) *proctest.Proc {
 			h := hdfstest.New(t)
+			home, err := h.AddUser("wc") // the job's user, with its home directory
+			if err != nil {
+				t.Fatal(err)
+			}
 			c := kafkatest.New(t, map[string]int32{"words": 2})
-			p := kafkaJob(t, c, "-out", "hdfs://"+h.Addr()+"/wc/counts?user=wc")
+			p := kafkaJob(t, c, "-out", "hdfs://"+h.Addr()+home+"/counts?user=wc")
 			h.DelayComplete(1 << 20) // every file close is retried, up to the close timeout
 			time.Sleep(time.Second)
 			return p
