@@ -77,11 +77,26 @@
 //	-checkpoint-reset      move an existing checkpoint into a discarded-<ms>/ subdirectory of
 //	                       -checkpoint and start afresh; without it, a checkpoint that cannot be
 //	                       used (another -batch, another format, unreadable) stops the job at start
+//	-kafka-tls, -kafka-tls-ca FILE, -kafka-tls-cert FILE, -kafka-tls-key FILE, -kafka-tls-server-name NAME
+//	                       TLS with the brokers: the PEM file of the CAs of their certificates
+//	                       (default the system's), a client certificate and its key, the name
+//	                       their certificates carry (default each broker's host)
+//	-kafka-sasl-mechanism NAME, -kafka-sasl-user NAME, -kafka-sasl-password-file FILE
+//	                       SASL with the brokers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI;
+//	                       the password is read from the file, else from $KAFKA_SASL_PASSWORD
+//	                       (never a flag, which ps shows)
+//	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
+//	                       the Kerberos identity of GSSAPI (the original's spark2-submit
+//	                       --principal and --keytab); without -keytab, a ticket cache of kinit
 //
 // A usage error (bad flags, a configuration file that does not parse or
 // holds a bad value) exits with status 2, a dependency missing at start
 // (or a checkpoint in use or unusable) with status 3, a failure with
-// status 1. SIGINT or SIGTERM stops the manager gracefully: the batch
+// status 1. Brokers that refuse the password or whose certificate is not
+// trusted are a dependency missing at start: one line says so, such as
+// "iot-manager: cannot start: kafka brokers 10.0.0.1:9093: SASL
+// authentication failed: invalid credentials (mechanism SCRAM-SHA-256)".
+// SIGINT or SIGTERM stops the manager gracefully: the batch
 // that runs is finished (and its offsets committed) if that takes less
 // than a few seconds, and the process exits within 5 s in any case; a
 // second signal exits at once.
@@ -281,6 +296,7 @@ import (
 	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -hdfs-out, -checkpoint and -dead-letter
 	"github.com/microbatch-go/microbatch/ui"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func main() { runner.Main("iot-manager", run) }
@@ -294,7 +310,9 @@ type options struct {
 	hdfsOut, checkpoint, deadLetter string
 	kuduTable                       string
 	kuduBuckets, maxMessageBytes    int
-	scale                           scaleout.Flags // -rotate-*, -session-timeout, -rebalance-timeout
+	scale                           scaleout.Flags    // -rotate-*, -session-timeout, -rebalance-timeout
+	sec                             scaleout.Security // -kafka-tls*, -kafka-sasl-*, -krb5-conf, -principal, -keytab, -krb5-ccache
+	kafkaClient                     []kgo.Opt         // sec's, for the Kafka client
 	demo                            bool
 	rate                            int
 	ui                              string
@@ -329,6 +347,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory: offsets are kept there, and a restart resumes exactly where it stopped")
 	fs.IntVar(&o.maxMessageBytes, "max-message-bytes", 1<<20, "larger messages are dead letters, not decoded")
 	o.scale.Register(fs)
+	o.sec.Register(fs)
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&config, "config", "", "read settings from the original's application.conf; flags given here win")
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
@@ -385,10 +404,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, runner.Usagef("-rate %d: want at least 1 event per second", o.rate)
 	case o.demo && o.checkpoint != "":
 		return o, runner.Usagef("-checkpoint does not work with -demo, whose in-process broker starts empty on every run: run examples/devkafka and give -brokers instead")
+	case o.demo && o.sec.KafkaSecured():
+		return o, runner.Usagef("-kafka-tls and -kafka-sasl-* do not work with -demo, whose in-process broker takes plaintext only")
 	}
 	if err := o.run.Check(); err != nil {
 		return o, err
 	}
+	kc, err := o.sec.KafkaOptions()
+	if err != nil {
+		return o, runner.Usage(err)
+	}
+	o.kafkaClient = kc
 	return o, nil
 }
 
@@ -448,7 +474,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The Parquet files are the record of what was ingested: each Kafka
 	// partition resumes where they end, whichever copy of the manager
 	// wrote them (see "Scaling out" in the README).
-	kopts := append([]kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group)}, o.scale.KafkaOptions(events)...)
+	kopts := append([]kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group), kafka.ClientOptions(o.kafkaClient...)}, o.scale.KafkaOptions(events)...)
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}

@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
+	"github.com/microbatch-go/microbatch/internal/kafkaprobe"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 )
@@ -62,7 +64,7 @@ func newCollector(o options, log *slog.Logger) (*collector, error) {
 		return nil, err
 	}
 	c.ledger = l
-	c.client, err = kgo.NewClient(
+	c.client, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(o.brokers...),
 		kgo.DefaultProduceTopic(o.topic),
 		kgo.ProducerBatchMaxBytes(int32(o.maxRequest)),
@@ -80,7 +82,7 @@ func newCollector(o options, log *slog.Logger) (*collector, error) {
 		// lets the timeout fail a request in flight too (the chunk is then
 		// kept and sent again: at least once).
 		kgo.AllowIdempotentProduceCancellation(),
-	)
+	}, o.kafkaClient...)...)
 	if err != nil {
 		l.close()
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -98,7 +100,11 @@ func (c *collector) close() {
 func (c *collector) run(ctx context.Context) error {
 	c.log.Info("spot-collector starting", "type", c.o.typ, "watch", c.o.watch, "staging", c.o.staging,
 		"brokers", strings.Join(c.o.brokers, ","), "topic", c.o.topic, "skip_conversion", c.o.skipConversion,
-		"max_request_bytes", c.o.maxRequest, "pattern", c.o.pattern.String(), "once", c.o.once)
+		"max_request_bytes", c.o.maxRequest, "pattern", c.o.pattern.String(), "once", c.o.once,
+		"kafka_security", c.o.sec.Kafka.String())
+	if err := c.checkBrokers(ctx); err != nil {
+		return err
+	}
 	if err := c.resendKept(ctx); err != nil {
 		return err
 	}
@@ -152,6 +158,21 @@ func (c *collector) run(ctx context.Context) error {
 	}
 	err = g.Wait()
 	return c.finish(err)
+}
+
+// checkBrokers asks the brokers for metadata, within -send-timeout, and
+// fails the run when they refuse the collector's TLS or SASL settings: a
+// password or a certificate that no retry makes good, which would
+// otherwise keep every chunk. Brokers that cannot be reached pass: the
+// chunks are kept for a later run.
+func (c *collector) checkBrokers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.o.sendTimeout)
+	defer cancel()
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.o.brokers...)}, c.o.kafkaClient...)
+	if _, err := kafkaprobe.Metadata(ctx, opts, nil); kafkaprobe.Refused(err) {
+		return &dstream.StartError{Check: "kafka brokers " + strings.Join(c.o.brokers, ","), Err: err}
+	}
+	return nil
 }
 
 // finish logs the summary and returns the run's error.

@@ -34,6 +34,24 @@
 //	-send-timeout DURATION
 //	                      how long one chunk may take to be acknowledged (default
 //	                      10s, Spot's future.get(timeout=10); at least 100ms)
+//	-kafka-tls, -kafka-tls-ca FILE, -kafka-tls-cert FILE, -kafka-tls-key FILE, -kafka-tls-server-name NAME
+//	                      TLS with the brokers: the PEM file of the CAs of their
+//	                      certificates (default the system's), a client certificate and
+//	                      its key, the name their certificates carry (default each
+//	                      broker's host)
+//	-kafka-sasl-mechanism NAME, -kafka-sasl-user NAME, -kafka-sasl-password-file FILE
+//	                      SASL with the brokers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+//	                      GSSAPI; the password is read from the file, else from
+//	                      $KAFKA_SASL_PASSWORD (never a flag, which ps shows)
+//	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
+//	                      the Kerberos identity of GSSAPI; without -keytab, a ticket
+//	                      cache of kinit
+//
+// As Spot's collector does, the environment variable KRB_AUTH turns
+// Kerberos on: the collector logs in as $KRB_USER with the keytab
+// $KEYTABPATH (in the process: KINITPATH and KINITOPTS are not needed)
+// and authenticates to the brokers with SASL GSSAPI; -principal, -keytab,
+// -krb5-ccache and -kafka-sasl-mechanism win over the environment.
 //
 // A capture is taken when its base name matches -pattern and it is not in
 // the processed ledger; without -once, also only when its size and time
@@ -88,7 +106,13 @@
 // sent and kept, lines skipped and rejected) and a summary at exit. The
 // exit status is 2 for a usage error and 1 for a failure; with -once also
 // 1 when chunks were kept or captures could not be converted, with a
-// message saying how to send them.
+// message saying how to send them. Brokers that refuse the collector's
+// password or certificate at start, which no retry fixes, exit with
+// status 3 and one line naming them and the cause ("spot-collector:
+// cannot start: kafka brokers 10.0.0.1:9093: SASL authentication failed:
+// invalid credentials (mechanism SCRAM-SHA-256)"), before any capture is
+// taken; brokers that cannot be reached are not checked at start (the
+// chunks are kept, as above).
 //
 // Every example also takes -h (the flags, exit 0), -version (the build's
 // version, exit 0), -log-format text|json and -log-level
@@ -105,8 +129,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/runner"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func main() { runner.Main("spot-collector", run) }
@@ -136,6 +162,8 @@ type options struct {
 	interval       time.Duration
 	nfdump, tshark string
 	sendTimeout    time.Duration
+	sec            scaleout.Security // -kafka-tls*, -kafka-sasl-*, -krb5-conf, -principal, -keytab, -krb5-ccache; KRB_AUTH
+	kafkaClient    []kgo.Opt         // sec's, for the Kafka client
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -158,6 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.nfdump, "nfdump", "nfdump", "the nfdump program")
 	fs.StringVar(&o.tshark, "tshark", "tshark", "the tshark program")
 	fs.DurationVar(&o.sendTimeout, "send-timeout", 10*time.Second, "how long one chunk may take to be acknowledged")
+	o.sec.Register(fs)
 	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
 	}
@@ -216,6 +245,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return bad("-send-timeout must be at least 100ms")
 	case o.nfdump == "" || o.tshark == "":
 		return bad("-nfdump and -tshark must not be empty")
+	}
+	if err := o.sec.SpotEnv(os.Getenv); err != nil {
+		return o, runner.Usage(err)
+	}
+	if o.kafkaClient, err = o.sec.KafkaOptions(); err != nil {
+		return o, runner.Usage(err)
 	}
 	return o, nil
 }

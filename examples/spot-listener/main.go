@@ -61,9 +61,26 @@
 //	-checkpoint-reset   move an existing checkpoint into a discarded-<ms>/ subdirectory of
 //	                    -checkpoint and start afresh; without it, a checkpoint that cannot be
 //	                    used (another -batch, another format, unreadable) stops the job at start
+//	-kafka-tls, -kafka-tls-ca FILE, -kafka-tls-cert FILE, -kafka-tls-key FILE, -kafka-tls-server-name NAME
+//	                    TLS with the brokers: the PEM file of the CAs of their certificates
+//	                    (default the system's), a client certificate and its key, the name
+//	                    their certificates carry (default each broker's host)
+//	-kafka-sasl-mechanism NAME, -kafka-sasl-user NAME, -kafka-sasl-password-file FILE
+//	                    SASL with the brokers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI;
+//	                    the password is read from the file, else from $KAFKA_SASL_PASSWORD
+//	                    (never a flag, which ps shows)
+//	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
+//	                    the Kerberos identity of GSSAPI; without -keytab, a ticket cache of kinit
+//
+// As Spot's ingest does, the environment variable KRB_AUTH turns Kerberos
+// on: the listener logs in as $KRB_USER with the keytab $KEYTABPATH (in
+// the process: KINITPATH and KINITOPTS are not needed) and authenticates
+// to the brokers with SASL GSSAPI; -principal, -keytab, -krb5-ccache and
+// -kafka-sasl-mechanism win over the environment.
 //
 // A usage error exits with status 2, a dependency missing at start (or a
-// checkpoint in use or unusable) with status 3, a failure with status 1.
+// checkpoint in use or unusable; brokers that refuse the password or whose
+// certificate is not trusted) with status 3, a failure with status 1.
 // SIGINT or SIGTERM stops the listener gracefully: the batch that runs is
 // finished (and its offsets committed) if that takes less than a few
 // seconds, and the process exits within 5 s in any case; a second signal
@@ -154,6 +171,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -166,6 +184,7 @@ import (
 	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -out, -checkpoint and -dead-letter
 	"github.com/microbatch-go/microbatch/ui"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func main() { runner.Main("spot-listener", run) }
@@ -196,7 +215,9 @@ type options struct {
 	out, checkpoint, deadLetter, db string
 	printDDL                        bool
 	ui                              string
-	scale                           scaleout.Flags // -rotate-*, -session-timeout, -rebalance-timeout
+	scale                           scaleout.Flags    // -rotate-*, -session-timeout, -rebalance-timeout
+	sec                             scaleout.Security // -kafka-tls*, -kafka-sasl-*, -krb5-conf, -principal, -keytab, -krb5-ccache; KRB_AUTH
+	kafkaClient                     []kgo.Opt         // sec's, for the Kafka client
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -217,6 +238,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.printDDL, "print-ddl", false, "print the CREATE EXTERNAL TABLE statement of -type and exit")
 	fs.StringVar(&o.ui, "ui", "", "serve the streaming status page on this address, e.g. :4040 (loopback only; 0.0.0.0:4040 for every interface; default off)")
 	o.scale.Register(fs)
+	o.sec.Register(fs)
 	o.run.Register(fs)
 	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
@@ -262,6 +284,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.group == "" {
 		o.group = "spot-listener-" + string(t)
 	}
+	if err := o.sec.SpotEnv(os.Getenv); err != nil {
+		return o, runner.Usage(err)
+	}
+	if o.kafkaClient, err = o.sec.KafkaOptions(); err != nil {
+		return o, runner.Usage(err)
+	}
 	return o, nil
 }
 
@@ -303,7 +331,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	kopts := []kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group)}
+	kopts := []kafka.Option{kafka.Brokers(o.brokers...), kafka.Group(o.group), kafka.ClientOptions(o.kafkaClient...)}
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}
@@ -323,7 +351,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("resuming from the checkpoint", "checkpoint", storage.Redact(o.checkpoint), "last_batch", done.Format("15:04:05.000"))
 	}
 	logger.Info("listening", "type", o.typ, "topic", o.topic, "group", o.group, "brokers", strings.Join(o.brokers, ","),
-		"batch", o.batch, "out", o.out)
+		"kafka_security", o.sec.Kafka.String(), "batch", o.batch, "out", o.out)
 	err = runner.Job{Context: ssc, Status: status, Addr: o.ui, Duration: o.duration, Linger: o.run.UILinger,
 		OnURL: func(url string) { logger.Info("status page", "url", url) }}.Run(ctx)
 	t := prog.Total()

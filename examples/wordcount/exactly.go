@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kafkaprobe"
 	"github.com/microbatch-go/microbatch/runner"
 	kafkasink "github.com/microbatch-go/microbatch/sinks/kafka"
 	"github.com/microbatch-go/microbatch/sources/kafka"
@@ -65,7 +66,7 @@ const windowKeyLayout = "2006-01-02T15:04:05.000Z"
 // that exist have that many. It waits for the lines topic until ctx
 // ends.
 func ensureTopics(ctx context.Context, brokers []string, o options, t eosTopics) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, o.kafkaClient...)...)
 	if err != nil {
 		return err
 	}
@@ -170,12 +171,18 @@ func exactlyOnce(ctx context.Context, ssc *dstream.Context, o options, brokers [
 	// Before the direct stream's own start-up checks, which want the
 	// topics there; a failure is a start-up failure (exit status 3).
 	cctx, cancel := context.WithTimeoutCause(ctx, o.run.StartTimeout, dstream.ErrStartTimeout)
+	defer cancel()
+	// Brokers that refuse the client's TLS or SASL settings would keep
+	// ensureTopics retrying until the start timeout: say so at once.
+	if _, err := kafkaprobe.Metadata(cctx, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, o.kafkaClient...), nil); kafkaprobe.Refused(err) {
+		return &dstream.StartError{Check: "kafka brokers " + strings.Join(brokers, ","), Err: err}
+	}
 	err := ensureTopics(cctx, brokers, o, t)
 	cancel()
 	if err != nil {
 		return &dstream.StartError{Check: "wordcount topics of group " + o.group, Err: err}
 	}
-	kopts := []kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group), kafka.ManualCommit(), kafka.ReadCommitted()}
+	kopts := []kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group), kafka.ManualCommit(), kafka.ReadCommitted(), kafka.ClientOptions(o.kafkaClient...)}
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}
@@ -289,7 +296,7 @@ func exactlyOnce(ctx context.Context, ssc *dstream.Context, o options, brokers [
 	enc := kafkasink.Encoder[kafka.Record]{}.
 		WithTopic(func(r kafka.Record) string { return r.Topic }).
 		WithPartition(func(r kafka.Record) int32 { return r.Partition })
-	sink, err := kafkasink.New("", enc, kafkasink.Brokers(brokers...), kafkasink.Logger(ssc.Logger()),
+	sink, err := kafkasink.New("", enc, kafkasink.Brokers(brokers...), kafkasink.ClientOptions(o.kafkaClient...), kafkasink.Logger(ssc.Logger()),
 		kafkasink.Transactional(transactionalID(o), kafkasink.Offsets(ks, o.group)))
 	if err != nil {
 		return err

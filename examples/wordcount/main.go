@@ -89,6 +89,19 @@
 //	                   with -ui: serve it over HTTPS with this certificate and key
 //	-ui-linger D       with -ui: after the job failed, keep the status page up this
 //	                   long (or until a signal) to see the error there (default 0)
+//	-kafka-tls, -kafka-tls-ca FILE, -kafka-tls-cert FILE, -kafka-tls-key FILE, -kafka-tls-server-name NAME
+//	                   kafka: TLS with the brokers: the PEM file of the CAs of their
+//	                   certificates (default the system's), a client certificate and its
+//	                   key, the name their certificates carry (default each broker's host)
+//	-kafka-sasl-mechanism NAME, -kafka-sasl-user NAME, -kafka-sasl-password-file FILE
+//	                   kafka: SASL with the brokers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+//	                   GSSAPI; the password is read from the file, else from
+//	                   $KAFKA_SASL_PASSWORD (never a flag, which ps shows). Brokers that
+//	                   refuse it, or a certificate not trusted, exit with status 3 at
+//	                   start, one line saying which brokers and why
+//	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
+//	                   kafka: the Kerberos identity of GSSAPI; without -keytab, a ticket
+//	                   cache of kinit
 //
 // # Scaling out
 //
@@ -183,6 +196,8 @@ type options struct {
 	totalsTopic, windowTopic                 string
 	retention                                time.Duration
 	groupFlags                               scaleout.Flags
+	sec                                      scaleout.Security // -kafka-tls*, -kafka-sasl-*, -krb5-conf, -principal, -keytab, -krb5-ccache
+	kafkaClient                              []kgo.Opt         // sec's, for every Kafka client
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -212,6 +227,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.windowTopic, "window-topic", "", "with -exactly-once and -window: the compacted topic of the windows' counts (default <group>-window)")
 	fs.DurationVar(&o.retention, "window-retention", time.Hour, "with -exactly-once and -window: how long after its end a window still takes late counts")
 	o.groupFlags.RegisterGroup(fs)
+	o.sec.Register(fs)
 	o.run.Register(fs)
 	if err := runner.Parse(fs, args, stderr); err != nil {
 		return o, err
@@ -247,6 +263,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, runner.Usagef("-window-retention must not be negative")
 	case (o.totalsTopic != "" || o.windowTopic != "") && !o.exactlyOnce:
 		return o, runner.Usagef("-totals-topic and -window-topic need -exactly-once")
+	case o.sec.KafkaSecured() && o.source != "kafka":
+		return o, runner.Usagef("-kafka-tls and -kafka-sasl-* need -source kafka (the demo's in-process broker takes plaintext only)")
 	}
 	if err := o.groupFlags.Check(); err != nil {
 		return o, runner.Usage(err)
@@ -254,6 +272,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := o.run.Check(); err != nil {
 		return o, err
 	}
+	kc, err := o.sec.KafkaOptions()
+	if err != nil {
+		return o, runner.Usage(err)
+	}
+	o.kafkaClient = kc
 	return o, nil
 }
 
@@ -317,7 +340,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return o.job(ssc, status, stderr).Run(ctx)
 		}
-		kopts := append([]kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group)}, o.groupFlags.GroupOptions()...)
+		kopts := append([]kafka.Option{kafka.Brokers(brokers...), kafka.Group(o.group), kafka.ClientOptions(o.kafkaClient...)}, o.groupFlags.GroupOptions()...)
 		if o.instance != "" {
 			kopts = append(kopts, kafka.InstanceID(o.instance))
 		}
@@ -367,7 +390,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.outTopic != "" {
-		if err := produceCounts(batchCounts, o.outTopic, brokers, logger); err != nil {
+		if err := produceCounts(batchCounts, o.outTopic, brokers, o.kafkaClient, logger); err != nil {
 			return err
 		}
 	}
@@ -395,12 +418,12 @@ func saveCounts(counts *dstream.Stream[dstream.Pair[string, int]], prefix string
 // word, keyed by the word. A count whose record is too large for the
 // topic is logged and skipped, so that one hostile word does not stop the
 // job.
-func produceCounts(counts *dstream.Stream[dstream.Pair[string, int]], topic string, brokers []string, log *slog.Logger) error {
+func produceCounts(counts *dstream.Stream[dstream.Pair[string, int]], topic string, brokers []string, client []kgo.Opt, log *slog.Logger) error {
 	out, err := kafkasink.New(topic,
 		kafkasink.Encode(func(p dstream.Pair[string, int]) ([]byte, error) {
 			return strconv.AppendInt(nil, int64(p.Value), 10), nil
 		}).WithKey(func(p dstream.Pair[string, int]) []byte { return []byte(p.Key) }),
-		kafkasink.Brokers(brokers...), kafkasink.Logger(counts.Context().Logger()))
+		kafkasink.Brokers(brokers...), kafkasink.ClientOptions(client...), kafkasink.Logger(counts.Context().Logger()))
 	if err != nil {
 		return err
 	}

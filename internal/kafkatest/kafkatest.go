@@ -1,5 +1,6 @@
 // Package kafkatest runs kfake, franz-go's in-process Kafka, on a loopback
-// port for tests, with helpers to produce records and read offsets.
+// port for tests, with helpers to produce records and read offsets;
+// NewSecure runs it with TLS (a CA made for the test) and SASL.
 package kafkatest
 
 import (
@@ -17,7 +18,11 @@ import (
 type Cluster struct {
 	*kfake.Cluster
 	Addrs []string // the brokers' host:port, on 127.0.0.1
-	t     testing.TB
+	// Sec is how clients connect to a cluster made by NewSecure; nil for
+	// New's plaintext cluster.
+	Sec        *Security
+	t          testing.TB
+	clientOpts []kgo.Opt // Sec's, for Client
 }
 
 // New starts a one-broker cluster with the given topics (name ->
@@ -37,10 +42,11 @@ func New(t testing.TB, topics map[string]int32, opts ...kfake.Opt) *Cluster {
 }
 
 // Client returns a franz-go client of the cluster, closed when the test
-// ends.
+// ends; for a cluster made by NewSecure, with its TLS and SASL settings.
 func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs...)}, opts...)...)
+	all := append([]kgo.Opt{kgo.SeedBrokers(c.Addrs...)}, c.clientOpts...)
+	cl, err := kgo.NewClient(append(all, opts...)...)
 	if err != nil {
 		c.t.Fatalf("kgo.NewClient: %v", err)
 	}

@@ -28,6 +28,18 @@
 // the batch completes. The producer is idempotent (franz-go's default),
 // so its own retries never duplicate a record.
 //
+// # Secured clusters
+//
+// TLS and SASL are franz-go options given with ClientOptions, which
+// package security makes (security.Kafka.KafkaOptions), as for the Kafka
+// direct stream. The sink checks them at start (Sink.StartCheck): brokers
+// that refuse the password or whose certificate is not trusted fail
+// Start within seconds, with one error naming the brokers and the cause
+// ("kafka brokers kafka-1:9093: SASL authentication failed: invalid
+// credentials (mechanism SCRAM-SHA-256)"), instead of the first batch
+// failing after the delivery timeout. Brokers that cannot be reached at
+// start do not fail it: the sink connects at the first batch.
+//
 // # Guarantees
 //
 // The sink is neither idempotent by name nor an upsert: Kafka gives each

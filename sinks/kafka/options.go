@@ -122,8 +122,9 @@ func DeliveryTimeout(d time.Duration) Option {
 	})
 }
 
-// ClientOptions passes options to the franz-go client, for TLS, SASL,
-// linger, batch sizes or compression. They come after the sink's own, so
+// ClientOptions passes options to the franz-go client, for TLS, SASL
+// (security.Kafka.KafkaOptions makes both), linger, batch sizes or
+// compression; the start-up check (Sink.StartCheck) uses them too. They come after the sink's own, so
 // they override them, except that acks stay at all and, with
 // Transactional, the transactional ID and the cap on the transaction
 // request versions (see Transactional) stay.

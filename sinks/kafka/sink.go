@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kafkaprobe"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -178,7 +180,8 @@ func (s *Sink[T]) String() string {
 // Open creates the franz-go client. It does not connect: the client
 // connects to the brokers when the first batch is written (with
 // Transactional, at the first Begin, which initializes the producer ID).
-// An invalid client option fails it.
+// An invalid client option fails it. Brokers that refuse the client's
+// TLS or SASL settings fail Start in the start-up check (StartCheck).
 func (s *Sink[T]) Open(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -192,6 +195,38 @@ func (s *Sink[T]) Open(context.Context) error {
 	s.cl, s.pidReady, s.closed = cl, false, false
 	s.records.Store(0)
 	s.bytes.Store(0)
+	return nil
+}
+
+// startCheckLimit bounds the sink's start-up check (StartCheck): a broker
+// that has not answered by then is left to the first batch.
+const startCheckLimit = 5 * time.Second
+
+// StartCheck implements dstream.StartChecker: Stream.WriteTo registers a
+// check named "kafka brokers <list>", like the direct stream's, that asks
+// the brokers for metadata with the sink's client options and fails Start
+// when they refuse the client's security settings: a SASL authentication
+// that failed ("SASL authentication failed: invalid credentials
+// (mechanism SCRAM-SHA-256)"), a TLS handshake that failed ("TLS:
+// certificate signed by unknown authority ..."), brokers expecting TLS or
+// SASL that the client does not use. Retrying never fixes those, so the
+// job stops at start with that one error, rather than at its first batch
+// after the client has retried for the delivery timeout. Brokers that
+// cannot be reached, or do not answer within 5 seconds, do not fail the
+// check: the sink connects when the first batch is written, as Open
+// says.
+func (s *Sink[T]) StartCheck() (string, func(ctx context.Context) error) {
+	return "kafka brokers " + strings.Join(s.cfg.brokers, ","), s.checkBrokers
+}
+
+// checkBrokers is the start-up check (StartCheck).
+func (s *Sink[T]) checkBrokers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startCheckLimit)
+	defer cancel()
+	opts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.brokers...)}, s.cfg.clientOpts...)
+	if _, err := kafkaprobe.Metadata(ctx, opts, nil); kafkaprobe.Refused(err) {
+		return err
+	}
 	return nil
 }
 

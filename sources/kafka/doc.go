@@ -34,8 +34,9 @@
 // read twice.
 //
 // Start fails with a *dstream.StartError when no seed broker answers
-// ("kafka brokers <list>: no broker reachable: ...") or a topic named by
-// Subscribe or Assign does not exist ("kafka topic <t>: topic does not
+// ("kafka brokers <list>: no broker reachable: ..."), when the brokers
+// refuse the client's TLS or SASL settings (below), or when a topic named
+// by Subscribe or Assign does not exist ("kafka topic <t>: topic does not
 // exist"). While the job runs, a failed offset listing, a missing topic
 // or a fetch error is reported with dstream.Context.ReportHealth (so it
 // shows in BatchInfo.Degraded) until the next successful listing, and so
@@ -43,4 +44,29 @@
 // commit succeeds. Stop takes at most StopTimeout, whether or not the
 // broker answers. A rebalance that takes partitions away waits up to
 // RevokeTimeout for the batches in flight holding them.
+//
+// # Secured clusters
+//
+// TLS and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI) are franz-go
+// client options, passed with ClientOptions; package security makes them
+// from settings named the same way in every command (a CA file, a
+// password read from a file or the environment, a Kerberos keytab):
+//
+//	sec := security.Kafka{
+//		TLS:  security.TLS{CAFile: "/etc/kafka/ca.pem"},
+//		SASL: security.SASL{Mechanism: security.ScramSHA512, User: "etl", PasswordFile: "/run/secrets/kafka"},
+//	}
+//	opts, err := sec.KafkaOptions()
+//	// ...
+//	ks := kafka.NewDirectStream(ssc, kafka.Subscribe("events"),
+//		kafka.Brokers("kafka-1:9093"), kafka.Group("etl"), kafka.ClientOptions(opts...))
+//
+// Every client of the stream uses them (the group member, the readers of
+// Assign's partitions, a Table's). Brokers that refuse them fail Start
+// within seconds, not after the start timeout, with one error naming the
+// brokers and why, such as "kafka brokers kafka-1:9093: SASL
+// authentication failed: invalid credentials (mechanism SCRAM-SHA-512)"
+// (it wraps kerr.SaslAuthenticationFailed) or "kafka brokers
+// kafka-1:9093: TLS: certificate signed by unknown authority (the broker's
+// certificate "CN=kafka-1" is issued by "CN=corp CA")".
 package kafka

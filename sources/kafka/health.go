@@ -4,22 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/microbatch-go/microbatch/dstream"
+	"github.com/microbatch-go/microbatch/internal/kafkaprobe"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Start-up checks and health reports of the direct stream: Start fails
 // with a *dstream.StartError naming "kafka brokers <list>" when no broker
-// answers, or "kafka topic <name>" when a topic of Subscribe or Assign
-// does not exist; while the job runs, the brokers and topics are reported
+// answers or the brokers refuse the client's TLS or SASL settings, or
+// "kafka topic <name>" when a topic of Subscribe or Assign does not
+// exist; while the job runs, the brokers and topics are reported
 // degraded (dstream.Context.ReportHealth) when listing offsets or fetching
 // fails, and healthy again on the next successful listing.
 
@@ -110,60 +109,13 @@ func (p *metadataProbe) get(ctx context.Context) (*kmsg.MetadataResponse, error)
 // probeMetadata sends a metadata request for topics (none: only the
 // brokers) to every seed broker at once, with a client of its own that
 // is closed before it returns, and returns the first answer. A broker that
-// cannot be reached is not retried: Start fails at once, naming why.
+// cannot be reached is not retried: Start fails at once, naming why; so
+// does a broker that refuses the client's TLS or SASL settings, saying
+// why in one line ("SASL authentication failed: invalid credentials
+// (mechanism SCRAM-SHA-256)", "TLS: certificate signed by unknown
+// authority ...").
 func (d *DirectStream) probeMetadata(ctx context.Context, topics []string) (*kmsg.MetadataResponse, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // before Close: nothing in flight is waited for
-	// Its own log is off: what it finds is the check's one error line.
-	quiet := kgo.WithLogger(kgo.BasicLogger(io.Discard, kgo.LogLevelNone, nil))
-	cl, err := kgo.NewClient(append(d.clientOpts(ctx), kgo.DisableClientMetrics(), quiet)...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-
-	newReq := func() *kmsg.MetadataRequest { // one per broker: a request takes the broker's version
-		req := kmsg.NewPtrMetadataRequest()
-		req.Topics = []kmsg.MetadataRequestTopic{} // empty, not nil (all topics)
-		for _, t := range topics {
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(t)
-			req.Topics = append(req.Topics, rt)
-		}
-		req.AllowAutoTopicCreation = false
-		return req
-	}
-	type answer struct {
-		resp *kmsg.MetadataResponse
-		err  error
-	}
-	seeds := cl.SeedBrokers()
-	answers := make(chan answer, len(seeds))
-	for _, b := range seeds {
-		go func() {
-			resp, err := b.Request(ctx, newReq())
-			if err != nil {
-				answers <- answer{err: err}
-				return
-			}
-			answers <- answer{resp: resp.(*kmsg.MetadataResponse)}
-		}()
-	}
-	var errs []string
-	for range seeds {
-		a := <-answers
-		if a.err == nil {
-			return a.resp, nil
-		}
-		if e := dialError(a.err).Error(); !slices.Contains(errs, e) {
-			errs = append(errs, e)
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	slices.Sort(errs)
-	return nil, fmt.Errorf("no broker reachable: %s", strings.Join(errs, "; "))
+	return kafkaprobe.Metadata(ctx, d.clientOpts(ctx), topics)
 }
 
 // dialError returns the network error inside err, which names the

@@ -384,9 +384,11 @@ func InstanceID(id string) Option {
 	})
 }
 
-// ClientOptions passes options to the franz-go client, for TLS, SASL,
-// timeouts or metadata refresh. The stream's own settings (group,
-// topics, disabled auto-commit, isolation level) take precedence.
+// ClientOptions passes options to the franz-go clients of the stream, for
+// TLS, SASL (security.Kafka.KafkaOptions makes both), timeouts or
+// metadata refresh; the start-up check uses them too. The stream's own
+// settings (group, topics, disabled auto-commit, isolation level) take
+// precedence.
 func ClientOptions(opts ...kgo.Opt) Option {
 	return optionFunc(func(c *config) error {
 		c.clientOpts = append(c.clientOpts, opts...)

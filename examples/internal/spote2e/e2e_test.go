@@ -54,12 +54,22 @@ func tools(t *testing.T, names ...string) (collector, listener string, paths map
 // wantRows rows are in Parquet under the returned directory.
 func pipeline(t *testing.T, collector, listener string, typ spot.Type, watch string, wantRows int) (out string, lines []string) {
 	t.Helper()
+	cluster := kafkatest.New(t, map[string]int32{"spot-" + string(typ): 2})
+	out, lines, _ = pipelineOn(t, cluster, nil, collector, listener, typ, watch, wantRows)
+	return out, lines
+}
+
+// pipelineOn is pipeline on cluster, which has the topic spot-<type>,
+// both commands taking extra arguments too (security flags, say); it also
+// returns everything the two commands printed.
+func pipelineOn(t *testing.T, cluster *kafkatest.Cluster, extra []string, collector, listener string, typ spot.Type, watch string, wantRows int) (out string, lines []string, printed string) {
+	t.Helper()
 	topic := "spot-" + string(typ)
-	cluster := kafkatest.New(t, map[string]int32{topic: 2})
 	dir := t.TempDir()
-	_, stderr, code := proctest.Run(t, 2*time.Minute, collector, "-type", string(typ), "-watch", watch,
+	cout, stderr, code := proctest.Run(t, 2*time.Minute, collector, append([]string{"-type", string(typ), "-watch", watch,
 		"-staging", filepath.Join(dir, "staging"), "-brokers", cluster.Addrs[0], "-topic", topic,
-		"-max-request-bytes", strconv.Itoa(maxRequestBytes), "-once")
+		"-max-request-bytes", strconv.Itoa(maxRequestBytes), "-once"}, extra...)...)
+	printed = cout + stderr
 	if code != 0 {
 		t.Fatalf("collector exited with status %d:\n%s", code, stderr)
 	}
@@ -70,8 +80,8 @@ func pipeline(t *testing.T, collector, listener string, typ spot.Type, watch str
 
 	out = filepath.Join(dir, "hive")
 	dead := filepath.Join(dir, "dead")
-	p := proctest.Start(t, listener, "-type", string(typ), "-brokers", cluster.Addrs[0], "-topic", topic,
-		"-group", "e2e", "-batch", "500ms", "-rotate-interval", "1s", "-out", out, "-dead-letter", dead)
+	p := proctest.Start(t, listener, append([]string{"-type", string(typ), "-brokers", cluster.Addrs[0], "-topic", topic,
+		"-group", "e2e", "-batch", "500ms", "-rotate-interval", "1s", "-out", out, "-dead-letter", dead}, extra...)...)
 	deadline := time.Now().Add(90 * time.Second)
 	for n := parquetRows(t, out); n != wantRows; n = parquetRows(t, out) {
 		if n > wantRows {
@@ -93,7 +103,7 @@ func pipeline(t *testing.T, collector, listener string, typ spot.Type, watch str
 	if got := deadLetters(t, dead); len(got) > 0 {
 		t.Errorf("valid input produced dead letters:\n%s", strings.Join(got, "\n"))
 	}
-	return out, lines
+	return out, lines, printed + p.Stdout.String() + p.Stderr.String()
 }
 
 // checkChunks checks the collector's messages: every value decodes with
