@@ -37,7 +37,9 @@
 //	2    a bad command line
 //	3    the job could not start: a dependency is unreachable or missing
 //	     (brokers, topic, NameNode, Kudu masters, an output or checkpoint
-//	     location), or the checkpoint directory is in use or cannot be used
+//	     location), refuses the job's credentials (a SASL password, a TLS
+//	     certificate, Kerberos), or the checkpoint directory is in use or
+//	     cannot be used
 //	130  a second SIGINT, 143 a second SIGTERM: exited at once
 //
 // Stopping: the first SIGINT or SIGTERM stops the job gracefully (the
