@@ -3,15 +3,19 @@ package kudu
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	mrand "math/rand/v2"
 	"net"
 	"os/user"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jcmturner/gokrb5/v8/client"
 )
 
 // Service names (the proto package and service).
@@ -49,6 +53,11 @@ type config struct {
 	maxConcurrency   int
 	locationsPerCall uint32
 	dial             func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls              *tls.Config
+	tlsMode          tlsMode
+	tlsAuthOnly      bool
+	krb              *client.Client
+	krbService       string
 }
 
 // Option configures a Client.
@@ -109,6 +118,8 @@ type Client struct {
 	// propagated is the largest timestamp seen in write responses, sent
 	// back as propagated_timestamp (CLIENT_PROPAGATED consistency).
 	propagated atomic.Uint64
+
+	authClock authClock // Kerberos authenticator times
 
 	clientID string
 	seqMu    sync.Mutex
@@ -219,7 +230,7 @@ func (c *Client) getConn(ctx context.Context, addr string) (*conn, error) {
 			e = &connEntry{ready: make(chan struct{})}
 			c.conns[addr] = e
 			c.mu.Unlock()
-			e.c, e.err = dialConn(ctx, addr, connConfig{user: c.cfg.user, password: c.cfg.password, dial: c.cfg.dial})
+			e.c, e.err = dialConn(ctx, addr, c.connConfig(addr))
 			close(e.ready)
 			if e.err != nil {
 				c.dropConn(addr, e)
@@ -240,6 +251,26 @@ func (c *Client) getConn(ctx context.Context, addr string) (*conn, error) {
 		if e.err != nil {
 			return nil, e.err
 		}
+	}
+}
+
+// connConfig returns what a connection to addr needs.
+func (c *Client) connConfig(addr string) connConfig {
+	role := "tablet server"
+	if slices.Contains(c.masters, addr) {
+		role = "master"
+	}
+	return connConfig{
+		role:        role,
+		user:        c.cfg.user,
+		password:    c.cfg.password,
+		dial:        c.cfg.dial,
+		tls:         c.cfg.tls,
+		tlsMode:     c.cfg.tlsMode,
+		tlsAuthOnly: c.cfg.tlsAuthOnly,
+		krb:         c.cfg.krb,
+		krbService:  c.cfg.krbService,
+		authClock:   &c.authClock,
 	}
 }
 

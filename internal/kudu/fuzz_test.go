@@ -2,8 +2,13 @@ package kudu
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // seedFrames returns valid response frames for the fuzzers' corpora.
@@ -115,6 +120,46 @@ func FuzzMasterResponses(f *testing.F) {
 		if op.validate(op.Type, DefaultMaxCellBytes) == nil {
 			op.appendRow(nil, nil, op.Type)
 			tbl.part.appendPartitionKey(nil, &op.Row)
+		}
+	})
+}
+
+// FuzzNegotiationMessages feeds garbage to what the client decodes of a
+// server's negotiation: NegotiatePB with its TLS and Kerberos fields, the
+// GSS-API framing and AP-REP, wrap tokens, the security layer offer and
+// SASL security layer messages. Errors are fine, panics are not.
+func FuzzNegotiationMessages(f *testing.F) {
+	session := types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{1}, 32)}
+	subkey := types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{2}, 32)}
+	f.Add(uint8(0), (&negotiatePB{features: []uint64{1, 2, 3}, step: stepNegotiate, mechanisms: []string{"GSSAPI"}, authnTypes: []int{1}}).marshal())
+	f.Add(uint8(0), (&negotiatePB{step: stepTLSHandshake, tlsHandshake: []byte{0x16, 3, 3, 0, 1, 0}}).marshal())
+	f.Add(uint8(0), (&negotiatePB{step: stepSASLSuccess, channelBindings: []byte("cb"), nonce: []byte("n")}).marshal())
+	if tok, err := gssFrame(tokIDAPRep, []byte{0x6f, 0x03, 0x30, 0x01, 0x00}); err == nil {
+		f.Add(uint8(1), tok)
+	}
+	wt := gssapi.WrapToken{Flags: wrapSentByAcceptor | wrapAcceptorSubkey, EC: 12, SndSeqNum: 7, Payload: []byte{layerIntegrity, 0, 1, 0}}
+	if err := wt.SetCheckSum(subkey, keyusage.GSSAPI_ACCEPTOR_SEAL); err == nil {
+		if tok, err := wt.Marshal(); err == nil {
+			f.Add(uint8(2), tok)
+			f.Add(uint8(3), tok)
+			f.Add(uint8(4), append(binary.BigEndian.AppendUint32(nil, uint32(len(tok))), tok...))
+		}
+	}
+	f.Fuzz(func(t *testing.T, sel uint8, data []byte) {
+		g := &gssClient{sessionKey: session, key: subkey, acceptorSubkey: true, layer: layerIntegrity}
+		g.auth.CTime = time.Unix(1_700_000_000, 0)
+		switch sel % 5 {
+		case 0:
+			parseNegotiate(data)
+		case 1:
+			gssUnframe(data)
+			g.acceptAPRep(data)
+		case 2:
+			g.unwrap(data)
+		case 3:
+			g.securityLayer(data)
+		case 4:
+			g.saslDecode(data)
 		}
 	})
 }

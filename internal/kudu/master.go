@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // masterLeader returns the leader master's address, asking every master
@@ -25,7 +26,7 @@ func (c *Client) masterLeader(ctx context.Context, attempt int) (string, error) 
 			return l, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil || errors.Is(err, ErrUnsupportedSecurity) || errors.Is(err, ErrClosed) {
+		if ctx.Err() != nil || securityError(err) || errors.Is(err, ErrClosed) {
 			break
 		}
 		if err := c.backoff(ctx, attempt); err != nil {
@@ -71,13 +72,17 @@ func (c *Client) findLeader(ctx context.Context) (string, error) {
 			return r.addr, nil
 		}
 		if r.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", r.addr, unprefixed(r.err)))
+			if strings.Contains(r.err.Error(), r.addr) {
+				errs = append(errs, unprefixed(r.err))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %w", r.addr, unprefixed(r.err)))
+			}
 		}
 	}
 	if len(errs) == 0 {
 		return "", errors.New("kudu: no master reports itself as leader")
 	}
-	return "", errors.Join(errs...)
+	return "", joinErrors(errs)
 }
 
 // parseConnectToMaster decodes ConnectToMasterResponsePB {error=1, role=2}.
@@ -186,3 +191,26 @@ func responseMasterError(body []byte) (*MasterError, error) {
 	})
 	return merr, err
 }
+
+// joinedErrors is errors.Join on one line: the errors of several masters,
+// separated by "; ".
+type joinedErrors []error
+
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return joinedErrors(errs)
+}
+
+// Error implements error.
+func (e joinedErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+// Unwrap returns the errors.
+func (e joinedErrors) Unwrap() []error { return e }

@@ -4,15 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/client"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -76,10 +77,14 @@ const (
 
 // Errors returned by the connection layer.
 var (
-	// ErrUnsupportedSecurity means the server demands something this client
-	// does not implement: TLS, Kerberos (GSSAPI), token, certificate or JWT
-	// authentication. Only SASL PLAIN over plaintext is supported.
-	ErrUnsupportedSecurity = errors.New("kudu: server requires unsupported security (TLS/Kerberos/token); only SASL PLAIN without TLS is supported")
+	// ErrUnsupportedSecurity is wrapped by the errors of connections whose
+	// security settings do not match the server's: the server requires TLS
+	// or Kerberos and the client is not configured for it, the client
+	// requires them and the server does not offer them, the server chose
+	// token, certificate or JWT authentication (not implemented), or the
+	// server refuses the client's address (--trusted_subnets). Such errors
+	// are not retried.
+	ErrUnsupportedSecurity = errors.New("kudu: security settings do not match the server's")
 
 	// ErrConnectionClosed is wrapped by errors of calls that failed because
 	// the connection broke or was closed. Such calls may be retried on a new
@@ -288,13 +293,27 @@ func decodeResponse(frame []byte) (responseHeader, []byte, error) {
 	return h, body, nil
 }
 
-// negotiatePB is the subset of kudu.rpc.NegotiatePB this client uses.
+// AuthenticationTypePB members (the oneof's field numbers).
+const (
+	authnSASL        = 1
+	authnToken       = 2
+	authnCertificate = 3
+	authnJWT         = 4
+)
+
+// negotiatePB is the subset of kudu.rpc.NegotiatePB this client uses:
+// supported_features=1, step=2, token=3, sasl_mechanisms=4
+// {mechanism=2}, tls_handshake=5, channel_bindings=6, authn_types=7
+// (AuthenticationTypePB, a oneof of empty messages), nonce=9.
 type negotiatePB struct {
-	features   []uint64
-	step       int32
-	token      []byte
-	mechanisms []string
-	authnTypes []int // field number of the oneof member set: 1 sasl, 2 token, 3 certificate, 4 jwt
+	features        []uint64
+	step            int32
+	token           []byte // nil: absent
+	mechanisms      []string
+	authnTypes      []int  // field number of the oneof member set: authnSASL...
+	tlsHandshake    []byte // nil: absent
+	channelBindings []byte // nil: absent
+	nonce           []byte // nil: absent
 }
 
 func (m *negotiatePB) marshal() []byte {
@@ -309,16 +328,31 @@ func (m *negotiatePB) marshal() []byte {
 	for _, mech := range m.mechanisms {
 		b = appendMessageField(b, 4, func(x []byte) []byte { return appendStringField(x, 2, mech) })
 	}
+	if m.tlsHandshake != nil {
+		b = appendBytesField(b, 5, m.tlsHandshake)
+	}
+	if m.channelBindings != nil {
+		b = appendBytesField(b, 6, m.channelBindings)
+	}
 	for _, t := range m.authnTypes {
 		b = appendMessageField(b, 7, func(x []byte) []byte {
 			return appendBytesField(x, protowire.Number(t), nil)
 		})
+	}
+	if m.nonce != nil {
+		b = appendBytesField(b, 9, m.nonce)
 	}
 	return b
 }
 
 func parseNegotiate(b []byte) (*negotiatePB, error) {
 	m := &negotiatePB{step: -1}
+	nonNil := func(v []byte, err error) ([]byte, error) {
+		if err == nil && v == nil {
+			v = []byte{}
+		}
+		return v, err
+	}
 	err := walkFields(b, func(f field) error {
 		var err error
 		switch f.num {
@@ -329,7 +363,7 @@ func parseNegotiate(b []byte) (*negotiatePB, error) {
 		case 2:
 			m.step, err = f.int32v()
 		case 3:
-			m.token, err = f.bytes()
+			m.token, err = nonNil(f.bytes())
 		case 4:
 			var mb []byte
 			if mb, err = f.bytes(); err != nil {
@@ -343,6 +377,10 @@ func parseNegotiate(b []byte) (*negotiatePB, error) {
 				}
 				return nil
 			})
+		case 5:
+			m.tlsHandshake, err = nonNil(f.bytes())
+		case 6:
+			m.channelBindings, err = nonNil(f.bytes())
 		case 7:
 			var tb []byte
 			if tb, err = f.bytes(); err != nil {
@@ -354,6 +392,8 @@ func parseNegotiate(b []byte) (*negotiatePB, error) {
 				return nil
 			})
 			m.authnTypes = append(m.authnTypes, t)
+		case 9:
+			m.nonce, err = nonNil(f.bytes())
 		}
 		return err
 	})
@@ -396,12 +436,38 @@ type callResult struct {
 
 // connConfig carries what a connection needs from the client options.
 type connConfig struct {
+	role           string // "master", "tablet server": how errors name the peer
 	user, password string
 	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls            *tls.Config // nil with tlsOff
+	tlsMode        tlsMode
+	tlsAuthOnly    bool
+	krb            *client.Client // nil: SASL PLAIN
+	krbService     string
+	authClock      *authClock // the Client's: authenticator times never repeat
+}
+
+func (cfg *connConfig) krbServiceName() string {
+	if cfg.krbService == "" {
+		return DefaultKerberosService
+	}
+	return cfg.krbService
+}
+
+// krbPrincipal names the client's Kerberos principal, name@REALM.
+func (cfg *connConfig) krbPrincipal() string {
+	if cfg.krb == nil || cfg.krb.Credentials == nil {
+		return "(none)"
+	}
+	return cfg.krb.Credentials.UserName() + "@" + cfg.krb.Credentials.Domain()
 }
 
 // dialConn connects to addr and negotiates the connection.
 func dialConn(ctx context.Context, addr string, cfg connConfig) (*conn, error) {
+	role := cfg.role
+	if role == "" {
+		role = "server"
+	}
 	dial := cfg.dial
 	if dial == nil {
 		var d net.Dialer
@@ -415,139 +481,27 @@ func dialConn(ctx context.Context, addr string, cfg connConfig) (*conn, error) {
 		_ = nc.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	err = negotiate(nc, cfg.user, cfg.password)
+	cc, err := negotiate(ctx, nc, addr, cfg)
 	stopped := stop()
 	if err == nil && !stopped {
 		err = ctx.Err()
 	}
 	if err != nil {
 		nc.Close()
-		if ctx.Err() != nil && !errors.Is(err, ErrUnsupportedSecurity) {
-			return nil, errorf("negotiating with %s: %w", addr, ctx.Err())
+		if ctx.Err() != nil && !securityError(err) {
+			return nil, errorf("%s %s: negotiation: %w", role, addr, ctx.Err())
 		}
-		return nil, errorf("negotiating with %s: %w", addr, err)
+		return nil, errorf("%s %s: %w", role, addr, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &conn{
 		addr:    addr,
-		nc:      nc,
+		nc:      cc,
 		pending: make(map[int32]chan callResult),
 		done:    make(chan struct{}),
 	}
 	go c.readLoop()
 	return c, nil
-}
-
-// negotiate runs the client side of connection negotiation: the connection
-// header, NEGOTIATE, SASL_INITIATE with PLAIN, and the ConnectionContextPB.
-func negotiate(rw io.ReadWriter, user, password string) error {
-	br := bufio.NewReader(rw)
-	out := []byte(connectionHeader)
-	hdr := (&requestHeader{callID: negotiateCallID}).marshal(nil)
-	out = appendFrame(out, hdr, negotiateRequest())
-	if _, err := rw.Write(out); err != nil {
-		return err
-	}
-	resp, err := readNegotiate(br)
-	if err != nil {
-		return err
-	}
-	if resp.step != stepNegotiate {
-		return negotiationStepError(resp.step, "NEGOTIATE")
-	}
-	if len(resp.authnTypes) > 0 && resp.authnTypes[0] != 1 {
-		names := map[int]string{2: "token", 3: "certificate", 4: "JWT"}
-		n := names[resp.authnTypes[0]]
-		if n == "" {
-			n = fmt.Sprintf("unknown (%d)", resp.authnTypes[0])
-		}
-		return fmt.Errorf("%w: server chose %s authentication", ErrUnsupportedSecurity, n)
-	}
-	plain := false
-	for _, m := range resp.mechanisms {
-		if strings.EqualFold(m, "PLAIN") {
-			plain = true
-		}
-	}
-	if !plain {
-		return fmt.Errorf("%w: server offers SASL mechanisms %v, not PLAIN (Kerberos/GSSAPI is not supported)",
-			ErrUnsupportedSecurity, resp.mechanisms)
-	}
-	out = appendFrame(out[:0], hdr, saslInitiateRequest(user, password))
-	if _, err := rw.Write(out); err != nil {
-		return err
-	}
-	resp, err = readNegotiate(br)
-	if err != nil {
-		return err
-	}
-	if resp.step != stepSASLSuccess {
-		return negotiationStepError(resp.step, "SASL_SUCCESS")
-	}
-	ctxHdr := (&requestHeader{callID: connectionContextCallID}).marshal(nil)
-	out = appendFrame(out[:0], ctxHdr, nil) // empty ConnectionContextPB
-	_, err = rw.Write(out)
-	// Anything the server sent after SASL_SUCCESS would be lost in br; the
-	// server sends nothing until the first call.
-	if err == nil && br.Buffered() > 0 {
-		err = malformed("unexpected %d bytes after SASL_SUCCESS", br.Buffered())
-	}
-	return err
-}
-
-// negotiateRequest is the client's NEGOTIATE step: feature
-// APPLICATION_FEATURE_FLAGS (no TLS), SASL authentication, mechanism PLAIN.
-func negotiateRequest() []byte {
-	return (&negotiatePB{
-		features:   []uint64{featureApplicationFeatureFlags},
-		step:       stepNegotiate,
-		mechanisms: []string{"PLAIN"},
-		authnTypes: []int{1},
-	}).marshal()
-}
-
-// saslInitiateRequest is the SASL_INITIATE step with the PLAIN token.
-func saslInitiateRequest(user, password string) []byte {
-	return (&negotiatePB{
-		step:       stepSASLInitiate,
-		token:      saslPlainToken(user, password),
-		mechanisms: []string{"PLAIN"},
-	}).marshal()
-}
-
-func negotiationStepError(step int32, want string) error {
-	switch step {
-	case stepTLSHandshake:
-		return fmt.Errorf("%w: server started a TLS handshake", ErrUnsupportedSecurity)
-	case stepTokenExchange, stepJWTExchange:
-		return fmt.Errorf("%w: server asked for a token exchange", ErrUnsupportedSecurity)
-	case stepSASLChallenge:
-		return fmt.Errorf("%w: server sent a SASL challenge (PLAIN has none)", ErrUnsupportedSecurity)
-	}
-	return malformed("negotiation: got step %d, want %s", step, want)
-}
-
-func readNegotiate(r io.Reader) (*negotiatePB, error) {
-	frame, err := readFrame(r)
-	if err != nil {
-		return nil, err
-	}
-	h, body, err := decodeResponse(frame)
-	var re *RPCError
-	if errors.As(err, &re) {
-		if re.Code == RPCFatalUnauthorized || re.Code == RPCFatalInvalidAuthenticationToken ||
-			re.Code == RPCFatalInvalidJWT {
-			return nil, fmt.Errorf("%w: %w", ErrUnsupportedSecurity, unprefixed(re))
-		}
-		return nil, re
-	}
-	if err != nil {
-		return nil, err
-	}
-	if h.callID != negotiateCallID {
-		return nil, malformed("negotiation response has call_id %d", h.callID)
-	}
-	return parseNegotiate(body)
 }
 
 // readLoop reads responses and hands them to the waiting calls.

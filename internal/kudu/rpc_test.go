@@ -31,7 +31,7 @@ func TestNegotiationBytes(t *testing.T) {
 		_, err := serverNegotiate(bufio.NewReader(io.TeeReader(srv, &rec)), srv, plainReply)
 		done <- err
 	}()
-	if err := negotiate(cli, "alice", "secret"); err != nil {
+	if _, err := negotiate(context.Background(), cli, "pipe", connConfig{user: "alice", password: "secret"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {

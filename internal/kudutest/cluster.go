@@ -3,6 +3,7 @@ package kudutest
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +38,14 @@ type config struct {
 	tservers        int
 	replicas        int
 	requireTLS      bool
+	tls             bool
+	cert            *tls.Certificate
+	authOnly        bool
+	keytabPath      string
+	principal       string
+	trusted         []string
+	trustedSet      bool
+	badBindings     bool
 	onlyGSSAPI      bool
 	checkCreds      bool
 	user, password  string
@@ -65,15 +74,9 @@ func WithTabletServers(n int) Option { return func(c *config) { c.tservers = n }
 // servers) when not set).
 func WithDefaultReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
-// WithRequireTLS makes every server behave like one started with
-// --rpc_encryption=required: a client that does not offer TLS in NEGOTIATE
-// gets FATAL_UNAUTHORIZED "client does not support required TLS
-// encryption"; one that offers it sees TLS in the server's features and
-// is then refused, since kudutest does not implement TLS.
-func WithRequireTLS() Option { return func(c *config) { c.requireTLS = true } }
-
 // WithOnlyGSSAPI makes the servers offer only the GSSAPI SASL mechanism,
-// so a PLAIN-only client has nothing to choose.
+// so a PLAIN-only client has nothing to choose. Without WithKerberos, which
+// implies it, they have no keytab and refuse every GSSAPI attempt.
 func WithOnlyGSSAPI() Option { return func(c *config) { c.onlyGSSAPI = true } }
 
 // WithSASLCredentials makes SASL PLAIN check the user and password
@@ -226,6 +229,7 @@ type rowFault struct {
 // use.
 type Cluster struct {
 	cfg      config
+	sec      security
 	masters  []*server
 	tservers []*server
 	done     chan struct{}
@@ -245,6 +249,7 @@ type Cluster struct {
 	rowFaults    []*rowFault
 	stats        Stats
 	users        []string
+	negotiations []Negotiation
 	clock        uint64
 
 	// netMu guards the connections.
@@ -290,8 +295,13 @@ func Start(opts ...Option) (*Cluster, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	sec, err := setupSecurity(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{
 		cfg:          cfg,
+		sec:          sec,
 		done:         make(chan struct{}),
 		leaderMaster: cfg.leader,
 		tables:       map[string]*table{},
@@ -432,8 +442,9 @@ func (c *Cluster) SetLeaderMaster(i int) {
 	c.mu.Unlock()
 }
 
-// Users returns the SASL user names of the negotiated connections, in
-// order.
+// Users returns who authenticated each negotiated connection, in order:
+// the SASL PLAIN user name, or the Kerberos principal (name@REALM) with
+// GSSAPI. Negotiations tells more.
 func (c *Cluster) Users() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

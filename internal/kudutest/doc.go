@@ -19,12 +19,22 @@
 // Connections start with "hrpc" 9 0 0, then frames of a 4-byte big-endian
 // length, a varint-delimited RequestHeader and a varint-delimited body.
 // Negotiation uses call id -33: NEGOTIATE (the server answers with
-// APPLICATION_FEATURE_FLAGS, SASL authentication and the PLAIN mechanism),
-// SASL_INITIATE with a PLAIN token (answered SASL_SUCCESS), then a
-// ConnectionContextPB with call id -3 that gets no answer. Later call ids
-// must increase; calls are served concurrently and may be answered out of
-// order. RPC-level failures are ErrorStatusPB answers: FATAL_* ones close
-// the connection.
+// APPLICATION_FEATURE_FLAGS, TLS when it has a certificate,
+// TLS_AUTHENTICATION_ONLY to loopback peers with WithLoopbackTLSAuthOnly,
+// SASL authentication and its mechanism: PLAIN, or GSSAPI with
+// WithKerberos); when both sides support TLS, a TLS handshake whose
+// records travel in TLS_HANDSHAKE messages, after which the negotiation
+// and the calls go through TLS (unless both advertised
+// TLS_AUTHENTICATION_ONLY); the trusted-subnets check (KUDU-1875,
+// WithTrustedSubnets); SASL_INITIATE with a PLAIN token (answered
+// SASL_SUCCESS) or a Kerberos AP-REQ (see WithKerberos: AP-REP, the RFC
+// 4752 security layer with integrity required, SASL_SUCCESS with a nonce
+// and channel bindings); then a ConnectionContextPB with call id -3 that
+// gets no answer (with GSSAPI, it must return the nonce). Refusals are
+// FATAL_UNAUTHORIZED answers worded as Kudu's. Negotiations reports what
+// each connection negotiated. Later call ids must increase; calls are
+// served concurrently and may be answered out of order. RPC-level failures
+// are ErrorStatusPB answers: FATAL_* ones close the connection.
 //
 // The master serves kudu.master.MasterService ConnectToMaster, Ping,
 // CreateTable (hash dimensions, range schema, split rows and range bounds
@@ -62,12 +72,15 @@
 //
 // InjectNotTheLeader, InjectTabletNotFound, MoveLeader, InjectServerTooBusy,
 // InjectDelay, InjectRowError, DropConnections, DropNextConnectionAfter,
-// SetLeaderMaster (with WithMasters), WithRequireTLS, WithOnlyGSSAPI and
-// WithSASLCredentials.
+// SetLeaderMaster (with WithMasters), WithRequireTLS, WithOnlyGSSAPI,
+// WithSASLCredentials, WithTrustedSubnets, WithTLSCertificate (a
+// certificate clients do not trust) and WithBadChannelBindings.
 //
 // # Not implemented
 //
-// TLS, GSSAPI and token authentication; scans; AlterTable; custom
+// Token, certificate and JWT authentication; the SASL confidentiality
+// layer (the servers offer integrity only, where Kudu's also offer
+// confidentiality); client certificates; scans; AlterTable; custom
 // per-range hash schemas; auto-incrementing, immutable-attribute and array
 // columns; transactions; authz token checks; replication between replicas
 // (followers only answer NOT_THE_LEADER; data lives with the tablet).

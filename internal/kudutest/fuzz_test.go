@@ -1,7 +1,12 @@
 package kudutest
 
 import (
+	"bytes"
+	"encoding/binary"
 	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // FuzzParseFrame feeds garbage to the frame and message decoders: they
@@ -154,5 +159,47 @@ func FuzzHandlers(f *testing.F) {
 			}
 		}
 		c.mu.Unlock()
+	})
+}
+
+// FuzzNegotiation feeds garbage to the decoders of the negotiation
+// messages a client sends: NegotiatePB (with its TLS and Kerberos
+// fields), ConnectionContextPB, the GSS-API framing and AP-REQ, the wrap
+// tokens and SASL security layer messages. Errors are fine, panics are
+// not.
+func FuzzNegotiation(f *testing.F) {
+	f.Add(uint8(0), []byte(msgb(nil).v(1, 1).v(1, 2).v(1, 3).v(2, 1).m(7, msgb(nil).m(1, nil))))
+	f.Add(uint8(0), []byte(msgb(nil).v(2, stepTLSHandshake).b(5, []byte{0x16, 3, 1, 0, 4, 1, 0, 0, 0})))
+	f.Add(uint8(0), []byte(msgb(nil).v(2, stepSASLSuccess).b(6, []byte("cb")).b(9, []byte("nonce"))))
+	f.Add(uint8(1), []byte(msgb(nil).m(2, msgb(nil).s(2, "u")).b(3, []byte{0, 0, 0, 1, 5})))
+	gss, _ := joinGSSToken(gssTokAPReq, []byte{0x6e, 0x03, 0x30, 0x01, 0x00})
+	f.Add(uint8(2), gss)
+	acc := &gssAcceptor{
+		sessionKey: types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{1}, 32)},
+		subkey:     types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{2}, 32)},
+		hasSubkey:  true,
+	}
+	if tok, err := acc.wrap([]byte{2, 0, 0, 0}); err == nil {
+		tok[2] &^= flagSentByAcceptor // as if from the initiator
+		f.Add(uint8(3), tok)
+		f.Add(uint8(4), append(binary.BigEndian.AppendUint32(nil, uint32(len(tok))), tok...))
+	}
+	sec := &security{keytab: keytab.New(), service: []string{"kudu", "127.0.0.1"}}
+	f.Fuzz(func(t *testing.T, sel uint8, data []byte) {
+		switch sel % 5 {
+		case 0:
+			decodeNegotiate(data)
+		case 1:
+			decodeConnectionContext(data)
+		case 2:
+			splitGSSToken(data)
+			sec.acceptGSS(data)
+		case 3:
+			if p, err := acc.unwrap(data); err == nil {
+				decodeLayerChoice(p)
+			}
+		case 4:
+			acc.saslDecode(data)
+		}
 	})
 }

@@ -240,6 +240,7 @@ func (s *server) name() string {
 type srvConn struct {
 	s      *server
 	nc     net.Conn
+	w      io.Writer // where responses go: nc, or TLS over it
 	wmu    sync.Mutex
 	closed atomic.Bool
 }
@@ -255,7 +256,7 @@ func (sc *srvConn) send(callID int32, isErr bool, body []byte) error {
 	frame := appendResponse(nil, callID, isErr, body)
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	_, err := sc.nc.Write(frame)
+	_, err := sc.w.Write(frame)
 	return err
 }
 
@@ -298,7 +299,7 @@ func (s *server) acceptLoop() {
 		if err != nil {
 			return
 		}
-		sc := &srvConn{s: s, nc: nc}
+		sc := &srvConn{s: s, nc: nc, w: nc}
 		if !s.c.track(sc) {
 			nc.Close()
 			return
@@ -317,16 +318,17 @@ func (s *server) acceptLoop() {
 func (s *server) serveConn(sc *srvConn) {
 	c := s.c
 	limit := c.takeDrop()
-	r := bufio.NewReader(&countingReader{sc: sc, limit: limit})
+	raw := bufio.NewReader(&countingReader{sc: sc, limit: limit})
 	var hdr [7]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	if _, err := io.ReadFull(raw, hdr[:]); err != nil {
 		return
 	}
 	if !bytes.Equal(hdr[:], connHeader) {
 		c.logf("kudutest: %s: bad connection header %q", s.name(), hdr[:])
 		return
 	}
-	if err := s.negotiate(sc, r); err != nil {
+	r, err := s.negotiate(sc, raw)
+	if err != nil {
 		if !hangup(err) {
 			c.logf("kudutest: %s: negotiation: %v", s.name(), err)
 		}
@@ -380,203 +382,6 @@ func (s *server) serveConn(sc *srvConn) {
 // hangup reports whether err just means the peer went away.
 func hangup(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
-}
-
-// negotiatePB is a decoded NegotiatePB: supported_features=1, step=2,
-// token=3, sasl_mechanisms=4 {mechanism=2}, authn_types=7 {sasl=1,
-// token=2, certificate=3, jwt=4}.
-type negotiatePB struct {
-	features   []uint32
-	step       int32
-	hasStep    bool
-	token      []byte
-	mechanisms []string
-	authnSASL  bool
-	authnCount int
-}
-
-func decodeNegotiate(b []byte) (negotiatePB, error) {
-	var n negotiatePB
-	fs, err := parseFields(b)
-	if err != nil {
-		return n, err
-	}
-	for _, f := range fs {
-		switch f.num {
-		case 1:
-			if n.features, err = repeatedUint32(n.features, f); err != nil {
-				return n, err
-			}
-		case 2:
-			if n.step, err = f.int32v(); err != nil {
-				return n, err
-			}
-			n.hasStep = true
-		case 3:
-			if n.token, err = f.bytes(); err != nil {
-				return n, err
-			}
-		case 4:
-			mb, err := f.bytes()
-			if err != nil {
-				return n, err
-			}
-			mfs, err := parseFields(mb)
-			if err != nil {
-				return n, err
-			}
-			mech, found := "", false
-			for _, mf := range mfs {
-				if mf.num == 2 {
-					v, err := mf.bytes()
-					if err != nil {
-						return n, err
-					}
-					mech, found = string(v), true
-				}
-			}
-			if !found {
-				return n, errors.New("SaslMechanism without mechanism")
-			}
-			n.mechanisms = append(n.mechanisms, mech)
-		case 7:
-			ab, err := f.bytes()
-			if err != nil {
-				return n, err
-			}
-			afs, err := parseFields(ab)
-			if err != nil {
-				return n, err
-			}
-			n.authnCount++
-			for _, af := range afs {
-				if af.num == 1 {
-					n.authnSASL = true
-				}
-			}
-		}
-	}
-	if !n.hasStep {
-		return n, errors.New("NegotiatePB has no step")
-	}
-	return n, nil
-}
-
-// negotiate runs the server side of connection negotiation: NEGOTIATE,
-// SASL_INITIATE (PLAIN) -> SASL_SUCCESS, then the ConnectionContextPB
-// with call id -3, which gets no answer.
-func (s *server) negotiate(sc *srvConn, r io.Reader) error {
-	cfg := &s.c.cfg
-	fail := func(code RPCErrorCode, msg string) error {
-		sc.sendError(negotiateCallID, &rpcError{code: code, msg: msg})
-		return errors.New(msg)
-	}
-	next := func() (negotiatePB, error) {
-		payload, err := readFrame(r, uint32(cfg.maxMessage))
-		if err != nil {
-			return negotiatePB{}, err
-		}
-		h, body, err := parseFrame(payload)
-		if err != nil {
-			return negotiatePB{}, fail(FatalInvalidRPCHeader, err.Error())
-		}
-		if h.callID != negotiateCallID {
-			return negotiatePB{}, fail(FatalInvalidRPCHeader, fmt.Sprintf("negotiation message has call id %d, want %d", h.callID, negotiateCallID))
-		}
-		n, err := decodeNegotiate(body)
-		if err != nil {
-			return n, fail(FatalDeserializingRequest, "invalid NegotiatePB: "+err.Error())
-		}
-		return n, nil
-	}
-
-	// Step 1: NEGOTIATE.
-	n, err := next()
-	if err != nil {
-		return err
-	}
-	if n.step != stepNegotiate {
-		return fail(FatalUnauthorized, fmt.Sprintf("Not authorized: expected NEGOTIATE step: %d", n.step))
-	}
-	clientTLS := false
-	for _, f := range n.features {
-		if f == featureTLS {
-			clientTLS = true
-		}
-	}
-	if cfg.requireTLS && !clientTLS {
-		return fail(FatalUnauthorized, "Not authorized: client does not support required TLS encryption")
-	}
-	if n.authnCount > 0 && !n.authnSASL {
-		return fail(FatalUnauthorized, "Not supported: no mutually supported authentication types")
-	}
-	mechs := []string{"PLAIN"}
-	if cfg.onlyGSSAPI {
-		mechs = []string{"GSSAPI"}
-	}
-	var resp pb
-	resp.varint(1, featureApplicationFlags)
-	if cfg.requireTLS {
-		resp.varint(1, featureTLS)
-	}
-	resp.int32f(2, stepNegotiate)
-	for _, m := range mechs {
-		resp.msg(4, func(q *pb) { q.str(2, m) })
-	}
-	resp.msg(7, func(q *pb) { q.msg(1, func(*pb) {}) })
-	if err := sc.send(negotiateCallID, false, resp.b); err != nil {
-		return err
-	}
-
-	// Step 2: SASL_INITIATE (or a TLS handshake, which is not implemented).
-	if n, err = next(); err != nil {
-		return err
-	}
-	if n.step == stepTLSHandshake {
-		return fail(FatalUnauthorized, "Not authorized: kudutest does not implement TLS")
-	}
-	if n.step != stepSASLInitiate {
-		return fail(FatalUnauthorized, fmt.Sprintf("Not authorized: expected SASL_INITIATE step: %d", n.step))
-	}
-	if len(n.mechanisms) != 1 {
-		return fail(FatalUnauthorized, fmt.Sprintf("Not authorized: SASL_INITIATE request must include exactly one SASL mechanism, found: %d", len(n.mechanisms)))
-	}
-	if n.mechanisms[0] != mechs[0] {
-		return fail(FatalUnauthorized, fmt.Sprintf("Not authorized: unsupported SASL mechanism %q (server offers %s)", n.mechanisms[0], mechs[0]))
-	}
-	// PLAIN token (RFC 4616): authzid NUL authcid NUL passwd.
-	parts := bytes.Split(n.token, []byte{0})
-	if len(parts) != 3 || len(parts[1]) == 0 {
-		return fail(FatalUnauthorized, "Not authorized: malformed SASL PLAIN token")
-	}
-	if cfg.checkCreds && (string(parts[1]) != cfg.user || string(parts[2]) != cfg.password) {
-		return fail(FatalUnauthorized, "Not authorized: PLAIN authentication failed for user "+strconv.Quote(string(parts[1])))
-	}
-	resp = pb{}
-	resp.int32f(2, stepSASLSuccess)
-	if err := sc.send(negotiateCallID, false, resp.b); err != nil {
-		return err
-	}
-
-	// Step 3: the connection context.
-	payload, err := readFrame(r, uint32(cfg.maxMessage))
-	if err != nil {
-		return err
-	}
-	h, body, err := parseFrame(payload)
-	if err != nil {
-		return fail(FatalInvalidRPCHeader, err.Error())
-	}
-	if h.callID != connContextCallID {
-		return fail(FatalInvalidRPCHeader, fmt.Sprintf("Not authorized: expected ConnectionContext callid, received %d", h.callID))
-	}
-	if _, err := parseFields(body); err != nil {
-		return fail(FatalDeserializingRequest, "invalid ConnectionContextPB: "+err.Error())
-	}
-	s.c.mu.Lock()
-	s.c.users = append(s.c.users, string(parts[1]))
-	s.c.mu.Unlock()
-	return nil
 }
 
 // handler serves one method; it returns the response body or an error.

@@ -20,14 +20,17 @@ const (
 const (
 	featureApplicationFlags = 1 // APPLICATION_FEATURE_FLAGS
 	featureTLS              = 2 // TLS
+	featureTLSAuthOnly      = 3 // TLS_AUTHENTICATION_ONLY
 )
 
 // NegotiatePB.NegotiateStep (rpc/rpc_header.proto).
 const (
-	stepSASLSuccess  = 0
-	stepNegotiate    = 1
-	stepSASLInitiate = 2
-	stepTLSHandshake = 5
+	stepSASLSuccess   = 0
+	stepNegotiate     = 1
+	stepSASLInitiate  = 2
+	stepSASLChallenge = 3
+	stepSASLResponse  = 4
+	stepTLSHandshake  = 5
 )
 
 // RPCErrorCode is ErrorStatusPB.RpcErrorCodePB (rpc/rpc_header.proto).

@@ -101,9 +101,40 @@
 // chunk whose write failed as a whole are not counted. Bytes and Files
 // stay zero.
 //
-// The client speaks Kudu's RPC protocol with SASL PLAIN and no TLS; it
-// refuses servers that require TLS or Kerberos. It has been tested against
-// the protocol test server in internal/kudutest and Kudu's own golden
-// vectors, not against a real cluster (KUDU_MASTERS runs the tests against
-// one).
+// # Security
+//
+// By default the client authenticates with SASL PLAIN (Credentials) over
+// plaintext, as unsecured clusters accept. TLS makes it use TLS with every
+// server (the handshake inside Kudu's negotiation, the certificates
+// checked against the given CAs), and Kerberos makes it authenticate with
+// SASL GSSAPI as a principal of a keytab or ticket cache, as a
+// Kerberized cluster (--rpc_authentication=required) demands:
+//
+//	err := kudusink.Write(events, masters, "events",
+//		kudusink.TLS(&tls.Config{RootCAs: kuduCA}),
+//		kudusink.Kerberos(krbClient)) // a gokrb5 client, e.g. security.Kerberos.Client()
+//
+// Over TLS the client checks Kudu's channel bindings, so the Kerberos
+// authentication is bound to the TLS connection. When the sink's settings
+// do not fit the cluster's (a Kerberized cluster and no Kerberos, TLS
+// required by either side and missing on the other), or the credentials
+// fail (an untrusted certificate, a keytab the KDC refuses, expired
+// tickets, an unknown service principal or realm, a ticket the servers
+// refuse), the start-up check fails at once with one line naming the
+// masters, the server and the cause, for example "kudu masters
+// 10.0.0.1:7051: no leader master among [10.0.0.1:7051]: master
+// 10.0.0.1:7051: requires Kerberos authentication (SASL GSSAPI), and this
+// client has no Kerberos credentials: ...".
+//
+// Outside a private network the sink cannot write without TLS and
+// Kerberos: even an unsecured Kudu server refuses connections that are not
+// encrypted from publicly routable addresses, and unauthenticated ones
+// even over TLS (--trusted_subnets, KUDU-1875); the start-up check names
+// that refusal. Token, certificate and JWT authentication are not
+// implemented.
+//
+// The client speaks Kudu's RPC protocol itself. It has been tested against
+// the protocol test server in internal/kudutest (with a real MIT KDC for
+// Kerberos) and Kudu's own golden vectors, not against a real cluster
+// (KUDU_MASTERS runs the tests against one).
 package kudusink

@@ -2,6 +2,7 @@ package kudusink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/internal/kudu"
@@ -40,6 +43,10 @@ type config struct {
 	timeout       time.Duration
 	maxBatchBytes int
 	create        *createSpec
+	tls           *tls.Config
+	tlsSet        bool
+	krb           *krbclient.Client
+	krbService    string
 }
 
 type createSpec struct {
@@ -64,6 +71,62 @@ func Operation(op Op) Option {
 // and an empty password, as Kudu's own clients send on unsecured clusters.
 func Credentials(user, password string) Option {
 	return optionFunc(func(c *config) error { c.user, c.pass = user, password; return nil })
+}
+
+// TLS makes the sink's client use TLS with every master and tablet server,
+// as a Kudu client with --rpc_encryption=required does: the TLS handshake
+// runs inside Kudu's negotiation, and the calls go through TLS. cfg
+// verifies the servers' certificates: RootCAs (nil: the system's roots;
+// a Kudu cluster signs its servers' certificates with its own internal
+// CA, whose certificate goes here) and ServerName (empty: the host of each
+// server's address). A server without TLS, or whose certificate does not
+// verify, fails the start-up check with one error naming it. cfg may be
+// nil (the system's roots); it is cloned.
+//
+// Outside a private network TLS is required to write at all: even an
+// unsecured Kudu server refuses plaintext connections from publicly
+// routable addresses (its --trusted_subnets, KUDU-1875), and, over TLS,
+// it still refuses unauthenticated (SASL PLAIN) ones from them: give
+// Kerberos too.
+func TLS(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) error {
+		if cfg != nil {
+			cfg = cfg.Clone()
+		}
+		c.tls, c.tlsSet = cfg, true
+		return nil
+	})
+}
+
+// Kerberos makes the sink's client authenticate with Kerberos (SASL
+// GSSAPI) as the principal of cl, a gokrb5 client made from a keytab or a
+// ticket cache (it logs in when the client first needs a ticket, and
+// again when its ticket expires if it has a keytab). The servers'
+// principals are kudu/<host>@REALM (see KerberosService). With Kerberos,
+// Credentials is not used: a cluster that does not offer Kerberos, a
+// ticket the KDC will not issue (an unknown service principal, a wrong
+// keytab, an expired ticket cache) or that the servers refuse fails the
+// start-up check with one error naming the server and the cause.
+func Kerberos(cl *krbclient.Client) Option {
+	return optionFunc(func(c *config) error {
+		if cl == nil {
+			return errors.New("Kerberos: nil client")
+		}
+		c.krb = cl
+		return nil
+	})
+}
+
+// KerberosService sets the service part of the Kudu servers' Kerberos
+// principals, service/<host>@REALM. Default "kudu", Kudu's.
+func KerberosService(name string) Option {
+	return optionFunc(func(c *config) error {
+		if name == "" || strings.ContainsAny(name, "/@ \t\n") {
+			return fmt.Errorf("KerberosService: %q is not a service name", name)
+		}
+		c.krbService = name
+		return nil
+	})
 }
 
 // Timeout bounds each call to Kudu, retries included: finding the leader
@@ -223,7 +286,7 @@ func (s *Sink[T]) StartCheck() (name string, check func(ctx context.Context) err
 	return "kudu masters " + strings.Join(s.masters, ","), func(ctx context.Context) error {
 		cl, err := s.connect(ctx)
 		if err != nil {
-			return err
+			return clientErr{err} // the check's name says kudu already
 		}
 		defer cl.Close()
 		_, err = s.openTable(ctx, cl)
@@ -353,6 +416,15 @@ func (s *Sink[T]) connect(ctx context.Context) (*kudu.Client, error) {
 	}
 	if s.cfg.maxBatchBytes > 0 {
 		opts = append(opts, kudu.WithMaxBatchBytes(s.cfg.maxBatchBytes))
+	}
+	if s.cfg.tlsSet {
+		opts = append(opts, kudu.WithTLS(s.cfg.tls))
+	}
+	if s.cfg.krb != nil {
+		opts = append(opts, kudu.WithKerberos(s.cfg.krb))
+	}
+	if s.cfg.krbService != "" {
+		opts = append(opts, kudu.WithKerberosService(s.cfg.krbService))
 	}
 	return kudu.Open(ctx, s.masters, opts...) // its errors name the masters
 }
