@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/kerberos"
@@ -167,7 +168,12 @@ func (s SASL) kafkaMechanism(name func(string) string) (sasl.Mechanism, error) {
 		// One client for every connection of every franz-go client made
 		// with the options: it keeps its ticket and renews it. It is not
 		// destroyed when a franz-go client closes, since others share it.
-		return kerberos.Auth{Client: kc, Service: service}.AsMechanism(), nil
+		m := kerberos.Auth{Client: kc, Service: service}.AsMechanism()
+		if s.Kerberos.Keytab == "" {
+			path, _ := s.Kerberos.CCachePath() // Client read it
+			return ccacheMechanism{Mechanism: m, path: path}, nil
+		}
+		return m, nil
 	}
 	pw, err := s.password(name)
 	if err != nil {
@@ -188,4 +194,38 @@ func (s SASL) kafkaMechanism(name func(string) string) (sasl.Mechanism, error) {
 			return scram.Auth{User: user, Pass: pw.Reveal()}, nil
 		}), nil
 	}
+}
+
+// ccacheMechanism is GSSAPI logged in from a ticket cache: a login that
+// fails because the cache's tickets have expired says so, which gokrb5
+// does not ("no valid existing session").
+type ccacheMechanism struct {
+	sasl.Mechanism
+	path string
+}
+
+// Authenticate implements sasl.Mechanism.
+func (m ccacheMechanism) Authenticate(ctx context.Context, host string) (sasl.Session, []byte, error) {
+	s, b, err := m.Mechanism.Authenticate(ctx, host)
+	if err != nil {
+		if end, ok := ticketsEnd(m.path); ok && time.Now().After(end) {
+			return nil, nil, fmt.Errorf("kerberos: the ticket in ticket cache %s expired at %s (run kinit again): %w", m.path, end.UTC().Format(time.RFC3339), err)
+		}
+	}
+	return s, b, err
+}
+
+// ticketsEnd returns when the ticket-granting ticket of the ticket cache
+// at path ends, if it holds one.
+func ticketsEnd(path string) (time.Time, bool) {
+	cc, err := loadCCache(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, c := range cc.GetEntries() {
+		if len(c.Server.PrincipalName.NameString) > 0 && c.Server.PrincipalName.NameString[0] == "krbtgt" {
+			return c.EndTime, true
+		}
+	}
+	return time.Time{}, false
 }

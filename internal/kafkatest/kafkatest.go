@@ -1,6 +1,7 @@
 // Package kafkatest runs kfake, franz-go's in-process Kafka, on a loopback
 // port for tests, with helpers to produce records and read offsets;
-// NewSecure runs it with TLS (a CA made for the test) and SASL.
+// NewSecure runs it with TLS (a CA made for the test) and SASL;
+// NewGSSAPI with SASL GSSAPI against a krbtest realm.
 package kafkatest
 
 import (
@@ -20,7 +21,10 @@ type Cluster struct {
 	Addrs []string // the brokers' host:port, on 127.0.0.1
 	// Sec is how clients connect to a cluster made by NewSecure; nil for
 	// New's plaintext cluster.
-	Sec        *Security
+	Sec *Security
+	// GSSAPI is the Kerberos side of a cluster made by NewGSSAPI; nil
+	// for the others.
+	GSSAPI     *GSSAPI
 	t          testing.TB
 	clientOpts []kgo.Opt // Sec's, for Client
 }
