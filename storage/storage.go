@@ -15,6 +15,11 @@
 //
 //	import _ "github.com/microbatch-go/microbatch/storage/hdfs"
 //
+// Credentials, which no URI carries, go through an Opener: a job logs in
+// once and opens all its URIs with opener.Open(uri), the driver (one
+// registered with RegisterOpener, as hdfs is) receiving the Opener's
+// Kerberos client; there is no process-wide credential.
+//
 // This package itself imports only the standard library, so the engine
 // can take a storage URI without depending on any connector.
 //
@@ -97,10 +102,52 @@ type FileInfo struct {
 // has registered, usually because the driver package was not imported.
 var ErrUnknownScheme = errors.New("storage: unknown URI scheme")
 
-// registry holds the drivers registered with Register.
+// registry holds the drivers registered with Register and RegisterOpener.
 var registry struct {
 	sync.RWMutex
-	drivers map[string]func(*url.URL) (FS, error)
+	drivers map[string]driver
+}
+
+// driver is a registered scheme's open function: open for Register,
+// openWith for RegisterOpener.
+type driver struct {
+	open     func(*url.URL) (FS, error)
+	openWith func(*url.URL, *Opener) (FS, error)
+}
+
+// Opener opens URIs as Open does, with settings that a URI cannot carry:
+// credentials. A job logs in once and opens every URI through its Opener,
+// so that two jobs of one process may use different identities; there is
+// no process-wide credential. The zero Opener, and a nil *Opener, open as
+// Open does.
+type Opener struct {
+	// Kerberos is a logged-in Kerberos client for the drivers that
+	// authenticate with Kerberos; for hdfs it is a
+	// *github.com/jcmturner/gokrb5/v8/client.Client, as
+	// security.Kerberos.Client returns. Nil: no Kerberos (SIMPLE
+	// authentication for hdfs). A driver that takes no credentials fails
+	// to open a URI when Kerberos is set rather than ignore it.
+	Kerberos any
+	// KerberosServicePrincipal is the service principal drivers ask
+	// tickets for; empty: the driver's default (hdfs: "nn/_HOST", _HOST
+	// being replaced by the NameNode's host, as in
+	// dfs.namenode.kerberos.principal).
+	KerberosServicePrincipal string
+}
+
+// Open returns the FS that uri names and the path within it, as the
+// package's Open does, giving the Opener's settings to the driver.
+func (o *Opener) Open(uri string) (FS, string, error) { return open(uri, o) }
+
+// RegisterOpener is Register for a driver that takes an Opener's
+// settings (credentials): open is called with the parsed URI and the
+// Opener, which is the zero Opener for the package's Open. It panics as
+// Register does.
+func RegisterOpener(scheme string, open func(u *url.URL, o *Opener) (FS, error)) {
+	if open == nil {
+		panic("storage: RegisterOpener of scheme " + scheme + " with a nil open function")
+	}
+	register(scheme, driver{openWith: open})
 }
 
 // Register makes the URI scheme available to Open: open is called with
@@ -113,10 +160,16 @@ var registry struct {
 // the scheme is already registered, as database/sql.Register does: these
 // are programming errors found at init.
 func Register(scheme string, open func(u *url.URL) (FS, error)) {
+	if open == nil {
+		panic("storage: Register of scheme " + scheme + " with a nil open function")
+	}
+	register(scheme, driver{open: open})
+}
+
+// register adds a driver to the registry.
+func register(scheme string, d driver) {
 	s := strings.ToLower(scheme)
 	switch {
-	case open == nil:
-		panic("storage: Register of scheme " + scheme + " with a nil open function")
 	case !validScheme(s):
 		panic(fmt.Sprintf("storage: Register of invalid scheme %q", scheme))
 	case s == "file":
@@ -128,9 +181,9 @@ func Register(scheme string, open func(u *url.URL) (FS, error)) {
 		panic("storage: Register called twice for scheme " + s)
 	}
 	if registry.drivers == nil {
-		registry.drivers = map[string]func(*url.URL) (FS, error){}
+		registry.drivers = map[string]driver{}
 	}
-	registry.drivers[s] = open
+	registry.drivers[s] = d
 }
 
 // schemes returns the registered schemes, sorted, for error messages.
@@ -159,7 +212,10 @@ func schemes() []string {
 // In a URI, "?" starts the query and "%" an escape, so a path that holds
 // them must be percent-encoded ("%3F", "%25"). An unregistered scheme
 // gives an error wrapping ErrUnknownScheme.
-func Open(uri string) (FS, string, error) {
+func Open(uri string) (FS, string, error) { return open(uri, nil) }
+
+// open is Open with an Opener's settings (nil: none).
+func open(uri string, o *Opener) (FS, string, error) {
 	if uri == "" {
 		return nil, "", errors.New("storage: empty path")
 	}
@@ -181,14 +237,25 @@ func Open(uri string) (FS, string, error) {
 		return Local(), u.Path, nil
 	}
 	registry.RLock()
-	open := registry.drivers[scheme]
+	d, ok := registry.drivers[scheme]
 	registry.RUnlock()
-	if open == nil {
+	if !ok {
 		return nil, "", fmt.Errorf("%w %q in %q: import the package that provides it for its side effects "+
 			"(for hdfs: import _ \"github.com/microbatch-go/microbatch/storage/hdfs\"); registered schemes: %s",
 			ErrUnknownScheme, scheme, u.Redacted(), strings.Join(schemes(), ", "))
 	}
-	fsys, err := open(u)
+	var fsys FS
+	switch {
+	case d.openWith != nil:
+		if o == nil {
+			o = &Opener{}
+		}
+		fsys, err = d.openWith(u, o)
+	case o != nil && o.Kerberos != nil:
+		err = fmt.Errorf("the driver for scheme %q takes no Kerberos credentials", scheme)
+	default:
+		fsys, err = d.open(u)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("storage: opening %s: %w", u.Redacted(), err)
 	}

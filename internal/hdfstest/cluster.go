@@ -70,6 +70,7 @@ type config struct {
 	completeDelay time.Duration
 	recoveryDelay time.Duration
 	emptyRoot     bool
+	krb           *kerberosConfig
 }
 
 // WithBlockSize sets the block size the NameNode reports as its default
@@ -219,6 +220,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("hdfstest: max directory items %d is negative", c.maxDirItems)
 	case c.completeDelay < 0 || c.recoveryDelay < 0:
 		return fmt.Errorf("hdfstest: delays %v (complete) and %v (lease recovery) must not be negative", c.completeDelay, c.recoveryDelay)
+	}
+	if c.krb != nil {
+		return c.krb.load()
 	}
 	return nil
 }

@@ -10,7 +10,8 @@
 // # What is implemented
 //
 // The NameNode listens on a loopback port and speaks Hadoop RPC version 9:
-// the "hrpc" preamble with SIMPLE authentication, length-prefixed frames of
+// the "hrpc" preamble with SIMPLE authentication (or SASL GSSAPI, see
+// Kerberos), length-prefixed frames of
 // varint-delimited RpcRequestHeaderProto, RequestHeaderProto and request
 // messages, the IpcConnectionContextProto (call id -3) that names the
 // user, pings (call id -4), and RpcResponseHeaderProto answers that carry
@@ -96,6 +97,41 @@
 // package has no generated code, and proto2 required fields are enforced
 // both ways.
 //
+// # Kerberos
+//
+// WithKerberos(keytab, "nn/127.0.0.1@REALM") makes the NameNode a
+// Kerberized one, as hadoop.security.authentication=kerberos with
+// hadoop.rpc.protection=authentication. A client whose preamble asks for
+// SIMPLE authentication (auth byte 0) is answered, on call id -33, with
+// status FATAL and org.apache.hadoop.security.AccessControlException
+// "SIMPLE authentication is not enabled.  Available:[KERBEROS]", and the
+// connection is closed (Hadoop lists TOKEN too; this NameNode issues no
+// delegation tokens). A SASL client (auth byte 0xDF) negotiates with
+// RpcSaslProto messages on call id -33: its NEGOTIATE is answered with
+// one auth, method KERBEROS, mechanism GSSAPI, protocol and serverId the
+// service principal's two components ("nn", "127.0.0.1"); its INITIATE
+// carries the RFC 1964 KRB5 token holding an AP-REQ, verified with the
+// keytab (gokrb5's service.VerifyAPREQ, PACs not decoded); the CHALLENGE
+// is the RFC 4752 security-layer offer, an acceptor wrap token (RFC 4121,
+// under the ticket's session key) whose payload offers only "no security
+// layer" (QOP authentication) with a 64 KiB maximum; the client's
+// RESPONSE must be an initiator wrap token choosing it; then SUCCESS. An
+// INITIATE of another method (SIMPLE) is refused like a SIMPLE preamble;
+// a bad token, a ticket the keytab cannot decrypt or another failure is a
+// FATAL_UNAUTHORIZED AccessControlException ("GSS initiate failed: ...").
+// The connection's user is the short name of the client's principal
+// (alice for alice@REALM and alice/host@REALM), Hadoop's auth_to_local
+// DEFAULT rule; principals of other realms are refused ("No rules applied
+// to ..."). The connection context may name the principal, its short name
+// or no one; naming another user is impersonation, which no one may do.
+//
+// Not implemented with Kerberos: mutual authentication (an AP-REQ asking
+// for it, and so an AP-REP, is refused; colinmarc's client never asks),
+// the integrity and privacy QOPs (wrapped RPCs), delegation tokens
+// (TOKEN/DIGEST-MD5), proxy users, and DataNode data-transfer SASL
+// (dfs.data.transfer.protection, keyed by block tokens): the DataNode
+// serves any client as without Kerberos.
+//
 // # Faults
 //
 // InjectRPCError fails calls of a method with a chosen Java exception
@@ -107,7 +143,8 @@
 //
 // # What is not implemented
 //
-// SASL (Kerberos, delegation and block tokens, data transfer encryption),
+// SASL beyond Kerberos authentication (see Kerberos: delegation and block
+// tokens, wrapped QOPs, data transfer encryption),
 // append and truncate, pipelines of more than one DataNode and pipeline
 // recovery (updatePipeline), snapshots, extended attributes, ACLs (and
 // the umask of default ACLs), encryption zones, erasure coding, quotas,

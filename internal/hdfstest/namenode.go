@@ -72,8 +72,23 @@ func (c *Cluster) serveRPCConn(addr string, conn net.Conn) {
 		}
 		return
 	}
-	if auth != authNone {
-		// Kerberos and tokens go through SASL, which is not implemented.
+	var authUser, authPrincipal string // with Kerberos, who authenticated
+	switch {
+	case c.cfg.krb != nil && auth == authNone:
+		// Hadoop's Server.initializeAuthContext with SIMPLE disabled.
+		c.cfg.logf("hdfstest: NameNode %s: refusing a SIMPLE client", addr)
+		c.writeRPC(conn, &rpcCall{callID: saslCallID}, nil, authRefusal("SIMPLE"))
+		return
+	case c.cfg.krb != nil && auth == authSASL:
+		authUser, authPrincipal, err = c.serveSASL(addr, conn, br)
+		if err != nil {
+			if !hangup(err) && err != errSASLRefused {
+				c.cfg.logf("hdfstest: NameNode %s: %v", addr, err)
+			}
+			return
+		}
+	case auth != authNone:
+		// Without WithKerberos, SASL is not offered.
 		c.cfg.logf("hdfstest: NameNode %s: auth protocol %#x is not supported", addr, auth)
 		c.writeRPC(conn, &rpcCall{callID: saslCallID}, nil, &remoteError{class: exAccessControl,
 			msg: "hdfstest supports only SIMPLE authentication", code: "FATAL_UNAUTHORIZED", fatal: true})
@@ -111,6 +126,18 @@ func (c *Cluster) serveRPCConn(addr string, conn net.Conn) {
 			cx = &callCtx{}
 			if ui := getMsg(call.context, "userInfo"); ui != nil {
 				cx.user = getStr(ui, "effectiveUser")
+			}
+			if authUser != "" {
+				// The authenticated user; the context may name it (by its
+				// principal or short name) or no one, but naming another
+				// user would be impersonation, which needs proxy-user
+				// rights that this NameNode grants no one.
+				if cx.user != "" && cx.user != authUser && cx.user != authPrincipal {
+					c.writeRPC(conn, call, nil, &remoteError{class: exAccessControl,
+						msg: "User: " + authPrincipal + " is not allowed to impersonate " + cx.user, code: "FATAL_UNAUTHORIZED", fatal: true})
+					return
+				}
+				cx.user = authUser
 			}
 			if cx.user == "" {
 				c.writeRPC(conn, call, nil, &remoteError{class: exAccessControl,

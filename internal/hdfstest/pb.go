@@ -82,6 +82,7 @@ func init() {
 func neededMessages() []string {
 	names := []string{
 		pbRPCRequestHeader, pbRPCResponseHeader, pbRequestHeader, pbConnectionContext, pbToken,
+		pbRPCSasl, pbRPCSaslAuth,
 		pbFileStatus, pbPermission, pbExtendedBlock, pbLocatedBlock, pbLocatedBlocks,
 		pbDatanodeInfo, pbDatanodeID, pbServerDefaults, pbDirListing, pbContentSummary,
 		pbOpWriteBlock, pbOpReadBlock, pbOpBlockChecksum, pbBlockOpResponse, pbPacketHeader,

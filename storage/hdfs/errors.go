@@ -167,6 +167,11 @@ func (e *PermissionError) Unwrap() []error {
 // the NameNode's message, the owners and modes of the nearest inodes of
 // name and of the others names (a rename's target).
 func (f *FS) wrapErr(op, name string, err error, others ...string) error {
+	if f.opts.Client.KerberosClient == nil {
+		if refused := simpleRefusal(f.opts.Client.Addresses, err); refused != nil {
+			return &fs.PathError{Op: op, Path: name, Err: refused}
+		}
+	}
 	err = wrapErr(op, name, err)
 	pe, ok := err.(*fs.PathError)
 	if !ok || !errors.Is(pe.Err, fs.ErrPermission) {

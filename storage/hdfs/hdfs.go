@@ -65,9 +65,33 @@
 // (its writer died) wraps ErrRecoveryInProgress; each keeps the client's
 // hdfs.Error with the exception's class and message.
 //
-// Kerberos, data transfer protection and any other client setting are not
-// in the URI form: build the client options in Go and call Open, for
-// example from the Hadoop configuration:
+// # Kerberos
+//
+// A URI carries no credentials. A job logs in once (security.Kerberos's
+// Client) and opens its URIs through a storage.Opener holding the
+// logged-in gokrb5 client; the NameNode's service principal is the
+// Opener's KerberosServicePrincipal, by default DefaultServicePrincipal
+// ("nn/_HOST", _HOST replaced by the host of the NameNode's address):
+//
+//	o := &storage.Opener{Kerberos: krbClient}
+//	fsys, dir, err := o.Open("hdfs://namenode:8020/data/in")
+//
+// The principal is then the user. FSs are shared only between Opens of
+// the same client. A client without Kerberos on a cluster that requires
+// it fails with an error wrapping ErrKerberosRequired:
+//
+//	storage/hdfs: nn:8020 refused SIMPLE authentication: the cluster requires Kerberos; give -principal and -keytab (or a ticket cache)
+//
+// and a Kerberos client that cannot get its tickets (a stale keytab, an
+// expired ticket cache, a realm no KDC serves) or that the NameNode
+// refuses fails with one line wrapping ErrKerberosLogin that names the
+// NameNodes, the principal and the cause:
+//
+//	storage/hdfs: hdfs nn:8020 as alice@REALM: kerberos authentication failed: the KDC refused the key (KDC_ERR_PREAUTH_FAILED): ...
+//
+// Data transfer protection and any other client setting are not in the
+// URI form: build the client options in Go and call Open, for example
+// from the Hadoop configuration:
 //
 //	conf, _ := hadoopconf.LoadFromEnvironment()
 //	copts := hdfs.ClientOptionsFromConf(conf) // colinmarc's hdfs package
@@ -268,6 +292,9 @@ func Open(opts Options) (*FS, error) {
 	}
 	c, err := gohdfs.NewClient(co)
 	if err != nil {
+		if kc := co.KerberosClient; kc != nil && kc.Credentials != nil {
+			return nil, kerberosError(kc.Credentials.UserName()+"@"+kc.Credentials.Realm(), co.Addresses, err)
+		}
 		return nil, fmt.Errorf("storage/hdfs: connecting to %s: %w", strings.Join(co.Addresses, ","), err)
 	}
 	opts.Client = co

@@ -13,11 +13,12 @@ import (
 
 	gohdfs "github.com/colinmarc/hdfs/v2"
 	"github.com/colinmarc/hdfs/v2/hadoopconf"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	"github.com/microbatch-go/microbatch/storage"
 )
 
 func init() {
-	storage.Register("hdfs", openURL)
+	storage.RegisterOpener("hdfs", openURL)
 }
 
 // cache holds the FS of each distinct URI setting that storage.Open has
@@ -27,17 +28,42 @@ var cache struct {
 	fs map[string]*FS
 }
 
-// openURL is the storage driver: the FS for an hdfs:// URI.
-func openURL(u *url.URL) (storage.FS, error) {
+// DefaultServicePrincipal is the NameNode's service principal that a
+// Kerberos client asks tickets for when the storage.Opener names none;
+// the client replaces _HOST by the host of the NameNode's address.
+const DefaultServicePrincipal = "nn/_HOST"
+
+// openURL is the storage driver: the FS for an hdfs:// URI, with the
+// Opener's Kerberos client when it has one.
+func openURL(u *url.URL, o *storage.Opener) (storage.FS, error) {
 	opts, err := OptionsFromURL(u)
 	if err != nil {
 		return nil, err
 	}
+	principal := ""
+	if o.Kerberos != nil {
+		cl, ok := o.Kerberos.(*krbclient.Client)
+		if !ok || cl == nil || cl.Credentials == nil {
+			return nil, fmt.Errorf("storage/hdfs: the Opener's Kerberos is a %T, not a logged-in *client.Client of gokrb5", o.Kerberos)
+		}
+		principal = cl.Credentials.UserName() + "@" + cl.Credentials.Realm()
+		opts.Client.KerberosClient = cl
+		opts.Client.KerberosServicePrincipleName = o.KerberosServicePrincipal
+		if opts.Client.KerberosServicePrincipleName == "" {
+			opts.Client.KerberosServicePrincipleName = DefaultServicePrincipal
+		}
+	}
 	if _, err := opts.withDefaults(); err != nil {
 		return nil, err
 	}
+	// With Kerberos the principal is the user; the key holds it and the
+	// client itself, so that no FS logged in as one identity is shared
+	// with an Opener of another.
 	key := fmt.Sprintf("%q %q %d %d %v", opts.Client.Addresses, opts.Client.User,
 		opts.Replication, opts.BlockSize, opts.CloseTimeout)
+	if principal != "" {
+		key += fmt.Sprintf(" krb %q %q %p", principal, opts.Client.KerberosServicePrincipleName, opts.Client.KerberosClient)
+	}
 	f, err := cachedOpen(opts, key)
 	if err != nil {
 		// The URI is good but no NameNode answers now: the FS connects
