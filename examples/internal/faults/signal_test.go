@@ -199,7 +199,11 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 				if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(50 * time.Millisecond)
+				// The second signal goes once the first one's stop is
+				// under way: on a loaded machine a fixed pause could let
+				// both be pending at once, and Go delivers them in either
+				// order.
+				p.WaitFor(t, p.Stderr, regexp.MustCompile(`terminated: stopping`), 30*time.Second)
 				began := time.Now()
 				if err := p.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 					t.Fatalf("run %d: the second signal: %v (the stop ended before it)\n%s", i+1, err, p.Output())
