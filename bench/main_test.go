@@ -254,3 +254,59 @@ func TestInstancesTarget(t *testing.T) {
 		t.Errorf("notes %q", got)
 	}
 }
+
+// The secured IoT target compares the secured engine with the plaintext
+// one of the same run, and says why when the secured one cannot run.
+func TestIoTSecuredTarget(t *testing.T) {
+	rows := []*Row{
+		{Scenario: "iot", Contender: ours, RecordsPerSec: 80_000},
+		{Scenario: "iot", Contender: oursSecured, RecordsPerSec: 64_000},
+	}
+	ts := checkTargets(rows)
+	if len(ts) != 1 || ts[0].Met || ts[0].Why != "secured 64k, plain 80k: 0.80" {
+		t.Errorf("targets for 0.80: %+v", ts)
+	}
+	rows[1].RecordsPerSec = 72_000
+	var out bytes.Buffer
+	if err := writeTable(&out, &Report{Rows: rows, Targets: checkTargets(rows)}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "target MET: iot secured (TLS + Kerberos) >= 0.85 of plain (secured 72k, plain 80k: 0.90)"; !strings.Contains(out.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+	rows[1] = &Row{Scenario: "iot", Contender: oursSecured, Cannot: "no MIT Kerberos KDC here"}
+	if ts := checkTargets(rows); len(ts) != 1 || ts[0].Met || !strings.Contains(ts[0].Why, "no MIT Kerberos KDC here") {
+		t.Errorf("targets without a KDC: %+v", ts)
+	}
+	if ts := checkTargets(rows[:1]); len(ts) != 0 {
+		t.Errorf("targets without the secured row: %+v", ts)
+	}
+}
+
+// The secured IoT contender cannot run, and says which programs are
+// missing, when MIT Kerberos is not installed; it runs when every
+// program is found.
+func TestKerberosMissing(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PATH", "")
+	t.Setenv("KRBTEST_SBIN_DIRS", dir)
+	if got := kerberosMissing(); !strings.Contains(got, "krb5kdc") || !strings.Contains(got, "kadmin.local") {
+		t.Errorf("without the programs: %q", got)
+	}
+	for _, name := range kerberosTools {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := kerberosMissing(); got != "" {
+		t.Errorf("with every program: %q", got)
+	}
+	o, _ := parseFlags(nil, io.Discard)
+	for _, s := range allScenarios(o) {
+		for _, c := range s.contenders {
+			if c.name == oursSecured && (s.name != "iot" || c.cannot != "" || c.baseline != ours) {
+				t.Errorf("%s/%s: %+v", s.name, c.name, c)
+			}
+		}
+	}
+}

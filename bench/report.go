@@ -226,11 +226,13 @@ func finishInstances(rows, _ []*Row) {
 	two.Extra = append(two.Extra, fmt.Sprintf("speedup 1->2 copies = %.2fx", two.RecordsPerSec/one.RecordsPerSec))
 }
 
-// checkTargets evaluates the targets on the rows that ran: the
+// checkTargets evaluates the issues' targets on the rows that ran: the
 // engine's word count at least 0.8 of the parallel baseline and ahead of
-// every peer.
+// every peer; with their scenarios, two IoT copies at least 1.8 times one
+// and the IoT pipeline over TLS + Kerberos at least 0.85 of the plaintext
+// one.
 func checkTargets(rows []*Row) []Target {
-	out := instancesTargets(rows)
+	out := append(instancesTargets(rows), iotSecuredTargets(rows)...)
 	o := find(rows, "wordcount", ours)
 	b := find(rows, "wordcount", baseline)
 	if o == nil || b == nil {
@@ -259,6 +261,30 @@ func checkTargets(rows []*Row) []Target {
 		}
 	}
 	return append(out, Target{Name: "word count ahead of every peer", Met: ahead, Why: "ours over " + strings.Join(why, ", ")})
+}
+
+// securedShare is the least share of the plain IoT pipeline's rate the
+// secured one must keep.
+const securedShare = 0.85
+
+// iotSecuredTargets evaluates the secure clusters' target when the iot
+// scenario ran: the pipeline over TLS + Kerberos at least securedShare of
+// the plaintext one, measured in the same run.
+func iotSecuredTargets(rows []*Row) []Target {
+	plain, sec := find(rows, "iot", ours), find(rows, "iot", oursSecured)
+	if plain == nil || sec == nil {
+		return nil
+	}
+	name := fmt.Sprintf("iot secured (TLS + Kerberos) >= %.2f of plain", securedShare)
+	switch {
+	case sec.Cannot != "":
+		return []Target{{Name: name, Why: "the secured run cannot run here: " + sec.Cannot}}
+	case plain.RecordsPerSec == 0 || sec.RecordsPerSec == 0:
+		return []Target{{Name: name, Why: "a side did not run"}}
+	}
+	ratio := sec.RecordsPerSec / plain.RecordsPerSec
+	return []Target{{Name: name, Met: ratio >= securedShare,
+		Why: fmt.Sprintf("secured %s, plain %s: %.2f", human(sec.RecordsPerSec), human(plain.RecordsPerSec), ratio)}}
 }
 
 // instancesTargets evaluates the scale-out targets when the instances

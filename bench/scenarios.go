@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/microbatch-go/microbatch/bench/internal/benchkit"
@@ -113,11 +117,54 @@ func sizesFor(o options) sizes {
 	return s
 }
 
-// Contender names shared by the scenarios.
+// Contender names shared by the scenarios, and the iot scenario's
+// secured engine.
 const (
-	ours     = "ours"
-	baseline = "baseline"
+	ours        = "ours"
+	baseline    = "baseline"
+	oursSecured = "ours-secured"
 )
+
+// kerberosTools are the MIT Kerberos programs internal/krbtest runs for
+// the secured IoT benchmark's throwaway realm.
+var kerberosTools = []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit", "klist"}
+
+// kerberosMissing returns why the secured IoT contender cannot run here
+// (the MIT Kerberos programs it needs are missing), or "". Like
+// internal/krbtest, it looks on PATH, then in $KRBTEST_SBIN_DIRS (default
+// /usr/sbin, /usr/local/sbin, /sbin).
+func kerberosMissing() string {
+	dirs := []string{"/usr/sbin", "/usr/local/sbin", "/sbin"}
+	if v, ok := os.LookupEnv("KRBTEST_SBIN_DIRS"); ok {
+		dirs = filepath.SplitList(v)
+	}
+	var missing []string
+	for _, name := range kerberosTools {
+		if !findProgram(name, dirs) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("no MIT Kerberos KDC here (%s not found; install krb5-kdc, krb5-admin-server and krb5-user): the secured run needs a real KDC", strings.Join(missing, ", "))
+}
+
+// findProgram reports whether name is an executable on PATH or in dirs.
+func findProgram(name string, dirs []string) bool {
+	if _, err := exec.LookPath(name); err == nil {
+		return true
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(d, name)); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // allScenarios returns every scenario, sized for o.
 func allScenarios(o options) []scenario {
@@ -210,11 +257,14 @@ func allScenarios(o options) []scenario {
 	// The applications.
 	out = append(out, scenario{
 		name:     "iot",
-		desc:     "IoT manager: 100,000 Avro events from kfake (4 partitions) -> Parquet by source/day, synced",
+		desc:     "IoT manager: 100,000 Avro events from kfake (4 partitions) -> Parquet by source/day, synced; plaintext, and over TLS + Kerberos",
 		baseline: baseline,
 		contenders: []contender{
 			{name: ours, kind: testBinary, bin: "iot-manager", bench: "BenchmarkKafkaAvroParquet/^engine$", metric: "events/s", repeat: true,
 				note: "the manager's pipeline, direct stream, 2 cores"},
+			{name: oursSecured, kind: testBinary, bin: "iot-manager", bench: "BenchmarkSecureKafkaAvroParquet/^engine$", metric: "events/s", repeat: true,
+				baseline: ours, cannot: kerberosMissing(),
+				note: "vs ours (plain): the same over TLS + SASL GSSAPI, tickets from an MIT KDC (keytab), security.Kafka options"},
 			{name: "ours-p1", kind: testBinary, bin: "iot-manager", bench: "BenchmarkKafkaAvroParquet/^engine-p1$", metric: "events/s",
 				fullOnly: true, note: "the same, parallelism 1"},
 			{name: baseline, kind: testBinary, bin: "iot-manager", bench: "BenchmarkKafkaAvroParquet/^handwritten-merged$", metric: "events/s", repeat: true,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
+	"github.com/microbatch-go/microbatch/internal/krbtest"
+	"github.com/microbatch-go/microbatch/security"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 )
@@ -87,19 +90,14 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // engine's cost (or gain: it reads and writes the Kafka partitions in
 // parallel).
 func BenchmarkKafkaAvroParquet(b *testing.B) {
-	values, size := benchValues(b)
 	c := kafkatest.New(b, map[string]int32{benchTopic: benchPartitions})
-	recs := make([]*kgo.Record, len(values))
-	for i, v := range values {
-		recs[i] = &kgo.Record{Topic: benchTopic, Partition: int32(i % benchPartitions), Value: v}
-	}
-	c.Produce(recs...)
-	if size/len(values) < 300 {
-		b.Fatalf("events of %d bytes on average; the benchmark describes about 430", size/len(values))
-	}
+	c.Produce(benchRecords(b)...)
 
 	var engine float64
-	b.Run("engine", func(b *testing.B) { engine = benchLoop(b, c.Addrs, engineRun(runtime.GOMAXPROCS(0))) })
+	b.Run("engine", func(b *testing.B) {
+		engine = benchLoop(b, c.Addrs, engineRun(runtime.GOMAXPROCS(0)))
+		plainEngine = engine
+	})
 	b.Run("engine-p1", func(b *testing.B) { benchLoop(b, c.Addrs, engineRun(1)) })
 	for _, hw := range []struct {
 		name  string
@@ -111,6 +109,69 @@ func BenchmarkKafkaAvroParquet(b *testing.B) {
 				b.ReportMetric(engine/hand, "engine/handwritten")
 			}
 		})
+	}
+}
+
+// plainEngine is the last rate of BenchmarkKafkaAvroParquet/engine in
+// this process, for BenchmarkSecureKafkaAvroParquet's ratio.
+var plainEngine float64
+
+// benchRecords returns the benchmark's messages as records of benchTopic,
+// spread over its partitions in turn.
+func benchRecords(b *testing.B) []*kgo.Record {
+	values, size := benchValues(b)
+	if size/len(values) < 300 {
+		b.Fatalf("events of %d bytes on average; the benchmark describes about 430", size/len(values))
+	}
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Topic: benchTopic, Partition: int32(i % benchPartitions), Value: v}
+	}
+	return recs
+}
+
+// BenchmarkSecureKafkaAvroParquet is BenchmarkKafkaAvroParquet/engine
+// against a secured cluster: the brokers listen with TLS only (a
+// certificate signed by a CA made for the run) and require SASL GSSAPI,
+// Kerberos tickets from a real MIT KDC (krbtest.Start: krb5kdc on a
+// loopback port; skipped when MIT Kerberos is not installed) verified
+// with the brokers' service keytab (kafkatest.NewGSSAPITLS). The same
+// events are produced once; each iteration runs the manager's pipeline as
+// the engine sub-benchmark does, its Kafka clients configured as the
+// manager's flags configure them: security.Kafka with the CA file and
+// GSSAPI from a principal's keytab and the realm's krb5.conf, its
+// KafkaOptions passed with kafka.ClientOptions. The options (and the
+// Kerberos login) are made once, untimed, as the manager makes them once
+// at start; every iteration's clients dial anew, so the TLS handshakes and
+// the GSSAPI exchanges of their connections are timed. Parquet stays on
+// local disk.
+//
+// Its engine sub-benchmark reports events/s and, when
+// BenchmarkKafkaAvroParquet/engine ran before it in the same process
+// (-bench 'KafkaAvroParquet/^engine$' runs both), secured/plain: its rate
+// over that one's.
+func BenchmarkSecureKafkaAvroParquet(b *testing.B) {
+	realm := krbtest.Start(b)
+	c := kafkatest.NewGSSAPITLS(b, map[string]int32{benchTopic: benchPartitions}, realm)
+	c.Produce(benchRecords(b)...)
+	principal, keytab := c.GSSAPI.User(b, "daf-iot")
+	sec := security.Kafka{
+		TLS: security.TLS{CAFile: c.Sec.CAFile},
+		SASL: security.SASL{Mechanism: security.GSSAPI, Kerberos: security.Kerberos{
+			Principal: principal, Keytab: keytab, Krb5Conf: realm.Krb5Conf()}},
+	}
+	opts, err := sec.KafkaOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("engine", func(b *testing.B) {
+		rate := benchLoop(b, c.Addrs, engineRun(runtime.GOMAXPROCS(0), kafka.ClientOptions(opts...)))
+		if plainEngine > 0 {
+			b.ReportMetric(rate/plainEngine, "secured/plain")
+		}
+	})
+	if !slices.Contains(c.GSSAPI.Authenticated(), principal) {
+		b.Fatalf("%s never authenticated over GSSAPI (authenticated: %v)", principal, c.GSSAPI.Authenticated())
 	}
 }
 
@@ -139,12 +200,13 @@ func benchLoop(b *testing.B, addrs []string, side func(b *testing.B, addrs []str
 }
 
 // engineRun returns the function that runs the manager's pipeline over
-// the whole topic in one batch, with the given parallelism.
-func engineRun(parallelism int) func(b *testing.B, addrs []string, out string) {
-	return func(b *testing.B, addrs []string, out string) { engineBatch(b, addrs, out, parallelism) }
+// the whole topic in one batch, with the given parallelism; opts are
+// added to the direct stream's (the secured run's client options).
+func engineRun(parallelism int, opts ...kafka.Option) func(b *testing.B, addrs []string, out string) {
+	return func(b *testing.B, addrs []string, out string) { engineBatch(b, addrs, out, parallelism, opts...) }
 }
 
-func engineBatch(b *testing.B, addrs []string, out string, parallelism int) {
+func engineBatch(b *testing.B, addrs []string, out string, parallelism int, opts ...kafka.Option) {
 	clk := dstream.NewManualClock(time.UnixMilli(0))
 	ssc, err := dstream.NewContext(time.Second, dstream.WithClock(clk), dstream.WithLogger(quiet), dstream.WithParallelism(parallelism))
 	if err != nil {
@@ -162,7 +224,7 @@ func engineBatch(b *testing.B, addrs []string, out string, parallelism int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ds := kafka.NewDirectStream(ssc, kafka.Assign(tps...), kafka.Brokers(addrs...), kafka.ResumeFrom(sink))
+	ds := kafka.NewDirectStream(ssc, kafka.Assign(tps...), append([]kafka.Option{kafka.Brokers(addrs...), kafka.ResumeFrom(sink)}, opts...)...)
 	rep := newReporter(io.Discard, false)
 	if err := buildPipeline(ds, sink, cfg, rep); err != nil {
 		b.Fatal(err)

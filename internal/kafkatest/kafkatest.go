@@ -1,7 +1,8 @@
 // Package kafkatest runs kfake, franz-go's in-process Kafka, on a loopback
 // port for tests, with helpers to produce records and read offsets;
 // NewSecure runs it with TLS (a CA made for the test) and SASL;
-// NewGSSAPI with SASL GSSAPI against a krbtest realm.
+// NewGSSAPI with SASL GSSAPI against a krbtest realm, NewGSSAPITLS with
+// both.
 package kafkatest
 
 import (

@@ -109,25 +109,7 @@ func NewSecure(t testing.TB, topics map[string]int32, s Secure, opts ...kfake.Op
 	sec := &Security{}
 	var kopts []kfake.Opt
 	if s.TLS || s.ClientCert {
-		ca := NewCA(t)
-		sec.CAFile = ca.WriteCert(t, filepath.Join(dir, "ca.pem"))
-		server := ca.Issue(t, "kafkatest broker", false)
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{server}}
-		if s.ClientCert {
-			cfg.ClientAuth = tls.RequireAndVerifyClientCert
-			cfg.ClientCAs = ca.Pool()
-			client := ca.Issue(t, "kafkatest client", true)
-			sec.ClientCertFile, sec.ClientKeyFile = WriteKeyPair(t, client, filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
-		}
-		kopts = append(kopts, kfake.TLS(cfg))
-		sec.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.Pool()}
-		if s.ClientCert {
-			pair, err := tls.LoadX509KeyPair(sec.ClientCertFile, sec.ClientKeyFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sec.TLSConfig.Certificates = []tls.Certificate{pair}
-		}
+		kopts = append(kopts, listenTLS(t, dir, s.ClientCert, sec))
 	}
 	if s.Mechanism != "" {
 		if mechanism(s.Mechanism, "u", "p") == nil {
@@ -150,6 +132,32 @@ func NewSecure(t testing.TB, topics map[string]int32, s Secure, opts ...kfake.Op
 	c.Sec = sec
 	c.clientOpts = sec.ClientOptions()
 	return c
+}
+
+// listenTLS makes a CA whose certificate it writes to dir/ca.pem, and a
+// broker certificate it signs; with clientCert, a client certificate too,
+// written to dir, that the brokers then require (mutual TLS). It fills
+// sec's CAFile, ClientCertFile, ClientKeyFile and TLSConfig and returns
+// the kfake option that makes the brokers listen with TLS.
+func listenTLS(t testing.TB, dir string, clientCert bool, sec *Security) kfake.Opt {
+	t.Helper()
+	ca := NewCA(t)
+	sec.CAFile = ca.WriteCert(t, filepath.Join(dir, "ca.pem"))
+	server := ca.Issue(t, "kafkatest broker", false)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{server}}
+	sec.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.Pool()}
+	if clientCert {
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientCAs = ca.Pool()
+		client := ca.Issue(t, "kafkatest client", true)
+		sec.ClientCertFile, sec.ClientKeyFile = WriteKeyPair(t, client, filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
+		pair, err := tls.LoadX509KeyPair(sec.ClientCertFile, sec.ClientKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec.TLSConfig.Certificates = []tls.Certificate{pair}
+	}
+	return kfake.TLS(cfg)
 }
 
 // CA is a certificate authority made for a test.
