@@ -85,13 +85,37 @@ func WithCheckpoint(dir string) Option {
 		if dir == "" {
 			return fmt.Errorf("%w: empty checkpoint directory", ErrInvalidOption)
 		}
-		fsys, p, err := storage.Open(dir)
-		if err != nil {
-			return fmt.Errorf("%w: checkpoint directory %q: %w", ErrInvalidOption, dir, err)
-		}
-		c.ckptFS, c.ckptDir, c.ckptURI = fsys, p, storage.Redact(dir)
+		c.ckptRaw, c.ckptURI = dir, storage.Redact(dir)
 		return nil
 	})
+}
+
+// WithStorage sets the storage.Opener through which the context opens
+// the URIs it opens itself: its checkpoint directory (WithCheckpoint),
+// whatever the order of the options, and the prefixes of
+// SaveAsTextFiles. The Opener holds the credentials that a URI cannot
+// carry, such as a logged-in Kerberos client for hdfs:// on a Kerberized
+// cluster. A job opens all its URIs through one Opener, logging in once:
+// give it to the connectors too (parquetsink.Storage, file.WithStorage).
+// Without it, or with a nil opener, URIs are opened as storage.Open
+// opens them.
+func WithStorage(opener *storage.Opener) Option {
+	return optionFunc(func(c *config) error { c.opener = opener; return nil })
+}
+
+// openCheckpoint opens the checkpoint directory that WithCheckpoint set,
+// if any, through the Opener of WithStorage; NewContext calls it once
+// every option is applied.
+func (c *config) openCheckpoint() error {
+	if c.ckptRaw == "" {
+		return nil
+	}
+	fsys, p, err := c.opener.Open(c.ckptRaw)
+	if err != nil {
+		return fmt.Errorf("%w: checkpoint directory %q: %w", ErrInvalidOption, c.ckptURI, err)
+	}
+	c.ckptFS, c.ckptDir = fsys, p
+	return nil
 }
 
 // WithCheckpointReset starts the job afresh on its checkpoint directory:

@@ -578,7 +578,7 @@ func replaceCkpt(opts []Option, dir string) []Option {
 	out := make([]Option, 0, len(opts))
 	for _, o := range opts {
 		var cfg config = probe
-		if o.apply(&cfg) == nil && cfg.ckptDir != "" && strings.HasSuffix(cfg.ckptDir, "CKPT") {
+		if o.apply(&cfg) == nil && cfg.ckptRaw != "" && strings.HasSuffix(cfg.ckptRaw, "CKPT") {
 			out = append(out, WithCheckpoint(dir))
 			continue
 		}

@@ -92,6 +92,9 @@ func NewContext(interval time.Duration, opts ...Option) (*Context, error) {
 			return nil, err
 		}
 	}
+	if err := cfg.openCheckpoint(); err != nil {
+		return nil, err
+	}
 	if cfg.blockQueueSize == 0 {
 		cfg.blockQueueSize = max(10, int(10*interval/cfg.blockInterval))
 	}

@@ -45,8 +45,10 @@ type config struct {
 	blockQueueSize      int
 	receiverRestartWait time.Duration
 	gracefulTimeout     time.Duration
-	backpressure        *backpressure // WithBackpressure, WithPIDRateEstimator; nil if neither
-	ckptFS              storage.FS    // the checkpoint directory's storage; nil: no checkpoint
+	backpressure        *backpressure   // WithBackpressure, WithPIDRateEstimator; nil if neither
+	ckptRaw             string          // the checkpoint directory as given to WithCheckpoint; "": none
+	opener              *storage.Opener // WithStorage; nil: storage.Open
+	ckptFS              storage.FS      // the checkpoint directory's storage, opened by NewContext; nil: no checkpoint
 	ckptDir             string
 	ckptURI             string // the checkpoint directory as given, password masked, for messages
 	ckptReset           bool   // WithCheckpointReset

@@ -183,7 +183,8 @@ func BatchFileName(prefix, suffix string, t time.Time) string {
 // and an empty _SUCCESS file once all parts are in place.
 //
 // The prefix is a path or a storage URI (file:///..., or hdfs://... with
-// its driver imported); directories are created as needed. Each part is
+// its driver imported), opened through the context's storage.Opener
+// (WithStorage); directories are created as needed. Each part is
 // written to a temporary name and renamed into place, so readers never see
 // a partial part, and a batch written again (after a recovery) replaces
 // its own output; leftover parts of an earlier attempt with more
@@ -196,7 +197,11 @@ func (s *Stream[T]) SaveAsTextFiles(prefix, suffix string) error {
 	if s == nil {
 		return &BuildError{Op: "saveAsTextFiles", Err: ErrNilStream}
 	}
-	fsys, p, err := storage.Open(prefix)
+	var opener *storage.Opener // the context's (WithStorage)
+	if s.n != nil && s.n.c != nil {
+		opener = s.n.c.cfg.opener
+	}
+	fsys, p, err := opener.Open(prefix)
 	if err != nil {
 		return &BuildError{Op: "saveAsTextFiles", Err: fmt.Errorf("%w: prefix %q: %w", ErrInvalidOption, prefix, err)}
 	}

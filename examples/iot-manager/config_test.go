@@ -190,6 +190,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-demo", "-checkpoint", "/c"}, "-checkpoint does not work with -demo"},
 		{[]string{"-hdfs-out", "/x", "-nope"}, "flag provided but not defined: -nope"},
 		{[]string{"-hdfs-out", "/x", "extra"}, "unexpected arguments [extra]"},
+		{[]string{"-hdfs-out", "/x", "-kudu-tls-ca", "/ca.pem"}, "-kudu-tls-ca and -kudu-tls-server-name need -kudu-masters"},
+		{[]string{"-hdfs-out", "/x", "-kudu-masters", "m1", "-kudu-tls-ca", "/no/such/ca.pem"}, "-kudu-tls-ca /no/such/ca.pem"},
 	} {
 		err := run(context.Background(), tc.args, new(bytes.Buffer), new(bytes.Buffer))
 		switch {

@@ -470,6 +470,16 @@ func TestEndToEndHDFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkHDFSRun(t, h, in, recs, fsys, root, stderr)
+	checkKudu(t, kc, "Events", in.kudu)
+}
+
+// checkHDFSRun checks a run's output on HDFS, read through fsys under
+// root: the Parquet files hold every event once, in its partition; the
+// dead letters are the expected ones; no file is left open; the
+// checkpoint is there.
+func checkHDFSRun(t *testing.T, h *hdfstest.Cluster, in *e2eInput, recs []*kgo.Record, fsys storage.FS, root, stderr string) {
+	t.Helper()
 	files := hdfsFiles(t, fsys, path.Join(root, "events"), func(n string) bool { return strings.HasSuffix(n, ".parquet") })
 	seen := map[string]int{}
 	for name, data := range files {
@@ -506,7 +516,6 @@ func TestEndToEndHDFS(t *testing.T) {
 		dead = append(dead, parseDeadLetters(t, name, data)...)
 	}
 	checkDeadLetters(t, in, recs, dead)
-	checkKudu(t, kc, "Events", in.kudu)
 	if open := h.OpenFiles(); len(open) != 0 {
 		t.Errorf("files left open on HDFS: %v", open)
 	}

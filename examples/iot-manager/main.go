@@ -86,8 +86,16 @@
 //	                       the password is read from the file, else from $KAFKA_SASL_PASSWORD
 //	                       (never a flag, which ps shows)
 //	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
-//	                       the Kerberos identity of GSSAPI (the original's spark2-submit
-//	                       --principal and --keytab); without -keytab, a ticket cache of kinit
+//	                       the Kerberos identity (the original's spark2-submit --principal
+//	                       and --keytab); without -keytab, a ticket cache of kinit. The
+//	                       manager logs in once at start and uses it for GSSAPI with the
+//	                       brokers, for every hdfs:// URI (-hdfs-out, -dead-letter,
+//	                       -checkpoint) and for Kudu; the HDFS user is then the
+//	                       principal's short name
+//	-kudu-tls-ca FILE, -kudu-tls-server-name NAME
+//	                       TLS with the Kudu masters and tablet servers: the PEM file of
+//	                       the cluster's CA (turns TLS on), the name their certificates
+//	                       carry (default each server's host)
 //
 // A usage error (bad flags, a configuration file that does not parse or
 // holds a bad value) exits with status 2, a dependency missing at start
@@ -96,6 +104,10 @@
 // trusted are a dependency missing at start: one line says so, such as
 // "iot-manager: cannot start: kafka brokers 10.0.0.1:9093: SASL
 // authentication failed: invalid credentials (mechanism SCRAM-SHA-256)".
+// So is a Kerberos identity that cannot log in (a keytab of another
+// principal, an expired ticket cache, a realm no KDC serves), a
+// Kerberized NameNode given no identity, and Kudu servers whose
+// certificate is not trusted: one line names the service and the cause.
 // SIGINT or SIGTERM stops the manager gracefully: the batch
 // that runs is finished (and its offsets committed) if that takes less
 // than a few seconds, and the process exits within 5 s in any case; a
@@ -282,6 +294,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"io"
 	"slices"
@@ -291,6 +304,8 @@ import (
 	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/runner"
+	"github.com/microbatch-go/microbatch/security"
+	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
@@ -313,6 +328,8 @@ type options struct {
 	scale                           scaleout.Flags    // -rotate-*, -session-timeout, -rebalance-timeout
 	sec                             scaleout.Security // -kafka-tls*, -kafka-sasl-*, -krb5-conf, -principal, -keytab, -krb5-ccache
 	kafkaClient                     []kgo.Opt         // sec's, for the Kafka client
+	kuduTLS                         security.TLS      // -kudu-tls-ca, -kudu-tls-server-name
+	kuduTLSConfig                   *tls.Config       // kuduTLS's; nil: no TLS with Kudu
 	demo                            bool
 	rate                            int
 	ui                              string
@@ -348,6 +365,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxMessageBytes, "max-message-bytes", 1<<20, "larger messages are dead letters, not decoded")
 	o.scale.Register(fs)
 	o.sec.Register(fs)
+	fs.StringVar(&o.kuduTLS.CAFile, "kudu-tls-ca", "", "TLS with Kudu: the PEM file of the cluster's CA (turns TLS on)")
+	fs.StringVar(&o.kuduTLS.ServerName, "kudu-tls-server-name", "", "TLS with Kudu: the name the servers' certificates carry (default each server's host)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop gracefully after this long; 0 runs until interrupted")
 	fs.StringVar(&config, "config", "", "read settings from the original's application.conf; flags given here win")
 	fs.BoolVar(&o.demo, "demo", false, "run with an in-process broker, event generator and Kudu test server")
@@ -406,6 +425,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, runner.Usagef("-checkpoint does not work with -demo, whose in-process broker starts empty on every run: run examples/devkafka and give -brokers instead")
 	case o.demo && o.sec.KafkaSecured():
 		return o, runner.Usagef("-kafka-tls and -kafka-sasl-* do not work with -demo, whose in-process broker takes plaintext only")
+	case o.kuduTLS.On() && len(o.kuduMasters) == 0:
+		return o, runner.Usagef("-kudu-tls-ca and -kudu-tls-server-name need -kudu-masters")
 	}
 	if err := o.run.Check(); err != nil {
 		return o, err
@@ -415,6 +436,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, runner.Usage(err)
 	}
 	o.kafkaClient = kc
+	if o.kuduTLSConfig, err = o.kuduTLS.Config(); err != nil {
+		return o, runner.Usagef("-kudu-tls-ca %s: %w", o.kuduTLS.CAFile, err)
+	}
 	return o, nil
 }
 
@@ -442,8 +466,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o = d.opts
 	}
 
+	// One login, one Opener for every storage URI of the job.
+	opener, krb, err := o.sec.Storage()
+	if err != nil {
+		return err
+	}
+	if krb != nil {
+		defer krb.Destroy()
+	}
 	rep := newReporter(stderr, len(o.kuduMasters) > 0)
-	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(rep)}, o.run.Options()...)
+	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(rep), dstream.WithStorage(opener)}, o.run.Options()...)
 	opts = append(opts, o.scale.ContextOptions()...)
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
@@ -462,7 +494,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := pipelineConfig{
 		hdfsOut: o.hdfsOut, deadLetter: o.deadLetter, kuduMasters: o.kuduMasters, kuduTable: o.kuduTable,
 		kuduBuckets: int32(o.kuduBuckets), maxMessageBytes: o.maxMessageBytes, logger: logger,
-		parquet: o.scale.ParquetOptions(),
+		parquet: append(o.scale.ParquetOptions(), parquetsink.Storage(opener)), storage: opener,
+	}
+	if o.kuduTLSConfig != nil {
+		cfg.kudu = append(cfg.kudu, kudusink.TLS(o.kuduTLSConfig))
+	}
+	if krb != nil {
+		cfg.kudu = append(cfg.kudu, kudusink.Kerberos(krb))
 	}
 	if status != nil {
 		cfg.metrics = status.Registerer()

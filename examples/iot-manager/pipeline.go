@@ -19,6 +19,7 @@ import (
 	kudusink "github.com/microbatch-go/microbatch/sinks/kudu"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/storage"
 )
 
 // deadLetter is a message that did not become an event, or an event that
@@ -172,6 +173,9 @@ type pipelineConfig struct {
 	metrics prometheus.Registerer
 	parquet []parquetsink.Option
 	kudu    []kudusink.Option
+	// storage opens the dead-letter directory: the job's Opener, with
+	// its Kerberos client; nil opens it as storage.Open does.
+	storage *storage.Opener
 }
 
 // newEventSink returns the Parquet sink of the events, for buildPipeline
@@ -228,7 +232,7 @@ func buildPipeline(ds *kafka.DirectStream, sink *parquetsink.Sink[*HdfsEvent], c
 	var dead *scaleout.DeadFiles
 	if cfg.deadLetter != "" {
 		var err error
-		if dead, err = scaleout.OpenDeadFiles(cfg.deadLetter); err != nil {
+		if dead, err = scaleout.OpenDeadFiles(cfg.storage, cfg.deadLetter); err != nil {
 			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
 		}
 	}

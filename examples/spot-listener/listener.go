@@ -16,6 +16,7 @@ import (
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
+	"github.com/microbatch-go/microbatch/storage"
 )
 
 // deadLetter is an input that did not become a row: a line that does not
@@ -126,6 +127,9 @@ type pipelineConfig struct {
 	deadLetter string       // the dead-letter directory, or "" to log them
 	logger     *slog.Logger // dead letters go here without deadLetter
 	parquet    []parquetsink.Option
+	// storage opens the dead-letter directory: the job's Opener, with its
+	// Kerberos client; nil opens it as storage.Open does.
+	storage *storage.Opener
 }
 
 // newTableSink returns the Parquet sink of table's rows under cfg.out,
@@ -157,7 +161,7 @@ func buildPipeline[R any](records *dstream.Stream[kafka.Record], table spot.Tabl
 	var dead *scaleout.DeadFiles
 	if cfg.deadLetter != "" {
 		var err error
-		if dead, err = scaleout.OpenDeadFiles(cfg.deadLetter); err != nil {
+		if dead, err = scaleout.OpenDeadFiles(cfg.storage, cfg.deadLetter); err != nil {
 			return fmt.Errorf("-dead-letter %s: %w", cfg.deadLetter, err)
 		}
 	}

@@ -70,17 +70,21 @@
 //	                    the password is read from the file, else from $KAFKA_SASL_PASSWORD
 //	                    (never a flag, which ps shows)
 //	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
-//	                    the Kerberos identity of GSSAPI; without -keytab, a ticket cache of kinit
+//	                    the Kerberos identity of GSSAPI and of every hdfs:// URI (-out,
+//	                    -dead-letter, -checkpoint; the HDFS user is then the principal's
+//	                    short name); without -keytab, a ticket cache of kinit
 //
 // As Spot's ingest does, the environment variable KRB_AUTH turns Kerberos
 // on: the listener logs in as $KRB_USER with the keytab $KEYTABPATH (in
 // the process: KINITPATH and KINITOPTS are not needed) and authenticates
 // to the brokers with SASL GSSAPI; -principal, -keytab, -krb5-ccache and
-// -kafka-sasl-mechanism win over the environment.
+// -kafka-sasl-mechanism win over the environment. The listener logs in
+// once at start and opens all its hdfs:// URIs with that identity.
 //
 // A usage error exits with status 2, a dependency missing at start (or a
 // checkpoint in use or unusable; brokers that refuse the password or whose
-// certificate is not trusted) with status 3, a failure with status 1.
+// certificate is not trusted; a Kerberos identity that cannot log in, or
+// a Kerberized NameNode given none) with status 3, a failure with status 1.
 // SIGINT or SIGTERM stops the listener gracefully: the batch that runs is
 // finished (and its offsets committed) if that takes less than a few
 // seconds, and the process exits within 5 s in any case; a second signal
@@ -180,6 +184,7 @@ import (
 	"github.com/microbatch-go/microbatch/examples/internal/scaleout"
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
 	"github.com/microbatch-go/microbatch/runner"
+	parquetsink "github.com/microbatch-go/microbatch/sinks/parquet"
 	"github.com/microbatch-go/microbatch/sources/kafka"
 	"github.com/microbatch-go/microbatch/storage"
 	_ "github.com/microbatch-go/microbatch/storage/hdfs" // hdfs:// URIs for -out, -checkpoint and -dead-letter
@@ -313,9 +318,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// One login, one Opener for every storage URI of the job.
+	opener, krb, err := o.sec.Storage()
+	if err != nil {
+		return err
+	}
+	if krb != nil {
+		defer krb.Destroy()
+	}
 	logger := runner.Logger(stderr)
 	prog := newReporter(stderr)
-	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog)}, o.run.Options()...)
+	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(prog), dstream.WithStorage(opener)}, o.run.Options()...)
 	opts = append(opts, o.scale.ContextOptions()...)
 	if o.checkpoint != "" {
 		opts = append(opts, dstream.WithCheckpoint(o.checkpoint))
@@ -335,7 +348,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.instance != "" {
 		kopts = append(kopts, kafka.InstanceID(o.instance))
 	}
-	cfg := pipelineConfig{out: o.out, deadLetter: o.deadLetter, logger: logger, parquet: o.scale.ParquetOptions()}
+	cfg := pipelineConfig{out: o.out, deadLetter: o.deadLetter, logger: logger,
+		parquet: append(o.scale.ParquetOptions(), parquetsink.Storage(opener)), storage: opener}
 	switch o.typ {
 	case spot.Flow:
 		err = listen(ssc, spot.FlowTable, o, kopts, cfg, prog)

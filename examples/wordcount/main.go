@@ -100,8 +100,10 @@
 //	                   refuse it, or a certificate not trusted, exit with status 3 at
 //	                   start, one line saying which brokers and why
 //	-krb5-conf FILE, -principal NAME@REALM, -keytab FILE, -krb5-ccache FILE
-//	                   kafka: the Kerberos identity of GSSAPI; without -keytab, a ticket
-//	                   cache of kinit
+//	                   kafka: the Kerberos identity of GSSAPI; and for every hdfs:// URI
+//	                   (-dir, -out, -checkpoint), logged in once at start (the HDFS user
+//	                   is then the principal's short name); without -keytab, a ticket
+//	                   cache of kinit, given with -krb5-ccache
 //
 // # Scaling out
 //
@@ -287,8 +289,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One login, one Opener for every storage URI of the job.
+	opener, krb, err := o.sec.Storage()
+	if err != nil {
+		return err
+	}
+	if krb != nil {
+		defer krb.Destroy()
+	}
 	logger := runner.Logger(stderr)
-	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(progress{w: stderr, interval: o.batch})}, o.run.Options()...)
+	opts := append([]dstream.Option{dstream.WithLogger(logger), dstream.WithListener(progress{w: stderr, interval: o.batch}),
+		dstream.WithStorage(opener)}, o.run.Options()...)
 	opts = append(opts, o.groupFlags.ContextOptions()...)
 	var status *ui.Server
 	if o.ui != "" {
@@ -322,7 +333,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		lines = socket.TextStream(ssc, o.addr, sopts...)
 	case "file":
-		lines = file.TextStream(ssc, o.dir)
+		lines = file.TextStream(ssc, o.dir, file.WithStorage(opener))
 	case "kafka", "demo":
 		brokers = strings.Split(o.brokers, ",")
 		if o.source == "demo" {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/microbatch-go/microbatch/storage"
 )
 
 // Defaults of the options.
@@ -49,6 +51,7 @@ type config struct {
 	writerOpts   []parquet.WriterOption
 	failInvalid  bool // FailOnInvalidPartition
 	rotate       *Rotation
+	opener       *storage.Opener // Storage; nil: storage.Open
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -258,4 +261,13 @@ func WriterOptions(opts ...parquet.WriterOption) Option {
 		}
 		c.writerOpts = append(c.writerOpts, opts...)
 	})
+}
+
+// Storage makes the sink open its directory through opener instead of
+// storage.Open: the opener holds the credentials that a URI cannot
+// carry, such as the logged-in Kerberos client of an hdfs:// directory
+// on a Kerberized cluster. A job opens all its URIs through one Opener.
+// A nil opener is storage.Open's default, as without the option.
+func Storage(opener *storage.Opener) Option {
+	return optionFunc(func(c *config) { c.opener = opener })
 }

@@ -289,7 +289,7 @@ func newSink[T any](dir string, opts []Option, part *Partitioning[T]) (*Sink[T],
 			w.cols = append(w.cols, EscapePathName(c))
 		}
 	}
-	w.fsys, w.root, err = storage.Open(dir)
+	w.fsys, w.root, err = cfg.opener.Open(dir)
 	if err != nil {
 		return nil, err
 	}

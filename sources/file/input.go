@@ -78,7 +78,7 @@ func (in *input[T]) configure(dir string, opts []Option, text bool, reader func(
 	}
 	fsys, p := cfg.fsys, dir
 	if fsys == nil {
-		if fsys, p, err = storage.Open(dir); err != nil {
+		if fsys, p, err = cfg.opener.Open(dir); err != nil {
 			return fmt.Errorf("%w: directory %q: %w", dstream.ErrInvalidOption, dir, err)
 		}
 		if fsys == storage.Local() {

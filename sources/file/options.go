@@ -35,6 +35,7 @@ type config struct {
 	newFilesOnly bool
 	minRemember  time.Duration
 	fsys         storage.FS
+	opener       *storage.Opener // WithStorage; nil: storage.Open
 	maxLineBytes int
 	maxLineSet   bool
 }
@@ -104,6 +105,19 @@ func WithFS(fsys storage.FS) Option {
 			return fmt.Errorf("%w: nil FS", dstream.ErrInvalidOption)
 		}
 		c.fsys = fsys
+		return nil
+	})
+}
+
+// WithStorage makes the stream open dir through opener instead of
+// storage.Open: the opener holds the credentials that a URI cannot
+// carry, such as the logged-in Kerberos client of an hdfs:// directory
+// on a Kerberized cluster. A job opens all its URIs through one Opener.
+// A nil opener is storage.Open's default, as without the option; WithFS,
+// which gives the FS itself, wins over it.
+func WithStorage(opener *storage.Opener) Option {
+	return optionFunc(func(c *config) error {
+		c.opener = opener
 		return nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,13 +31,19 @@ const probeTimeout = 3 * time.Second
 // refusal of SIMPLE authentication (sent on call id -33) reaches it.
 const errUnexpectedSequence = "unexpected sequence number"
 
-// simpleRefusal diagnoses an error of a SIMPLE client: when err is the
-// client's "unexpected sequence number", it connects to the NameNodes
-// again, as SIMPLE, and returns an error wrapping ErrKerberosRequired
-// naming the first one that refuses SIMPLE authentication. It returns
-// nil when that is not the cause.
+// refusalSymptoms are the texts of the errors in which a Kerberized
+// NameNode's refusal of a SIMPLE client reaches the client: the answer
+// for the wrong call (errUnexpectedSequence) or, when the NameNode closed
+// the connection before reading all the client sent, a reset connection.
+var refusalSymptoms = []string{errUnexpectedSequence, "broken pipe", "connection reset by peer"}
+
+// simpleRefusal diagnoses an error of a SIMPLE client: when err is one of
+// refusalSymptoms, it connects to the NameNodes again, as SIMPLE, and
+// returns an error wrapping ErrKerberosRequired naming the first one that
+// refuses SIMPLE authentication. It returns nil when that is not the
+// cause.
 func simpleRefusal(addrs []string, err error) error {
-	if err == nil || !strings.Contains(err.Error(), errUnexpectedSequence) {
+	if err == nil || !slices.ContainsFunc(refusalSymptoms, func(s string) bool { return strings.Contains(err.Error(), s) }) {
 		return nil
 	}
 	for _, a := range addrs {

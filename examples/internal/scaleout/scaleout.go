@@ -141,9 +141,11 @@ type DeadFiles struct {
 }
 
 // OpenDeadFiles returns the DeadFiles of the directory dir (a path or a
-// storage URI).
-func OpenDeadFiles(dir string) (*DeadFiles, error) {
-	fsys, root, err := storage.Open(dir)
+// storage URI), opened through opener: the job's one storage.Opener, with
+// its credentials (a logged-in Kerberos client for hdfs:// on a
+// Kerberized cluster). A nil opener opens dir as storage.Open does.
+func OpenDeadFiles(opener *storage.Opener, dir string) (*DeadFiles, error) {
+	fsys, root, err := opener.Open(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func (l letter) JSON() string                     { return `{"text":"` + l.text 
 // them again replaces the file, so nothing is there twice.
 func TestWriteDead(t *testing.T) {
 	dir := t.TempDir()
-	d, err := OpenDeadFiles(dir)
+	d, err := OpenDeadFiles(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

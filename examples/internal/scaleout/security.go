@@ -2,10 +2,14 @@ package scaleout
 
 import (
 	"flag"
+	"strings"
 
+	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/microbatch-go/microbatch/dstream"
 	"github.com/microbatch-go/microbatch/security"
+	"github.com/microbatch-go/microbatch/storage"
 )
 
 // Security are the flags of a secured cluster, the same in every example:
@@ -59,4 +63,89 @@ func (s *Security) KafkaOptions() ([]kgo.Opt, error) {
 	k := s.Kafka
 	k.SASL.Kerberos = s.Kerberos
 	return k.KafkaOptions()
+}
+
+// Storage logs in to Kerberos, once, when the flags give an identity
+// (-principal, -keytab or -krb5-ccache; the default ticket cache is not
+// used unless -krb5-ccache names it), and returns the job's
+// storage.Opener holding that client, through which the job opens every
+// storage URI it has (checkpoint, outputs, dead letters, file source),
+// and the client, for the other services that authenticate with
+// Kerberos (Kudu); the caller destroys the client when the job ends.
+// Without an identity it returns the Opener without credentials and a
+// nil client.
+//
+// The login reads krb5.conf and the keytab or ticket cache
+// (security.Kerberos.Client) and gets the principal's ticket-granting
+// ticket from the KDC (or, from a ticket cache, checks that its tickets
+// have not expired). Its failure is a *dstream.StartError (exit status
+// 3) of one line naming the principal and the cause: a keytab without
+// the principal's key or with an old one, an expired ticket cache, a
+// realm that no KDC serves.
+func (s *Security) Storage() (*storage.Opener, *client.Client, error) {
+	if !s.Kerberos.Enabled() {
+		return &storage.Opener{}, nil, nil
+	}
+	cl, err := s.Kerberos.Client()
+	if err != nil {
+		return nil, nil, &dstream.StartError{Check: s.kerberosCheck(nil), Err: err}
+	}
+	if err := cl.Login(); err != nil {
+		serr := &dstream.StartError{Check: s.kerberosCheck(cl), Err: newLoginError(cl, err)}
+		cl.Destroy()
+		return nil, nil, serr
+	}
+	return &storage.Opener{Kerberos: cl}, cl, nil
+}
+
+// kerberosCheck names the Kerberos login in start errors: as the
+// client's principal, else the flags', else from the ticket cache.
+func (s *Security) kerberosCheck(cl *client.Client) string {
+	switch {
+	case cl != nil && cl.Credentials != nil && cl.Credentials.UserName() != "":
+		return "kerberos login as " + cl.Credentials.UserName() + "@" + cl.Credentials.Domain()
+	case s.Kerberos.Principal != "":
+		return "kerberos login as " + s.Kerberos.Principal
+	}
+	return "kerberos login from the ticket cache " + s.Kerberos.CCache
+}
+
+// loginError is a failed Kerberos login: its text is the cause in one
+// line, and it wraps gokrb5's error.
+type loginError struct {
+	cause string
+	err   error
+}
+
+func (e *loginError) Error() string { return e.cause }
+
+// Unwrap returns gokrb5's error.
+func (e *loginError) Unwrap() error { return e.err }
+
+// newLoginError words gokrb5's error of cl's login, recognized by its
+// text (gokrb5's errors carry no codes to test).
+func newLoginError(cl *client.Client, err error) error {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	realm := ""
+	if cl.Credentials != nil {
+		realm = cl.Credentials.Domain()
+	}
+	var cause string
+	switch {
+	case strings.Contains(msg, "matching key not found in keytab"), strings.Contains(msg, "Error getting key from keytab"):
+		cause = "the keytab holds no key of the principal (the keytab of another principal?)"
+	case strings.Contains(msg, "KDC_ERR_PREAUTH_FAILED"), strings.Contains(msg, "KRB_AP_ERR_BAD_INTEGRITY"):
+		cause = "the KDC refused the key (KDC_ERR_PREAUTH_FAILED): the keytab does not hold the principal's current key"
+	case strings.Contains(msg, "KDC_ERR_C_PRINCIPAL_UNKNOWN"):
+		cause = "the KDC of realm " + realm + " does not know the principal (KDC_ERR_C_PRINCIPAL_UNKNOWN)"
+	case strings.Contains(msg, "no valid existing session"), strings.Contains(msg, "error getting any existing session"),
+		strings.Contains(msg, "TKT_EXPIRED"):
+		cause = "the tickets of the ticket cache have expired: run kinit again, or give -keytab"
+	case strings.Contains(msg, "no KDCs defined"), strings.Contains(msg, "defined KDCs"), strings.Contains(msg, "Networking_Error"), strings.Contains(msg, "could not get KDC"),
+		strings.Contains(msg, "configuration error"):
+		cause = "no KDC of realm " + realm + " is configured or answers (check the realm of -principal and the krb5.conf of -krb5-conf)"
+	default:
+		cause = msg
+	}
+	return &loginError{cause: cause, err: err}
 }
