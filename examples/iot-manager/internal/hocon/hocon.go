@@ -24,8 +24,11 @@
 // another key of the file, else of the environment variable of that name;
 // ${?path} with neither leaves the key unset (or adds nothing inside a
 // longer value), ${path} with neither is an error. Values concatenate as
-// in HOCON ("a" ${B} c). include lines are skipped with a warning. Later
-// values of a key replace earlier ones, and objects merge.
+// in HOCON ("a" ${B} c); in an array, a missing ${?path} adds no item.
+// include lines are skipped with a warning. Later values of a key replace
+// earlier ones, objects merge, and a later field replaces an earlier one
+// of another kind (a scalar replaces an object and its fields; an object
+// or a dotted key replaces a scalar).
 //
 // Not supported: objects inside arrays, substitutions of whole objects,
 // self-referential substitutions, and include's file(), url() and
@@ -175,9 +178,12 @@ type piece struct {
 // with += appends to the key's earlier value (prev).
 type rawValue struct {
 	pieces []piece
-	line   int
-	null   bool
-	prev   *rawValue // the value += appends to
+	// array says the value is an array; items are its items' pieces.
+	array bool
+	items [][]piece
+	line  int
+	null  bool
+	prev  *rawValue // the value += appends to
 	// fallback is the key's earlier value, which stays when this one
 	// holds only optional substitutions that are missing.
 	fallback *rawValue
@@ -299,6 +305,7 @@ func (p *parser) field(prefix string, depth int) error {
 	switch {
 	case p.peek() == '{':
 		p.next()
+		p.replace(key, false)
 		return p.fields(key, depth+1, '}')
 	case p.peek() == '=' || p.peek() == ':':
 		p.next()
@@ -323,17 +330,59 @@ func (p *parser) field(prefix string, depth int) error {
 	p.skipSpace(false)
 	if p.peek() == '{' {
 		p.next()
+		p.replace(key, false)
 		return p.fields(key, depth+1, '}')
 	}
 	v, err := p.value(key, depth)
 	if err != nil || v == nil {
 		return err
 	}
+	if !v.onlyOptional() {
+		p.replace(key, true)
+	}
 	if prev, ok := p.raw[key]; ok {
 		v.fallback = &prev
 	}
 	p.raw[key] = *v
 	return nil
+}
+
+// replace drops what a value at key replaces, as HOCON has a later field
+// replace an earlier one of another kind: the scalars at key's parents
+// ("a" when a.b is set), and with scalar, the fields of an object at key
+// ("a.b" when a is set to a scalar). An object at key merges with an
+// earlier object there, so without scalar only the parents and a scalar
+// at key itself go.
+func (p *parser) replace(key string, scalar bool) {
+	for i := range len(key) {
+		if key[i] == '.' {
+			delete(p.raw, key[:i])
+		}
+	}
+	if !scalar {
+		delete(p.raw, key)
+		return
+	}
+	for k := range p.raw {
+		if strings.HasPrefix(k, key+".") {
+			delete(p.raw, k)
+		}
+	}
+}
+
+// onlyOptional reports whether the value holds nothing but ${?path}
+// substitutions, which leave the key's earlier value when missing: such
+// a value replaces nothing until it is resolved.
+func (v *rawValue) onlyOptional() bool {
+	if v.array || v.null || len(v.pieces) == 0 {
+		return false
+	}
+	for _, pc := range v.pieces {
+		if pc.subst == "" || !pc.optional {
+			return false
+		}
+	}
+	return true
 }
 
 func joinPath(prefix, path string) string {
@@ -390,7 +439,7 @@ func (p *parser) value(key string, depth int) (*rawValue, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.pieces = items
+		v.array, v.items = true, items
 		return v, nil
 	}
 	pieces, err := p.concatenation(key, false)
@@ -404,14 +453,13 @@ func (p *parser) value(key string, depth int) (*rawValue, error) {
 	return v, nil
 }
 
-// array parses the items of an array of scalars, after '[', into pieces
-// that join them with commas.
-func (p *parser) array(key string, depth int) ([]piece, error) {
+// array parses the items of an array of scalars, after '['; the value
+// joins them with commas.
+func (p *parser) array(key string, depth int) ([][]piece, error) {
 	if depth > maxDepth {
 		return nil, p.errorf("arrays nested more than %d deep", maxDepth)
 	}
-	var out []piece
-	first := true
+	out := [][]piece{}
 	for {
 		p.skipSpace(true)
 		switch {
@@ -427,11 +475,7 @@ func (p *parser) array(key string, depth int) ([]piece, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !first {
-			out = append(out, piece{text: ","})
-		}
-		first = false
-		out = append(out, item...)
+		out = append(out, item)
 		p.skipSpace(true)
 		if p.peek() == ',' {
 			p.next()
@@ -636,7 +680,54 @@ func (r *resolver) value(key string, rv *rawValue, depth int) (resolved, error) 
 			b.WriteByte(',')
 		}
 	}
-	for _, pc := range rv.pieces {
+	if rv.array {
+		// An item that is a missing ${?path} adds nothing, not an empty
+		// item; an array with no items leaves the key as an empty value
+		// does (unset, or its earlier value).
+		var items []string
+		for _, it := range rv.items {
+			v, err := r.pieces(key, rv.line, it, depth)
+			if err != nil {
+				return resolved{}, err
+			}
+			if v.set {
+				items = append(items, v.s)
+			}
+		}
+		if len(items) > 0 {
+			b.WriteString(strings.Join(items, ","))
+			return resolved{s: b.String(), set: true}, nil
+		}
+		if rv.prev != nil {
+			return resolved{s: strings.TrimSuffix(b.String(), ","), set: true}, nil
+		}
+		if rv.fallback != nil {
+			return r.value(key, rv.fallback, depth)
+		}
+		return resolved{}, nil
+	}
+	v, err := r.pieces(key, rv.line, rv.pieces, depth)
+	if err != nil {
+		return resolved{}, err
+	}
+	set = v.set
+	b.WriteString(v.s)
+	if !set && rv.prev == nil {
+		if rv.fallback != nil {
+			return r.value(key, rv.fallback, depth)
+		}
+		return resolved{}, nil
+	}
+	return resolved{s: b.String(), set: true}, nil
+}
+
+// pieces resolves the pieces of one value (or one array item) of key,
+// written at line: set is false when it holds only ${?path}
+// substitutions that are missing.
+func (r *resolver) pieces(key string, line int, pcs []piece, depth int) (resolved, error) {
+	var b strings.Builder
+	set := false
+	for _, pc := range pcs {
 		if pc.subst == "" {
 			b.WriteString(pc.text)
 			set = true
@@ -659,14 +750,8 @@ func (r *resolver) value(key string, rv *rawValue, depth int) (resolved, error) 
 			b.WriteString(s)
 			set = true
 		case !pc.optional:
-			return resolved{}, fmt.Errorf("%s:%d: %s: ${%s} is neither a key of the file nor an environment variable", r.name, rv.line, key, pc.subst)
+			return resolved{}, fmt.Errorf("%s:%d: %s: ${%s} is neither a key of the file nor an environment variable", r.name, line, key, pc.subst)
 		}
 	}
-	if !set && rv.prev == nil {
-		if rv.fallback != nil {
-			return r.value(key, rv.fallback, depth)
-		}
-		return resolved{}, nil
-	}
-	return resolved{s: b.String(), set: true}, nil
+	return resolved{s: b.String(), set: set}, nil
 }

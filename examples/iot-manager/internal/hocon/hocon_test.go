@@ -41,6 +41,16 @@ func TestParse(t *testing.T) {
 		{"null removes", "a = 1\na = null\nb = \"null\"", map[string]string{"b": "null"}},
 		{"arrays", "a = [x, \"y\", 3]\nb = [\n  \"k1:9092\",\n  \"k2:9092\",\n]\nc = []", map[string]string{"a": "x,y,3", "b": "k1:9092,k2:9092"}},
 		{"append", "a = [x]\na += y\nb += z", map[string]string{"a": "x,y", "b": "z"}},
+		// A missing ${?path} in an array adds no item (not an empty one).
+		{"optional array items", "a = [1, ${?NOPE}]\nb = [${?NOPE}, 2]\nc = [${?HOST}, 2]\nd = [${?NOPE}]",
+			map[string]string{"a": "1", "b": "2", "c": "h1,2"}},
+		// A later field replaces an earlier one of another kind: a scalar
+		// replaces an object and its fields, an object or a dotted key
+		// replaces a scalar; objects still merge, and a missing ${?path}
+		// replaces nothing.
+		{"scalar replaces object", "a { b = 1, c = 2 }\na = 3\nd.e = 1\nd = null", map[string]string{"a": "3"}},
+		{"object replaces scalar", "a = 1\na { b = 2 }\nc = 1\nc.d = 2\ne = x\ne = { f = 3 }", map[string]string{"a.b": "2", "c.d": "2", "e.f": "3"}},
+		{"optional keeps object", "a { b = 1 }\na = ${?NOPE}", map[string]string{"a.b": "1"}},
 		{"substitution of a key", "a = 1\nb = ${a}\nc = ${d.e}\nd { e = 5 }", map[string]string{"a": "1", "b": "1", "c": "5", "d.e": "5"}},
 		{"substitution of the environment", "a = ${HOST}\nb = ${?HOST}\nc = ${?NOPE}\nd = ${?EMPTY}", map[string]string{"a": "h1", "b": "h1", "d": ""}},
 		{"optional override", "a = default\na = ${?NOPE}\nb = default\nb = ${?HOST}", map[string]string{"a": "default", "b": "h1"}},
