@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/microbatch-go/microbatch/internal/kafkatest"
 	"github.com/microbatch-go/microbatch/internal/kudutest"
 	"github.com/microbatch-go/microbatch/internal/proctest"
+	"github.com/microbatch-go/microbatch/internal/testtool"
 )
 
 // scrapeMetrics reads the status page's /metrics at base: every sample by
@@ -82,44 +81,6 @@ func opLabels(m map[string]float64, prefix string) string {
 		}
 	}
 	return ""
-}
-
-// parquetTotals lists the committed Parquet files under dir (not under
-// directories starting with "_"): their number, bytes and rows.
-func parquetTotals(t *testing.T, dir string) (files, bytes, rows int64) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && strings.HasPrefix(d.Name(), "_") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".parquet") {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		pf, err := parquet.OpenFile(f, fi.Size())
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		files++
-		bytes += fi.Size()
-		rows += pf.NumRows()
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files, bytes, rows
 }
 
 // TestMetricsEqualTheCounts runs the manager end to end with its status
@@ -216,7 +177,7 @@ func checkMetrics(t *testing.T, m map[string]float64, in *e2eInput, out, dead st
 	if pq == "" || ku == "" {
 		return append(problems, fmt.Sprintf("output operations parquet %q and kudu %q not both found", pq, ku))
 	}
-	files, bytes, rows := parquetTotals(t, out)
+	files, bytes, rows := testtool.ParquetTotals(t, out)
 	eq("parquet output_files_total", get("microbatch_streaming_output_files_total{"+pq+"}"), files)
 	eq("parquet output_bytes_total", get("microbatch_streaming_output_bytes_total{"+pq+"}"), bytes)
 	eq("parquet output_rows_total", get("microbatch_streaming_output_rows_total{"+pq+"}"), rows)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -132,43 +130,11 @@ func TestSinkSecureStartFailures(t *testing.T) {
 // answer beyond its own limit: the first batch deals with them.
 func TestSinkStartCheckBounded(t *testing.T) {
 	j := newContextJob[string](t)
-	silent := silentListener(t)
+	silent := kafkatest.SilentBroker(t)
 	j.writeTo("out", Encoder[string]{}, dstream.WriteSpec[string]{}, Brokers(silent))
 	began := time.Now()
 	j.start()
 	if took := time.Since(began); took > startCheckLimit+2*time.Second {
 		t.Errorf("Start took %v with a silent broker, over the check's limit %v", took, startCheckLimit)
 	}
-}
-
-// silentListener listens on a loopback port, accepts connections and
-// never answers, and returns its address.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
 }

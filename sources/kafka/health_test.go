@@ -22,41 +22,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// silentBroker listens on a loopback port, accepts connections and never
-// answers, and returns its address.
-func silentBroker(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestDirectStreamStartChecks(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"t": 2})
-	silent := silentBroker(t)
+	silent := kafkatest.SilentBroker(t)
 	tp := func(p int32) kafka.TopicPartition { return kafka.TopicPartition{Topic: "t", Partition: p} }
 	for _, tc := range []struct {
 		name     string

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/microbatch-go/microbatch/examples/internal/spot"
@@ -211,40 +210,8 @@ func lineTime(t *testing.T, typ spot.Type, line string) time.Time {
 // (not those still in a _temporary staging directory).
 func parquetRows(t *testing.T, dir string) int {
 	t.Helper()
-	n := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() && strings.HasPrefix(d.Name(), "_") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".parquet") {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		pf, err := parquet.OpenFile(f, st.Size())
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		n += int(pf.NumRows())
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	_, _, rows := testtool.ParquetTotals(t, dir)
+	return int(rows)
 }
 
 // deadLetters returns the dead-letter lines under dir.
