@@ -183,7 +183,7 @@ type RateControlled interface {
 // the estimator then drains. initialRate must not be negative.
 //
 // Streams without rate control, such as QueueStream, are not affected.
-// Independently of backpressure, the block queue (WithBlockQueueSize)
+// Independently of backpressure, the receiver queue (WithReceiverQueue)
 // bounds how much a receiver holds.
 func WithBackpressure(initialRate float64) Option {
 	return optionFunc(func(c *config) error {

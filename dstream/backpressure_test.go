@@ -182,18 +182,23 @@ type bpBatch struct {
 	records int64
 	sched   time.Duration
 	proc    time.Duration
-	pending int     // receiver blocks stored and not yet processed
+	pending int64   // records the receiver holds (its queue, WithReceiverQueue)
 	queued  int64   // records stored and not yet processed
 	limit   float64 // the receiver's rate limit
 }
 
+// bpQueue is the receiver queue of the acceptance scenario, in records:
+// about 17 s of the surplus of the control run without backpressure.
+const bpQueue = 5000
+
 // bpRun runs the acceptance scenario: a receiver that stores as fast as
 // Store lets it, capped at maxRate records/s, and processing that costs
 // cost per record, for the given number of seconds of virtual time. It
-// returns every completed batch in order and the block queue capacity.
-func bpRun(t *testing.T, seconds int, maxRate float64, cost time.Duration, opts ...Option) ([]bpBatch, int) {
+// returns every completed batch in order and the receiver queue's capacity
+// in records (bpQueue).
+func bpRun(t *testing.T, seconds int, maxRate float64, cost time.Duration, opts ...Option) ([]bpBatch, int64) {
 	var result []bpBatch
-	var capacity int
+	var capacity int64
 	synctest.Test(t, func(t *testing.T) {
 		var stored, processed atomic.Int64
 		r := &scriptReceiver{name: "firehose", script: func(_ context.Context, h *ReceiverHost[int], _ int) {
@@ -210,7 +215,7 @@ func bpRun(t *testing.T, seconds int, maxRate float64, cost time.Duration, opts 
 		var rs *receiverStream[int]
 		l := listenerFunc(func(b BatchInfo) {
 			rs.mu.Lock()
-			pending := rs.pending
+			pending := rs.waiting.records + rs.inflight.records
 			rs.mu.Unlock()
 			mu.Lock()
 			defer mu.Unlock()
@@ -220,10 +225,10 @@ func bpRun(t *testing.T, seconds int, maxRate float64, cost time.Duration, opts 
 				pending: pending, queued: stored.Load() - processed.Load(), limit: rs.limiter.rate(),
 			})
 		})
-		ssc := newRcvContext(t, time.Second, append(opts, WithListener(l))...)
+		ssc := newRcvContext(t, time.Second, append(opts, WithListener(l), WithReceiverQueue(bpQueue, 1<<30))...)
 		bpSleepPerRecord(t, ReceiverStream[int](ssc, r, MaxRate(maxRate)), cost, &processed)
 		rs = ssc.inputs[0].input.(*receiverStream[int])
-		capacity = rs.capacity
+		capacity = rs.maxRecords
 		z = time.Now() // the zero time (checked by startRcvContext), set before the listener runs
 		startRcvContext(t, ssc)
 		rcvSleepUntil(z, time.Duration(seconds)*time.Second+500*time.Millisecond)
@@ -236,7 +241,7 @@ func bpRun(t *testing.T, seconds int, maxRate float64, cost time.Duration, opts 
 
 func bpDump(t *testing.T, batches []bpBatch) {
 	for _, b := range batches {
-		t.Logf("batch +%v: %d records, waited %v, ran %v; %d blocks, %d records held; rate limit %.1f",
+		t.Logf("batch +%v: %d records, waited %v, ran %v; %d records held by the receiver, %d stored and not processed; rate limit %.1f",
 			b.time, b.records, b.sched, b.proc, b.pending, b.queued, b.limit)
 	}
 }
@@ -254,7 +259,7 @@ func (f listenerFunc) OnBatchCompleted(b BatchInfo) { f(b) }
 // intervals, holds about 200 records, and the records held by the
 // receiver and the queued batches stay low and do not grow. Without
 // backpressure (the control), the scheduling delay grows batch after batch
-// and the receiver's block queue fills up.
+// and the receiver's queue fills up.
 func TestBackpressureBoundsSchedulingDelay(t *testing.T) {
 	const (
 		seconds = 60
@@ -295,9 +300,9 @@ func TestBackpressureBoundsSchedulingDelay(t *testing.T) {
 			// Memory: about one batch's worth of records is held, the
 			// next batch's, being received; the blocks of the batch that
 			// just completed are released after this event, so they
-			// still count. Far below the block queue's bound.
+			// still count. Far below the receiver queue's bound.
 			if b.queued > int64(1.5*capacityRate) || b.pending > capacity/3 {
-				t.Errorf("batch +%v: %d records and %d blocks held, want bounded near one batch (queue capacity %d blocks)", b.time, b.queued, b.pending, capacity)
+				t.Errorf("batch +%v: %d records stored and %d held by the receiver, want bounded near one batch (queue capacity %d records)", b.time, b.queued, b.pending, capacity)
 			}
 		}
 		avg := float64(total) / float64(len(late))
@@ -342,17 +347,17 @@ func TestBackpressureBoundsSchedulingDelay(t *testing.T) {
 		if d := batches[14].sched; d < 10*time.Second {
 			t.Errorf("the 15th batch waited %v, want more than 10 batch intervals", d)
 		}
-		maxPending := 0
+		var maxPending int64
 		for _, b := range batches {
 			maxPending = max(maxPending, b.pending)
 		}
 		if maxPending < capacity*9/10 {
-			t.Errorf("at most %d blocks held, want the block queue (%d) to fill up", maxPending, capacity)
+			t.Errorf("at most %d records held, want the receiver queue (%d) to fill up", maxPending, capacity)
 		}
 		if t.Failed() {
 			bpDump(t, batches)
 		}
 		last := batches[len(batches)-1]
-		t.Logf("batch +%v waited %v; %d blocks held at most (capacity %d)", last.time, last.sched, maxPending, capacity)
+		t.Logf("batch +%v waited %v; %d records held at most (capacity %d)", last.time, last.sched, maxPending, capacity)
 	})
 }

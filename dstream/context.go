@@ -95,9 +95,6 @@ func NewContext(interval time.Duration, opts ...Option) (*Context, error) {
 	if err := cfg.openCheckpoint(); err != nil {
 		return nil, err
 	}
-	if cfg.blockQueueSize == 0 {
-		cfg.blockQueueSize = max(10, int(10*interval/cfg.blockInterval))
-	}
 	c := &Context{
 		interval:  interval,
 		cfg:       cfg,

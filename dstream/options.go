@@ -11,10 +11,24 @@ import (
 
 // Defaults for the Context options.
 const (
-	// DefaultBlockInterval is how often a receiver's buffered records are
-	// cut into a block; each block becomes one partition of the batch
-	// (Spark's spark.streaming.blockInterval).
+	// DefaultBlockInterval is the longest default block interval: how
+	// often a receiver's buffered records are cut into a block, each
+	// block one partition of the batch (Spark's
+	// spark.streaming.blockInterval, whose default this is). The default
+	// is a fifth of the batch interval, whole milliseconds, at least 1 ms
+	// and at most this: 200 ms at 1 s batches, 20 ms at 100 ms, 2 ms at
+	// 10 ms, so that a batch has about five partitions per receiver and a
+	// record waits for a block cut a fraction of a batch at most.
 	DefaultBlockInterval = 200 * time.Millisecond
+
+	// DefaultReceiverQueueRecords bounds the records a receiver holds
+	// that have not been processed yet (WithReceiverQueue).
+	DefaultReceiverQueueRecords = 2_000_000
+
+	// DefaultReceiverQueueBytes bounds the bytes of the string and []byte
+	// records a receiver holds that have not been processed yet
+	// (WithReceiverQueue).
+	DefaultReceiverQueueBytes = 256 << 20
 
 	// DefaultReceiverRestartDelay is how long a receiver waits between
 	// OnStop and OnStart when it restarts (spark.streaming.receiverRestartDelay).
@@ -42,7 +56,9 @@ type config struct {
 	listeners           []Listener
 	blockInterval       time.Duration
 	receiverMaxRate     float64
-	blockQueueSize      int
+	blockQueueSize      int   // WithBlockQueueSize; 0: no bound on blocks
+	queueRecords        int   // WithReceiverQueue
+	queueBytes          int64 // WithReceiverQueue
 	receiverRestartWait time.Duration
 	gracefulTimeout     time.Duration
 	backpressure        *backpressure   // WithBackpressure, WithPIDRateEstimator; nil if neither
@@ -66,7 +82,9 @@ func defaultConfig(interval time.Duration) config {
 		parallelism:         runtime.GOMAXPROCS(0),
 		clock:               SystemClock(),
 		logger:              slog.Default(),
-		blockInterval:       DefaultBlockInterval,
+		blockInterval:       defaultBlockInterval(interval),
+		queueRecords:        DefaultReceiverQueueRecords,
+		queueBytes:          DefaultReceiverQueueBytes,
 		receiverRestartWait: DefaultReceiverRestartDelay,
 		gracefulTimeout:     10 * interval,
 		ckptLockTimeout:     DefaultCheckpointLockTimeout,
@@ -141,8 +159,8 @@ func WithListener(l Listener) Option {
 // WithBlockInterval sets how often receivers cut buffered records into a
 // block. Each block is one partition of the batch, so the number of
 // partitions per receiver per batch is about interval / blockInterval.
-// Default: DefaultBlockInterval (200 ms). It must be a whole number of
-// milliseconds, at least 1 ms.
+// Default: a fifth of the batch interval, at most DefaultBlockInterval
+// (200 ms). It must be a whole number of milliseconds, at least 1 ms.
 func WithBlockInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if err := checkMillis("block interval", d); err != nil {
@@ -164,12 +182,13 @@ func WithReceiverMaxRate(recordsPerSecond float64) Option {
 	})
 }
 
-// WithBlockQueueSize bounds how many blocks a receiver may hold that have
-// not yet been processed: blocks waiting for a batch plus blocks of
-// batches still running. When the queue is full, Store and StoreSlice
-// block until a batch completes, so a slow job slows its receivers instead
-// of growing memory without limit. Default: 10 batches' worth of blocks
-// (10 * interval / blockInterval), and at least 10.
+// WithBlockQueueSize also bounds how many blocks a receiver may hold that
+// have not yet been processed: blocks waiting for a batch plus blocks of
+// batches still running. Store and StoreSlice block while it is reached.
+// By default there is no bound on blocks, only on records and bytes
+// (WithReceiverQueue): the number of blocks says little about memory, and
+// a receiver that stores many small slices would wait on the queue, not on
+// work.
 func WithBlockQueueSize(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
@@ -178,6 +197,32 @@ func WithBlockQueueSize(n int) Option {
 		c.blockQueueSize = n
 		return nil
 	})
+}
+
+// WithReceiverQueue bounds what each receiver may hold that has not been
+// processed yet: records buffered or in blocks waiting for a batch, plus
+// those of batches still running. When either bound is reached, Store,
+// StoreAll and StoreSlice block until a batch completes, so a slow job
+// slows its receivers instead of growing memory without limit. bytes
+// counts the length of string and []byte records only; other records
+// count against records alone. A store is never refused for being larger
+// than a bound: it waits until nothing else is held. Defaults:
+// DefaultReceiverQueueRecords and DefaultReceiverQueueBytes.
+func WithReceiverQueue(records int, bytes int64) Option {
+	return optionFunc(func(c *config) error {
+		if records < 1 || bytes < 1 {
+			return fmt.Errorf("%w: receiver queue of %d records and %d bytes: both must be at least 1", ErrInvalidOption, records, bytes)
+		}
+		c.queueRecords, c.queueBytes = records, bytes
+		return nil
+	})
+}
+
+// defaultBlockInterval is the block interval for a batch interval: a fifth
+// of it in whole milliseconds, between 1 ms and DefaultBlockInterval.
+func defaultBlockInterval(interval time.Duration) time.Duration {
+	d := (interval / 5).Truncate(time.Millisecond)
+	return min(max(d, time.Millisecond), DefaultBlockInterval)
 }
 
 // WithReceiverRestartDelay sets how long ReceiverHost.Restart waits between

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Receiver brings data into a stream from a source that pushes it, such as
@@ -16,10 +17,10 @@ import (
 // starts and OnStop when it stops or the receiver restarts.
 //
 // OnStart must not block: it starts the goroutines that receive and
-// returns. They hand records to the host with Store (buffered into blocks
-// every block interval) or StoreSlice (one block, stored before it
-// returns, which is what a reliable receiver needs before acknowledging
-// its source). ctx is cancelled when this run of the receiver stops; the
+// returns. They hand records to the host with Store or StoreAll (buffered
+// and cut into a block every block interval) or StoreSlice (one block,
+// stored before it returns, which is what a reliable receiver needs
+// before acknowledging its source). ctx is cancelled when this run of the receiver stops; the
 // goroutines should watch it. If OnStart returns an error the receiver is
 // restarted after the restart delay.
 //
@@ -66,7 +67,9 @@ func ReceiverStream[T any](c *Context, r Receiver[T], opts ...ReceiverOption) *S
 			o.applyReceiver(&cfg)
 		}
 	}
-	rs := &receiverStream[T]{s: s, c: c, r: r, capacity: c.cfg.blockQueueSize, maxRate: cfg.maxRate, stopDone: make(chan struct{})}
+	rs := &receiverStream[T]{s: s, c: c, r: r, maxRate: cfg.maxRate, stopDone: make(chan struct{}),
+		maxBlocks: c.cfg.blockQueueSize, maxRecords: int64(c.cfg.queueRecords), maxBytes: c.cfg.queueBytes,
+		size: sizerOf[T]()}
 	rs.cond = sync.NewCond(&rs.mu)
 	rs.limiter = newRateLimiter(c.cfg.clock, c.cfg.initialReceiverRate(cfg.maxRate))
 	rs.host = &ReceiverHost[T]{rs: rs}
@@ -109,14 +112,20 @@ type receiverStream[T any] struct {
 	stopDone   chan struct{}  // closed when a stop has finished its last block
 	wg         sync.WaitGroup // block generator, restarts and stops
 
+	// The queue's bounds (0 blocks: none) and size, the bytes of a
+	// slice of records (nil: records are not counted in bytes).
+	maxBlocks            int
+	maxRecords, maxBytes int64
+	size                 func([]T) int64
+
 	mu         sync.Mutex
 	cond       *sync.Cond // signalled when blocks are released or on stop
 	buf        []T        // records since the last block
 	blocks     [][]T      // blocks not yet in a batch
 	seqs       []uint64   // with a write-ahead log: each block's record, parallel to blocks
 	log        *receiverLog
-	pending    int // blocks stored and not yet processed
-	capacity   int
+	waiting    held // in buf and blocks
+	inflight   held // in batches not yet processed
 	stopped    bool
 	active     bool
 	restarting bool
@@ -169,13 +178,65 @@ func (rs *receiverStream[T]) sealLocked() {
 	}
 }
 
-// addBlockLocked queues a block for the next batch. rs.mu must be held.
+// addBlockLocked queues a block for the next batch; its records are
+// already counted in rs.waiting. rs.mu must be held.
 func (rs *receiverStream[T]) addBlockLocked(block []T, seq uint64) {
 	rs.blocks = append(rs.blocks, block)
 	if rs.log != nil {
 		rs.seqs = append(rs.seqs, seq)
 	}
-	rs.pending++
+	rs.waiting.blocks++
+}
+
+// held is what a receiver holds: blocks, records and the bytes of its
+// string and []byte records.
+type held struct {
+	blocks         int
+	records, bytes int64
+}
+
+func (q *held) add(o held) {
+	q.blocks += o.blocks
+	q.records += o.records
+	q.bytes += o.bytes
+}
+
+func (q *held) sub(o held) {
+	q.blocks -= o.blocks
+	q.records -= o.records
+	q.bytes -= o.bytes
+}
+
+// countLocked adds records to what the receiver holds. rs.mu must be held.
+func (rs *receiverStream[T]) countLocked(xs []T) {
+	rs.waiting.records += int64(len(xs))
+	if rs.size != nil {
+		rs.waiting.bytes += rs.size(xs)
+	}
+}
+
+// sizerOf returns the function that sums the lengths of a slice of string
+// or []byte records, or nil for records of another type.
+func sizerOf[T any]() func([]T) int64 {
+	switch any((*T)(nil)).(type) {
+	case *string:
+		return func(xs []T) int64 {
+			var n int64
+			for _, x := range unsafe.Slice((*string)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)) {
+				n += int64(len(x))
+			}
+			return n
+		}
+	case *[]byte:
+		return func(xs []T) int64 {
+			var n int64
+			for _, x := range unsafe.Slice((*[]byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)) {
+				n += int64(len(x))
+			}
+			return n
+		}
+	}
+	return nil
 }
 
 func (rs *receiverStream[T]) startRun() {
@@ -301,28 +362,39 @@ func (rs *receiverStream[T]) generate(t int64) (InputInfo, func(error), bool) {
 	rs.sealLocked()
 	blocks := rs.blocks
 	rs.blocks = nil
+	taken := rs.waiting
+	rs.waiting = held{}
+	rs.inflight.add(taken)
 	rs.allocateLocked(t)
 	rs.mu.Unlock()
-	var n int64
-	for _, b := range blocks {
-		n += int64(len(b))
-	}
 	rs.s.put(t, &Batch[T]{Time: timeOf(t), Partitions: blocks})
 	done := func(error) {
-		if len(blocks) == 0 {
+		if taken == (held{}) {
 			return
 		}
 		rs.mu.Lock()
-		rs.pending -= len(blocks)
+		rs.inflight.sub(taken)
 		rs.cond.Broadcast()
 		rs.mu.Unlock()
 	}
-	return InputInfo{StreamID: rs.id, Name: rs.name, NumRecords: n}, done, true
+	return InputInfo{StreamID: rs.id, Name: rs.name, NumRecords: taken.records}, done, true
 }
 
-// waitRoomLocked blocks while the block queue is full. rs.mu must be held.
+// fullLocked reports whether the receiver holds as much as it may. Each
+// bound applies only when something is held, so that one store larger
+// than a bound proceeds once the queue is empty. rs.mu must be held.
+func (rs *receiverStream[T]) fullLocked() bool {
+	blocks := rs.waiting.blocks + rs.inflight.blocks
+	records := rs.waiting.records + rs.inflight.records
+	bytes := rs.waiting.bytes + rs.inflight.bytes
+	return (rs.maxBlocks > 0 && blocks >= rs.maxBlocks) ||
+		(records > 0 && records >= rs.maxRecords) ||
+		(bytes > 0 && bytes >= rs.maxBytes)
+}
+
+// waitRoomLocked blocks while the queue is full. rs.mu must be held.
 func (rs *receiverStream[T]) waitRoomLocked() error {
-	for rs.pending >= rs.capacity && !rs.stopped {
+	for !rs.stopped && rs.fullLocked() {
 		rs.cond.Wait()
 	}
 	if rs.stopped {
@@ -355,11 +427,12 @@ type ReceiverHost[T any] struct {
 }
 
 // Store adds one record to the current block. It blocks while the
-// receiver is over its rate limit or its block queue is full, and returns
-// ErrReceiverStopped once the receiver has stopped. The record is buffered
-// until the block is cut (every block interval), and only then written to
-// the write-ahead log, if there is one: a receiver that acknowledges its
-// source uses StoreSlice, which returns once its records are safe.
+// receiver is over its rate limit or its queue is full (WithReceiverQueue),
+// and returns ErrReceiverStopped once the receiver has stopped. The record
+// is buffered until the block is cut (every block interval, and when a
+// batch starts), and only then written to the write-ahead log, if there is
+// one: a receiver that acknowledges its source uses StoreSlice, which
+// returns once its records are safe.
 func (h *ReceiverHost[T]) Store(x T) error {
 	rs := h.rs
 	if err := rs.limiter.wait(rs.stopCtx, 1); err != nil {
@@ -371,6 +444,32 @@ func (h *ReceiverHost[T]) Store(x T) error {
 		return err
 	}
 	rs.buf = append(rs.buf, x)
+	rs.countLocked(rs.buf[len(rs.buf)-1:])
+	return nil
+}
+
+// StoreAll adds the records to the current block, as Store does for one,
+// under one lock: what a receiver that reads records in runs uses, so
+// that blocks are cut on the block interval however small the runs are.
+// The slice is copied. Like Store, it blocks while the receiver is over
+// its rate limit or its queue is full, returns ErrReceiverStopped once
+// the receiver has stopped, and leaves the records out of the write-ahead
+// log until the block is cut.
+func (h *ReceiverHost[T]) StoreAll(xs []T) error {
+	if len(xs) == 0 {
+		return nil
+	}
+	rs := h.rs
+	if err := rs.limiter.wait(rs.stopCtx, len(xs)); err != nil {
+		return ErrReceiverStopped
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.waitRoomLocked(); err != nil {
+		return err
+	}
+	rs.buf = append(rs.buf, xs...)
+	rs.countLocked(xs)
 	return nil
 }
 
@@ -378,8 +477,10 @@ func (h *ReceiverHost[T]) Store(x T) error {
 // stored (with WithWriteAheadLog, written to the log and synced to disk),
 // so a reliable receiver may then acknowledge them to its source.
 // The slice is copied. It blocks while the receiver is over its rate limit
-// or its block queue is full, and returns ErrReceiverStopped once the
-// receiver has stopped.
+// or its queue is full, and returns ErrReceiverStopped once the receiver
+// has stopped. Each call makes a block, one partition of the batch: a
+// receiver that does not acknowledge its source uses StoreAll, which
+// leaves the cut to the block interval.
 func (h *ReceiverHost[T]) StoreSlice(xs []T) error {
 	if len(xs) == 0 {
 		return nil
@@ -398,6 +499,7 @@ func (h *ReceiverHost[T]) StoreSlice(xs []T) error {
 	if err != nil {
 		return fmt.Errorf("dstream: the write-ahead log: %w", err)
 	}
+	rs.countLocked(block)
 	rs.addBlockLocked(block, seq)
 	return nil
 }

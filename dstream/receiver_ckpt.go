@@ -17,13 +17,13 @@ import (
 // pending are empty and what was received but not processed is lost, as
 // with Spark's receivers without a WAL. With WithWriteAheadLog every block
 // is written to a log under the checkpoint directory, and synced, before
-// it is queued (and before StoreSlice returns); the checkpoint records
+// it is held (and before StoreSlice returns); the checkpoint records
 // which log records each batch holds, so that after a restart pending
 // batches are rebuilt from the log and the blocks no batch had taken yet
 // go into the first new batch.
 
 // WithWriteAheadLog makes every receiver write the blocks it stores to a
-// write-ahead log in the checkpoint directory before they are queued
+// write-ahead log in the checkpoint directory before they are held
 // (Spark's spark.streaming.receiver.writeAheadLog.enable): a reliable
 // receiver that acknowledges its source after StoreSlice returns then
 // loses nothing in a crash. It needs WithCheckpoint with a directory on
@@ -88,7 +88,8 @@ func (rs *receiverStream[T]) openLog() error {
 		}
 		rs.blocks = append(rs.blocks, block)
 		rs.seqs = append(rs.seqs, seq)
-		rs.pending++
+		rs.countLocked(block)
+		rs.waiting.blocks++
 		replayed += len(block)
 		return nil
 	})
@@ -114,7 +115,7 @@ func (rs *receiverStream[T]) closeLog() {
 
 // logBlockLocked writes a block to the write-ahead log, if there is one,
 // and returns its record's sequence number. rs.mu must be held, so that
-// blocks are queued in the order of their records.
+// blocks are held in the order of their records.
 func (rs *receiverStream[T]) logBlockLocked(block []T) (uint64, error) {
 	if rs.log == nil || rs.log.log == nil {
 		return 0, nil

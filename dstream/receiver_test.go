@@ -811,34 +811,6 @@ func TestReceiverBlockQueueBlocksStore(t *testing.T) {
 	})
 }
 
-// Locks down: the default block queue holds 10 batches' worth of blocks,
-// 10 * interval/blockInterval = 50 for 1 s / 200 ms: the 51st StoreSlice
-// blocks until a batch completes.
-func TestReceiverBlockQueueDefaultSize(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ssc := newRcvContext(t, time.Second)
-		st := &rcvStoreTimes{}
-		r := &scriptReceiver{name: "bursty", script: func(ctx context.Context, h *ReceiverHost[int], _ int) {
-			rcvSleep(ctx, 100*time.Millisecond)
-			for i := range 51 {
-				st.note(h.StoreSlice([]int{i}))
-			}
-		}}
-		k := newRcvBlockingSink(t, ReceiverStream[int](ssc, r))
-		z := startRcvContext(t, ssc)
-		rcvSleepUntil(z, 1500*time.Millisecond)
-		if ats, _ := st.get(z); len(ats) != 50 {
-			t.Fatalf("%d StoreSlice calls returned before any batch completed, want 50", len(ats))
-		}
-		close(k.release)
-		synctest.Wait()
-		ats, errs := st.get(z)
-		if len(ats) != 51 || ats[50] != 1500*time.Millisecond || errs[50] != nil {
-			t.Errorf("51st StoreSlice: returned %d calls, last at %v err %v; want it at +1.5s, nil", len(ats), ats[len(ats)-1], errs[len(errs)-1])
-		}
-	})
-}
-
 // Locks down: ReportError delivers the receiver's info with
 // LastErrorMessage, LastError and LastErrorTime (virtual now) to
 // ReceiverErrorListeners, and does not stop the receiver: no OnStop, no

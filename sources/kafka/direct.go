@@ -401,11 +401,13 @@ func sources(ranges []OffsetRange) []any {
 }
 
 // fetchMaxWait is how long a fetch waits at the broker for records: half
-// the batch interval, at least 5 ms and at most Kafka's default of 500
-// ms. franz-go's default, 5 s, holds a partition resumed after a pause
+// the batch interval, at least 10 ms (the least franz-go accepts: a
+// stream of batches under 20 ms would not start with less) and at most
+// Kafka's default of 500 ms. A fetch returns as soon as a record is there
+// (fetch.min.bytes stays 1), so the wait bounds only an idle fetch. franz-go's default, 5 s, holds a partition resumed after a pause
 // (its buffer was full while a large batch ran) until the fetch in
 // flight for the other partitions returns: up to 5 s without records
 // while a backlog waits.
 func fetchMaxWait(interval time.Duration) time.Duration {
-	return min(500*time.Millisecond, max(interval/2, 5*time.Millisecond))
+	return min(500*time.Millisecond, max(interval/2, 10*time.Millisecond))
 }

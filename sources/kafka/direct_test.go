@@ -623,3 +623,53 @@ func TestDirectStreamPollTimeout(t *testing.T) {
 type completedFunc func(dstream.BatchInfo)
 
 func (f completedFunc) OnBatchCompleted(b dstream.BatchInfo) { f(b) }
+
+// A stream of 10 ms batches starts (franz-go refuses a fetch wait under
+// 10 ms, which half of such an interval was) and reads every record once
+// on the system clock, with records produced while it runs.
+func TestDirectStreamTenMillisecondBatches(t *testing.T) {
+	c := kafkatest.New(t, map[string]int32{"fast": 2})
+	ssc, err := dstream.NewContext(10*time.Millisecond, dstream.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+	ds := kafka.NewDirectStream(ssc, kafka.Subscribe("fast"), kafka.Brokers(c.Addrs...), kafka.Group("g10"))
+	var mu sync.Mutex
+	var got []kafka.Record
+	var batches int
+	if err := ds.Stream().ForEachBatch(func(_ context.Context, b *dstream.Batch[kafka.Record]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches++
+		got = append(got, b.Collect()...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ssc.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	want := produceN(c, "fast", 2, "a", 100)
+	time.Sleep(50 * time.Millisecond)
+	want = append(want, produceN(c, "fast", 2, "b", 100)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := ssc.Stop(context.Background(), dstream.Graceful); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	checkOnce(t, got, want)
+	if batches < 5 {
+		t.Errorf("%d batches ran, want many at 10 ms", batches)
+	}
+}

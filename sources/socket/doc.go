@@ -29,11 +29,16 @@
 //
 // # Storing records
 //
-// Records are handed to the engine in slices of up to 1024 records
-// (dstream.ReceiverHost.StoreSlice; each slice is one partition). A slice
-// is stored when it is full, and whenever the receiver has parsed
-// everything it has read and is about to wait for more bytes from the
-// socket, so a record is never held back while the connection is idle.
+// Records are handed to the engine in runs of up to 1024 records, when a
+// run is full and whenever the receiver has parsed everything it has read
+// and is about to wait for more bytes from the socket, so a record is
+// never held back while the connection is idle. The engine buffers them
+// and cuts a block, one partition of the batch, every block interval
+// (dstream.ReceiverHost.StoreAll): at most a fifth of the batch interval
+// by default, so a record waits for the next batch, not for a block. With
+// Acknowledge each run is a block of its own, stored (and with a
+// write-ahead log, synced) before its acknowledgement
+// (dstream.ReceiverHost.StoreSlice).
 // A record that has been stored reaches the outputs even when the context
 // is stopped gracefully right after.
 //

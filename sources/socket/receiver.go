@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	// maxChunk is the most records handed to StoreSlice at once.
+	// maxChunk is the most records handed to the host at once.
 	maxChunk = 1024
 	// readBufSize is the receiver's read buffer per connection.
 	readBufSize = 64 << 10
@@ -26,7 +26,7 @@ const (
 // the connection (TextStream's too-long lines).
 type convertFunc[T any] func(r io.Reader, emit func(T) error, report func(msg string, err error)) error
 
-// chunkSize is how many records a StoreSlice carries at most: maxChunk, or
+// chunkSize is how many records a store carries at most: maxChunk, or
 // about 100 ms worth of records under a rate limit, so that the limiter,
 // which makes the call after a slice of n records wait n/rate, spaces the
 // slices evenly instead of in long bursts.
@@ -261,7 +261,10 @@ func (r *receiver[T]) callConvert(f *feeder[T], report func(string, error)) (err
 // feeder is the reader a converter reads and the emit it calls. It
 // collects emitted records and stores them in slices of up to chunk
 // records, and before every read that has to wait for the socket, so
-// records never sit in its buffer while the connection is idle.
+// records never sit in its buffer while the connection is idle. Without
+// acknowledgements a store adds the records to the engine's current block
+// (StoreAll), which is cut on the block interval; with them each store is
+// a block of its own (StoreSlice), safe when it returns.
 type feeder[T any] struct {
 	ctx      context.Context
 	host     *dstream.ReceiverHost[T]
@@ -316,8 +319,10 @@ func (f *feeder[T]) flush() error {
 	var err error
 	if f.ctx.Err() != nil {
 		err = dstream.ErrReceiverStopped // this run has ended: store nothing more
-	} else {
+	} else if f.ack != nil {
 		err = f.host.StoreSlice(f.buf)
+	} else {
+		err = f.host.StoreAll(f.buf)
 	}
 	n := len(f.buf)
 	clear(f.buf) // StoreSlice copied them; drop the references
