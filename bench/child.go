@@ -63,16 +63,23 @@ func startProfile(name string) (func(), error) {
 
 // childFuncs are the contenders this binary runs, by scenario/contender.
 var childFuncs = map[string]func(benchkit.Spec) (benchkit.Result, error){
-	"wordcount/ours":     oursWordCount,
-	"wordcount/baseline": baselineWordCount,
-	"kafka/ours":         oursKafka,
-	"kafka/baseline":     baselineKafka,
-	"window/ours":        oursWindow,
-	"window/baseline":    baselineWindow,
-	"state/ours":         oursState,
-	"state/baseline":     baselineState,
-	"latency/ours":       oursLatency,
-	"latency/baseline":   baselineLatency,
+	"wordcount/ours":                 oursWordCount,
+	"wordcount/baseline":             baselineWordCount,
+	"kafka/ours":                     oursKafka,
+	"kafka/baseline":                 baselineKafka,
+	"window/ours":                    oursWindow,
+	"window/baseline":                baselineWindow,
+	"state/ours":                     oursState,
+	"state/baseline":                 baselineState,
+	"latency/ours":                   oursLatency,
+	"latency/baseline":               baselineLatency,
+	"latency10ms/" + oursSocket:      oursLatency,
+	"latency10ms/" + baselineSocket:  baselineLatency,
+	"latency10ms/" + oursKafka10:     oursKafkaLatency,
+	"latency10ms/" + baselineKafka10: baselineKafkaLatency,
+	"overhead/ours":                  oursOverhead,
+	"socket/ours":                    oursSocketRate,
+	"socket/baseline":                baselineSocketRate,
 }
 
 // quiet discards the engine's log.

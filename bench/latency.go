@@ -18,28 +18,18 @@ import (
 // last records to come out.
 const drain = 500 * time.Millisecond
 
-// bigBlockQueue is the block queue of the "queue" variant of the engine.
-const bigBlockQueue = 10_000
-
 // oursLatency runs a word count at a spec.Interval batch interval on the
-// system clock, reading the feed with the socket source; a second output
-// operation, run after the count's, records each line's latency. Variant
-// "queue" raises the receiver's block queue (WithBlockQueueSize) from its
-// default of 10 blocks to bigBlockQueue.
+// system clock with default options, reading the feed with the socket
+// source; a second output operation, run after the count's, records each
+// line's latency. A listener records how late each batch started after
+// its tick (schedDelays).
 func oursLatency(spec benchkit.Spec) (benchkit.Result, error) {
 	feed, err := benchkit.StartFeed(spec)
 	if err != nil {
 		return benchkit.Result{}, err
 	}
-	opts := []dstream.Option{dstream.WithLogger(quiet)}
-	if spec.Variant == "queue" {
-		// The default block queue holds 10 blocks; the socket source
-		// stores a block whenever the socket goes idle, every
-		// millisecond or so here, so StoreSlice waits for the running
-		// batch and records slip into the next one.
-		opts = append(opts, dstream.WithBlockQueueSize(bigBlockQueue))
-	}
-	ssc, err := dstream.NewContext(spec.Interval, opts...)
+	delays := &schedDelays{}
+	ssc, err := dstream.NewContext(spec.Interval, dstream.WithLogger(quiet), dstream.WithListener(delays))
 	if err != nil {
 		return benchkit.Result{}, fmt.Errorf("new context: %w", err)
 	}
@@ -82,11 +72,12 @@ func oursLatency(spec benchkit.Spec) (benchkit.Result, error) {
 	}
 	res := lat.Result(feed)
 	res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
+	delays.growth(&res, spec.Interval)
 	return res, nil
 }
 
 // baselineLatency is the hand-written loop: a goroutine reads the
-// socket's lines into a buffer; a 100 ms ticker takes the buffer, counts
+// socket's lines into a buffer; a spec.Interval ticker takes the buffer, counts
 // its words and records each line's latency.
 func baselineLatency(spec benchkit.Spec) (benchkit.Result, error) {
 	feed, err := benchkit.StartFeed(spec)

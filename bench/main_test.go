@@ -68,7 +68,7 @@ func TestParseFlagsRejectsBadFlags(t *testing.T) {
 
 func TestScenariosAreComplete(t *testing.T) {
 	o, _ := parseFlags([]string{"-quick"}, io.Discard)
-	want := []string{"wordcount", "kafka", "window6", "window60", "state", "iot", "instances", "spot", "latency", "scaling"}
+	want := []string{"wordcount", "kafka", "window6", "window60", "state", "iot", "instances", "spot", "latency", "latency10ms", "overhead", "socket", "scaling"}
 	all := allScenarios(o)
 	if len(all) != len(want) {
 		t.Fatalf("%d scenarios, want %d", len(all), len(want))
@@ -86,6 +86,9 @@ func TestScenariosAreComplete(t *testing.T) {
 				}
 			}
 		}
+		if s.baseline == "" && s.name == "overhead" {
+			continue // an absolute cost, against a target
+		}
 		if !names[s.baseline] {
 			t.Errorf("%s: baseline %q is not a contender", s.name, s.baseline)
 		}
@@ -97,6 +100,7 @@ func TestChildContenders(t *testing.T) {
 		"wordcount": {Lines: 2000, PerLine: 12, Distinct: 1000},
 		"window":    {BatchLines: 200, Window: 3, PerLine: 12, Distinct: 1000},
 		"state":     {Keys: 10_000, BatchRecords: 2000, Warmup: 2},
+		"socket":    {Lines: 20_000, PerLine: 12, Distinct: 1000, Interval: 10 * time.Millisecond},
 	}
 	for scenario, spec := range small {
 		for _, who := range []string{ours, baseline} {
@@ -120,6 +124,51 @@ func TestChildContenders(t *testing.T) {
 	if err := runChild([]string{"-spec", `{`}, io.Discard); err == nil {
 		t.Error("bad spec: no error")
 	}
+}
+
+// The timed millisecond contenders run briefly and report their metrics.
+func TestMillisContenders(t *testing.T) {
+	lat := benchkit.Spec{Scenario: "latency10ms", Seed: 7, PerLine: 12, Distinct: 1000, Rate: 5000,
+		Duration: 1500 * time.Millisecond, Interval: 10 * time.Millisecond}
+	for _, tc := range []struct {
+		spec    benchkit.Spec
+		metrics []string
+	}{
+		{with(lat, oursSocket, ""), []string{"p50_ms", "p99_ms", "sched_growth_ms", "sched_p99_ms"}},
+		{with(lat, baselineSocket, ""), []string{"p50_ms", "p99_ms"}},
+		{with(lat, oursKafka10, ""), []string{"p50_ms", "p99_ms", "sched_growth_ms", "sched_p99_ms"}},
+		{with(lat, baselineKafka10, ""), []string{"p50_ms", "p99_ms"}},
+		{benchkit.Spec{Scenario: "overhead", Contender: ours, Duration: 1500 * time.Millisecond, Interval: 10 * time.Millisecond}, []string{"median_us", "p99_us"}},
+		{benchkit.Spec{Scenario: "overhead", Contender: ours, Variant: "progress", Duration: 1500 * time.Millisecond, Interval: 10 * time.Millisecond}, []string{"median_us", "p99_us"}},
+	} {
+		name := tc.spec.Scenario + "/" + tc.spec.Contender + "/" + tc.spec.Variant
+		var out bytes.Buffer
+		if err := runChild([]string{"-spec", tc.spec.Encode()}, &out); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res, err := parseResult(out.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if res.Records <= 0 {
+			t.Errorf("%s: no records: %+v", name, res)
+		}
+		for _, m := range tc.metrics {
+			if _, ok := res.Metrics[m]; !ok {
+				t.Errorf("%s: no metric %s: %+v", name, m, res)
+			}
+		}
+		for _, n := range res.Notes {
+			if strings.Contains(n, "not output") {
+				t.Errorf("%s: %s", name, n)
+			}
+		}
+	}
+}
+
+func with(s benchkit.Spec, contender, variant string) benchkit.Spec {
+	s.Contender, s.Variant = contender, variant
+	return s
 }
 
 func TestParseBenchOutput(t *testing.T) {

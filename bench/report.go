@@ -78,6 +78,14 @@ func (r *Row) notes() string {
 			parts = append(parts, fmt.Sprintf("%s=%.1fms", strings.TrimSuffix(k, "_ms"), v))
 		}
 	}
+	for _, k := range []string{"median_us", "p99_us"} {
+		if v, ok := r.Metrics[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%.0fµs", strings.TrimSuffix(k, "_us"), v))
+		}
+	}
+	if v, ok := r.Metrics["sched_growth_ms"]; ok {
+		parts = append(parts, fmt.Sprintf("scheduling delay p99=%.1fms, growth %+.2fms", r.Metrics["sched_p99_ms"], v))
+	}
 	if v, ok := r.Metrics["bytes_per_key"]; ok {
 		parts = append(parts, fmt.Sprintf("bytes/key=%.0f", v))
 	}
@@ -233,6 +241,7 @@ func finishInstances(rows, _ []*Row) {
 // one.
 func checkTargets(rows []*Row) []Target {
 	out := append(instancesTargets(rows), iotSecuredTargets(rows)...)
+	out = append(out, millisTargets(rows)...)
 	o := find(rows, "wordcount", ours)
 	b := find(rows, "wordcount", baseline)
 	if o == nil || b == nil {

@@ -89,6 +89,11 @@ type sizes struct {
 	stateWarmBatches                   int
 	latencyRate                        int
 	latencyRun                         time.Duration
+	// latency10Run is the latency10ms scenario's run, overheadRun the
+	// overhead scenario's, socketLines the lines of the socket
+	// scenario's passes.
+	latency10Run, overheadRun time.Duration
+	socketLines               int
 	// appBenchtime is -test.benchtime for the applications' benchmarks.
 	appBenchtime string
 	minTime      time.Duration
@@ -102,6 +107,7 @@ func sizesFor(o options) sizes {
 		goStreamsSlide: 50 * time.Millisecond, goStreamsWindowRun: 5 * time.Second,
 		stateKeys: 1_000_000, stateBatch: 200_000, stateWarmBatches: 10,
 		latencyRate: 50_000, latencyRun: 10 * time.Second,
+		latency10Run: 30 * time.Second, overheadRun: 6 * time.Second, socketLines: 4_000_000,
 		appBenchtime: "3x",
 	}
 	if o.quick {
@@ -111,6 +117,7 @@ func sizesFor(o options) sizes {
 		s.goStreamsSlide, s.goStreamsWindowRun = 25*time.Millisecond, time.Second
 		s.stateWarmBatches = 5
 		s.latencyRate, s.latencyRun = 20_000, 2500*time.Millisecond
+		s.latency10Run, s.overheadRun, s.socketLines = 5*time.Second, 3*time.Second, 1_000_000
 		s.appBenchtime = "1x"
 	}
 	s.minTime = o.minTime
@@ -211,6 +218,8 @@ func allScenarios(o options) []scenario {
 			{name: "benthos", kind: peer, cannot: noKafka + "kafka_franz is in redpanda-data/connect, not the MIT core"},
 			{name: "beam", kind: peer, cannot: "Go SDK's kafkaio is cross-language: needs a Java expansion service"},
 			{name: "watermill", kind: peer, cannot: noKafka + "watermill-kafka is a separate module (sarama)"},
+			{name: "goka", kind: peer, bin: "goka", spec: kc,
+				note: "sarama; processor of a new group per pass: lines -> Loopback(word, 1) -> count in the group table (Persist, storage.NewMemory)"},
 		},
 	})
 
@@ -251,6 +260,8 @@ func allScenarios(o options) []scenario {
 			{name: "benthos", kind: peer, cannot: "caches only: no keyed state API"},
 			{name: "beam", kind: peer, cannot: "stateful DoFns not supported by the Go direct runner"},
 			{name: "watermill", kind: peer, cannot: "no state"},
+			{name: "goka", kind: peer, bin: "goka", spec: st,
+				note: "(key, 1) from kfake -> processor: count in the group table (Persist, LevelDB in memory); rate after the warm-up"},
 		},
 	})
 
@@ -292,6 +303,7 @@ func allScenarios(o options) []scenario {
 			{name: "benthos", kind: peer, cannot: "kafka_franz is in redpanda-data/connect, not the MIT core"},
 			{name: "beam", kind: peer, cannot: "the Go direct runner is one process"},
 			{name: "watermill", kind: peer, cannot: "no Parquet; Kafka is a separate module"},
+			{name: "goka", kind: peer, cannot: "the scenario runs the manager's own binaries; goka scales processors in a group, but has no Avro or Parquet: its copies would be hand-written sinks"},
 		},
 		finish: finishInstances,
 	})
@@ -324,9 +336,7 @@ func allScenarios(o options) []scenario {
 		baseline: baseline,
 		latency:  true,
 		contenders: []contender{
-			{name: ours, kind: self, spec: lat, note: "socket.TextStream -> word count, 100 ms batches"},
-			{name: "ours/queue", kind: self, spec: with(lat, func(s *benchkit.Spec) { s.Contender, s.Variant = ours, "queue" }),
-				note: fmt.Sprintf("the same with WithBlockQueueSize(%d) (default: 10 blocks)", bigBlockQueue)},
+			{name: ours, kind: self, spec: lat, note: "socket.TextStream -> word count, 100 ms batches, default options"},
 			{name: baseline, kind: self, spec: lat, note: "reader goroutine + 100 ms ticker loop counting"},
 			{name: "go-streams", kind: peer, bin: "gostreams", spec: lat, note: "reader -> ChanSource -> TumblingWindow(100ms) -> Map(count)"},
 			{name: "benthos", kind: peer, cannot: "per-message pipeline, no batch interval: not comparable (not measured)"},
@@ -334,6 +344,10 @@ func allScenarios(o options) []scenario {
 			{name: "watermill", kind: peer, cannot: "per-message router, no batch interval: not comparable (not measured)"},
 		},
 	})
+
+	// Millisecond batches: latency at 10 ms, an empty batch's cost, a
+	// receiver's throughput.
+	out = append(out, millisScenarios(o, z)...)
 
 	// Scaling from 1 to 2 cores.
 	sc := words("wordcount", z.wcLines)

@@ -149,6 +149,14 @@ func (l *Latencies) Result(f *Feed) Result {
 	f.mu.Lock()
 	from, to, want := f.start.Add(LatencyWarmup), f.end, f.measured
 	f.mu.Unlock()
+	return l.Between(from, to, want)
+}
+
+// Between returns the latencies of the records sent from from on, as
+// Result does for a Feed: their number over the time to to as the rate,
+// their median, 99th percentile and maximum, and how many of want were
+// never output.
+func (l *Latencies) Between(from, to time.Time, want int) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var ms []float64
