@@ -251,14 +251,27 @@ func TestCLIFileSource(t *testing.T) {
 // The Kafka direct stream: lines produced to the devkafka broker while the
 // job runs are counted exactly once in all; devkafka then stops cleanly on
 // SIGINT.
+// batchIntervals are the batch intervals the Kafka and socket sources are
+// run at: the acceptance criteria's, and millisecond batches.
+var batchIntervals = []string{"500ms", "10ms"}
+
+// cliArgsAt is cliArgs with another batch interval.
+func cliArgsAt(batch string) []string { return []string{"-batch", batch, "-duration", "5s"} }
+
 func TestCLIKafkaSource(t *testing.T) {
+	for _, batch := range batchIntervals {
+		t.Run(batch, func(t *testing.T) { cliKafkaSource(t, batch) })
+	}
+}
+
+func cliKafkaSource(t *testing.T, batch string) {
 	wordcount, devkafka := buildBinaries(t)
 	broker := start(t, devkafka, "-addr", "127.0.0.1:0", "-topics", "words:4")
 	m := broker.WaitFor(t, broker.Stdout, regexp.MustCompile(`devkafka: Kafka protocol broker listening on (\S+);`), 10*time.Second)
 	addr := m[1]
 
 	out := filepath.Join(t.TempDir(), "counts")
-	p := start(t, wordcount, append([]string{"-source", "kafka", "-brokers", addr, "-topic", "words", "-group", "cli-test", "-out", out}, cliArgs...)...)
+	p := start(t, wordcount, append([]string{"-source", "kafka", "-brokers", addr, "-topic", "words", "-group", "cli-test", "-out", out}, cliArgsAt(batch)...)...)
 	began := time.Now()
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("words"))
@@ -307,8 +320,14 @@ func TestCLIKafkaSource(t *testing.T) {
 }
 
 // The socket source: lines written to the connection the job opens are
-// counted exactly once in all.
+// counted exactly once in all, at 500 ms and at 10 ms batches.
 func TestCLISocketSource(t *testing.T) {
+	for _, batch := range batchIntervals {
+		t.Run(batch, func(t *testing.T) { cliSocketSource(t, batch) })
+	}
+}
+
+func cliSocketSource(t *testing.T, batch string) {
 	wordcount, _ := buildBinaries(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -317,7 +336,7 @@ func TestCLISocketSource(t *testing.T) {
 	defer ln.Close()
 
 	out := filepath.Join(t.TempDir(), "counts")
-	p := start(t, wordcount, append([]string{"-source", "socket", "-addr", ln.Addr().String(), "-out", out}, cliArgs...)...)
+	p := start(t, wordcount, append([]string{"-source", "socket", "-addr", ln.Addr().String(), "-out", out}, cliArgsAt(batch)...)...)
 	began := time.Now()
 
 	accepted := make(chan net.Conn, 1)

@@ -520,10 +520,11 @@ func startDemo(topic, outTopic string, linesPerSecond int) (addr string, stop fu
 func generate(ctx context.Context, cl *kgo.Client, linesPerSecond int) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 	zipf := rand.NewZipf(rng, 1.1, 1, uint64(len(vocabulary)-1))
-	const ticks = 20 // per second
-	perTick := max(1, linesPerSecond/ticks)
-	ticker := time.NewTicker(time.Second / ticks)
+	// Every 2 ms, the lines due by then: a steady flow even at 10 ms
+	// batches (a burst every 50 ms left four batches in five empty).
+	ticker := time.NewTicker(2 * time.Millisecond)
 	defer ticker.Stop()
+	start, sent := time.Now(), 0
 	var sb strings.Builder
 	for {
 		select {
@@ -531,7 +532,8 @@ func generate(ctx context.Context, cl *kgo.Client, linesPerSecond int) {
 			return
 		case <-ticker.C:
 		}
-		for range perTick {
+		due := int(time.Since(start).Seconds() * float64(linesPerSecond))
+		for ; sent < due; sent++ {
 			sb.Reset()
 			for j := range 12 {
 				if j > 0 {
