@@ -69,15 +69,7 @@ func (r *run) parallel(op string, n int, f func(i int) error) error {
 		return nil
 	}
 	if n == 1 || r.c.cfg.parallelism == 1 {
-		for i := range n {
-			if err := r.ctx.Err(); err != nil {
-				return err
-			}
-			if err := protect(op, i, f); err != nil {
-				return err
-			}
-		}
-		return nil
+		return r.serial(op, n, f)
 	}
 	g, gctx := errgroup.WithContext(r.ctx)
 	g.SetLimit(r.c.cfg.parallelism)
@@ -92,6 +84,26 @@ func (r *run) parallel(op string, n int, f func(i int) error) error {
 	}
 	return r.ctx.Err()
 }
+
+// serial is parallel for work too small to share: f(0) to f(n-1) on the
+// calling goroutine, one after another. Starting goroutines and waiting
+// for them costs tens of microseconds (a parked thread has to wake), more
+// than an empty or nearly empty batch's work.
+func (r *run) serial(op string, n int, f func(i int) error) error {
+	for i := range n {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		if err := protect(op, i, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// smallWork is the number of elements under which a stage that knows its
+// input's size runs its partitions serially.
+const smallWork = 1024
 
 // protect calls f(i), turning a panic into an error.
 func protect(op string, i int, f func(int) error) (err error) {

@@ -121,6 +121,7 @@ type receiverStream[T any] struct {
 	mu         sync.Mutex
 	cond       *sync.Cond // signalled when blocks are released or on stop
 	buf        []T        // records since the last block
+	bufHint    int        // the last block's length: the next buffer's capacity
 	blocks     [][]T      // blocks not yet in a batch
 	seqs       []uint64   // with a write-ahead log: each block's record, parallel to blocks
 	log        *receiverLog
@@ -169,6 +170,7 @@ func (rs *receiverStream[T]) sealLocked() {
 	if len(rs.buf) > 0 {
 		block := rs.buf
 		rs.buf = nil
+		rs.bufHint = len(block)
 		seq, err := rs.logBlockLocked(block)
 		if err != nil {
 			// Kept in memory: processed, but not replayable after a crash.
@@ -186,6 +188,15 @@ func (rs *receiverStream[T]) addBlockLocked(block []T, seq uint64) {
 		rs.seqs = append(rs.seqs, seq)
 	}
 	rs.waiting.blocks++
+}
+
+// growLocked gives an empty buffer the capacity of the last block, at
+// least n, so that a steady stream of records fills a block without
+// copying it as it grows. rs.mu must be held.
+func (rs *receiverStream[T]) growLocked(n int) {
+	if rs.buf == nil && rs.bufHint > 0 {
+		rs.buf = make([]T, 0, max(rs.bufHint, n))
+	}
 }
 
 // held is what a receiver holds: blocks, records and the bytes of its
@@ -443,6 +454,7 @@ func (h *ReceiverHost[T]) Store(x T) error {
 	if err := rs.waitRoomLocked(); err != nil {
 		return err
 	}
+	rs.growLocked(1)
 	rs.buf = append(rs.buf, x)
 	rs.countLocked(rs.buf[len(rs.buf)-1:])
 	return nil
@@ -468,6 +480,7 @@ func (h *ReceiverHost[T]) StoreAll(xs []T) error {
 	if err := rs.waitRoomLocked(); err != nil {
 		return err
 	}
+	rs.growLocked(len(xs))
 	rs.buf = append(rs.buf, xs...)
 	rs.countLocked(xs)
 	return nil

@@ -184,11 +184,26 @@ func shuffle[K comparable, V, C any](r *run, op string, pp plan[Pair[K, V]], par
 	return mergeBuckets(r, op, buckets, part.n, cb.mergeCombiners)
 }
 
+// sumLens returns the number of elements of buckets.
+func sumLens[E any](buckets [][][]E) int {
+	n := 0
+	for _, b := range buckets {
+		for _, x := range b {
+			n += len(x)
+		}
+	}
+	return n
+}
+
 // mergeBuckets merges buckets[p][j] over p into output partition j, in
-// parallel over j.
+// parallel over j (serially when they hold fewer than smallWork elements).
 func mergeBuckets[K comparable, C any](r *run, op string, buckets [][][]Pair[K, C], n int, merge func(C, C) C) ([][]Pair[K, C], error) {
 	out := make([][]Pair[K, C], n)
-	err := r.parallel(op, n, func(j int) error {
+	each := r.parallel
+	if sumLens(buckets) < smallWork {
+		each = r.serial
+	}
+	err := each(op, n, func(j int) error {
 		var only []Pair[K, C]
 		nonEmpty, total := 0, 0
 		for _, b := range buckets {
