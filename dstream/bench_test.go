@@ -378,8 +378,8 @@ func BenchmarkMapWithState(b *testing.B) {
 	}
 	reportRate(b, perBatch)
 	stateKeys := 0
-	for _, m := range ms.state.parts {
-		stateKeys += len(m)
+	for _, tab := range ms.state.parts {
+		stateKeys += tab.len()
 	}
 	var after runtime.MemStats
 	runtime.GC()

@@ -2,6 +2,10 @@ package dstream
 
 import (
 	"fmt"
+	"hash/maphash"
+	"reflect"
+	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -252,23 +256,99 @@ type StateSpec[K comparable, V, S, M any] struct {
 // elements returned by the function, and the state behind it.
 type MapWithStateStream[K comparable, S, M any] struct {
 	*Stream[M]
-	state     *keyedState[K, stateEntry[S]]
+	state     *mapState[K, S]
 	snapshots *Stream[Pair[K, S]]
 }
 
 // StateRecord is how MapWithState saves a key's state in a checkpoint:
 // the key, its state and the time (Unix nanoseconds) of its last data,
-// from which its timeout runs.
+// from which its timeout runs. An operator without a timeout does not
+// keep that time and saves the time of the checkpointed batch instead.
 type StateRecord[K comparable, S any] struct {
 	Key     K
 	Value   S
 	Updated int64
 }
 
-// stateEntry is a key's state and the batch time of its last data.
-type stateEntry[S any] struct {
-	value   S
-	updated int64
+// mapState is MapWithState's state: one table per partition.
+type mapState[K comparable, S any] struct {
+	parts []*stateTable[K, S]
+	last  int64 // batch time of the state; 0 before the first
+	seed  maphash.Seed
+	timed bool // the tables keep the time of each key's last data
+}
+
+func (ms *mapState[K, S]) reset(n int) {
+	ms.parts = make([]*stateTable[K, S], n)
+	for j := range ms.parts {
+		ms.parts[j] = newStateTable[K, S](ms.seed, ms.timed)
+	}
+}
+
+// mapStateStore is the stateStore of MapWithState: its keys are saved as
+// StateRecords and restored through the partitioner of this process, as
+// keyedStore does.
+type mapStateStore[K comparable, S any] struct {
+	st   *mapState[K, S]
+	part partitioner[K]
+}
+
+func (k *mapStateStore[K, S]) save(codec Codec) ([]byte, int64, error) {
+	var out []StateRecord[K, S]
+	n := 0
+	for _, tab := range k.st.parts {
+		n += tab.len()
+	}
+	if n > 0 {
+		out = make([]StateRecord[K, S], 0, n)
+	}
+	for _, tab := range k.st.parts {
+		for i, c := range tab.ctrl {
+			if c&slotFull == 0 {
+				continue
+			}
+			at := k.st.last
+			if tab.timed {
+				at = tab.times[i]
+			}
+			out = append(out, StateRecord[K, S]{tab.slots[i].key, tab.slots[i].val, at})
+		}
+	}
+	last := k.st.last
+	if k.st.parts == nil {
+		last = 0
+	}
+	data, err := codec.Marshal(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding the state with the %s codec (give the operator a StateCodec for types it cannot encode): %w", codec.Name(), err)
+	}
+	return data, last, nil
+}
+
+func (k *mapStateStore[K, S]) load(codec Codec, data []byte, last int64) error {
+	var in []StateRecord[K, S]
+	if err := codec.Unmarshal(data, &in); err != nil {
+		return fmt.Errorf("decoding the state with the %s codec: %w", codec.Name(), err)
+	}
+	if last == 0 {
+		k.st.parts, k.st.last = nil, 0
+		return nil
+	}
+	k.st.reset(k.part.n)
+	for _, r := range in {
+		j, err := k.part.index(r.Key)
+		if err != nil {
+			k.st.parts = nil
+			return fmt.Errorf("restoring the state: %w", err)
+		}
+		k.st.parts[j].set(r.Key, r.Value, r.Updated)
+	}
+	k.st.last = last
+	return nil
+}
+
+func (k *mapStateStore[K, S]) signature() string {
+	return reflect.TypeFor[StateRecord[K, S]]().String()
 }
 
 // MapWithState returns a stream of spec.Func applied to every element
@@ -278,7 +358,7 @@ type stateEntry[S any] struct {
 // the number of keys.
 func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSpec[K, V, S, M]) *MapWithStateStream[K, S, M] {
 	out := newStream[M]("mapWithState", s.node())
-	ms := &MapWithStateStream[K, S, M]{Stream: out, state: &keyedState[K, stateEntry[S]]{}}
+	ms := &MapWithStateStream[K, S, M]{Stream: out, state: &mapState[K, S]{}}
 	if !checkFunc(out, spec.Func == nil) {
 		return ms
 	}
@@ -309,15 +389,12 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 	}
 	out.n.markStateful(10 * out.n.slide)
 
-	st := ms.state
-	out.n.store = &keyedStore[K, stateEntry[S], StateRecord[K, S]]{
-		st:   st,
-		part: part,
-		enc:  func(k K, e stateEntry[S]) StateRecord[K, S] { return StateRecord[K, S]{k, e.value, e.updated} },
-		dec:  func(r StateRecord[K, S]) (K, stateEntry[S]) { return r.Key, stateEntry[S]{r.Value, r.Updated} },
-	}
-	out.n.codec = spec.Codec
 	timeout := int64(spec.Timeout)
+	st := ms.state
+	st.seed, st.timed = c.seed, timeout > 0
+	out.n.store = &mapStateStore[K, S]{st: st, part: part}
+	out.n.codec = spec.Codec
+	var hint sizeHint // the largest bucket of the last batch
 	out.compute = func(r *run, t int64) (plan[M], error) {
 		pp, err := s.get(r, t)
 		if err != nil {
@@ -331,12 +408,12 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 					st.parts = nil
 					return plan[M]{}, fmt.Errorf("initial state: %w", err)
 				}
-				st.parts[j][kv.Key] = stateEntry[S]{kv.Value, t}
+				st.parts[j].set(kv.Key, kv.Value, t)
 			}
 		}
-		var buckets [][][]Pair[K, V]
+		var buckets [][][]hashedPair[K, V]
 		if pp.ok {
-			if buckets, err = partitionPlan(r, out.n.name, pp, part); err != nil {
+			if buckets, err = partitionPlan(r, out.n.name, pp, part, st.seed, &hint); err != nil {
 				return plan[M]{}, err
 			}
 		}
@@ -345,22 +422,42 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 		bt := timeOf(t)
 		data := make([][]M, nparts)
 		err = r.parallel(out.n.name, nparts, func(j int) error {
-			m := st.parts[j]
-			var res []M
+			tab := st.parts[j]
+			records := 0
+			for _, b := range buckets {
+				records += len(b[j])
+			}
+			res := make([]M, 0, records)
 			var state State[S]
 			for _, b := range buckets {
-				for _, kv := range b[j] {
-					e, had := m[kv.Key]
-					state.wrap(e.value, had)
-					v, ok := spec.Func(bt, kv.Key, Some(kv.Value), &state)
+				for _, e := range b[j] {
+					i, had := tab.find(e.h, e.kv.Key)
+					if had {
+						state.wrap(tab.slots[i].val, true)
+					} else {
+						var zero S
+						state.wrap(zero, false)
+					}
+					v, ok := spec.Func(bt, e.kv.Key, Some(e.kv.Value), &state)
 					if state.misuse != nil {
-						return fmt.Errorf("key %v: %w", kv.Key, state.misuse)
+						return fmt.Errorf("key %v: %w", e.kv.Key, state.misuse)
 					}
 					switch {
 					case state.removed:
-						delete(m, kv.Key)
-					case state.updated || (state.exists && timeout > 0):
-						m[kv.Key] = stateEntry[S]{state.value, t}
+						if had {
+							tab.deleteAt(i)
+						}
+					case !had:
+						if state.updated {
+							tab.insert(i, e.h, e.kv.Key, state.value, t)
+						}
+					default:
+						if state.updated {
+							tab.slots[i].val = state.value
+						}
+						if tab.timed { // any data refreshes the idle time
+							tab.times[i] = t
+						}
 					}
 					if ok {
 						res = append(res, v)
@@ -368,21 +465,28 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 				}
 			}
 			if fullScan {
-				for k, e := range m {
-					if e.updated >= threshold {
+				for i, b := range tab.ctrl {
+					if b&slotFull == 0 || tab.times[i] >= threshold {
 						continue
 					}
-					state.wrap(e.value, true)
+					k := tab.slots[i].key
+					state.wrap(tab.slots[i].val, true)
 					state.timingOut = true
 					v, ok := spec.Func(bt, k, None[V](), &state)
 					if state.misuse != nil {
 						return fmt.Errorf("key %v: %w", k, state.misuse)
 					}
-					delete(m, k)
+					tab.deleteAt(i)
 					if ok {
 						res = append(res, v)
 					}
 				}
+			}
+			switch {
+			case len(res) == 0:
+				res = nil
+			case len(res) < cap(res)/4:
+				res = slices.Clone(res) // do not keep a mostly empty array with the batch
 			}
 			data[j] = res
 			return nil
@@ -397,13 +501,48 @@ func MapWithState[K comparable, V, S, M any](s *Stream[Pair[K, V]], spec StateSp
 	return ms
 }
 
+// hashedPair is an element of a partitioned batch with the hash of its
+// key, which the state's tables take as it is.
+type hashedPair[K comparable, V any] struct {
+	h  uint64
+	kv Pair[K, V]
+}
+
 // partitionPlan distributes the elements of pp over the partitioner's
 // partitions without combining them: buckets[p][j] holds the elements of
-// input partition p for output partition j, in order.
-func partitionPlan[K comparable, V any](r *run, op string, pp plan[Pair[K, V]], part partitioner[K]) ([][][]Pair[K, V], error) {
-	buckets := make([][][]Pair[K, V], pp.parts)
+// input partition p for output partition j, in order, each with the hash
+// of its key with seed. A hash partitioner must hash with seed too: the
+// element's partition is then the hash modulo the partition count, as
+// partitioner.of computes it.
+//
+// The buckets of a large input partition start with room for an even
+// share of it: its length when the plan is materialized, else hint, the
+// length of the largest input partition of the last batch, which it
+// learns from this one. A partition that gets more grows as usual.
+func partitionPlan[K comparable, V any](r *run, op string, pp plan[Pair[K, V]], part partitioner[K], seed maphash.Seed, hint *sizeHint) ([][][]hashedPair[K, V], error) {
+	buckets := make([][][]hashedPair[K, V], pp.parts)
+	last := hint.get()
+	var most atomic.Int64
 	err := r.parallel(op, pp.parts, func(p int) error {
-		b := make([][]Pair[K, V], part.n)
+		b := make([][]hashedPair[K, V], part.n)
+		records := last
+		if pp.data != nil {
+			records = len(pp.data[p])
+		}
+		if share := records / part.n; share >= 64 {
+			for j := range b {
+				b[j] = make([]hashedPair[K, V], 0, share+share/16) // room for the spread of random keys
+			}
+		}
+		defer func() {
+			n := 0
+			for _, x := range b {
+				n += len(x)
+			}
+			for m := most.Load(); int64(n) > m && !most.CompareAndSwap(m, int64(n)); m = most.Load() {
+			}
+			buckets[p] = b
+		}()
 		if part.custom != nil {
 			var err error
 			pp.run(p, func(kv Pair[K, V]) bool {
@@ -412,20 +551,24 @@ func partitionPlan[K comparable, V any](r *run, op string, pp plan[Pair[K, V]], 
 					err = part.outOfRange(kv.Key, j)
 					return false
 				}
-				b[j] = append(b[j], kv)
+				b[j] = append(b[j], hashedPair[K, V]{maphash.Comparable(seed, kv.Key), kv})
 				return true
 			})
-			buckets[p] = b
 			return err
 		}
+		n := uint64(part.n)
 		pp.run(p, func(kv Pair[K, V]) bool {
-			j := part.of(kv.Key)
-			b[j] = append(b[j], kv)
+			h := maphash.Comparable(seed, kv.Key)
+			j := 0
+			if n > 1 {
+				j = int(h % n)
+			}
+			b[j] = append(b[j], hashedPair[K, V]{h, kv})
 			return true
 		})
-		buckets[p] = b
 		return nil
 	})
+	hint.set(int(most.Load()))
 	return buckets, err
 }
 
@@ -448,8 +591,9 @@ func (m *MapWithStateStream[K, S, M]) StateSnapshots() *Stream[Pair[K, S]] {
 		}
 		parts := m.state.parts
 		return plan[Pair[K, S]]{ok: true, parts: len(parts), run: func(j int, yield func(Pair[K, S]) bool) bool {
-			for k, e := range parts[j] {
-				if !yield(Pair[K, S]{k, e.value}) {
+			tab := parts[j]
+			for i, c := range tab.ctrl {
+				if c&slotFull != 0 && !yield(Pair[K, S]{tab.slots[i].key, tab.slots[i].val}) {
 					return false
 				}
 			}
