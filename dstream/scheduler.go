@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,21 +148,35 @@ func (q *jobQueue) pop(ctx context.Context) (*job, bool) {
 	}
 }
 
+// preciseTicksBelow is the batch interval under which the generator waits
+// for ticks precisely (tickWaiter): from 100 ms on, a Go timer's half a
+// millisecond is under 0.5 % of the interval, and a thread of its own per
+// context is not worth it (with one processor it costs the batches a hand
+// off of the processor at every tick).
+const preciseTicksBelow = 100 * time.Millisecond
+
 // generateLoop cuts a batch at every interval from first on (Spark's
 // JobGenerator). After a graceful stop request it generates until every
 // record stored by the stopped receivers is in a batch, then closes the
 // queue.
 //
-// On the system clock it waits for each tick on a thread of its own,
-// within microseconds of it (tickWaiter), instead of the half a millisecond
-// a Go timer is late on average: at 10 ms batches that is most of an
-// empty batch's cost from tick to completion.
+// On the system clock and at batch intervals under preciseTicksBelow it
+// waits for each tick on a thread of its own, within microseconds of it
+// (tickWaiter), instead of the half a millisecond a Go timer is late on
+// average: at 10 ms batches that is most of an empty batch's cost from
+// tick to completion.
 func (c *Context) generateLoop(first int64) {
 	defer close(c.genDone)
 	clk := c.cfg.clock
 	wait := clk.WaitUntil
-	if _, ok := clk.(systemClock); ok && tickThread() {
-		wait = (&tickWaiter{soon: c.jobs.expect}).wait
+	if _, ok := clk.(systemClock); ok && c.interval < preciseTicksBelow && tickThread() {
+		tw := &tickWaiter{soon: c.jobs.expect, spin: runtime.GOMAXPROCS(0) > 1}
+		if !tw.spin {
+			// One processor: a spinning thread would hold it from the
+			// goroutine it waits for.
+			tw.soon = nil
+		}
+		wait = tw.wait
 	}
 	iv := int64(c.interval)
 	for t := first; ; t += iv {

@@ -40,8 +40,13 @@ func tickThread() bool {
 // soon, if not nil, is called about spinLead before each tick, on the
 // precise path only: it wakes the batch runner, so that it is running when
 // the batch comes.
+//
+// spin says whether to watch the clock for the last spinLead: only with
+// more than one processor (GOMAXPROCS), since the watching thread holds
+// one; without it the thread sleeps until the tick.
 type tickWaiter struct {
 	soon   func()
+	spin   bool
 	coarse bool
 }
 
@@ -61,7 +66,10 @@ func (w *tickWaiter) wait(ctx context.Context, t time.Time) error {
 	if err := (systemClock{}).WaitUntil(ctx, t.Add(-tickLead)); err != nil {
 		return err
 	}
-	wake := t.Add(-spinLead)
+	wake := t
+	if w.spin {
+		wake = t.Add(-spinLead)
+	}
 	for {
 		before := time.Now()
 		d := wake.Sub(before)

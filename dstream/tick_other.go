@@ -12,7 +12,10 @@ import (
 func tickThread() bool { return false }
 
 // tickWaiter waits for ticks on the system clock's Go timers.
-type tickWaiter struct{ soon func() }
+type tickWaiter struct {
+	soon func()
+	spin bool
+}
 
 // wait waits until t, or until ctx is done.
 func (*tickWaiter) wait(ctx context.Context, t time.Time) error {
