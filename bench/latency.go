@@ -99,11 +99,20 @@ func baselineLatency(spec benchkit.Spec) (benchkit.Result, error) {
 			mu.Unlock()
 		}
 	}()
-	lat := &benchkit.Latencies{}
-	ticker := time.NewTicker(spec.Interval)
-	defer ticker.Stop()
 	fed := make(chan error, 1)
 	go func() { fed <- feed.Wait(spec.Duration + 30*time.Second) }()
+	lat := &benchkit.Latencies{}
+	return countEvery(spec.Interval, fed, &mu, &buf, lat, func() benchkit.Result { return lat.Result(feed) })
+}
+
+// countEvery is the hand-written ticker loop of the latency baselines:
+// every interval it takes the lines read so far from *buf (guarded by mu),
+// counts their words and records each line's latency in lat, until drain
+// after fed has reported the end of the feed; then it returns result(),
+// noting the counts output.
+func countEvery(interval time.Duration, fed <-chan error, mu *sync.Mutex, buf *[]string, lat *benchkit.Latencies, result func() benchkit.Result) (benchkit.Result, error) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
 	var deadline <-chan time.Time
 	var ferr error
 	keys := 0
@@ -116,14 +125,14 @@ func baselineLatency(spec benchkit.Spec) (benchkit.Result, error) {
 			if ferr != nil {
 				return benchkit.Result{}, ferr
 			}
-			res := lat.Result(feed)
+			res := result()
 			res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
 			return res, nil
 		case <-ticker.C:
 		}
 		mu.Lock()
-		lines := buf
-		buf = nil
+		lines := *buf
+		*buf = nil
 		mu.Unlock()
 		counts := map[string]int{}
 		sent := make([]int64, len(lines))

@@ -248,44 +248,7 @@ func baselineKafkaLatency(spec benchkit.Spec) (benchkit.Result, error) {
 	fed := make(chan error, 1)
 	go func() { fed <- f.wait() }()
 	lat := &benchkit.Latencies{}
-	ticker := time.NewTicker(spec.Interval)
-	defer ticker.Stop()
-	var deadline <-chan time.Time
-	var ferr error
-	keys := 0
-	for {
-		select {
-		case ferr = <-fed:
-			deadline = time.After(drain)
-			continue
-		case <-deadline:
-			if ferr != nil {
-				return benchkit.Result{}, ferr
-			}
-			res := lat.Between(f.from, f.to, f.measured)
-			res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
-			return res, nil
-		case <-ticker.C:
-		}
-		mu.Lock()
-		lines := buf
-		buf = nil
-		mu.Unlock()
-		counts := map[string]int{}
-		sent := make([]int64, len(lines))
-		for i, l := range lines {
-			s, words, err := benchkit.ParseStamp(l)
-			if err != nil {
-				return benchkit.Result{}, err
-			}
-			sent[i] = s
-			for _, w := range strings.Fields(words) {
-				counts[w]++
-			}
-		}
-		keys += len(counts)
-		lat.Add(sent, time.Now())
-	}
+	return countEvery(spec.Interval, fed, &mu, &buf, lat, func() benchkit.Result { return lat.Between(f.from, f.to, f.measured) })
 }
 
 // kafkaFeed produces the latency feed's lines to an in-process kfake

@@ -403,6 +403,20 @@ func (rs *receiverStream[T]) fullLocked() bool {
 		(bytes > 0 && bytes >= rs.maxBytes)
 }
 
+// lockRoom waits for n records' worth of the rate limit and for room in
+// the queue, and returns with rs.mu held, or an error without it.
+func (rs *receiverStream[T]) lockRoom(n int) error {
+	if err := rs.limiter.wait(rs.stopCtx, n); err != nil {
+		return ErrReceiverStopped
+	}
+	rs.mu.Lock()
+	if err := rs.waitRoomLocked(); err != nil {
+		rs.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
 // waitRoomLocked blocks while the queue is full. rs.mu must be held.
 func (rs *receiverStream[T]) waitRoomLocked() error {
 	for !rs.stopped && rs.fullLocked() {
@@ -446,14 +460,10 @@ type ReceiverHost[T any] struct {
 // returns once its records are safe.
 func (h *ReceiverHost[T]) Store(x T) error {
 	rs := h.rs
-	if err := rs.limiter.wait(rs.stopCtx, 1); err != nil {
-		return ErrReceiverStopped
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := rs.waitRoomLocked(); err != nil {
+	if err := rs.lockRoom(1); err != nil {
 		return err
 	}
+	defer rs.mu.Unlock()
 	rs.growLocked(1)
 	rs.buf = append(rs.buf, x)
 	rs.countLocked(rs.buf[len(rs.buf)-1:])
@@ -472,14 +482,10 @@ func (h *ReceiverHost[T]) StoreAll(xs []T) error {
 		return nil
 	}
 	rs := h.rs
-	if err := rs.limiter.wait(rs.stopCtx, len(xs)); err != nil {
-		return ErrReceiverStopped
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := rs.waitRoomLocked(); err != nil {
+	if err := rs.lockRoom(len(xs)); err != nil {
 		return err
 	}
+	defer rs.mu.Unlock()
 	rs.growLocked(len(xs))
 	rs.buf = append(rs.buf, xs...)
 	rs.countLocked(xs)
@@ -499,14 +505,10 @@ func (h *ReceiverHost[T]) StoreSlice(xs []T) error {
 		return nil
 	}
 	rs := h.rs
-	if err := rs.limiter.wait(rs.stopCtx, len(xs)); err != nil {
-		return ErrReceiverStopped
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := rs.waitRoomLocked(); err != nil {
+	if err := rs.lockRoom(len(xs)); err != nil {
 		return err
 	}
+	defer rs.mu.Unlock()
 	block := slices.Clone(xs)
 	seq, err := rs.logBlockLocked(block)
 	if err != nil {
