@@ -7,8 +7,8 @@
 //
 // From the repository root:
 //
-//	go run ./bench            # every scenario, about 10 minutes
-//	go run ./bench -quick     # small sizes, under two minutes
+//	go run ./bench            # every scenario, about 15 minutes
+//	go run ./bench -quick     # small sizes, about four minutes
 //	go run ./bench -scenario 'wordcount|kafka' -json out.json
 //
 // Every contender runs in a child process of its own (this binary for
@@ -81,7 +81,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	fs.BoolVar(&o.quick, "quick", false, "small sizes: the whole run takes under two minutes (compilation aside)")
+	fs.BoolVar(&o.quick, "quick", false, "small sizes: the whole run takes about four minutes (compilation aside)")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to `FILE`")
 	pattern := fs.String("scenario", "", "run only the scenarios whose name matches this `REGEX`")
 	fs.IntVar(&o.rounds, "rounds", 0, "times the engine and the baseline run in each scenario, alternating, median reported (0: 3, or 2 with -quick except 3 for wordcount)")
