@@ -34,28 +34,10 @@ func oursLatency(spec benchkit.Spec) (benchkit.Result, error) {
 		return benchkit.Result{}, fmt.Errorf("new context: %w", err)
 	}
 	lines := socket.TextStream(ssc, feed.Addr)
-	type stamped struct {
-		sent  int64
-		words string
-	}
-	parsed := dstream.Map(lines, func(l string) stamped {
-		sent, words, _ := benchkit.ParseStamp(l)
-		return stamped{sent, words}
-	})
-	counts := dstream.ReduceByKey(dstream.Map(dstream.FlatMap(parsed, func(s stamped) []string { return strings.Fields(s.words) }), wordPair), add)
-	var keys int
 	lat := &benchkit.Latencies{}
-	if err := counts.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
-		keys += b.Len()
-		return nil
-	}); err != nil {
-		return benchkit.Result{}, fmt.Errorf("build job: %w", err)
-	}
-	if err := dstream.Map(parsed, func(s stamped) int64 { return s.sent }).ForEachBatch(func(_ context.Context, b *dstream.Batch[int64]) error {
-		lat.Add(b.Collect(), time.Now())
-		return nil
-	}); err != nil {
-		return benchkit.Result{}, fmt.Errorf("build job: %w", err)
+	keys, err := stampedWordCount(lines, func(l string) string { return l }, lat)
+	if err != nil {
+		return benchkit.Result{}, err
 	}
 	if err := ssc.Start(); err != nil {
 		return benchkit.Result{}, fmt.Errorf("start: %w", err)
@@ -71,9 +53,39 @@ func oursLatency(spec benchkit.Spec) (benchkit.Result, error) {
 		return benchkit.Result{}, ferr
 	}
 	res := lat.Result(feed)
-	res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
+	res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", *keys))
 	delays.growth(&res, spec.Interval)
 	return res, nil
+}
+
+// stampedWordCount builds the engine's side of the latency runs on s,
+// whose elements carry feed lines ("<send time> <words>"): a word count,
+// whose output adds the counts it saw to *keys, then a second output
+// operation recording each line's latency in lat.
+func stampedWordCount[T any](s *dstream.Stream[T], line func(T) string, lat *benchkit.Latencies) (keys *int, err error) {
+	type stamped struct {
+		sent  int64
+		words string
+	}
+	parsed := dstream.Map(s, func(x T) stamped {
+		sent, words, _ := benchkit.ParseStamp(line(x))
+		return stamped{sent, words}
+	})
+	counts := dstream.ReduceByKey(dstream.Map(dstream.FlatMap(parsed, func(s stamped) []string { return strings.Fields(s.words) }), wordPair), add)
+	keys = new(int)
+	if err := counts.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
+		*keys += b.Len()
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("build job: %w", err)
+	}
+	if err := dstream.Map(parsed, func(s stamped) int64 { return s.sent }).ForEachBatch(func(_ context.Context, b *dstream.Batch[int64]) error {
+		lat.Add(b.Collect(), time.Now())
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("build job: %w", err)
+	}
+	return keys, nil
 }
 
 // baselineLatency is the hand-written loop: a goroutine reads the

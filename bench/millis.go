@@ -167,28 +167,10 @@ func oursKafkaLatency(spec benchkit.Spec) (benchkit.Result, error) {
 		return benchkit.Result{}, fmt.Errorf("new context: %w", err)
 	}
 	ks := kafka.NewDirectStream(ssc, kafka.Assign(f.partitions()...), kafka.Brokers(f.addrs...))
-	type stamped struct {
-		sent  int64
-		words string
-	}
-	parsed := dstream.Map(ks.Stream(), func(r kafka.Record) stamped {
-		sent, words, _ := benchkit.ParseStamp(string(r.Value))
-		return stamped{sent, words}
-	})
-	counts := dstream.ReduceByKey(dstream.Map(dstream.FlatMap(parsed, func(s stamped) []string { return strings.Fields(s.words) }), wordPair), add)
-	var keys int
 	lat := &benchkit.Latencies{}
-	if err := counts.ForEachBatch(func(_ context.Context, b *dstream.Batch[dstream.Pair[string, int]]) error {
-		keys += b.Len()
-		return nil
-	}); err != nil {
-		return benchkit.Result{}, fmt.Errorf("build job: %w", err)
-	}
-	if err := dstream.Map(parsed, func(s stamped) int64 { return s.sent }).ForEachBatch(func(_ context.Context, b *dstream.Batch[int64]) error {
-		lat.Add(b.Collect(), time.Now())
-		return nil
-	}); err != nil {
-		return benchkit.Result{}, fmt.Errorf("build job: %w", err)
+	keys, err := stampedWordCount(ks.Stream(), func(r kafka.Record) string { return string(r.Value) }, lat)
+	if err != nil {
+		return benchkit.Result{}, err
 	}
 	if err := ssc.Start(); err != nil {
 		return benchkit.Result{}, fmt.Errorf("start: %w", err)
@@ -205,7 +187,7 @@ func oursKafkaLatency(spec benchkit.Spec) (benchkit.Result, error) {
 		return benchkit.Result{}, ferr
 	}
 	res := lat.Between(f.from, f.to, f.measured)
-	res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", keys))
+	res.Notes = append(res.Notes, fmt.Sprintf("%d counts output", *keys))
 	delays.growth(&res, spec.Interval)
 	return res, nil
 }

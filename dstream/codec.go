@@ -85,8 +85,14 @@ func (k *keyedStore[K, S, W]) save(codec Codec) ([]byte, int64, error) {
 			out = append(out, k.enc(key, v))
 		}
 	}
-	last := k.st.last
-	if k.st.parts == nil {
+	return marshalState(codec, out, k.st.parts != nil, k.st.last)
+}
+
+// marshalState encodes a stateful operator's records for a checkpoint and
+// returns them with the time the state is at: last, or 0 for a state not
+// started yet.
+func marshalState[W any](codec Codec, out []W, started bool, last int64) ([]byte, int64, error) {
+	if !started {
 		last = 0
 	}
 	data, err := codec.Marshal(out)

@@ -314,15 +314,7 @@ func (k *mapStateStore[K, S]) save(codec Codec) ([]byte, int64, error) {
 			out = append(out, StateRecord[K, S]{tab.slots[i].key, tab.slots[i].val, at})
 		}
 	}
-	last := k.st.last
-	if k.st.parts == nil {
-		last = 0
-	}
-	data, err := codec.Marshal(out)
-	if err != nil {
-		return nil, 0, fmt.Errorf("encoding the state with the %s codec (give the operator a StateCodec for types it cannot encode): %w", codec.Name(), err)
-	}
-	return data, last, nil
+	return marshalState(codec, out, k.st.parts != nil, k.st.last)
 }
 
 func (k *mapStateStore[K, S]) load(codec Codec, data []byte, last int64) error {
