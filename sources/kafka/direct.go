@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -31,13 +30,17 @@ import (
 // the last successful batch: no record is lost, and a batch that failed is
 // read again.
 type DirectStream struct {
-	s       *dstream.Stream[Record]
-	ssc     *dstream.Context
-	cfg     config
-	strat   Strategy
-	log     *slog.Logger
-	period  time.Duration
-	brokers string // the health component of the brokers: "kafka brokers <list>"
+	s      *dstream.Stream[Record]
+	ssc    *dstream.Context
+	cfg    config
+	strat  Strategy
+	log    *slog.Logger
+	period time.Duration
+	// fromFetches: under fetchedEndsBelow a batch's ranges end at the
+	// records fetched by its time, and the offsets are listed in the
+	// background (watch), not per batch.
+	fromFetches bool
+	brokers     string // the health component of the brokers: "kafka brokers <list>"
 
 	cl      *kgo.Client
 	adm     *kadm.Client
@@ -70,12 +73,16 @@ type DirectStream struct {
 
 // partState is what the stream knows of one partition.
 type partState struct {
-	start   int64         // the offset fetching started at: buf never holds earlier records
-	next    int64         // From of the next batch's range
-	fetched int64         // offset after the last record buffered
-	buf     []*kgo.Record // fetched records not yet taken by a batch, by offset
-	bytes   int           // recordSize of buf
-	owned   bool          // still assigned to this stream
+	start   int64 // the offset fetching started at: buf never holds earlier records
+	next    int64 // From of the next batch's range
+	fetched int64 // offset after the last record buffered
+	// end is the partition's end as the last fetch answered it: its high
+	// watermark, or its last stable offset under ReadCommitted; 0 until
+	// a fetch has answered.
+	end   int64
+	buf   []*kgo.Record // fetched records not yet taken by a batch, by offset
+	bytes int           // recordSize of buf
+	owned bool          // still assigned to this stream
 	// revoking is set while a rebalance waits for the batches holding
 	// the partition: no new batch reads it, so the wait ends once those
 	// in flight have, not when a backlog has drained.
@@ -106,6 +113,7 @@ func NewDirectStream(c *dstream.Context, strategy Strategy, opts ...Option) *Dir
 	d.ssc = c
 	d.log = c.Logger().With("stream", d.s.Name())
 	d.period = c.BatchInterval()
+	d.fromFetches = d.period < fetchedEndsBelow
 	var err error
 	for _, o := range opts {
 		if o == nil {
@@ -205,6 +213,10 @@ func (d *DirectStream) Start(ctx context.Context) error {
 	close(d.ready)
 	d.polling.Add(1)
 	go d.poll()
+	if d.fromFetches {
+		d.polling.Add(1)
+		go d.watch()
+	}
 	d.log.Info("kafka: direct stream started", "strategy", d.strat.String(), "group", d.cfg.group, "brokers", d.cfg.brokers)
 	return nil
 }
@@ -272,22 +284,17 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		return nil, fmt.Errorf("kafka: partitions %v were revoked by a rebalance: another member joined group %q (is the group shared by mistake?)", revoked, d.cfg.group)
 	}
 	d.revoked = nil
-	var tps []TopicPartition
-	topics := map[string]bool{}
-	for _, t := range strategyTopics(d.strat) {
-		topics[t] = true // listed even with no partition owned: a missing topic is reported
-	}
-	for tp, ps := range d.parts {
-		if ps.owned && !ps.revoking {
-			tps = append(tps, tp)
-			topics[tp.Topic] = true
-		}
-	}
+	tps, topics := d.readingLocked()
 	d.mu.Unlock()
-	slices.SortFunc(tps, compareTP)
 
-	ends := d.latest(ctx, slices.Sorted(maps.Keys(topics)))
-	limits := d.limits(tps, ends)
+	var ends, known map[TopicPartition]int64
+	if d.fromFetches {
+		ends, known = d.fetchedEnds(tps)
+	} else {
+		ends = d.latest(ctx, topics)
+		known = ends
+	}
+	limits := d.limits(tps, known)
 	ranges := make([]OffsetRange, 0, len(tps))
 	var lag []dstream.PartitionLag
 	d.mu.Lock()
@@ -309,7 +316,7 @@ func (d *DirectStream) Generate(ctx context.Context, t time.Time) (*dstream.Inpu
 		r := OffsetRange{Topic: tp.Topic, Partition: tp.Partition, From: ps.next, Until: until}
 		ps.next = until
 		ranges = append(ranges, r)
-		if end, ok := ends[tp]; ok {
+		if end, ok := known[tp]; ok {
 			lag = append(lag, dstream.PartitionLag{Partition: tp.String(), Records: max(end-until, 0)})
 		}
 	}

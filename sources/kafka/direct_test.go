@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -626,9 +627,17 @@ func (f completedFunc) OnBatchCompleted(b dstream.BatchInfo) { f(b) }
 
 // A stream of 10 ms batches starts (franz-go refuses a fetch wait under
 // 10 ms, which half of such an interval was) and reads every record once
-// on the system clock, with records produced while it runs.
+// on the system clock, with records produced while it runs. Its batches
+// end at the records fetched, without listing the offsets per batch: at
+// most one listing a second, in the background.
 func TestDirectStreamTenMillisecondBatches(t *testing.T) {
 	c := kafkatest.New(t, map[string]int32{"fast": 2})
+	var lists atomic.Int64
+	c.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		lists.Add(1)
+		return nil, nil, false
+	})
 	ssc, err := dstream.NewContext(10*time.Millisecond, dstream.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -656,20 +665,27 @@ func TestDirectStreamTenMillisecondBatches(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
-		n := len(got)
+		n, ran := len(got), batches
 		mu.Unlock()
-		if n >= len(want) || time.Now().After(deadline) {
+		if n >= len(want) && ran >= 30 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The listing per batch would make at least one per batch.
+	listed := lists.Load()
 	if err := ssc.Stop(context.Background(), dstream.Graceful); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	checkOnce(t, got, want)
-	if batches < 5 {
+	if batches < 30 {
 		t.Errorf("%d batches ran, want many at 10 ms", batches)
+	}
+	// franz-go lists the starting offsets once; the background listing
+	// runs once a second.
+	if limit := int64(batches / 10); listed > limit {
+		t.Errorf("%d offset listings for %d batches, want at most %d", listed, batches, limit)
 	}
 }

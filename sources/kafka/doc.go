@@ -9,6 +9,16 @@
 // when the batch runs from records that a franz-go client fetches ahead
 // in the background.
 //
+// Under 100 ms batch intervals the ranges end instead at the records the
+// background fetches have brought by the batch time, so a batch is cut
+// without a request to the brokers and runs without waiting for a fetch;
+// the offsets are then listed once a second in the background, for the
+// partitions' lag and the health reports below. (At 10 ms batches the
+// listing per batch was a hundred requests a second and most of a batch's
+// scheduling delay.) A record that a fetch brings just after a tick is in
+// the next batch, as a record produced just after the listing is at
+// longer intervals.
+//
 //	ks := kafka.NewDirectStream(ssc, kafka.Subscribe("words"),
 //		kafka.Brokers("localhost:9092"), kafka.Group("wordcount"))
 //	lines := dstream.Map(ks.Stream(), func(r kafka.Record) string { return string(r.Value) })
@@ -39,7 +49,8 @@
 // by Subscribe or Assign does not exist ("kafka topic <t>: topic does not
 // exist"). While the job runs, a failed offset listing, a missing topic
 // or a fetch error is reported with dstream.Context.ReportHealth (so it
-// shows in BatchInfo.Degraded) until the next successful listing, and so
+// shows in BatchInfo.Degraded) until the next successful listing (at the
+// next batch, or within a second under 100 ms intervals), and so
 // is a failed offset commit ("kafka commits to group <g>") until the next
 // commit succeeds. Stop takes at most StopTimeout, whether or not the
 // broker answers. A rebalance that takes partitions away waits up to

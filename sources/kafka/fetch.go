@@ -211,7 +211,15 @@ func (d *DirectStream) poll() {
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			tp := TopicPartition{fp.Topic, fp.Partition}
 			ps := d.parts[tp]
-			if ps == nil || !ps.owned || len(fp.Records) == 0 {
+			if ps == nil || !ps.owned {
+				return
+			}
+			end := fp.HighWatermark
+			if d.cfg.readCommitted {
+				end = fp.LastStableOffset
+			}
+			ps.end = max(ps.end, end)
+			if len(fp.Records) == 0 {
 				return
 			}
 			added := false
