@@ -52,6 +52,9 @@ const (
 	socketShare = 0.8
 )
 
+// latencySegmentBytes is the segment size of the latency feed's broker.
+const latencySegmentBytes = 4 << 20
+
 // millisScenarios returns the latency10ms, overhead and socket scenarios.
 func millisScenarios(o options, z sizes) []scenario {
 	with := func(s benchkit.Spec, f func(*benchkit.Spec)) benchkit.Spec { f(&s); return s }
@@ -252,7 +255,13 @@ func startKafkaFeed(spec benchkit.Spec) (*kafkaFeed, error) {
 	if spec.Rate <= 0 || spec.Duration <= benchkit.LatencyWarmup {
 		return nil, fmt.Errorf("latency: rate %d must be positive and duration %v longer than %v", spec.Rate, spec.Duration, benchkit.LatencyWarmup)
 	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(kafkaPartitions, kafkaTopic))
+	// kfake keeps its log in memory, a growing slice per segment: at its
+	// default segment size (100 MiB) every doubling copies tens of MiB in
+	// the broker's one goroutine, a stall of the producer and every fetch
+	// (up to 250 ms seen here) that a broker appending to files does not
+	// have. Segments of 4 MiB bound the copy.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(kafkaPartitions, kafkaTopic),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(latencySegmentBytes)}))
 	if err != nil {
 		return nil, fmt.Errorf("kfake: %w", err)
 	}
