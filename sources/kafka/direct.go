@@ -48,6 +48,9 @@ type DirectStream struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	polling sync.WaitGroup
+	// fetchErrs is the last fetch error logged per partition (poll's
+	// alone: logFetchError).
+	fetchErrs map[TopicPartition]loggedError
 	// clientCtx is the context of every franz-go client of the stream;
 	// Stop cancels it (closeClients) once its deadline is up, so that
 	// closing a client never waits for a broker.

@@ -181,6 +181,43 @@ func (d *DirectStream) fetchDirect(ctx context.Context, r OffsetRange) ([]Record
 	return out, nil
 }
 
+// fetchErrorLogEvery is how often the same fetch error of a partition is
+// logged again while it lasts: franz-go retries some fetches (a deleted
+// topic's) as fast as the broker answers, thousands of times a second.
+const fetchErrorLogEvery = time.Minute
+
+// logFetchError logs a fetch error of tp, unless the same error was
+// logged for tp less than fetchErrorLogEvery ago; the repeats in between
+// are counted in the partition's next line. Called from poll only.
+func (d *DirectStream) logFetchError(tp TopicPartition, err error) {
+	now := time.Now()
+	last, ok := d.fetchErrs[tp]
+	if ok && last.msg == err.Error() && now.Sub(last.at) < fetchErrorLogEvery {
+		last.repeats++
+		d.fetchErrs[tp] = last
+		return
+	}
+	if d.fetchErrs == nil {
+		d.fetchErrs = map[TopicPartition]loggedError{}
+	}
+	switch {
+	case ok && last.repeats > 0 && last.msg == err.Error():
+		d.log.Warn("kafka: fetch error", "partition", tp.String(), "error", err, "repeats_since_last_logged", last.repeats)
+	case ok && last.repeats > 0:
+		d.log.Warn("kafka: fetch error", "partition", tp.String(), "error", err, "previous_error_repeats", last.repeats)
+	default:
+		d.log.Warn("kafka: fetch error", "partition", tp.String(), "error", err)
+	}
+	d.fetchErrs[tp] = loggedError{msg: err.Error(), at: now}
+}
+
+// loggedError is the last fetch error logged for a partition.
+type loggedError struct {
+	msg     string
+	at      time.Time
+	repeats int // the same error since, not logged
+}
+
 // poll moves fetched records into the partitions' buffers until the
 // client closes.
 func (d *DirectStream) poll() {
@@ -194,7 +231,7 @@ func (d *DirectStream) poll() {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			d.log.Warn("kafka: fetch error", "partition", TopicPartition{topic, p}.String(), "error", err)
+			d.logFetchError(TopicPartition{topic, p}, err)
 			// Cleared by the next batch's successful offset listing.
 			var missing *missingError
 			switch err := topicErr(err); {
@@ -221,6 +258,9 @@ func (d *DirectStream) poll() {
 			ps.end = max(ps.end, end)
 			if len(fp.Records) == 0 {
 				return
+			}
+			if len(d.fetchErrs) > 0 {
+				delete(d.fetchErrs, tp) // fetching again: the next error is news
 			}
 			added := false
 			for _, rec := range fp.Records {

@@ -210,6 +210,85 @@ func TestDirectStreamReportsBrokerOutage(t *testing.T) {
 	}
 }
 
+// TestDirectStreamTenMillisecondBatchesReportBrokerOutage: under 100 ms
+// batches, where the offsets are listed in the background rather than per
+// batch (which clears the reports), a broker outage is reported degraded
+// until the broker is back, and every record is read once.
+func TestDirectStreamTenMillisecondBatchesReportBrokerOutage(t *testing.T) {
+	dir := t.TempDir()
+	c := kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir))
+	_, port, err := net.SplitHostPort(c.Addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := "kafka brokers " + c.Addrs[0]
+	ssc, err := dstream.NewContext(10*time.Millisecond, dstream.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+	ds := kafka.NewDirectStream(ssc, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g10"),
+		kafka.RequestTimeout(500*time.Millisecond), kafka.ClientOptions(kgo.HeartbeatInterval(100*time.Millisecond)))
+	var mu sync.Mutex
+	var last map[string]string // the last completed batch's degraded components
+	var got []kafka.Record
+	ssc.AddListener(completedFunc(func(b dstream.BatchInfo) {
+		d := map[string]string{}
+		for _, x := range b.Degraded {
+			d[x.Component] = x.Err.Error()
+		}
+		mu.Lock()
+		last = d
+		mu.Unlock()
+	}))
+	if err := ds.Stream().ForEachBatch(func(_ context.Context, b *dstream.Batch[kafka.Record]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, b.Collect()...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ssc.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitFor := func(what string, ok func(d map[string]string, n int) bool) map[string]string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			d, n := last, len(got)
+			mu.Unlock()
+			if d != nil && ok(d, n) {
+				return d
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; degraded: %v, %d records", what, d, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	want := produceN(c, "t", 2, "a", 10)
+	waitFor("the first records", func(d map[string]string, n int) bool { return n >= 10 && len(d) == 0 })
+
+	c.Close()
+	d := waitFor("the outage to be reported", func(d map[string]string, _ int) bool { return d[brokers] != "" })
+	t.Logf("degraded: %v", d)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir), kfake.Ports(p))
+	want = append(want, produceN(c, "t", 2, "b", 10)...)
+	waitFor("the recovery and the records after it", func(d map[string]string, n int) bool { return n >= 20 && len(d) == 0 })
+	if err := ssc.Stop(context.Background(), dstream.Graceful); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	checkOnce(t, got, want)
+}
+
 // TestDirectStreamReportsMissingTopic: a subscribed topic that is deleted
 // is reported degraded ("kafka topic <name>: topic does not exist") until
 // it exists again; the other topic is not.
