@@ -91,7 +91,11 @@ type sizes struct {
 	latencyRun                         time.Duration
 	// latency10Run is the latency10ms scenario's run, overheadRun the
 	// overhead scenario's, socketLines the lines of the socket
-	// scenario's passes.
+	// scenario's passes: 20 million, about four seconds, so that the
+	// engine's pass, which ends with the batch holding the last line (up
+	// to a batch and a block interval after the sender's last byte, about
+	// 0.1 s), measures its rate, not that tail (a tenth of a 4-million-line
+	// pass).
 	latency10Run, overheadRun time.Duration
 	socketLines               int
 	// appBenchtime is -test.benchtime for the applications' benchmarks.
@@ -107,7 +111,7 @@ func sizesFor(o options) sizes {
 		goStreamsSlide: 50 * time.Millisecond, goStreamsWindowRun: 5 * time.Second,
 		stateKeys: 1_000_000, stateBatch: 200_000, stateWarmBatches: 10,
 		latencyRate: 50_000, latencyRun: 10 * time.Second,
-		latency10Run: 30 * time.Second, overheadRun: 6 * time.Second, socketLines: 4_000_000,
+		latency10Run: 30 * time.Second, overheadRun: 6 * time.Second, socketLines: 20_000_000,
 		appBenchtime: "3x",
 	}
 	if o.quick {
