@@ -638,34 +638,15 @@ func TestDirectStreamTenMillisecondBatches(t *testing.T) {
 		lists.Add(1)
 		return nil, nil, false
 	})
-	ssc, err := dstream.NewContext(10*time.Millisecond, dstream.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
-	ds := kafka.NewDirectStream(ssc, kafka.Subscribe("fast"), kafka.Brokers(c.Addrs...), kafka.Group("g10"))
-	var mu sync.Mutex
-	var got []kafka.Record
-	var batches int
-	if err := ds.Stream().ForEachBatch(func(_ context.Context, b *dstream.Batch[kafka.Record]) error {
-		mu.Lock()
-		defer mu.Unlock()
-		batches++
-		got = append(got, b.Collect()...)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ssc.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	j := startRealTimeJob(t, 10*time.Millisecond, kafka.Subscribe("fast"), kafka.Brokers(c.Addrs...), kafka.Group("g10"))
+	ssc, mu := j.ssc, &j.mu
 	want := produceN(c, "fast", 2, "a", 100)
 	time.Sleep(50 * time.Millisecond)
 	want = append(want, produceN(c, "fast", 2, "b", 100)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
-		n, ran := len(got), batches
+		n, ran := len(j.got), j.batches
 		mu.Unlock()
 		if n >= len(want) && ran >= 30 || time.Now().After(deadline) {
 			break
@@ -679,13 +660,58 @@ func TestDirectStreamTenMillisecondBatches(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	checkOnce(t, got, want)
-	if batches < 30 {
-		t.Errorf("%d batches ran, want many at 10 ms", batches)
+	checkOnce(t, j.got, want)
+	if j.batches < 30 {
+		t.Errorf("%d batches ran, want many at 10 ms", j.batches)
 	}
 	// franz-go lists the starting offsets once; the background listing
 	// runs once a second.
-	if limit := int64(batches / 10); listed > limit {
-		t.Errorf("%d offset listings for %d batches, want at most %d", listed, batches, limit)
+	if limit := int64(j.batches / 10); listed > limit {
+		t.Errorf("%d offset listings for %d batches, want at most %d", listed, j.batches, limit)
 	}
+}
+
+// realTimeJob is a direct stream on the system clock collecting its
+// records, with the degraded components of its last completed batch.
+type realTimeJob struct {
+	ssc      *dstream.Context
+	mu       sync.Mutex
+	got      []kafka.Record
+	batches  int
+	degraded map[string]string // nil until a batch completed
+}
+
+// startRealTimeJob starts a direct stream with opts at interval on the
+// system clock; it stops hard when the test ends.
+func startRealTimeJob(t *testing.T, interval time.Duration, strategy kafka.Strategy, opts ...kafka.Option) *realTimeJob {
+	t.Helper()
+	ssc, err := dstream.NewContext(interval, dstream.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
+	j := &realTimeJob{ssc: ssc}
+	ssc.AddListener(completedFunc(func(b dstream.BatchInfo) {
+		d := map[string]string{}
+		for _, x := range b.Degraded {
+			d[x.Component] = x.Err.Error()
+		}
+		j.mu.Lock()
+		j.degraded = d
+		j.mu.Unlock()
+	}))
+	ds := kafka.NewDirectStream(ssc, strategy, opts...)
+	if err := ds.Stream().ForEachBatch(func(_ context.Context, b *dstream.Batch[kafka.Record]) error {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.batches++
+		j.got = append(j.got, b.Collect()...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ssc.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return j
 }

@@ -160,6 +160,37 @@ func (j *job) stepUntilDegraded(l *batchInfos, what string, cond func(map[string
 	}
 }
 
+// restartableBroker is a one-broker cluster with topic t (2 partitions)
+// whose data is kept in a directory, so that it can be closed and started
+// again on the same port with its data.
+type restartableBroker struct {
+	*kafkatest.Cluster
+	dir     string
+	port    int
+	brokers string // its health component: "kafka brokers <addr>"
+}
+
+func newRestartableBroker(t *testing.T) *restartableBroker {
+	t.Helper()
+	dir := t.TempDir()
+	c := kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir))
+	_, port, err := net.SplitHostPort(c.Addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &restartableBroker{Cluster: c, dir: dir, port: p, brokers: "kafka brokers " + c.Addrs[0]}
+}
+
+// restart starts the closed broker again.
+func (b *restartableBroker) restart(t *testing.T) {
+	t.Helper()
+	b.Cluster = kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(b.dir), kfake.Ports(b.port))
+}
+
 // TestDirectStreamReportsBrokerOutage: while the broker is down, the
 // batches report "kafka brokers <list>" degraded; when it is back on the
 // same port (with its data), the report clears, and every record produced
@@ -167,36 +198,27 @@ func (j *job) stepUntilDegraded(l *batchInfos, what string, cond func(map[string
 // broker forgot the group's member (its partitions are lost and assigned
 // again).
 func TestDirectStreamReportsBrokerOutage(t *testing.T) {
-	dir := t.TempDir()
-	c := kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir))
-	_, port, err := net.SplitHostPort(c.Addrs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokers := "kafka brokers " + c.Addrs[0]
+	c := newRestartableBroker(t)
+	brokers := c.brokers
 	j := newJob(t, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g"), kafka.RequestTimeout(500*time.Millisecond),
 		kafka.ClientOptions(kgo.HeartbeatInterval(100*time.Millisecond)))
 	l := &batchInfos{}
 	j.ssc.AddListener(l)
 	j.start()
-	want := produceN(c, "t", 2, "a", 10)
+	want := produceN(c.Cluster, "t", 2, "a", 10)
 	j.stepUntil("the first records", func() bool { return j.count() >= 10 })
 	if got := l.degraded(t, j.clock.Now()); len(got) != 0 {
 		t.Fatalf("degraded before the outage: %v", got)
 	}
-	want = append(want, produceN(c, "t", 2, "b", 10)...)
+	want = append(want, produceN(c.Cluster, "t", 2, "b", 10)...)
 	j.stepUntil("the second records", func() bool { return j.count() >= 20 })
 
 	c.Close()
 	got := j.stepUntilDegraded(l, "the outage to be reported", func(d map[string]string) bool { return d[brokers] != "" })
 	t.Logf("degraded: %v", got)
 
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir), kfake.Ports(p))
-	want = append(want, produceN(c, "t", 2, "c", 10)...)
+	c.restart(t)
+	want = append(want, produceN(c.Cluster, "t", 2, "c", 10)...)
 	j.stepUntilDegraded(l, "the recovery", func(d map[string]string) bool { return len(d) == 0 })
 	j.stepUntil("the records after the outage", func() bool { return j.count() >= 30 })
 	for range 3 { // late duplicates, if any
@@ -215,50 +237,16 @@ func TestDirectStreamReportsBrokerOutage(t *testing.T) {
 // batch (which clears the reports), a broker outage is reported degraded
 // until the broker is back, and every record is read once.
 func TestDirectStreamTenMillisecondBatchesReportBrokerOutage(t *testing.T) {
-	dir := t.TempDir()
-	c := kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir))
-	_, port, err := net.SplitHostPort(c.Addrs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokers := "kafka brokers " + c.Addrs[0]
-	ssc, err := dstream.NewContext(10*time.Millisecond, dstream.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ssc.Stop(context.Background(), dstream.Hard) })
-	ds := kafka.NewDirectStream(ssc, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g10"),
+	c := newRestartableBroker(t)
+	j := startRealTimeJob(t, 10*time.Millisecond, kafka.Subscribe("t"), kafka.Brokers(c.Addrs...), kafka.Group("g10"),
 		kafka.RequestTimeout(500*time.Millisecond), kafka.ClientOptions(kgo.HeartbeatInterval(100*time.Millisecond)))
-	var mu sync.Mutex
-	var last map[string]string // the last completed batch's degraded components
-	var got []kafka.Record
-	ssc.AddListener(completedFunc(func(b dstream.BatchInfo) {
-		d := map[string]string{}
-		for _, x := range b.Degraded {
-			d[x.Component] = x.Err.Error()
-		}
-		mu.Lock()
-		last = d
-		mu.Unlock()
-	}))
-	if err := ds.Stream().ForEachBatch(func(_ context.Context, b *dstream.Batch[kafka.Record]) error {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, b.Collect()...)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ssc.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
 	waitFor := func(what string, ok func(d map[string]string, n int) bool) map[string]string {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			mu.Lock()
-			d, n := last, len(got)
-			mu.Unlock()
+			j.mu.Lock()
+			d, n := j.degraded, len(j.got)
+			j.mu.Unlock()
 			if d != nil && ok(d, n) {
 				return d
 			}
@@ -268,25 +256,21 @@ func TestDirectStreamTenMillisecondBatchesReportBrokerOutage(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	want := produceN(c, "t", 2, "a", 10)
+	want := produceN(c.Cluster, "t", 2, "a", 10)
 	waitFor("the first records", func(d map[string]string, n int) bool { return n >= 10 && len(d) == 0 })
 
 	c.Close()
-	d := waitFor("the outage to be reported", func(d map[string]string, _ int) bool { return d[brokers] != "" })
+	d := waitFor("the outage to be reported", func(d map[string]string, _ int) bool { return d[c.brokers] != "" })
 	t.Logf("degraded: %v", d)
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = kafkatest.New(t, map[string]int32{"t": 2}, kfake.DataDir(dir), kfake.Ports(p))
-	want = append(want, produceN(c, "t", 2, "b", 10)...)
+	c.restart(t)
+	want = append(want, produceN(c.Cluster, "t", 2, "b", 10)...)
 	waitFor("the recovery and the records after it", func(d map[string]string, n int) bool { return n >= 20 && len(d) == 0 })
-	if err := ssc.Stop(context.Background(), dstream.Graceful); err != nil {
+	if err := j.ssc.Stop(context.Background(), dstream.Graceful); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	checkOnce(t, got, want)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	checkOnce(t, j.got, want)
 }
 
 // TestDirectStreamReportsMissingTopic: a subscribed topic that is deleted
