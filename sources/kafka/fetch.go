@@ -190,25 +190,26 @@ const fetchErrorLogEvery = time.Minute
 // logged for tp less than fetchErrorLogEvery ago; the repeats in between
 // are counted in the partition's next line. Called from poll only.
 func (d *DirectStream) logFetchError(tp TopicPartition, err error) {
-	now := time.Now()
+	now, msg := time.Now(), err.Error()
 	last, ok := d.fetchErrs[tp]
-	if ok && last.msg == err.Error() && now.Sub(last.at) < fetchErrorLogEvery {
+	same := ok && last.msg == msg
+	if same && now.Sub(last.at) < fetchErrorLogEvery {
 		last.repeats++
 		d.fetchErrs[tp] = last
 		return
 	}
+	args := []any{"partition", tp.String(), "error", err}
+	switch {
+	case same && last.repeats > 0:
+		args = append(args, "repeats_since_last_logged", last.repeats)
+	case last.repeats > 0:
+		args = append(args, "previous_error_repeats", last.repeats)
+	}
+	d.log.Warn("kafka: fetch error", args...)
 	if d.fetchErrs == nil {
 		d.fetchErrs = map[TopicPartition]loggedError{}
 	}
-	switch {
-	case ok && last.repeats > 0 && last.msg == err.Error():
-		d.log.Warn("kafka: fetch error", "partition", tp.String(), "error", err, "repeats_since_last_logged", last.repeats)
-	case ok && last.repeats > 0:
-		d.log.Warn("kafka: fetch error", "partition", tp.String(), "error", err, "previous_error_repeats", last.repeats)
-	default:
-		d.log.Warn("kafka: fetch error", "partition", tp.String(), "error", err)
-	}
-	d.fetchErrs[tp] = loggedError{msg: err.Error(), at: now}
+	d.fetchErrs[tp] = loggedError{msg: msg, at: now}
 }
 
 // loggedError is the last fetch error logged for a partition.
